@@ -1,0 +1,255 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hlrz/hlrz/internal/store"
+)
+
+const linkCols = `connection_id, id, ghl_contact_id, rz_contact_id, deleted, created_at, updated_at`
+
+func scanLink(row pgx.Row) (store.Link, error) {
+	var l store.Link
+	var ghl, rz *string
+	err := row.Scan(&l.ConnectionID, &l.ID, &ghl, &rz, &l.Deleted, &l.CreatedAt, &l.UpdatedAt)
+	if ghl != nil {
+		l.GHLContactID = *ghl
+	}
+	if rz != nil {
+		l.RZContactID = *rz
+	}
+	utc(&l.CreatedAt)
+	utc(&l.UpdatedAt)
+	return l, err
+}
+
+func sideColumn(side store.Side) (string, error) {
+	switch side {
+	case store.SideGHL:
+		return "ghl_contact_id", nil
+	case store.SideRZ:
+		return "rz_contact_id", nil
+	}
+	return "", fmt.Errorf("unknown side %q", side)
+}
+
+// EnsureLink returns the link owning contactID on side, creating it if needed.
+func (s *Store) EnsureLink(ctx context.Context, connID string, side store.Side, contactID string) (store.Link, bool, error) {
+	col, err := sideColumn(side)
+	if err != nil {
+		return store.Link{}, false, err
+	}
+	if contactID == "" {
+		return store.Link{}, false, errors.New("ensure link: contact id is empty")
+	}
+	now := store.Now()
+	// The unique index decides the race: exactly one insert wins, everyone reads the winner.
+	tag, err := s.pool.Exec(ctx, `INSERT INTO links (connection_id, id, `+col+`, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING`, connID, store.NewID(), contactID, now)
+	if isFK(err) {
+		return store.Link{}, false, notFound("connection %s", connID)
+	}
+	if err != nil {
+		return store.Link{}, false, fmt.Errorf("ensure link for %s contact: %w", side, err)
+	}
+	l, err := s.LinkBy(ctx, connID, side, contactID)
+	return l, tag.RowsAffected() == 1, err
+}
+
+// PairLink links a HighLevel and a Referrizer contact as one person.
+func (s *Store) PairLink(ctx context.Context, connID, ghlID, rzID string) (store.Link, error) {
+	if ghlID == "" || rzID == "" {
+		return store.Link{}, errors.New("pair link: both contact ids are required")
+	}
+	var id string
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Serialise pairing per connection: two pairings touching the same ids must not both
+		// decide to insert.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('links/' || $1))`, connID); err != nil {
+			return err
+		}
+		byGHL, errG := scanLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND ghl_contact_id = $2`, connID, ghlID))
+		byRZ, errR := scanLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND rz_contact_id = $2`, connID, rzID))
+		for _, e := range []error{errG, errR} {
+			if e != nil && !errors.Is(e, pgx.ErrNoRows) {
+				return e
+			}
+		}
+		now := store.Now()
+		var err error
+		switch {
+		case errG == nil && errR == nil:
+			if byGHL.ID != byRZ.ID {
+				return fmt.Errorf("contacts belong to links %s and %s: %w", byGHL.ID, byRZ.ID, store.ErrConflict)
+			}
+			id = byGHL.ID
+		case errG == nil:
+			if byGHL.RZContactID != "" {
+				return fmt.Errorf("link %s already has another Referrizer contact: %w", byGHL.ID, store.ErrConflict)
+			}
+			id = byGHL.ID
+			_, err = tx.Exec(ctx, `UPDATE links SET rz_contact_id = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`, rzID, now, connID, id)
+		case errR == nil:
+			if byRZ.GHLContactID != "" {
+				return fmt.Errorf("link %s already has another HighLevel contact: %w", byRZ.ID, store.ErrConflict)
+			}
+			id = byRZ.ID
+			_, err = tx.Exec(ctx, `UPDATE links SET ghl_contact_id = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`, ghlID, now, connID, id)
+		default:
+			id = store.NewID()
+			_, err = tx.Exec(ctx, `INSERT INTO links (connection_id, id, ghl_contact_id, rz_contact_id, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $5)`, connID, id, ghlID, rzID, now)
+		}
+		return err
+	})
+	if isFK(err) {
+		return store.Link{}, notFound("connection %s", connID)
+	}
+	if err != nil {
+		return store.Link{}, fmt.Errorf("pair link: %w", err)
+	}
+	return s.GetLink(ctx, connID, id)
+}
+
+// GetLink reads a link by id.
+func (s *Store) GetLink(ctx context.Context, connID, linkID string) (store.Link, error) {
+	l, err := scanLink(s.pool.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND id = $2`, connID, linkID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return l, notFound("link %s/%s", connID, linkID)
+	}
+	return l, err
+}
+
+// LinkBy finds the link owning a contact id on one side.
+func (s *Store) LinkBy(ctx context.Context, connID string, side store.Side, contactID string) (store.Link, error) {
+	col, err := sideColumn(side)
+	if err != nil {
+		return store.Link{}, err
+	}
+	l, err := scanLink(s.pool.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND `+col+` = $2`, connID, contactID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return l, notFound("link for %s contact in connection %s", side, connID)
+	}
+	return l, err
+}
+
+// AttachContact sets the link's contact id on side.
+func (s *Store) AttachContact(ctx context.Context, connID, linkID string, side store.Side, contactID string) (store.Link, error) {
+	col, err := sideColumn(side)
+	if err != nil {
+		return store.Link{}, err
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE links SET `+col+` = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`,
+		nullString(contactID), store.Now(), connID, linkID)
+	if isUnique(err) {
+		return store.Link{}, fmt.Errorf("attach %s contact to link %s: another link owns it: %w", side, linkID, store.ErrConflict)
+	}
+	if err != nil {
+		return store.Link{}, fmt.Errorf("attach %s contact to link %s: %w", side, linkID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return store.Link{}, notFound("link %s/%s", connID, linkID)
+	}
+	return s.GetLink(ctx, connID, linkID)
+}
+
+// MarkLinkDeleted flags a link whose person was deleted on a side.
+func (s *Store) MarkLinkDeleted(ctx context.Context, connID, linkID string, deleted bool) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE links SET deleted = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`,
+		deleted, store.Now(), connID, linkID)
+	if err != nil {
+		return fmt.Errorf("mark link %s deleted: %w", linkID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("link %s/%s", connID, linkID)
+	}
+	return nil
+}
+
+// ListLinks pages links by id.
+func (s *Store) ListLinks(ctx context.Context, connID, afterID string, limit int) ([]store.Link, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND id > $2 ORDER BY id LIMIT $3`, connID, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Link
+	for rows.Next() {
+		l, err := scanLink(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// CountLinks counts a connection's links.
+func (s *Store) CountLinks(ctx context.Context, connID string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM links WHERE connection_id = $1`, connID).Scan(&n)
+	return n, err
+}
+
+// ---- ledger ----
+
+// GetLedger reads the ledger entry of one object of one link.
+func (s *Store) GetLedger(ctx context.Context, connID, linkID, object string) (store.LedgerEntry, error) {
+	e := store.LedgerEntry{ConnectionID: connID, LinkID: linkID, Object: object}
+	err := s.pool.QueryRow(ctx, `SELECT snapshot, hash, ghl_hash, rz_hash, updated_at FROM ledger
+		WHERE connection_id = $1 AND link_id = $2 AND object = $3`, connID, linkID, object).
+		Scan(&e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &e.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return e, notFound("ledger %s/%s/%s", connID, linkID, object)
+	}
+	utc(&e.UpdatedAt)
+	return e, err
+}
+
+// PutLedger writes a ledger entry.
+func (s *Store) PutLedger(ctx context.Context, e store.LedgerEntry) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO ledger (connection_id, link_id, object, snapshot, hash, ghl_hash, rz_hash, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (connection_id, link_id, object) DO UPDATE SET snapshot = excluded.snapshot, hash = excluded.hash,
+			ghl_hash = excluded.ghl_hash, rz_hash = excluded.rz_hash, updated_at = excluded.updated_at`,
+		e.ConnectionID, e.LinkID, e.Object, e.Snapshot, e.Hash, e.GHLHash, e.RZHash, store.Now())
+	if isFK(err) {
+		return notFound("link %s/%s", e.ConnectionID, e.LinkID)
+	}
+	if err != nil {
+		return fmt.Errorf("put ledger %s/%s/%s: %w", e.ConnectionID, e.LinkID, e.Object, err)
+	}
+	return nil
+}
+
+// SideHashes maps linked contact ids on side to their ledger hash for object.
+func (s *Store) SideHashes(ctx context.Context, connID string, side store.Side, object string) (map[string]string, error) {
+	col, err := sideColumn(side)
+	if err != nil {
+		return nil, err
+	}
+	hashCol := "ghl_hash"
+	if side == store.SideRZ {
+		hashCol = "rz_hash"
+	}
+	rows, err := s.pool.Query(ctx, `SELECT l.`+col+`, e.`+hashCol+` FROM links l JOIN ledger e
+		ON e.connection_id = l.connection_id AND e.link_id = l.id
+		WHERE l.connection_id = $1 AND e.object = $2 AND l.`+col+` IS NOT NULL`, connID, object)
+	if err != nil {
+		return nil, fmt.Errorf("side hashes: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, h string
+		if err := rows.Scan(&id, &h); err != nil {
+			return nil, err
+		}
+		out[id] = h
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,252 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/hlrz/hlrz/internal/store"
+)
+
+const linkCols = `connection_id, id, ghl_contact_id, rz_contact_id, deleted, created_at, updated_at`
+
+func scanLink(row interface{ Scan(...any) error }) (store.Link, error) {
+	var l store.Link
+	var ghl, rz sql.NullString
+	var created, updated int64
+	err := row.Scan(&l.ConnectionID, &l.ID, &ghl, &rz, &l.Deleted, &created, &updated)
+	l.GHLContactID, l.RZContactID = ghl.String, rz.String
+	l.CreatedAt, l.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return l, err
+}
+
+func sideColumn(side store.Side) (string, error) {
+	switch side {
+	case store.SideGHL:
+		return "ghl_contact_id", nil
+	case store.SideRZ:
+		return "rz_contact_id", nil
+	}
+	return "", fmt.Errorf("unknown side %q", side)
+}
+
+// EnsureLink returns the link owning contactID on side, creating it if needed.
+func (s *Store) EnsureLink(ctx context.Context, connID string, side store.Side, contactID string) (store.Link, bool, error) {
+	col, err := sideColumn(side)
+	if err != nil {
+		return store.Link{}, false, err
+	}
+	if contactID == "" {
+		return store.Link{}, false, errors.New("ensure link: contact id is empty")
+	}
+	now := micros(store.Now())
+	// The unique index decides the race: exactly one insert wins, everyone reads the winner.
+	res, err := s.db.ExecContext(ctx, `INSERT INTO links (connection_id, id, `+col+`, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, connID, store.NewID(), contactID, now, now)
+	if err != nil {
+		if errors.Is(s.checkConn(ctx, connID), store.ErrNotFound) {
+			return store.Link{}, false, notFound("connection %s", connID)
+		}
+		return store.Link{}, false, fmt.Errorf("ensure link for %s contact: %w", side, err)
+	}
+	n, _ := res.RowsAffected()
+	l, err := s.LinkBy(ctx, connID, side, contactID)
+	return l, n == 1, err
+}
+
+func (s *Store) checkConn(ctx context.Context, connID string) error {
+	_, err := s.GetConnection(ctx, connID)
+	return err
+}
+
+// PairLink links a HighLevel and a Referrizer contact as one person.
+func (s *Store) PairLink(ctx context.Context, connID, ghlID, rzID string) (store.Link, error) {
+	if ghlID == "" || rzID == "" {
+		return store.Link{}, errors.New("pair link: both contact ids are required")
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Link{}, fmt.Errorf("pair link: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	byGHL, errG := scanLink(tx.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND ghl_contact_id = ?`, connID, ghlID))
+	byRZ, errR := scanLink(tx.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND rz_contact_id = ?`, connID, rzID))
+	for _, e := range []error{errG, errR} {
+		if e != nil && !errors.Is(e, sql.ErrNoRows) {
+			return store.Link{}, fmt.Errorf("pair link: %w", e)
+		}
+	}
+	now := micros(store.Now())
+	var id string
+	switch {
+	case errG == nil && errR == nil:
+		if byGHL.ID != byRZ.ID {
+			return store.Link{}, fmt.Errorf("pair link: contacts belong to links %s and %s: %w", byGHL.ID, byRZ.ID, store.ErrConflict)
+		}
+		id = byGHL.ID
+	case errG == nil:
+		if byGHL.RZContactID != "" {
+			return store.Link{}, fmt.Errorf("pair link: link %s already has another Referrizer contact: %w", byGHL.ID, store.ErrConflict)
+		}
+		id = byGHL.ID
+		_, err = tx.ExecContext(ctx, `UPDATE links SET rz_contact_id = ?, updated_at = ? WHERE connection_id = ? AND id = ?`, rzID, now, connID, id)
+	case errR == nil:
+		if byRZ.GHLContactID != "" {
+			return store.Link{}, fmt.Errorf("pair link: link %s already has another HighLevel contact: %w", byRZ.ID, store.ErrConflict)
+		}
+		id = byRZ.ID
+		_, err = tx.ExecContext(ctx, `UPDATE links SET ghl_contact_id = ?, updated_at = ? WHERE connection_id = ? AND id = ?`, ghlID, now, connID, id)
+	default:
+		id = store.NewID()
+		_, err = tx.ExecContext(ctx, `INSERT INTO links (connection_id, id, ghl_contact_id, rz_contact_id, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, connID, id, ghlID, rzID, now, now)
+	}
+	if err != nil {
+		return store.Link{}, fmt.Errorf("pair link: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return store.Link{}, fmt.Errorf("pair link: commit: %w", err)
+	}
+	return s.GetLink(ctx, connID, id)
+}
+
+// GetLink reads a link by id.
+func (s *Store) GetLink(ctx context.Context, connID, linkID string) (store.Link, error) {
+	l, err := scanLink(s.db.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND id = ?`, connID, linkID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, notFound("link %s/%s", connID, linkID)
+	}
+	return l, err
+}
+
+// LinkBy finds the link owning a contact id on one side.
+func (s *Store) LinkBy(ctx context.Context, connID string, side store.Side, contactID string) (store.Link, error) {
+	col, err := sideColumn(side)
+	if err != nil {
+		return store.Link{}, err
+	}
+	l, err := scanLink(s.db.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND `+col+` = ?`, connID, contactID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, notFound("link for %s contact in connection %s", side, connID)
+	}
+	return l, err
+}
+
+// AttachContact sets the link's contact id on side.
+func (s *Store) AttachContact(ctx context.Context, connID, linkID string, side store.Side, contactID string) (store.Link, error) {
+	col, err := sideColumn(side)
+	if err != nil {
+		return store.Link{}, err
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE links SET `+col+` = ?, updated_at = ? WHERE connection_id = ? AND id = ?`,
+		nullString(contactID), micros(store.Now()), connID, linkID)
+	if isUnique(err) {
+		return store.Link{}, fmt.Errorf("attach %s contact to link %s: another link owns it: %w", side, linkID, store.ErrConflict)
+	}
+	if err != nil {
+		return store.Link{}, fmt.Errorf("attach %s contact to link %s: %w", side, linkID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.Link{}, notFound("link %s/%s", connID, linkID)
+	}
+	return s.GetLink(ctx, connID, linkID)
+}
+
+// MarkLinkDeleted flags a link whose person was deleted on a side.
+func (s *Store) MarkLinkDeleted(ctx context.Context, connID, linkID string, deleted bool) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE links SET deleted = ?, updated_at = ? WHERE connection_id = ? AND id = ?`,
+		deleted, micros(store.Now()), connID, linkID)
+	if err != nil {
+		return fmt.Errorf("mark link %s deleted: %w", linkID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("link %s/%s", connID, linkID)
+	}
+	return nil
+}
+
+// ListLinks pages links by id.
+func (s *Store) ListLinks(ctx context.Context, connID, afterID string, limit int) ([]store.Link, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND id > ? ORDER BY id LIMIT ?`, connID, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Link
+	for rows.Next() {
+		l, err := scanLink(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// CountLinks counts a connection's links.
+func (s *Store) CountLinks(ctx context.Context, connID string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM links WHERE connection_id = ?`, connID).Scan(&n)
+	return n, err
+}
+
+// ---- ledger ----
+
+// GetLedger reads the ledger entry of one object of one link.
+func (s *Store) GetLedger(ctx context.Context, connID, linkID, object string) (store.LedgerEntry, error) {
+	e := store.LedgerEntry{ConnectionID: connID, LinkID: linkID, Object: object}
+	var updated int64
+	err := s.db.QueryRowContext(ctx, `SELECT snapshot, hash, ghl_hash, rz_hash, updated_at FROM ledger
+		WHERE connection_id = ? AND link_id = ? AND object = ?`, connID, linkID, object).
+		Scan(&e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, notFound("ledger %s/%s/%s", connID, linkID, object)
+	}
+	e.UpdatedAt = fromMicros(updated)
+	return e, err
+}
+
+// PutLedger writes a ledger entry.
+func (s *Store) PutLedger(ctx context.Context, e store.LedgerEntry) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO ledger (connection_id, link_id, object, snapshot, hash, ghl_hash, rz_hash, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (connection_id, link_id, object) DO UPDATE SET snapshot = excluded.snapshot, hash = excluded.hash,
+			ghl_hash = excluded.ghl_hash, rz_hash = excluded.rz_hash, updated_at = excluded.updated_at`,
+		e.ConnectionID, e.LinkID, e.Object, e.Snapshot, e.Hash, e.GHLHash, e.RZHash, micros(store.Now()))
+	if isFK(err) {
+		return notFound("link %s/%s", e.ConnectionID, e.LinkID)
+	}
+	if err != nil {
+		return fmt.Errorf("put ledger %s/%s/%s: %w", e.ConnectionID, e.LinkID, e.Object, err)
+	}
+	return nil
+}
+
+// SideHashes maps linked contact ids on side to their ledger hash for object.
+func (s *Store) SideHashes(ctx context.Context, connID string, side store.Side, object string) (map[string]string, error) {
+	col, err := sideColumn(side)
+	if err != nil {
+		return nil, err
+	}
+	hashCol := "ghl_hash"
+	if side == store.SideRZ {
+		hashCol = "rz_hash"
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT l.`+col+`, e.`+hashCol+` FROM links l JOIN ledger e
+		ON e.connection_id = l.connection_id AND e.link_id = l.id
+		WHERE l.connection_id = ? AND e.object = ? AND l.`+col+` IS NOT NULL`, connID, object)
+	if err != nil {
+		return nil, fmt.Errorf("side hashes: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, h string
+		if err := rows.Scan(&id, &h); err != nil {
+			return nil, err
+		}
+		out[id] = h
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,275 @@
+// Package store defines what the product persists: connections, encrypted OAuth tokens,
+// person links, the sync ledger, the webhook inbox and dead letters. Implementations live in
+// store/postgres (production) and store/sqlite (the zero-setup default for --dev); both pass
+// the conformance suite in store/storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors; implementations wrap them so callers test with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a unique rule would be broken, e.g. attaching a contact id that
+	// another link of the same connection already owns.
+	ErrConflict = errors.New("conflict")
+)
+
+// Side names one of the two systems.
+type Side string
+
+const (
+	SideGHL Side = "ghl"
+	SideRZ  Side = "rz"
+)
+
+// Valid reports whether s is a known side.
+func (s Side) Valid() bool { return s == SideGHL || s == SideRZ }
+
+// ConnectionStatus is the lifecycle state of a connection.
+type ConnectionStatus string
+
+const (
+	ConnActive            ConnectionStatus = "active"
+	ConnPaused            ConnectionStatus = "paused"             // e.g. after AppUninstall; data kept
+	ConnReconnectRequired ConnectionStatus = "reconnect_required" // refresh token rejected
+)
+
+// Connection pairs one HighLevel location with one Referrizer account.
+type Connection struct {
+	ID            string // short, URL- and workflow-ID-safe
+	Name          string
+	GHLLocationID string
+	GHLCompanyID  string
+	// Mapping is the connection's mapping document (YAML or JSON) as the operator wrote it;
+	// empty means the default mapping.
+	Mapping      []byte
+	Settings     Settings
+	Status       ConnectionStatus
+	StatusReason string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Settings are per-connection knobs that are not part of the field mapping.
+type Settings struct {
+	GHLBaseURL        string `json:"ghlBaseUrl,omitempty"`
+	RZBaseURL         string `json:"rzBaseUrl,omitempty"`
+	DefaultRegion     string `json:"defaultRegion,omitempty"` // phone parsing, e.g. "US"
+	DebounceMillis    int    `json:"debounceMillis,omitempty"`
+	PollEveryMinutes  int    `json:"pollEveryMinutes,omitempty"`
+	ReconcileMinutes  int    `json:"reconcileMinutes,omitempty"`
+	RZRequestsPerSec  float64 `json:"rzRequestsPerSec,omitempty"`
+	ReconcileBudgetPc int    `json:"reconcileBudgetPercent,omitempty"`
+}
+
+// TokenKind says whose credential a token is.
+type TokenKind string
+
+const (
+	TokenGHL        TokenKind = "ghl"
+	TokenReferrizer TokenKind = "referrizer"
+)
+
+// AuthMode says how a HighLevel token is obtained.
+type AuthMode string
+
+const (
+	AuthOAuth   AuthMode = "oauth"   // authorization code; rotating refresh token
+	AuthPrivate AuthMode = "private" // Private Integration / API token; static
+)
+
+// Token is a credential in clear text; the store encrypts AccessToken and RefreshToken at rest.
+type Token struct {
+	ConnectionID string
+	Kind         TokenKind
+	Mode         AuthMode
+	AccessToken  string
+	RefreshToken string
+	Expiry       time.Time // zero: does not expire
+	Scope        string
+	Version      int64 // bumped on every write; lets callers see a refresh happened
+	UpdatedAt    time.Time
+}
+
+// String never prints secrets.
+func (t Token) String() string {
+	return "token(" + t.ConnectionID + "/" + string(t.Kind) + ", mode=" + string(t.Mode) + ")"
+}
+
+// GoString keeps %#v from printing secrets too.
+func (t Token) GoString() string { return t.String() }
+
+// Link ties one person to their contact id on each side. Either id may be empty while the
+// person exists on one side only.
+type Link struct {
+	ConnectionID string
+	ID           string
+	GHLContactID string
+	RZContactID  string
+	Deleted      bool // the person was deleted on a side and the delete policy applied
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// ContactID returns the link's id on side s.
+func (l Link) ContactID(s Side) string {
+	if s == SideGHL {
+		return l.GHLContactID
+	}
+	return l.RZContactID
+}
+
+// LedgerEntry is the last synced state of one object kind of one link.
+type LedgerEntry struct {
+	ConnectionID string
+	LinkID       string
+	Object       string // "contact", "tags", "notes", "tasks", ...
+	Snapshot     []byte // canonical JSON of the base
+	Hash         string // hash of Snapshot
+	// GHLHash and RZHash are the hashes of each side's mapped projection as we last wrote or
+	// read it; an inbound change hashing equal is our own echo.
+	GHLHash   string
+	RZHash    string
+	UpdatedAt time.Time
+}
+
+// InboxState is where a webhook event is in its life.
+type InboxState string
+
+const (
+	InboxPending   InboxState = "pending"
+	InboxSignalled InboxState = "signalled"
+	InboxEcho      InboxState = "echo"     // our own write coming back; not signalled
+	InboxOrphaned  InboxState = "orphaned" // unknown location; kept for an operator
+	InboxIgnored   InboxState = "ignored"  // unknown type or paused connection; kept and counted
+	InboxFailed    InboxState = "failed"   // gave up after retries; see LastError
+)
+
+// InboxEvent is one webhook delivery as received.
+type InboxEvent struct {
+	ID            int64
+	DedupeKey     string // HighLevel webhookId
+	Source        string // "ghl"
+	EventType     string
+	LocationID    string
+	Body          []byte // raw bytes as signed
+	ReceivedAt    time.Time
+	State         InboxState
+	Attempts      int
+	NextAttemptAt time.Time
+	LastError     string
+	Note          string
+}
+
+// DeadLetterState tracks what an operator did with a dead letter.
+type DeadLetterState string
+
+const (
+	DeadOpen      DeadLetterState = "open"
+	DeadReplayed  DeadLetterState = "replayed"
+	DeadDiscarded DeadLetterState = "discarded"
+)
+
+// DeadLetter is a unit of work that exhausted its retries, with enough context to replay it.
+type DeadLetter struct {
+	ID           int64
+	ConnectionID string
+	LinkID       string
+	WorkflowID   string
+	RunID        string
+	Kind         string // activity or operation name
+	Input        []byte // JSON input, replayable as is
+	Error        string
+	State        DeadLetterState
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Connections persists connections.
+type Connections interface {
+	PutConnection(ctx context.Context, c Connection) (Connection, error) // insert or update by ID
+	GetConnection(ctx context.Context, id string) (Connection, error)
+	ConnectionByLocation(ctx context.Context, ghlLocationID string) (Connection, error)
+	ListConnections(ctx context.Context) ([]Connection, error)
+	SetConnectionStatus(ctx context.Context, id string, status ConnectionStatus, reason string) error
+}
+
+// Tokens persists credentials, encrypted at rest.
+type Tokens interface {
+	PutToken(ctx context.Context, t Token) (Token, error)
+	GetToken(ctx context.Context, connectionID string, kind TokenKind) (Token, error)
+	// UpdateToken runs fn while holding an exclusive, cross-process lock on the token row and
+	// persists what fn returns in the same transaction. fn sees the row as committed by
+	// whoever held the lock before, so a caller that waited can notice a refresh already
+	// happened (Version changed) and skip its own. If fn fails nothing is written.
+	UpdateToken(ctx context.Context, connectionID string, kind TokenKind, fn func(current Token) (Token, error)) (Token, error)
+}
+
+// Links persists person links.
+type Links interface {
+	// EnsureLink returns the link owning contact id on side, creating it when none does.
+	// Concurrent calls for the same id return the same link; created is true for one caller.
+	EnsureLink(ctx context.Context, connectionID string, side Side, contactID string) (l Link, created bool, err error)
+	// PairLink links ghlID and rzID as one person: it reuses a link that owns either id and
+	// attaches the other, or creates one. ErrConflict if they belong to two different links.
+	PairLink(ctx context.Context, connectionID, ghlID, rzID string) (Link, error)
+	GetLink(ctx context.Context, connectionID, linkID string) (Link, error)
+	LinkBy(ctx context.Context, connectionID string, side Side, contactID string) (Link, error)
+	// AttachContact sets the link's id on side. ErrConflict if another link owns contactID.
+	AttachContact(ctx context.Context, connectionID, linkID string, side Side, contactID string) (Link, error)
+	MarkLinkDeleted(ctx context.Context, connectionID, linkID string, deleted bool) error
+	// ListLinks pages links ordered by ID, after the given ID ("" for the start).
+	ListLinks(ctx context.Context, connectionID, afterID string, limit int) ([]Link, error)
+	CountLinks(ctx context.Context, connectionID string) (int, error)
+}
+
+// Ledger persists the last synced snapshot and hashes per link and object.
+type Ledger interface {
+	GetLedger(ctx context.Context, connectionID, linkID, object string) (LedgerEntry, error)
+	PutLedger(ctx context.Context, e LedgerEntry) error
+	// SideHashes maps each linked contact id on side to its ledger hash for object on that
+	// side, for change detection while polling.
+	SideHashes(ctx context.Context, connectionID string, side Side, object string) (map[string]string, error)
+}
+
+// Inbox persists webhook deliveries.
+type Inbox interface {
+	// InsertInbox stores e unless its DedupeKey was seen; inserted is false for a duplicate.
+	// The row is committed when it returns.
+	InsertInbox(ctx context.Context, e InboxEvent) (id int64, inserted bool, err error)
+	// ClaimInbox leases up to limit due pending events to one relay for lease; rows leased by
+	// another relay are skipped, not waited for.
+	ClaimInbox(ctx context.Context, owner string, limit int, lease time.Duration) ([]InboxEvent, error)
+	// FinishInbox sets a final state; note is a short operator-facing reason.
+	FinishInbox(ctx context.Context, id int64, state InboxState, note string) error
+	// RetryInbox returns a claimed event to pending, due at next.
+	RetryInbox(ctx context.Context, id int64, next time.Time, lastErr string) error
+	GetInbox(ctx context.Context, id int64) (InboxEvent, error)
+	InboxCounts(ctx context.Context) (map[InboxState]int, error)
+	// OldestPending is the receive time of the oldest pending event (zero when none).
+	OldestPending(ctx context.Context) (time.Time, error)
+}
+
+// DeadLetters persists work that exhausted its retries.
+type DeadLetters interface {
+	AddDeadLetter(ctx context.Context, d DeadLetter) (int64, error)
+	GetDeadLetter(ctx context.Context, id int64) (DeadLetter, error)
+	ListDeadLetters(ctx context.Context, connectionID string, state DeadLetterState, limit int) ([]DeadLetter, error)
+	SetDeadLetterState(ctx context.Context, id int64, state DeadLetterState) error
+}
+
+// Store is everything together.
+type Store interface {
+	Connections
+	Tokens
+	Links
+	Ledger
+	Inbox
+	DeadLetters
+	Ping(ctx context.Context) error
+	Close()
+}
