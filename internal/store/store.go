@@ -262,8 +262,37 @@ type DeadLetters interface {
 	SetDeadLetterState(ctx context.Context, id int64, state DeadLetterState) error
 }
 
+// Observation is one side's record as we last read it in bulk (a backfill or poll page),
+// so the pass that read triggers need not fetch the person again.
+type Observation struct {
+	ContactID  string
+	Body       []byte // the side's raw JSON record
+	ObservedAt time.Time
+}
+
+// MatchKey is a normalised email ("email:…") or E.164 phone ("phone:…") of a contact.
+type MatchKey struct {
+	Key       string
+	ContactID string
+}
+
+// Observations persists bulk-read records.
+type Observations interface {
+	PutObservations(ctx context.Context, connectionID string, side Side, obs []Observation) error
+	GetObservation(ctx context.Context, connectionID string, side Side, contactID string) (Observation, error)
+}
+
+// MatchKeys persists match keys for first-link matching.
+type MatchKeys interface {
+	PutMatchKeys(ctx context.Context, connectionID string, side Side, keys []MatchKey) error
+	// MatchContacts maps each given key to the contact ids on side that carry it.
+	MatchContacts(ctx context.Context, connectionID string, side Side, keys []string) (map[string][]string, error)
+}
+
 // Store is everything together.
 type Store interface {
+	Observations
+	MatchKeys
 	Connections
 	Tokens
 	Links

@@ -37,6 +37,8 @@ func Run(t *testing.T, open Opener) {
 		{"Inbox", testInbox},
 		{"InboxConcurrentClaim", testInboxConcurrentClaim},
 		{"DeadLetters", testDeadLetters},
+		{"Observations", testObservations},
+		{"MatchKeys", testMatchKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -621,5 +623,47 @@ func testDeadLetters(t *testing.T, s store.Store) {
 	}
 	if err := s.SetDeadLetterState(c, 424242, store.DeadDiscarded); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SetDeadLetterState(unknown) = %v", err)
+	}
+}
+
+func testObservations(t *testing.T, s store.Store) {
+	c := ctx(t)
+	if err := s.PutObservations(c, "c1", store.SideRZ, []store.Observation{
+		{ContactID: "r1", Body: []byte(`{"v":1}`)}, {ContactID: "r2", Body: []byte(`{"v":2}`)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Add(time.Minute).Truncate(time.Microsecond)
+	if err := s.PutObservations(c, "c1", store.SideRZ, []store.Observation{{ContactID: "r1", Body: []byte(`{"v":3}`), ObservedAt: at}}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.GetObservation(c, "c1", store.SideRZ, "r1")
+	if err != nil || string(o.Body) != `{"v":3}` || !o.ObservedAt.Equal(at) {
+		t.Errorf("GetObservation = %s %v, %v", o.Body, o.ObservedAt, err)
+	}
+	if _, err := s.GetObservation(c, "c1", store.SideGHL, "r1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("observation on the other side: err = %v", err)
+	}
+}
+
+func testMatchKeys(t *testing.T, s store.Store) {
+	c := ctx(t)
+	keys := []store.MatchKey{{"email:a@x.io", "g1"}, {"phone:+15550001", "g1"}, {"phone:+15550002", "g2"}, {"phone:+15550002", "g3"}}
+	if err := s.PutMatchKeys(c, "c1", store.SideGHL, keys); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutMatchKeys(c, "c1", store.SideGHL, keys[:1]); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	got, err := s.MatchContacts(c, "c1", store.SideGHL, []string{"email:a@x.io", "phone:+15550002", "email:none@x.io"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"email:a@x.io": {"g1"}, "phone:+15550002": {"g2", "g3"}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("MatchContacts (-want +got):\n%s", d)
+	}
+	if other, _ := s.MatchContacts(c, "c2", store.SideGHL, []string{"email:a@x.io"}); len(other) != 0 {
+		t.Errorf("keys leak across connections: %v", other)
 	}
 }

@@ -1,0 +1,185 @@
+package activities
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event is the small typed envelope signals carry: what happened and where, never the
+// record itself (the workflow re-reads it, since events are only hints).
+type Event struct {
+	Source     string    `json:"source"`             // SourceGHL, SourceRZ, SourceBackfill, ...
+	ID         string    `json:"id,omitempty"`       // delivery id used for dedupe
+	Kind       string    `json:"kind"`               // KindContact, KindTags, ...
+	ObjectID   string    `json:"objectId,omitempty"` // note or task id, when the event is about one
+	OccurredAt time.Time `json:"occurredAt"`
+}
+
+// Event sources.
+const (
+	SourceGHL       = "ghl"
+	SourceRZ        = "rz"
+	SourceBackfill  = "backfill"
+	SourceReconcile = "reconcile"
+	SourceOperator  = "operator"
+)
+
+// Event kinds: which part of a person changed.
+const (
+	KindContact        = "contact"         // fields (name, email, phone, DND, custom fields)
+	KindContactDeleted = "contact-deleted" // the person was deleted on the event's side
+	KindTags           = "tags"
+	KindNotes          = "notes"
+	KindTasks          = "tasks"
+	KindAppointment    = "appointment"
+	KindAll            = "all" // everything: first sync, backfill, operator-requested pass
+)
+
+// Ref names one linked person.
+type Ref struct {
+	ConnectionID string `json:"connectionId"`
+	LinkID       string `json:"linkId"`
+}
+
+// PlanInput asks for a plan for one person and one object kind.
+type PlanInput struct {
+	Ref
+	Events []Event `json:"events,omitempty"`
+	// DryRun plans without recording anything; used by `starter plan`.
+	DryRun bool `json:"dryRun,omitempty"`
+}
+
+// ContactPlan is the plan for a person's fields, recorded in history as the PlanContact
+// activity's result so operators can read exactly what will be written.
+type ContactPlan struct {
+	Ref
+	GHLID string `json:"ghlId,omitempty"`
+	RZID  string `json:"rzId,omitempty"`
+	// Plan is the sync core's plan (syncmodel.Plan) as JSON.
+	Plan    json.RawMessage `json:"plan"`
+	Summary string          `json:"summary"`
+	// Writes says whether applying touches either side; false with NeedsBase means only the
+	// ledger must catch up (e.g. both sides changed to the same value).
+	Writes    bool `json:"writes"`
+	NeedsBase bool `json:"needsBase"`
+	// Created lists the sides on which the person will be created.
+	Created []string `json:"created,omitempty"`
+	// Deleted lists the sides on which the person will be deleted or marked, per policy.
+	Deleted   []string `json:"deleted,omitempty"`
+	Conflicts int      `json:"conflicts,omitempty"`
+	// RZRaw is the Referrizer contact as read while planning; apply PUTs it back merged with
+	// the plan instead of reading it again when it is younger than the freshness bound.
+	RZRaw     json.RawMessage `json:"rzRaw,omitempty"`
+	PlannedAt time.Time       `json:"plannedAt"`
+	// GHLHash and RZHash are the projection hashes each side will have after apply.
+	GHLHash string `json:"ghlHash,omitempty"`
+	RZHash  string `json:"rzHash,omitempty"`
+	// Base is the new base snapshot (canonical JSON) and BaseHash its hash.
+	Base     json.RawMessage `json:"base,omitempty"`
+	BaseHash string          `json:"baseHash,omitempty"`
+	// Actions are rule actions triggered by this pass (idempotent).
+	Actions json.RawMessage `json:"actions,omitempty"`
+}
+
+// ApplyResult reports what an apply did.
+type ApplyResult struct {
+	GHLWrites int      `json:"ghlWrites"`
+	RZWrites  int      `json:"rzWrites"`
+	GHLID     string   `json:"ghlId,omitempty"`
+	RZID      string   `json:"rzId,omitempty"`
+	Created   []string `json:"created,omitempty"`
+	Summary   string   `json:"summary,omitempty"`
+}
+
+// ObjectPlan is the plan of a child workflow (tags, notes or tasks) for one person.
+type ObjectPlan struct {
+	Ref
+	Object  string          `json:"object"` // "tags", "notes", "tasks"
+	Summary string          `json:"summary"`
+	Writes  bool            `json:"writes"`
+	Plan    json.RawMessage `json:"plan,omitempty"`
+	// NeedsBase: nothing to write but the ledger must record the current state.
+	NeedsBase bool            `json:"needsBase"`
+	Base      json.RawMessage `json:"base,omitempty"`
+	BaseHash  string          `json:"baseHash,omitempty"`
+	GHLHash   string          `json:"ghlHash,omitempty"`
+	RZHash    string          `json:"rzHash,omitempty"`
+	Actions   json.RawMessage `json:"actions,omitempty"`
+}
+
+// DeadLetterInput records work that failed for good, with what is needed to replay it.
+type DeadLetterInput struct {
+	Ref
+	WorkflowID string          `json:"workflowId"`
+	RunID      string          `json:"runId"`
+	Kind       string          `json:"kind"`
+	Input      json.RawMessage `json:"input"`
+	Error      string          `json:"error"`
+}
+
+// BackfillPageInput asks for one page of a backfill.
+type BackfillPageInput struct {
+	ConnectionID string `json:"connectionId"`
+	Side         string `json:"side"` // "ghl" or "rz"
+	// Cursor is opaque to the workflow: the side's pagination state after the previous page.
+	Cursor   string `json:"cursor,omitempty"`
+	PageSize int    `json:"pageSize"`
+}
+
+// BackfillPage is what one backfill page did.
+type BackfillPage struct {
+	Seen       int      `json:"seen"`
+	Linked     int      `json:"linked"`     // matched to an existing person on the other side
+	New        int      `json:"new"`        // only on this side so far
+	Ambiguous  int      `json:"ambiguous"`  // several candidates: reported, not guessed
+	LinkIDs    []string `json:"linkIds"`    // people to sync, in order
+	NextCursor string   `json:"nextCursor"` // empty when this side is exhausted
+	Notes      []string `json:"notes,omitempty"`
+}
+
+// StartSyncsInput asks to signal-with-start ContactSync for a batch of people.
+type StartSyncsInput struct {
+	ConnectionID string   `json:"connectionId"`
+	LinkIDs      []string `json:"linkIds"`
+	Event        Event    `json:"event"`
+	// NotifyWorkflowID, when set, is told (signal "person-done") when each person's pass ends.
+	NotifyWorkflowID string `json:"notifyWorkflowId,omitempty"`
+}
+
+// PollInput asks for one Referrizer poll of a connection.
+type PollInput struct {
+	ConnectionID string `json:"connectionId"`
+	PageSize     int    `json:"pageSize"`
+}
+
+// PollResult reports a poll.
+type PollResult struct {
+	Pages    int `json:"pages"`
+	Seen     int `json:"seen"`
+	Changed  int `json:"changed"`
+	New      int `json:"new"`
+	Missing  int `json:"missing"`
+	Signals  int `json:"signals"`
+	Calls    int `json:"calls"`
+	Duration time.Duration `json:"duration"`
+}
+
+// ReconcileInput asks for one reconcile run of a connection.
+type ReconcileInput struct {
+	ConnectionID string `json:"connectionId"`
+	// BudgetShare is the share (0..1] of the HighLevel rate budget the run may use.
+	BudgetShare float64 `json:"budgetShare"`
+	// MaxPeople bounds the task re-reads of one run; the rest waits for the next run.
+	MaxPeople int `json:"maxPeople"`
+}
+
+// ReconcileResult reports a reconcile run.
+type ReconcileResult struct {
+	TasksChecked   int `json:"tasksChecked"`
+	TasksChanged   int `json:"tasksChanged"`
+	ContactsListed int `json:"contactsListed"`
+	Deleted        int `json:"deleted"`
+	Signals        int `json:"signals"`
+	Calls          int `json:"calls"`
+	Deferred       int `json:"deferred"`
+}

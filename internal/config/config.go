@@ -1,0 +1,251 @@
+// Package config reads the worker's configuration from flags and the environment and
+// validates it up front, so a bad setting stops the process with one line naming the
+// variable and the problem instead of failing later somewhere deep.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hlrz/hlrz/internal/secrets"
+)
+
+// Environment variable names the binaries read. docker-compose.yml uses the same names;
+// a test keeps the two in step.
+const (
+	EnvDatabaseURL   = "DATABASE_URL"
+	EnvKeys          = secrets.KeyEnv
+	EnvListen        = "HLRZ_LISTEN"
+	EnvTaskQueue     = "HLRZ_TASK_QUEUE"
+	EnvLogLevel      = "HLRZ_LOG_LEVEL"
+	EnvWebhookKey    = "HLRZ_WEBHOOK_PUBLIC_KEYS" // PEM file paths, comma-separated
+	EnvPublicURL     = "HLRZ_PUBLIC_URL"          // where HighLevel reaches the bridge (OAuth redirect)
+	EnvGHLClientID   = "HLRZ_GHL_CLIENT_ID"
+	EnvGHLSecret     = "HLRZ_GHL_CLIENT_SECRET"
+	EnvGHLBaseURL    = "HLRZ_GHL_BASE_URL"
+	EnvRZBaseURL     = "HLRZ_RZ_BASE_URL"
+	EnvTemporalAddr  = "TEMPORAL_ADDRESS"
+	EnvTemporalNS    = "TEMPORAL_NAMESPACE"
+	EnvCodecEndpoint = "TEMPORAL_CODEC_ENDPOINT"
+)
+
+// Mode says which parts of the worker binary run.
+type Mode string
+
+const (
+	ModeAll    Mode = "all"    // Temporal worker + webhook bridge (default)
+	ModeWorker Mode = "worker" // Temporal worker only
+	ModeBridge Mode = "bridge" // webhook bridge and relay only, scaled separately
+)
+
+// Worker is the worker binary's configuration.
+type Worker struct {
+	Dev        bool
+	Mode       Mode
+	DataDir    string
+	Listen     string // bridge + metrics + codec HTTP address
+	TaskQueue  string
+	LogLevel   string
+	Keys       *secrets.Keyring
+	KeysSource string // where the keys came from, for the startup line
+
+	DatabaseURL string // empty in --dev: SQLite in DataDir
+
+	// Dev stack ports (only with --dev).
+	TemporalPort, UIPort, GHLSimPort, RZSimPort int
+	Seed                                        bool // seed demo data into the simulators
+
+	GHLBaseURL, RZBaseURL    string
+	GHLClientID, GHLSecret   string
+	PublicURL                string
+	WebhookKeyFiles          []string
+	WebhookMaxSkew           time.Duration
+	ShutdownGrace            time.Duration
+}
+
+// Getenv is how configuration reads the environment; tests pass a map.
+type Getenv func(string) string
+
+// ParseWorker parses args (without the program name) and the environment.
+func ParseWorker(args []string, getenv Getenv) (*Worker, error) {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(new(strings.Builder)) // errors are returned, not printed twice
+	c := &Worker{}
+	var mode string
+	fs.BoolVar(&c.Dev, "dev", false, "run the whole local stack in this process: Temporal, its Web UI, SQLite, both simulators, demo data")
+	fs.StringVar(&mode, "mode", string(ModeAll), "what to run: all, worker, or bridge")
+	fs.StringVar(&c.DataDir, "data-dir", ".data", "with --dev: where the Temporal and SQLite files live")
+	fs.StringVar(&c.Listen, "listen", envOr(getenv, EnvListen, "127.0.0.1:8080"), "bridge, metrics and codec HTTP address (env "+EnvListen+")")
+	fs.StringVar(&c.TaskQueue, "task-queue", envOr(getenv, EnvTaskQueue, "hlrz-sync"), "Temporal task queue (env "+EnvTaskQueue+")")
+	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, EnvLogLevel, "info"), "debug, info, warn or error (env "+EnvLogLevel+")")
+	fs.IntVar(&c.TemporalPort, "temporal-port", 7233, "with --dev: Temporal gRPC port")
+	fs.IntVar(&c.UIPort, "ui-port", 8233, "with --dev: Temporal Web UI port")
+	fs.IntVar(&c.GHLSimPort, "ghl-sim-port", 8091, "with --dev: HighLevel simulator port")
+	fs.IntVar(&c.RZSimPort, "rz-sim-port", 8092, "with --dev: Referrizer simulator port")
+	fs.BoolVar(&c.Seed, "seed", true, "with --dev: seed demo people with tags, notes and tasks into the simulators on first start")
+	fs.DurationVar(&c.WebhookMaxSkew, "webhook-max-skew", 5*time.Minute, "reject webhooks whose timestamp is further than this from now")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long to let in-flight work finish on SIGINT/SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		return nil, fmt.Errorf("flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("flags: unexpected argument %q", fs.Arg(0))
+	}
+	c.Mode = Mode(mode)
+	switch c.Mode {
+	case ModeAll, ModeWorker, ModeBridge:
+	default:
+		return nil, fmt.Errorf("--mode: %q is not one of all, worker, bridge", mode)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return nil, fmt.Errorf("%s: %q is not one of debug, info, warn, error", EnvLogLevel, c.LogLevel)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return nil, fmt.Errorf("%s: %q is not host:port", EnvListen, c.Listen)
+	}
+	if c.TaskQueue == "" {
+		return nil, fmt.Errorf("%s: must not be empty", EnvTaskQueue)
+	}
+	for name, p := range map[string]int{"--temporal-port": c.TemporalPort, "--ui-port": c.UIPort, "--ghl-sim-port": c.GHLSimPort, "--rz-sim-port": c.RZSimPort} {
+		if p <= 0 || p > 65535 {
+			return nil, fmt.Errorf("%s: %d is not a TCP port", name, p)
+		}
+	}
+
+	c.GHLClientID, c.GHLSecret = getenv(EnvGHLClientID), getenv(EnvGHLSecret)
+	c.PublicURL = getenv(EnvPublicURL)
+	if c.PublicURL != "" {
+		if err := checkURL(EnvPublicURL, c.PublicURL); err != nil {
+			return nil, err
+		}
+	}
+	if v := getenv(EnvWebhookKey); v != "" {
+		for _, f := range strings.Split(v, ",") {
+			c.WebhookKeyFiles = append(c.WebhookKeyFiles, strings.TrimSpace(f))
+		}
+	}
+
+	c.DatabaseURL = getenv(EnvDatabaseURL)
+	if c.Dev {
+		if err := c.devDefaults(getenv); err != nil {
+			return nil, err
+		}
+	} else {
+		if c.DatabaseURL == "" {
+			return nil, fmt.Errorf("%s: not set; point it at PostgreSQL (postgres://user:pass@host:5432/db) or run with --dev", EnvDatabaseURL)
+		}
+		if err := checkDatabaseURL(c.DatabaseURL); err != nil {
+			return nil, err
+		}
+		spec := getenv(EnvKeys)
+		if spec == "" {
+			return nil, fmt.Errorf("%s: not set; tokens and payloads must be encrypted outside --dev (generate one with `openssl rand -base64 32`)", EnvKeys)
+		}
+		kr, err := secrets.Parse(spec)
+		if err != nil {
+			return nil, err
+		}
+		c.Keys, c.KeysSource = kr, EnvKeys
+		c.GHLBaseURL = envOr(getenv, EnvGHLBaseURL, "https://services.leadconnectorhq.com")
+		c.RZBaseURL = envOr(getenv, EnvRZBaseURL, "https://api.referrizer.com")
+	}
+	for _, u := range []struct{ name, v string }{{EnvGHLBaseURL, c.GHLBaseURL}, {EnvRZBaseURL, c.RZBaseURL}} {
+		if err := checkURL(u.name, u.v); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// devDefaults fills in what --dev provides on its own: simulator URLs, and a key kept in the
+// data directory so a restart can still read the tokens it stored.
+func (c *Worker) devDefaults(getenv Getenv) error {
+	if c.DataDir == "" {
+		return errors.New("--data-dir: must not be empty")
+	}
+	if c.DatabaseURL != "" {
+		if err := checkDatabaseURL(c.DatabaseURL); err != nil {
+			return err
+		}
+	}
+	c.GHLBaseURL = envOr(getenv, EnvGHLBaseURL, "http://127.0.0.1:"+strconv.Itoa(c.GHLSimPort))
+	c.RZBaseURL = envOr(getenv, EnvRZBaseURL, "http://127.0.0.1:"+strconv.Itoa(c.RZSimPort))
+	if spec := getenv(EnvKeys); spec != "" {
+		kr, err := secrets.Parse(spec)
+		if err != nil {
+			return err
+		}
+		c.Keys, c.KeysSource = kr, EnvKeys
+		return nil
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	keyFile := filepath.Join(c.DataDir, "dev-encryption.key")
+	spec, err := os.ReadFile(keyFile)
+	if errors.Is(err, os.ErrNotExist) {
+		spec = []byte(secrets.GenerateSpec("dev"))
+		if err := os.WriteFile(keyFile, spec, 0o600); err != nil {
+			return fmt.Errorf("--data-dir: write dev key: %w", err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("--data-dir: read dev key: %w", err)
+	}
+	kr, err := secrets.Parse(string(spec))
+	if err != nil {
+		return fmt.Errorf("%s: %w", keyFile, err)
+	}
+	c.Keys, c.KeysSource = kr, keyFile
+	return nil
+}
+
+func envOr(getenv Getenv, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func checkURL(name, v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s: %q is not an http(s) URL", name, v)
+	}
+	return nil
+}
+
+// checkDatabaseURL catches malformed URLs early without echoing a password.
+func checkDatabaseURL(v string) error {
+	if strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://") {
+		u, err := url.Parse(v)
+		if err != nil {
+			return fmt.Errorf("%s: not a valid URL (check quoting and percent-encoding of the password)", EnvDatabaseURL)
+		}
+		if u.Host == "" {
+			return fmt.Errorf("%s: no host in the URL", EnvDatabaseURL)
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n <= 0 || n > 65535 {
+				return fmt.Errorf("%s: port %q is not a number between 1 and 65535", EnvDatabaseURL, p)
+			}
+		}
+		if strings.Trim(u.Path, "/") == "" {
+			return fmt.Errorf("%s: no database name in the URL path", EnvDatabaseURL)
+		}
+		return nil
+	}
+	if strings.Contains(v, "=") { // key=value form; pgx validates the details
+		return nil
+	}
+	return fmt.Errorf("%s: expected postgres://… or key=value pairs", EnvDatabaseURL)
+}

@@ -1,0 +1,79 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hlrz/hlrz/internal/store"
+)
+
+// PutObservations upserts bulk-read records in one batch.
+func (s *Store) PutObservations(ctx context.Context, connID string, side store.Side, obs []store.Observation) error {
+	if len(obs) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, o := range obs {
+		at := o.ObservedAt
+		if at.IsZero() {
+			at = store.Now()
+		}
+		b.Queue(`INSERT INTO observations (connection_id, side, contact_id, body, observed_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (connection_id, side, contact_id) DO UPDATE SET body = excluded.body, observed_at = excluded.observed_at`,
+			connID, string(side), o.ContactID, o.Body, at)
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("put observations: %w", err)
+	}
+	return nil
+}
+
+// GetObservation reads one bulk-read record.
+func (s *Store) GetObservation(ctx context.Context, connID string, side store.Side, contactID string) (store.Observation, error) {
+	o := store.Observation{ContactID: contactID}
+	err := s.pool.QueryRow(ctx, `SELECT body, observed_at FROM observations WHERE connection_id = $1 AND side = $2 AND contact_id = $3`,
+		connID, string(side), contactID).Scan(&o.Body, &o.ObservedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, notFound("observation of %s contact", side)
+	}
+	utc(&o.ObservedAt)
+	return o, err
+}
+
+// PutMatchKeys records match keys.
+func (s *Store) PutMatchKeys(ctx context.Context, connID string, side store.Side, keys []store.MatchKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, k := range keys {
+		b.Queue(`INSERT INTO match_keys (connection_id, side, key, contact_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+			connID, string(side), k.Key, k.ContactID)
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("put match keys: %w", err)
+	}
+	return nil
+}
+
+// MatchContacts maps keys to the contact ids on side that carry them.
+func (s *Store) MatchContacts(ctx context.Context, connID string, side store.Side, keys []string) (map[string][]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT key, contact_id FROM match_keys WHERE connection_id = $1 AND side = $2 AND key = ANY($3) ORDER BY key, contact_id`,
+		connID, string(side), keys)
+	if err != nil {
+		return nil, fmt.Errorf("match contacts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var k, id string
+		if err := rows.Scan(&k, &id); err != nil {
+			return nil, err
+		}
+		out[k] = append(out[k], id)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,446 @@
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/hlrz/hlrz/activities"
+)
+
+// Defaults for ContactSync; the input can override them.
+const (
+	DefaultDebounce   = time.Second
+	DefaultMaxHistory = 4000 // events before continue-as-new, well under Temporal's limits
+	seenEventIDs      = 256  // recent event ids kept for dedupe across passes and runs
+)
+
+// ContactSyncInput starts (or continues) a person's entity workflow.
+type ContactSyncInput struct {
+	activities.Ref
+	Debounce   time.Duration `json:"debounce,omitempty"`
+	MaxHistory int           `json:"maxHistory,omitempty"`
+	// State is carried across continue-as-new; nil on the first run.
+	State *ContactState `json:"state,omitempty"`
+}
+
+// ContactState is what ContactSync knows about its person; the `state` query returns it.
+type ContactState struct {
+	activities.Ref
+	GHLID     string              `json:"ghlId,omitempty"`
+	RZID      string              `json:"rzId,omitempty"`
+	Status    string              `json:"status,omitempty"`
+	Passes    int                 `json:"passes"`
+	ChildSeq  int                 `json:"childSeq"`
+	LastPass  time.Time           `json:"lastPass,omitempty"`
+	LastPlan  string              `json:"lastPlan,omitempty"`
+	LastError string              `json:"lastError,omitempty"`
+	Pending   []activities.Event  `json:"pending,omitempty"`
+	Seen      []string            `json:"seen,omitempty"`
+	Notify    []PersonDoneRequest `json:"notify,omitempty"`
+}
+
+// PersonDoneRequest remembers who wants to hear when this person's next pass ends.
+type PersonDoneRequest struct {
+	WorkflowID string `json:"workflowId"`
+}
+
+// PersonDone tells a backfill how one person's pass went.
+type PersonDone struct {
+	LinkID  string `json:"linkId"`
+	Created bool   `json:"created"`
+	Failed  bool   `json:"failed"`
+	// Count is how many of the backfill's requests this pass answers: several requests
+	// for one person coalesce into one pass.
+	Count int `json:"count"`
+}
+
+// PassResult is what the sync-now update returns.
+type PassResult struct {
+	Pass    int             `json:"pass"`
+	Summary string          `json:"summary"`
+	Plan    json.RawMessage `json:"plan,omitempty"`
+	Error   string          `json:"error,omitempty"`
+}
+
+// ReplyTo, on an event, asks ContactSync to signal SignalPersonDone to that workflow after
+// the pass that handles the event; the backfill uses it to keep its sliding window.
+const replyToPrefix = "reply:"
+
+// ReplyToEventID builds an event id carrying a reply-to workflow id.
+func ReplyToEventID(workflowID, id string) string { return replyToPrefix + workflowID + "|" + id }
+
+func replyTo(e activities.Event) string {
+	rest, ok := strings.CutPrefix(e.ID, replyToPrefix)
+	if !ok {
+		return ""
+	}
+	wf, _, _ := strings.Cut(rest, "|")
+	return wf
+}
+
+// contactSync is the workflow's state and its step methods.
+type contactSync struct {
+	in       ContactSyncInput
+	st       *ContactState
+	seen     map[string]bool
+	lastPass PassResult
+	running  bool // a pass is between taking its batch and finishing
+	// saDirty is set when a search attribute value changed and must be upserted.
+	saDirty bool
+}
+
+// ContactSync is the entity workflow of one linked person: it coalesces bursts of events
+// into sync passes (plan → apply → record base) and runs children for tags, notes and
+// tasks. It continues as new, state carried, when its history grows.
+func ContactSync(ctx workflow.Context, in ContactSyncInput) error {
+	w := newContactSync(in)
+	if err := workflow.SetQueryHandler(ctx, QueryState, func() (ContactState, error) { return *w.st, nil }); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateSyncNow, w.syncNow, workflow.UpdateHandlerOptions{}); err != nil {
+		return err
+	}
+	events := workflow.GetSignalChannel(ctx, SignalEvent)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var e activities.Event
+			events.Receive(ctx, &e)
+			w.add(e)
+		}
+	})
+	w.describe(ctx)
+
+	for {
+		if err := workflow.Await(ctx, func() bool { return len(w.st.Pending) > 0 || w.shouldContinue(ctx) }); err != nil {
+			return err
+		}
+		if len(w.st.Pending) == 0 {
+			return w.continueAsNew(ctx, events)
+		}
+		// Debounce: a burst of edits becomes one pass.
+		if err := workflow.Sleep(ctx, w.debounce()); err != nil {
+			return err
+		}
+		batch := w.st.Pending
+		w.st.Pending = nil
+		w.runPass(ctx, batch)
+		if w.shouldContinue(ctx) {
+			return w.continueAsNew(ctx, events)
+		}
+	}
+}
+
+func newContactSync(in ContactSyncInput) *contactSync {
+	st := in.State
+	if st == nil {
+		st = &ContactState{Ref: in.Ref}
+	}
+	in.State = nil
+	w := &contactSync{in: in, st: st, seen: map[string]bool{}}
+	for _, id := range st.Seen {
+		w.seen[id] = true
+	}
+	return w
+}
+
+func (w *contactSync) debounce() time.Duration {
+	if w.in.Debounce > 0 {
+		return w.in.Debounce
+	}
+	return DefaultDebounce
+}
+
+// add queues an event unless its id was seen already (webhooks are delivered at least once).
+func (w *contactSync) add(e activities.Event) {
+	if e.ID != "" {
+		if w.seen[e.ID] {
+			return
+		}
+		w.seen[e.ID] = true
+		w.st.Seen = append(w.st.Seen, e.ID)
+		if len(w.st.Seen) > seenEventIDs {
+			delete(w.seen, w.st.Seen[0])
+			w.st.Seen = w.st.Seen[1:]
+		}
+	}
+	if wf := replyTo(e); wf != "" {
+		w.st.Notify = append(w.st.Notify, PersonDoneRequest{WorkflowID: wf})
+	}
+	w.st.Pending = append(w.st.Pending, e)
+}
+
+func (w *contactSync) shouldContinue(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	limit := w.in.MaxHistory
+	if limit <= 0 {
+		limit = DefaultMaxHistory
+	}
+	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit
+}
+
+// continueAsNew hands the state to a fresh run once no update handler is mid-flight and
+// every signal already delivered is in the carried state.
+func (w *contactSync) continueAsNew(ctx workflow.Context, events workflow.ReceiveChannel) error {
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
+	for {
+		var e activities.Event
+		if !events.ReceiveAsync(&e) {
+			break
+		}
+		w.add(e)
+	}
+	next := w.in
+	next.State = w.st
+	return workflow.NewContinueAsNewError(ctx, ContactSync, next)
+}
+
+// syncNow is the sync-now update: queue an operator event and return the pass that ran it.
+func (w *contactSync) syncNow(ctx workflow.Context) (PassResult, error) {
+	// The event joins the next batch; a pass already running does not include it.
+	target := w.st.Passes + 1
+	if w.running {
+		target++
+	}
+	w.add(activities.Event{Source: activities.SourceOperator, Kind: activities.KindAll, OccurredAt: workflow.Now(ctx)})
+	if err := workflow.Await(ctx, func() bool { return w.st.Passes >= target }); err != nil {
+		return PassResult{}, err
+	}
+	return w.lastPass, nil
+}
+
+// needs says which parts of the person a batch of events touches.
+type needs struct{ contact, tags, notes, tasks bool }
+
+func classify(batch []activities.Event) needs {
+	var n needs
+	for _, e := range batch {
+		switch e.Kind {
+		case activities.KindContact, activities.KindContactDeleted, activities.KindAppointment:
+			n.contact = true
+		case activities.KindTags:
+			n.tags = true
+		case activities.KindNotes:
+			n.notes = true
+		case activities.KindTasks:
+			n.tasks = true
+		default: // KindAll and anything unknown: a full pass is the safe answer
+			n = needs{true, true, true, true}
+		}
+	}
+	return n
+}
+
+func activityOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			MaximumAttempts:        10,
+			NonRetryableErrorTypes: activities.NonRetryableErrorTypes,
+		},
+	})
+}
+
+// runPass runs one sync pass over a batch of events.
+func (w *contactSync) runPass(ctx workflow.Context, batch []activities.Event) {
+	n := classify(batch)
+	w.running = true
+	result := PassResult{Pass: w.st.Passes + 1}
+	var summaries []string
+	failed, created := false, false
+	actx := activityOptions(ctx)
+	in := activities.PlanInput{Ref: w.st.Ref, Events: batch}
+
+	if n.contact {
+		var c *activities.Contacts
+		var plan activities.ContactPlan
+		err := workflow.ExecuteActivity(actx, c.PlanContact, in).Get(ctx, &plan)
+		if err == nil && (plan.Writes || plan.NeedsBase) {
+			var applied activities.ApplyResult
+			if err = workflow.ExecuteActivity(actx, c.ApplyContact, plan).Get(ctx, &applied); err == nil {
+				w.setIDs(applied.GHLID, applied.RZID)
+				created = len(applied.Created) > 0
+			}
+		} else if err == nil {
+			w.setIDs(plan.GHLID, plan.RZID)
+		}
+		if err != nil {
+			failed = true
+			summaries = append(summaries, "contact failed")
+			w.deadLetter(ctx, "ContactSync.contact", in, err)
+		} else {
+			result.Plan = plan.Plan
+			summaries = append(summaries, "contact: "+plan.Summary)
+			if created {
+				n = needs{true, true, true, true} // a new person starts with every projection
+			}
+			if len(plan.Deleted) > 0 {
+				w.setStatus(StatusDeleted)
+				n.tags, n.notes, n.tasks = false, false, false
+			}
+		}
+	}
+
+	if !failed {
+		summaries, failed = w.runChildren(ctx, n, batch, summaries)
+	}
+
+	w.st.LastPass = workflow.Now(ctx)
+	w.st.LastPlan = strings.Join(summaries, "; ")
+	result.Summary = w.st.LastPlan
+	if failed {
+		result.Error = w.st.LastError
+		w.setStatus(StatusError)
+	} else {
+		w.st.LastError = ""
+		if w.st.Status != StatusDeleted {
+			w.setStatus(StatusOK)
+		}
+	}
+	w.lastPass = result
+	w.st.Passes = result.Pass
+	w.running = false
+	w.notify(ctx, created, failed)
+	w.describe(ctx)
+}
+
+// runChildren starts the children a batch needs, concurrently, and waits for them all.
+func (w *contactSync) runChildren(ctx workflow.Context, n needs, batch []activities.Event, summaries []string) ([]string, bool) {
+	type child struct {
+		object string
+		future workflow.ChildWorkflowFuture
+	}
+	var kids []child
+	for _, k := range []struct {
+		on     bool
+		object string
+		fn     any
+	}{{n.tags, "tags", TagSync}, {n.notes, "notes", NoteSync}, {n.tasks, "tasks", TaskSync}} {
+		if !k.on {
+			continue
+		}
+		w.st.ChildSeq++
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID:        ChildWorkflowID(w.st.ConnectionID, w.st.LinkID, k.object, w.st.ChildSeq),
+			ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_TERMINATE,
+			// The child retries its activities itself; a failed child is reported, not rerun.
+			WorkflowRunTimeout: time.Hour,
+		})
+		kids = append(kids, child{k.object, workflow.ExecuteChildWorkflow(cctx, k.fn, ObjectSyncInput{Ref: w.st.Ref, Events: batch})})
+	}
+	failed := false
+	for _, k := range kids {
+		var out ObjectSyncResult
+		if err := k.future.Get(ctx, &out); err != nil {
+			failed = true
+			summaries = append(summaries, k.object+" failed")
+			w.deadLetter(ctx, "ContactSync."+k.object, activities.PlanInput{Ref: w.st.Ref, Events: batch}, err)
+			continue
+		}
+		summaries = append(summaries, k.object+": "+out.Summary)
+	}
+	return summaries, failed
+}
+
+func (w *contactSync) setIDs(ghlID, rzID string) {
+	if ghlID != "" && ghlID != w.st.GHLID {
+		w.st.GHLID, w.saDirty = ghlID, true
+	}
+	if rzID != "" && rzID != w.st.RZID {
+		w.st.RZID, w.saDirty = rzID, true
+	}
+}
+
+func (w *contactSync) setStatus(s string) {
+	if s != w.st.Status {
+		w.st.Status, w.saDirty = s, true
+	}
+}
+
+// deadLetter records an exhausted failure so an operator can replay it.
+func (w *contactSync) deadLetter(ctx workflow.Context, kind string, input any, cause error) {
+	w.st.LastError = fmt.Sprintf("%s: %v", kind, cause)
+	raw, err := json.Marshal(input)
+	if err != nil {
+		return
+	}
+	info := workflow.GetInfo(ctx)
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
+	})
+	var o *activities.Ops
+	if err := workflow.ExecuteLocalActivity(lctx, o.RecordDeadLetter, activities.DeadLetterInput{
+		Ref: w.st.Ref, WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
+		Kind: kind, Input: raw, Error: cause.Error(),
+	}).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("could not record dead letter", "kind", kind, "error", err)
+	}
+}
+
+// notify tells every waiting backfill how this pass went.
+func (w *contactSync) notify(ctx workflow.Context, created, failed bool) {
+	if len(w.st.Notify) == 0 {
+		return
+	}
+	ids := map[string]int{}
+	for _, r := range w.st.Notify {
+		ids[r.WorkflowID]++
+	}
+	w.st.Notify = nil
+	sorted := make([]string, 0, len(ids))
+	for id := range ids {
+		sorted = append(sorted, id)
+	}
+	sort.Strings(sorted)
+	for _, id := range sorted {
+		// A finished backfill cannot be signalled; that is fine, it no longer waits.
+		_ = workflow.SignalExternalWorkflow(ctx, id, "", SignalPersonDone, PersonDone{LinkID: w.st.LinkID, Created: created, Failed: failed, Count: ids[id]}).Get(ctx, nil)
+	}
+}
+
+// describe keeps the search attributes and the UI's current-details line up to date.
+func (w *contactSync) describe(ctx workflow.Context) {
+	if w.saDirty || w.st.Passes == 0 {
+		updates := []temporal.SearchAttributeUpdate{SAConnection.ValueSet(w.st.ConnectionID)}
+		if w.st.GHLID != "" {
+			updates = append(updates, SAGHLID.ValueSet(w.st.GHLID))
+		}
+		if w.st.RZID != "" {
+			updates = append(updates, SARZID.ValueSet(w.st.RZID))
+		}
+		if w.st.Status != "" {
+			updates = append(updates, SAStatus.ValueSet(w.st.Status))
+		}
+		if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
+			workflow.GetLogger(ctx).Warn("upsert search attributes failed", "error", err)
+		}
+		w.saDirty = false
+	}
+	details := fmt.Sprintf("**%s** · pass %d · HighLevel `%s` · Referrizer `%s`", orDash(w.st.Status), w.st.Passes, orDash(w.st.GHLID), orDash(w.st.RZID))
+	if w.st.LastPlan != "" {
+		details += "\n\nLast pass: " + w.st.LastPlan
+	}
+	if w.st.LastError != "" {
+		details += "\n\nLast error: " + w.st.LastError
+	}
+	workflow.SetCurrentDetails(ctx, details)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
