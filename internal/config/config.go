@@ -249,3 +249,15 @@ func checkDatabaseURL(v string) error {
 	}
 	return fmt.Errorf("%s: expected postgres://… or key=value pairs", EnvDatabaseURL)
 }
+
+// EnvNames lists every environment variable the worker and starter binaries read: ours,
+// and the TEMPORAL_* names the SDK's envconfig reads for the client connection.
+func EnvNames() []string {
+	return []string{
+		EnvDatabaseURL, EnvKeys, EnvListen, EnvTaskQueue, EnvLogLevel, EnvWebhookKey, EnvPublicURL,
+		EnvGHLClientID, EnvGHLSecret, EnvGHLBaseURL, EnvRZBaseURL,
+		EnvTemporalAddr, EnvTemporalNS, "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_TLS_CLIENT_CERT_PATH",
+		"TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_NAME",
+		EnvCodecEndpoint, "TEMPORAL_CONFIG_FILE", "TEMPORAL_PROFILE",
+	}
+}
