@@ -13,6 +13,8 @@ type Event struct {
 	Kind       string    `json:"kind"`               // KindContact, KindTags, ...
 	ObjectID   string    `json:"objectId,omitempty"` // note or task id, when the event is about one
 	OccurredAt time.Time `json:"occurredAt"`
+	// ReplyTo names a workflow (a backfill) to signal when the pass handling this event ends.
+	ReplyTo string `json:"replyTo,omitempty"`
 }
 
 // Event sources.
@@ -142,8 +144,6 @@ type StartSyncsInput struct {
 	ConnectionID string   `json:"connectionId"`
 	LinkIDs      []string `json:"linkIds"`
 	Event        Event    `json:"event"`
-	// NotifyWorkflowID, when set, is told (signal "person-done") when each person's pass ends.
-	NotifyWorkflowID string `json:"notifyWorkflowId,omitempty"`
 }
 
 // PollInput asks for one Referrizer poll of a connection.

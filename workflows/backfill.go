@@ -19,8 +19,9 @@ const (
 
 // Backfill phases, in order.
 const (
-	PhaseGHL      = "ghl"      // page all HighLevel contacts, link them
-	PhaseRZ       = "rz"       // page all Referrizer contacts, match and link them
+	PhaseGHL      = "ghl"      // page all HighLevel contacts: link each, index its email and phone
+	PhaseRZ       = "rz"       // page all Referrizer contacts: match each to HighLevel, link it
+	PhaseSync     = "sync"     // page the links: give every person a first pass, windowed
 	PhaseDraining = "draining" // wait for the last people's first pass
 	PhaseDone     = "done"
 )
@@ -61,7 +62,8 @@ type BackfillProgress struct {
 func (p BackfillProgress) InFlight() int { return p.Started - p.Synced - p.Failed }
 
 // Backfill links every person of a connection across both sides and gives each a first
-// sync pass, keeping at most Window passes in flight. It continues as new after every
+// sync pass, keeping at most Window passes in flight. Matching happens before any pass, so
+// no pass creates a person the other side already has. It continues as new after every
 // page, so a crashed worker resumes at the next unfinished page.
 func Backfill(ctx workflow.Context, in BackfillInput) (BackfillProgress, error) {
 	setBackfillDefaults(&in)
@@ -98,7 +100,7 @@ func Backfill(ctx workflow.Context, in BackfillInput) (BackfillProgress, error) 
 	actx := activityOptions(ctx)
 	var b *activities.Backfill
 	switch p.Phase {
-	case PhaseGHL, PhaseRZ:
+	case PhaseGHL, PhaseRZ, PhaseSync:
 		var page activities.BackfillPage
 		if err := workflow.ExecuteActivity(actx, b.BackfillPage, activities.BackfillPageInput{
 			ConnectionID: in.ConnectionID, Side: p.Phase, Cursor: st.Cursor, PageSize: in.PageSize,
@@ -117,8 +119,12 @@ func Backfill(ctx workflow.Context, in BackfillInput) (BackfillProgress, error) 
 				return *p, err
 			}
 			if err := workflow.ExecuteActivity(actx, b.StartSyncs, activities.StartSyncsInput{
-				ConnectionID: in.ConnectionID, LinkIDs: batch, NotifyWorkflowID: self,
-				Event: activities.Event{Source: activities.SourceBackfill, Kind: activities.KindAll, ID: fmt.Sprintf("%s-%d", p.Phase, p.Pages), OccurredAt: workflow.Now(ctx)},
+				ConnectionID: in.ConnectionID, LinkIDs: batch,
+				Event: activities.Event{
+					Source: activities.SourceBackfill, Kind: activities.KindAll, ReplyTo: self, OccurredAt: workflow.Now(ctx),
+					// Unique per backfill run and page; ContactSync dedupes per person.
+					ID: fmt.Sprintf("backfill:%d:%d", p.StartedAt.Unix(), p.Pages),
+				},
 			}).Get(ctx, nil); err != nil {
 				return *p, fmt.Errorf("backfill: start syncs: %w", err)
 			}
@@ -127,9 +133,12 @@ func Backfill(ctx workflow.Context, in BackfillInput) (BackfillProgress, error) 
 		}
 		st.Cursor = page.NextCursor
 		if st.Cursor == "" {
-			if p.Phase == PhaseGHL {
+			switch p.Phase {
+			case PhaseGHL:
 				p.Phase = PhaseRZ
-			} else {
+			case PhaseRZ:
+				p.Phase = PhaseSync
+			default:
 				p.Phase = PhaseDraining
 			}
 		}

@@ -69,22 +69,6 @@ type PassResult struct {
 	Error   string          `json:"error,omitempty"`
 }
 
-// ReplyTo, on an event, asks ContactSync to signal SignalPersonDone to that workflow after
-// the pass that handles the event; the backfill uses it to keep its sliding window.
-const replyToPrefix = "reply:"
-
-// ReplyToEventID builds an event id carrying a reply-to workflow id.
-func ReplyToEventID(workflowID, id string) string { return replyToPrefix + workflowID + "|" + id }
-
-func replyTo(e activities.Event) string {
-	rest, ok := strings.CutPrefix(e.ID, replyToPrefix)
-	if !ok {
-		return ""
-	}
-	wf, _, _ := strings.Cut(rest, "|")
-	return wf
-}
-
 // contactSync is the workflow's state and its step methods.
 type contactSync struct {
 	in       ContactSyncInput
@@ -170,8 +154,8 @@ func (w *contactSync) add(e activities.Event) {
 			w.st.Seen = w.st.Seen[1:]
 		}
 	}
-	if wf := replyTo(e); wf != "" {
-		w.st.Notify = append(w.st.Notify, PersonDoneRequest{WorkflowID: wf})
+	if e.ReplyTo != "" {
+		w.st.Notify = append(w.st.Notify, PersonDoneRequest{WorkflowID: e.ReplyTo})
 	}
 	w.st.Pending = append(w.st.Pending, e)
 }

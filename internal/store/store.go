@@ -234,6 +234,8 @@ type Ledger interface {
 	// SideHashes maps each linked contact id on side to its ledger hash for object on that
 	// side, for change detection while polling.
 	SideHashes(ctx context.Context, connectionID string, side Side, object string) (map[string]string, error)
+	// LedgerEntries pages a connection's entries of one object by link id.
+	LedgerEntries(ctx context.Context, connectionID, object, afterLinkID string, limit int) ([]LedgerEntry, error)
 }
 
 // Inbox persists webhook deliveries.

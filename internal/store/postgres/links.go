@@ -253,3 +253,23 @@ func (s *Store) SideHashes(ctx context.Context, connID string, side store.Side, 
 	}
 	return out, rows.Err()
 }
+
+// LedgerEntries pages a connection's entries of one object by link id.
+func (s *Store) LedgerEntries(ctx context.Context, connID, object, afterLinkID string, limit int) ([]store.LedgerEntry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT link_id, snapshot, hash, ghl_hash, rz_hash, updated_at FROM ledger
+		WHERE connection_id = $1 AND object = $2 AND link_id > $3 ORDER BY link_id LIMIT $4`, connID, object, afterLinkID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("ledger entries: %w", err)
+	}
+	defer rows.Close()
+	var out []store.LedgerEntry
+	for rows.Next() {
+		e := store.LedgerEntry{ConnectionID: connID, Object: object}
+		if err := rows.Scan(&e.LinkID, &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &e.UpdatedAt); err != nil {
+			return nil, err
+		}
+		utc(&e.UpdatedAt)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

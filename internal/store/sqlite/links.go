@@ -250,3 +250,24 @@ func (s *Store) SideHashes(ctx context.Context, connID string, side store.Side, 
 	}
 	return out, rows.Err()
 }
+
+// LedgerEntries pages a connection's entries of one object by link id.
+func (s *Store) LedgerEntries(ctx context.Context, connID, object, afterLinkID string, limit int) ([]store.LedgerEntry, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT link_id, snapshot, hash, ghl_hash, rz_hash, updated_at FROM ledger
+		WHERE connection_id = ? AND object = ? AND link_id > ? ORDER BY link_id LIMIT ?`, connID, object, afterLinkID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("ledger entries: %w", err)
+	}
+	defer rows.Close()
+	var out []store.LedgerEntry
+	for rows.Next() {
+		e := store.LedgerEntry{ConnectionID: connID, Object: object}
+		var updated int64
+		if err := rows.Scan(&e.LinkID, &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &updated); err != nil {
+			return nil, err
+		}
+		e.UpdatedAt = fromMicros(updated)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

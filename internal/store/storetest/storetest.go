@@ -475,6 +475,17 @@ func testLedger(t *testing.T, s store.Store) {
 	if d := cmp.Diff(map[string]string{"g1": "hg", "g2": "hg2"}, ghl); d != "" {
 		t.Errorf("ghl hashes (-want +got):\n%s", d)
 	}
+	entries, err := s.LedgerEntries(c, "c1", "contact", "", 10)
+	if err != nil || len(entries) != 2 || entries[0].LinkID > entries[1].LinkID {
+		t.Fatalf("LedgerEntries = %+v, %v", entries, err)
+	}
+	rest, _ := s.LedgerEntries(c, "c1", "contact", entries[0].LinkID, 10)
+	if len(rest) != 1 || rest[0].LinkID != entries[1].LinkID {
+		t.Errorf("LedgerEntries after %s = %+v", entries[0].LinkID, rest)
+	}
+	if notes, _ := s.LedgerEntries(c, "c1", "notes", "", 10); len(notes) != 1 || notes[0].RZHash != "notes-h" {
+		t.Errorf("notes entries = %+v", notes)
+	}
 	if err := s.PutLedger(c, store.LedgerEntry{ConnectionID: "c1", LinkID: "no-such-link", Object: "contact"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ledger for unknown link err = %v, want ErrNotFound", err)
 	}

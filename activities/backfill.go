@@ -1,0 +1,209 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/ghl"
+	"github.com/hlrz/hlrz/internal/referrizer"
+	"github.com/hlrz/hlrz/internal/store"
+)
+
+// Backfill page sides.
+const (
+	BackfillGHL   = "ghl"
+	BackfillRZ    = "rz"
+	BackfillLinks = "sync"
+)
+
+// BackfillPage reads one page of a backfill phase. On the HighLevel side it links each
+// contact and indexes its email and phone; on the Referrizer side it matches each contact
+// against that index (email first, then phone) and links it to the match, or alone; on the
+// links side it lists people to start. Every step is idempotent, so a retried page redoes
+// nothing harmful.
+func (b *Backfill) BackfillPage(ctx context.Context, in BackfillPageInput) (BackfillPage, error) {
+	conn, err := b.Conns.Get(ctx, in.ConnectionID)
+	if err != nil {
+		return BackfillPage{}, classify("connection", configErr("%v", err))
+	}
+	switch in.Side {
+	case BackfillGHL:
+		return b.ghlPage(ctx, conn, in)
+	case BackfillRZ:
+		return b.rzPage(ctx, conn, in)
+	case BackfillLinks:
+		links, err := b.Store.ListLinks(ctx, in.ConnectionID, in.Cursor, in.PageSize)
+		if err != nil {
+			return BackfillPage{}, classify("list links", err)
+		}
+		out := BackfillPage{}
+		for _, l := range links {
+			if !l.Deleted {
+				out.LinkIDs = append(out.LinkIDs, l.ID)
+			}
+		}
+		if len(links) == in.PageSize {
+			out.NextCursor = links[len(links)-1].ID
+		}
+		return out, nil
+	}
+	return BackfillPage{}, classify("backfill", configErr("unknown backfill side %q", in.Side))
+}
+
+func (b *Backfill) ghlPage(ctx context.Context, conn *connector.Conn, in BackfillPageInput) (BackfillPage, error) {
+	params := ghl.SearchParams{PageLimit: in.PageSize}
+	if in.Cursor != "" {
+		params.SearchAfter = json.RawMessage(in.Cursor)
+	}
+	page, err := conn.GHL.SearchContacts(ctx, params)
+	if err != nil {
+		return BackfillPage{}, classify("search HighLevel contacts", err)
+	}
+	out := BackfillPage{Seen: len(page.Contacts), NextCursor: string(page.Next)}
+	var keys []store.MatchKey
+	var obs []store.Observation
+	for _, c := range page.Contacts {
+		if _, created, err := b.Store.EnsureLink(ctx, in.ConnectionID, store.SideGHL, c.ID); err != nil {
+			return out, classify("link HighLevel contact", err)
+		} else if created {
+			out.New++
+		}
+		for _, k := range matchKeys(conn, c.Email, c.Phone) {
+			keys = append(keys, store.MatchKey{Key: k, ContactID: c.ID})
+		}
+		raw, err := json.Marshal(c)
+		if err != nil {
+			return out, classify("encode contact", err)
+		}
+		obs = append(obs, store.Observation{ContactID: c.ID, Body: raw, ObservedAt: b.now()})
+	}
+	if err := b.Store.PutMatchKeys(ctx, in.ConnectionID, store.SideGHL, keys); err != nil {
+		return out, classify("index HighLevel contacts", err)
+	}
+	if err := b.Store.PutObservations(ctx, in.ConnectionID, store.SideGHL, obs); err != nil {
+		return out, classify("record HighLevel page", err)
+	}
+	return out, nil
+}
+
+func (b *Backfill) rzPage(ctx context.Context, conn *connector.Conn, in BackfillPageInput) (BackfillPage, error) {
+	pageNo := 1
+	if in.Cursor != "" {
+		if _, err := fmt.Sscanf(in.Cursor, "%d", &pageNo); err != nil || pageNo < 1 {
+			return BackfillPage{}, classify("backfill", configErr("bad Referrizer cursor %q", in.Cursor))
+		}
+	}
+	page, err := conn.RZ.ListContacts(ctx, referrizer.ListOptions{Page: pageNo, PerPage: in.PageSize})
+	if err != nil {
+		return BackfillPage{}, classify("list Referrizer contacts", err)
+	}
+	out := BackfillPage{Seen: len(page.Contacts)}
+	if page.HasNext() {
+		out.NextCursor = fmt.Sprint(pageNo + 1)
+	}
+	// One query for the whole page's keys.
+	keysOf := map[string][]string{}
+	var all []string
+	for _, c := range page.Contacts {
+		keysOf[c.ID] = matchKeys(conn, c.Email, c.Phone)
+		all = append(all, keysOf[c.ID]...)
+	}
+	matches, err := b.Store.MatchContacts(ctx, in.ConnectionID, store.SideGHL, all)
+	if err != nil {
+		return out, classify("match Referrizer contacts", err)
+	}
+	var obs []store.Observation
+	var rzKeys []store.MatchKey
+	for _, c := range page.Contacts {
+		raw, err := json.Marshal(c)
+		if err != nil {
+			return out, classify("encode contact", err)
+		}
+		obs = append(obs, store.Observation{ContactID: c.ID, Body: raw, ObservedAt: b.now()})
+		for _, k := range keysOf[c.ID] {
+			rzKeys = append(rzKeys, store.MatchKey{Key: k, ContactID: c.ID})
+		}
+		ghlID, ambiguous := pickMatch(keysOf[c.ID], matches)
+		switch {
+		case ambiguous != nil:
+			out.Ambiguous++
+			b.reportAmbiguous(ctx, in.ConnectionID, c.ID, ambiguous)
+			continue
+		case ghlID != "":
+			if _, err := b.Store.PairLink(ctx, in.ConnectionID, ghlID, c.ID); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					out.Ambiguous++
+					b.reportAmbiguous(ctx, in.ConnectionID, c.ID, []string{ghlID})
+					continue
+				}
+				return out, classify("pair contacts", err)
+			}
+			out.Linked++
+		default:
+			if _, created, err := b.Store.EnsureLink(ctx, in.ConnectionID, store.SideRZ, c.ID); err != nil {
+				return out, classify("link Referrizer contact", err)
+			} else if created {
+				out.New++
+			}
+		}
+	}
+	if err := b.Store.PutMatchKeys(ctx, in.ConnectionID, store.SideRZ, rzKeys); err != nil {
+		return out, classify("index Referrizer contacts", err)
+	}
+	if err := b.Store.PutObservations(ctx, in.ConnectionID, store.SideRZ, obs); err != nil {
+		return out, classify("record Referrizer page", err)
+	}
+	return out, nil
+}
+
+// pickMatch applies the matching rule: the first key kind (email, then phone) that matches
+// exactly one HighLevel contact decides; a key matching several is ambiguous and is
+// reported, never guessed.
+func pickMatch(keys []string, matches map[string][]string) (ghlID string, ambiguous []string) {
+	for _, k := range keys { // matchKeys orders email before phone
+		ids := matches[k]
+		switch {
+		case len(ids) == 1:
+			return ids[0], nil
+		case len(ids) > 1:
+			return "", ids
+		}
+	}
+	return "", nil
+}
+
+// reportAmbiguous leaves a dead letter an operator resolves with `starter link`.
+func (b *Backfill) reportAmbiguous(ctx context.Context, connID, rzID string, candidates []string) {
+	sort.Strings(candidates)
+	raw, _ := json.Marshal(map[string]any{"rzContactId": rzID, "ghlCandidates": candidates})
+	if _, err := b.Store.AddDeadLetter(ctx, store.DeadLetter{
+		ConnectionID: connID, Kind: "Backfill.ambiguous-match", Input: raw,
+		Error: fmt.Sprintf("Referrizer contact matches %d HighLevel contacts; not linked", len(candidates)),
+	}); err != nil {
+		b.log().Warn("could not record ambiguous match", "connection", connID, "error", err)
+	}
+}
+
+// StartSyncs signals (starting when needed) the ContactSync of each person in the batch.
+func (b *Backfill) StartSyncs(ctx context.Context, in StartSyncsInput) (int, error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, id := range in.LinkIDs {
+		g.Go(func() error {
+			return b.Signal.Signal(gctx, Ref{ConnectionID: in.ConnectionID, LinkID: id}, in.Event)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, classify("start syncs", err)
+	}
+	if b.Metrics != nil {
+		b.Metrics.Signals.Add(float64(len(in.LinkIDs)))
+	}
+	return len(in.LinkIDs), nil
+}

@@ -1,0 +1,381 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/ghl"
+	"github.com/hlrz/hlrz/internal/referrizer"
+	"github.com/hlrz/hlrz/internal/store"
+	"github.com/hlrz/hlrz/internal/syncmodel"
+)
+
+// Ledger object names.
+const (
+	ObjContact = "contact"
+	ObjTags    = "tags"
+	ObjNotes   = "notes"
+	ObjTasks   = "tasks"
+)
+
+// sides is what a pass read of one person.
+type sides struct {
+	link   store.Link
+	ghl    *ghl.Contact        // nil: no HighLevel contact (not linked yet, or deleted)
+	rz     *referrizer.Contact // nil: no Referrizer contact
+	rzRead time.Time           // when rz was read
+	// ghlGone and rzGone say the side's contact was linked but is gone now (404).
+	ghlGone, rzGone bool
+}
+
+// fetch reads both sides of a person in parallel. A side read in bulk moments ago (a
+// backfill or poll page) is taken from the observation instead, when every event of the
+// pass came from that bulk read: a webhook or an operator always causes a fresh read.
+func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link, events []Event, sidesWanted ...store.Side) (sides, error) {
+	out := sides{link: link}
+	bulkOnly := len(events) > 0
+	for _, e := range events {
+		if e.Source != SourceBackfill && e.Source != SourceRZ {
+			bulkOnly = false
+		}
+	}
+	want := map[store.Side]bool{store.SideGHL: true, store.SideRZ: true}
+	if len(sidesWanted) > 0 {
+		want = map[store.Side]bool{}
+		for _, s := range sidesWanted {
+			want[s] = true
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	if id := link.GHLContactID; id != "" && want[store.SideGHL] {
+		g.Go(func() error {
+			var c ghl.Contact
+			if bulkOnly && d.observed(gctx, link.ConnectionID, store.SideGHL, id, &c) {
+				out.ghl = &c
+				return nil
+			}
+			c, err := conn.GHL.GetContact(gctx, id)
+			switch {
+			case errors.Is(err, ghl.ErrNotFound):
+				out.ghlGone = true
+			case err != nil:
+				return classify("read HighLevel contact", err)
+			default:
+				out.ghl = &c
+			}
+			return nil
+		})
+	}
+	if id := link.RZContactID; id != "" && want[store.SideRZ] {
+		g.Go(func() error {
+			var c referrizer.Contact
+			if bulkOnly && d.observed(gctx, link.ConnectionID, store.SideRZ, id, &c) {
+				out.rz, out.rzRead = &c, time.Time{} // too old to PUT back blindly
+				return nil
+			}
+			c, err := conn.RZ.GetContact(gctx, id)
+			switch {
+			case errors.Is(err, referrizer.ErrNotFound):
+				out.rzGone = true
+			case err != nil:
+				return classify("read Referrizer contact", err)
+			default:
+				out.rz, out.rzRead = &c, d.now()
+			}
+			return nil
+		})
+	}
+	return out, g.Wait()
+}
+
+// observed decodes a fresh bulk-read record into dst.
+func (d *Deps) observed(ctx context.Context, connID string, side store.Side, id string, dst any) bool {
+	o, err := d.Store.GetObservation(ctx, connID, side, id)
+	if err != nil || d.now().Sub(o.ObservedAt) > d.observationTTL() {
+		return false
+	}
+	return json.Unmarshal(o.Body, dst) == nil
+}
+
+// loadBase reads a ledger entry; found is false when the object was never synced.
+func (d *Deps) loadBase(ctx context.Context, ref Ref, object string, dst any) (store.LedgerEntry, bool, error) {
+	e, err := d.Store.GetLedger(ctx, ref.ConnectionID, ref.LinkID, object)
+	if errors.Is(err, store.ErrNotFound) {
+		return e, false, nil
+	}
+	if err != nil {
+		return e, false, classify("read ledger", err)
+	}
+	if len(e.Snapshot) > 0 {
+		if err := json.Unmarshal(e.Snapshot, dst); err != nil {
+			return e, false, classify("decode ledger", err)
+		}
+	}
+	return e, true, nil
+}
+
+// PlanContact reads both sides of a person and plans the field sync against the last synced
+// base. Its result is the plan, recorded in history for operators.
+func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (ContactPlan, error) {
+	conn, link, err := a.resolve(ctx, in.Ref)
+	if err != nil {
+		return ContactPlan{}, err
+	}
+	s, err := a.fetch(ctx, conn, link, in.Events)
+	if err != nil {
+		return ContactPlan{}, err
+	}
+	var base syncmodel.Person
+	entry, hasBase, err := a.loadBase(ctx, in.Ref, ObjContact, &base)
+	if err != nil {
+		return ContactPlan{}, err
+	}
+	m := conn.Mapping
+	ghlP, rzP := personOf(m, s.ghl, nil), personOf(m, nil, s.rz)
+	var baseP *syncmodel.Person
+	if hasBase {
+		baseP = &base
+	}
+	plan := syncmodel.Plan(m, baseP, fieldsOnly(ghlP), fieldsOnly(rzP), syncmodel.PlanOptions{
+		GHLDeleted: s.ghlGone, RZDeleted: s.rzGone,
+	})
+	out := ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, PlannedAt: a.now(), Summary: plan.Summary()}
+	if out.Plan, err = json.Marshal(plan); err != nil {
+		return out, classify("encode plan", err)
+	}
+	out.Writes = !plan.Empty()
+	out.Conflicts = len(plan.Conflicts)
+	if plan.GHL.Create {
+		out.Created = append(out.Created, string(store.SideGHL))
+	}
+	if plan.RZ.Create {
+		out.Created = append(out.Created, string(store.SideRZ))
+	}
+	if plan.GHL.Delete {
+		out.Deleted = append(out.Deleted, string(store.SideGHL))
+	}
+	if plan.RZ.Delete {
+		out.Deleted = append(out.Deleted, string(store.SideRZ))
+	}
+	if s.ghlGone || s.rzGone {
+		out.Deleted = appendUnique(out.Deleted, "gone")
+	}
+	newBase := plan.NewBase
+	out.Base, _ = json.Marshal(newBase)
+	out.BaseHash = syncmodel.Hash(newBase)
+	out.GHLHash = syncmodel.HashSide(m, syncmodel.SideGHL, syncmodel.Apply(fieldsOnly(ghlP), plan.GHL))
+	out.RZHash = syncmodel.HashSide(m, syncmodel.SideRZ, syncmodel.Apply(fieldsOnly(rzP), plan.RZ))
+	out.NeedsBase = !hasBase || entry.Hash != out.BaseHash || entry.GHLHash != out.GHLHash || entry.RZHash != out.RZHash
+	if s.rz != nil && !s.rzRead.IsZero() {
+		out.RZRaw, _ = json.Marshal(s.rz)
+	}
+	if a.Metrics != nil && len(plan.Conflicts) > 0 {
+		a.Metrics.Conflicts.Add(float64(len(plan.Conflicts)))
+	}
+	return out, nil
+}
+
+// ApplyContact writes a plan to both sides and records the new base. Every step is
+// idempotent: a create first checks the link (a retried create finds the id it saved), an
+// update sets values, and the ledger write is last.
+func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (ApplyResult, error) {
+	conn, link, err := a.resolve(ctx, p.Ref)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	var plan syncmodel.Plan
+	if err := json.Unmarshal(p.Plan, &plan); err != nil {
+		return ApplyResult{}, classify("decode plan", err)
+	}
+	res := ApplyResult{GHLID: link.GHLContactID, RZID: link.RZContactID}
+	if link, err = a.applyRZ(ctx, conn, link, plan, p, &res); err != nil {
+		return res, err
+	}
+	if link, err = a.applyGHL(ctx, conn, link, plan, &res); err != nil {
+		return res, err
+	}
+	res.GHLID, res.RZID = link.GHLContactID, link.RZContactID
+	if err := a.Store.PutLedger(ctx, store.LedgerEntry{
+		ConnectionID: p.ConnectionID, LinkID: p.LinkID, Object: ObjContact,
+		Snapshot: p.Base, Hash: p.BaseHash, GHLHash: p.GHLHash, RZHash: p.RZHash,
+	}); err != nil {
+		return res, classify("record base", err)
+	}
+	if len(p.Deleted) > 0 {
+		if err := a.Store.MarkLinkDeleted(ctx, p.ConnectionID, p.LinkID, true); err != nil {
+			return res, classify("mark link deleted", err)
+		}
+	}
+	a.countWrites(res)
+	res.Summary = fmt.Sprintf("%d HighLevel and %d Referrizer writes", res.GHLWrites, res.RZWrites)
+	return res, nil
+}
+
+func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store.Link, plan syncmodel.Plan, p ContactPlan, res *ApplyResult) (store.Link, error) {
+	ch := plan.RZ
+	switch {
+	case ch.Create && link.RZContactID == "":
+		person := syncmodel.Apply(syncmodel.Person{}, ch)
+		rc := rzContact(conn.Mapping, person, nil)
+		created, err := conn.RZ.CreateContact(ctx, rc)
+		if errors.Is(err, referrizer.ErrDuplicate) && person.Email != "" {
+			// Someone (or our own earlier, unrecorded attempt) created this person already:
+			// link to it instead of creating a duplicate.
+			created, err = findRZByEmail(ctx, conn.RZ, person.Email)
+		}
+		if err != nil {
+			return link, classify("create Referrizer contact", err)
+		}
+		res.RZWrites++
+		res.Created = append(res.Created, string(store.SideRZ))
+		// Persist the new id before anything else can fail, so a retry updates, not creates.
+		link, err = a.Store.AttachContact(ctx, link.ConnectionID, link.ID, store.SideRZ, created.ID)
+		if err != nil {
+			return link, classify("link Referrizer contact", err)
+		}
+	case ch.Delete && link.RZContactID != "":
+		if err := a.deleteRZ(ctx, conn, link); err != nil {
+			return link, err
+		}
+		res.RZWrites++
+	case link.RZContactID != "" && !ch.Empty():
+		patch := rzPatch(conn.Mapping, ch)
+		if patch.IsZero() {
+			return link, nil
+		}
+		var err error
+		if cur, ok := a.freshRZ(p); ok {
+			_, err = conn.RZ.PutContact(ctx, cur, func(c *referrizer.Contact) error { patch.Apply(c); return nil })
+		} else {
+			_, err = conn.RZ.UpdateContact(ctx, link.RZContactID, patch)
+		}
+		if err != nil {
+			return link, classify("update Referrizer contact", err)
+		}
+		res.RZWrites++
+	}
+	return link, nil
+}
+
+// freshRZ returns the contact read while planning when it is recent enough to PUT back.
+func (a *Contacts) freshRZ(p ContactPlan) (referrizer.Contact, bool) {
+	var c referrizer.Contact
+	if len(p.RZRaw) == 0 || a.now().Sub(p.PlannedAt) > a.rzFreshness() || json.Unmarshal(p.RZRaw, &c) != nil || c.ID == "" {
+		return c, false
+	}
+	return c, true
+}
+
+func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link store.Link, plan syncmodel.Plan, res *ApplyResult) (store.Link, error) {
+	ch := plan.GHL
+	switch {
+	case ch.Create && link.GHLContactID == "":
+		person := syncmodel.Apply(syncmodel.Person{}, ch)
+		in := ghlInput(conn.Mapping, person, true)
+		// Upsert, not create: HighLevel matches the person by email or phone itself, so a
+		// retried create (or a person added meanwhile) never becomes a duplicate.
+		created, _, err := conn.GHL.UpsertContact(ctx, in)
+		if err != nil {
+			return link, classify("create HighLevel contact", err)
+		}
+		res.GHLWrites++
+		res.Created = append(res.Created, string(store.SideGHL))
+		link, err = a.Store.AttachContact(ctx, link.ConnectionID, link.ID, store.SideGHL, created.ID)
+		if err != nil {
+			return link, classify("link HighLevel contact", err)
+		}
+	case ch.Delete && link.GHLContactID != "":
+		if err := a.deleteGHL(ctx, conn, link); err != nil {
+			return link, err
+		}
+		res.GHLWrites++
+	case link.GHLContactID != "" && !ch.Empty():
+		in := ghlInput(conn.Mapping, syncmodel.Apply(syncmodel.Person{}, ch), false)
+		if _, err := conn.GHL.UpdateContact(ctx, link.GHLContactID, in); err != nil {
+			return link, classify("update HighLevel contact", err)
+		}
+		res.GHLWrites++
+	}
+	return link, nil
+}
+
+// deleteRZ and deleteGHL follow the connection's delete policy: propagate deletes the
+// other side's contact; label marks it (a label or tag operators can act on); ignore
+// leaves it. Deleting a contact that is already gone is success.
+func (a *Contacts) deleteRZ(ctx context.Context, conn *connector.Conn, link store.Link) error {
+	switch conn.Mapping.DeletePolicy() {
+	case syncmodel.DeletePropagate:
+		if err := conn.RZ.DeleteContact(ctx, link.RZContactID); err != nil && !errors.Is(err, referrizer.ErrNotFound) {
+			return classify("delete Referrizer contact", err)
+		}
+	case syncmodel.DeleteLabel:
+		_, err := conn.RZ.UpdateContact(ctx, link.RZContactID, referrizer.ContactPatch{AddLabels: []string{conn.Mapping.DeletedLabel()}})
+		if err != nil && !errors.Is(err, referrizer.ErrNotFound) {
+			return classify("label deleted person in Referrizer", err)
+		}
+	}
+	return nil
+}
+
+func (a *Contacts) deleteGHL(ctx context.Context, conn *connector.Conn, link store.Link) error {
+	switch conn.Mapping.DeletePolicy() {
+	case syncmodel.DeletePropagate:
+		if err := conn.GHL.DeleteContact(ctx, link.GHLContactID); err != nil && !errors.Is(err, ghl.ErrNotFound) {
+			return classify("delete HighLevel contact", err)
+		}
+	case syncmodel.DeleteLabel:
+		if _, err := conn.GHL.AddTags(ctx, link.GHLContactID, []string{conn.Mapping.DeletedLabel()}); err != nil && !errors.Is(err, ghl.ErrNotFound) {
+			return classify("tag deleted person in HighLevel", err)
+		}
+	}
+	return nil
+}
+
+func (d *Deps) resolve(ctx context.Context, ref Ref) (*connector.Conn, store.Link, error) {
+	conn, err := d.Conns.Get(ctx, ref.ConnectionID)
+	if err != nil {
+		if errors.Is(err, connector.ErrInactive) || errors.Is(err, store.ErrNotFound) {
+			return nil, store.Link{}, classify("connection", configErr("%v", err))
+		}
+		return nil, store.Link{}, classify("connection", err)
+	}
+	link, err := d.Store.GetLink(ctx, ref.ConnectionID, ref.LinkID)
+	if err != nil {
+		return nil, link, classify("link", err)
+	}
+	return conn, link, nil
+}
+
+func (d *Deps) countWrites(r ApplyResult) {
+	if d.Metrics == nil {
+		return
+	}
+	d.Metrics.Writes.WithLabelValues(string(store.SideGHL)).Add(float64(r.GHLWrites))
+	d.Metrics.Writes.WithLabelValues(string(store.SideRZ)).Add(float64(r.RZWrites))
+}
+
+func findRZByEmail(ctx context.Context, rz *referrizer.Client, email string) (referrizer.Contact, error) {
+	page, err := rz.ListContacts(ctx, referrizer.ListOptions{Email: email, PerPage: 2})
+	if err != nil {
+		return referrizer.Contact{}, err
+	}
+	if len(page.Contacts) != 1 {
+		return referrizer.Contact{}, fmt.Errorf("Referrizer reported a duplicate but %d contacts match: %w", len(page.Contacts), store.ErrConflict)
+	}
+	return page.Contacts[0], nil
+}
+
+func appendUnique(list []string, v string) []string {
+	for _, x := range list {
+		if x == v {
+			return list
+		}
+	}
+	return append(list, v)
+}

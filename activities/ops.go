@@ -1,0 +1,31 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hlrz/hlrz/internal/store"
+)
+
+// Signaler delivers an event to a person's ContactSync (internal/dispatch implements it);
+// an interface here because dispatch imports the workflows, which import this package.
+type Signaler interface {
+	Signal(ctx context.Context, ref Ref, ev Event) error
+}
+
+// Ops holds the small operational activities.
+type Ops struct {
+	Store store.Store
+}
+
+// RecordDeadLetter stores work that exhausted its retries, for `starter deadletters`.
+func (o *Ops) RecordDeadLetter(ctx context.Context, in DeadLetterInput) (int64, error) {
+	id, err := o.Store.AddDeadLetter(ctx, store.DeadLetter{
+		ConnectionID: in.ConnectionID, LinkID: in.LinkID, WorkflowID: in.WorkflowID, RunID: in.RunID,
+		Kind: in.Kind, Input: in.Input, Error: in.Error,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("record dead letter for %s: %w", in.WorkflowID, err)
+	}
+	return id, nil
+}

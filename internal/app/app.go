@@ -1,0 +1,361 @@
+// Package app assembles the product: store, Temporal client and worker, webhook bridge and
+// relay, codec endpoint and metrics, and with --dev the embedded Temporal server, its Web UI
+// and both simulators. The worker binary and the end-to-end tests both start it from here,
+// so the tests exercise what ships.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/bridge"
+	"github.com/hlrz/hlrz/internal/codec"
+	"github.com/hlrz/hlrz/internal/config"
+	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/devserver"
+	"github.com/hlrz/hlrz/internal/dispatch"
+	"github.com/hlrz/hlrz/internal/ghl"
+	"github.com/hlrz/hlrz/internal/metrics"
+	"github.com/hlrz/hlrz/internal/store"
+	"github.com/hlrz/hlrz/internal/store/postgres"
+	"github.com/hlrz/hlrz/internal/store/sqlite"
+	"github.com/hlrz/hlrz/workflows"
+)
+
+// Options starts an App. Tests inject a Temporal client and a store; the binary does not.
+type Options struct {
+	Config *config.Worker
+	// Temporal, when set, is used instead of dialling (tests pass temporaltest's client, which
+	// must have been created with codec.DataConverter for payloads to be encrypted).
+	Temporal client.Client
+	// Store, when set, is used instead of opening one from the config; the App does not close it.
+	Store  store.Store
+	Logger *slog.Logger
+	// Out receives the human-readable startup lines; nil discards them.
+	Out io.Writer
+	// Tune adjusts activity dependencies before the worker starts (tests shorten timings).
+	Tune func(*activities.Deps)
+	// WorkerOptions overrides the Temporal worker options when non-nil.
+	WorkerOptions *worker.Options
+}
+
+// App is the running product.
+type App struct {
+	Config   *config.Worker
+	Store    store.Store
+	Temporal client.Client
+	Metrics  *metrics.Metrics
+	Conns    *connector.Registry
+	Dispatch *dispatch.Dispatcher
+	Deps     *activities.Deps
+	Bridge   *bridge.Bridge
+	Dev      *DevStack // nil without --dev
+	// HTTPAddr is where the bridge, /metrics and /codec listen.
+	HTTPAddr string
+
+	log        *slog.Logger
+	ownStore   bool
+	ownClient  bool
+	dev        *devserver.Server
+	worker     worker.Worker
+	http       *http.Server
+	sdkMetrics io.Closer
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	stopOnce   sync.Once
+}
+
+// Start brings everything up; on error whatever started is stopped again.
+func Start(ctx context.Context, opts Options) (_ *App, err error) {
+	cfg := opts.Config
+	a := &App{Config: cfg, log: opts.Logger, Metrics: metrics.New()}
+	if a.log == nil {
+		a.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel)}))
+	}
+	out := opts.Out
+	if out == nil {
+		out = io.Discard
+	}
+	defer func() {
+		if err != nil {
+			a.Stop()
+		}
+	}()
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+
+	// The HTTP listener comes first: a busy port is the commonest misconfiguration and must
+	// fail before anything slow starts.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot listen on %s: %w", config.EnvListen, cfg.Listen, errors.Unwrap(err))
+	}
+	a.HTTPAddr = ln.Addr().String()
+	a.http = &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 10 * time.Second}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server stopped", "error", err)
+		}
+	}()
+
+	if err := a.openStore(ctx, opts); err != nil {
+		return nil, err
+	}
+	if err := a.connectTemporal(ctx, opts); err != nil {
+		return nil, err
+	}
+
+	if cfg.Dev {
+		dev, err := startDevStack(ctx, a, out)
+		if err != nil {
+			return nil, err
+		}
+		a.Dev = dev
+	}
+
+	var oauth *ghl.OAuthApp
+	if cfg.GHLClientID != "" {
+		oauth = &ghl.OAuthApp{ClientID: cfg.GHLClientID, ClientSecret: cfg.GHLSecret, RedirectURL: strings.TrimRight(cfg.PublicURL, "/") + "/oauth/callback"}
+		if cfg.Dev && a.Dev != nil {
+			oauth.TokenURL = cfg.GHLBaseURL + "/oauth/token"
+			oauth.AuthURL = cfg.GHLBaseURL + "/oauth/chooselocation"
+		}
+	}
+	a.Conns = connector.New(connector.Options{Store: a.Store, GHLBaseURL: cfg.GHLBaseURL, RZBaseURL: cfg.RZBaseURL, OAuth: oauth})
+	a.Dispatch = &dispatch.Dispatcher{Client: a.Temporal, TaskQueue: cfg.TaskQueue, Debounce: a.debounceFor}
+	a.Deps = &activities.Deps{
+		Store: a.Store, Conns: a.Conns, Signal: a.Dispatch, Metrics: a.Metrics, Log: a.log, Temporal: a.Temporal,
+		TaskQueue: cfg.TaskQueue,
+	}
+	if opts.Tune != nil {
+		opts.Tune(a.Deps)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.Metrics.Handler())
+	mux.Handle("/codec/", http.StripPrefix("/codec", codec.Handler(cfg.Keys, a.uiOrigin())))
+	if cfg.Mode != config.ModeWorker {
+		keys, err := webhookKeys(cfg, a.Dev)
+		if err != nil {
+			return nil, err
+		}
+		a.Bridge, err = bridge.New(bridge.Config{
+			Store: a.Store, Signaler: a.Dispatch, Health: a.Temporal, PublicKeys: keys, MaxSkew: cfg.WebhookMaxSkew,
+			Metrics: a.Metrics, Logger: a.log, OAuth: oauth, Echo: a.Deps, Tasks: a.Deps, Schedules: a.Deps,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bridge: %w", err)
+		}
+		mux.Handle("/", a.Bridge.Handler())
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := a.Bridge.RunRelay(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error("relay stopped", "error", err)
+			}
+		}()
+	} else {
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	}
+	a.http.Handler = mux
+
+	if cfg.Mode != config.ModeBridge {
+		wopts := worker.Options{}
+		if opts.WorkerOptions != nil {
+			wopts = *opts.WorkerOptions
+		}
+		a.worker = worker.New(a.Temporal, cfg.TaskQueue, wopts)
+		workflows.Register(a.worker)
+		activities.Register(a.worker, a.Deps)
+		if err := a.worker.Start(); err != nil {
+			return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
+		}
+	}
+
+	if a.Dev != nil {
+		if err := a.Dev.afterStart(ctx, a, out); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(out, "hlrz: %s mode, task queue %s, bridge/metrics/codec on http://%s\n", cfg.Mode, cfg.TaskQueue, a.HTTPAddr)
+	return a, nil
+}
+
+// Stop shuts down in reverse order: stop taking work, let in-flight work finish, close.
+func (a *App) Stop() {
+	a.stopOnce.Do(func() {
+		if a.worker != nil {
+			a.worker.Stop()
+		}
+		if a.cancel != nil {
+			a.cancel()
+		}
+		if a.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = a.http.Shutdown(ctx)
+			cancel()
+		}
+		a.wg.Wait()
+		if a.Dev != nil {
+			a.Dev.stop()
+		}
+		if a.ownClient && a.Temporal != nil {
+			a.Temporal.Close()
+		}
+		if a.sdkMetrics != nil {
+			_ = a.sdkMetrics.Close()
+		}
+		if a.dev != nil {
+			a.dev.Stop()
+		}
+		if a.ownStore && a.Store != nil {
+			a.Store.Close()
+		}
+	})
+}
+
+func (a *App) openStore(ctx context.Context, opts Options) error {
+	if opts.Store != nil {
+		a.Store = opts.Store
+		return nil
+	}
+	cfg := opts.Config
+	var err error
+	if cfg.DatabaseURL != "" {
+		a.Store, err = postgres.Open(ctx, cfg.DatabaseURL, cfg.Keys)
+		if err != nil {
+			return fmt.Errorf("%s: %w", config.EnvDatabaseURL, err)
+		}
+	} else {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("--data-dir: %w", err)
+		}
+		a.Store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "hlrz.db"), cfg.Keys)
+		if err != nil {
+			return fmt.Errorf("--data-dir: %w", err)
+		}
+	}
+	a.ownStore = true
+	return nil
+}
+
+func (a *App) connectTemporal(ctx context.Context, opts Options) error {
+	if opts.Temporal != nil {
+		a.Temporal = opts.Temporal
+		return EnsureSearchAttributes(ctx, a.Temporal, a.namespace())
+	}
+	cfg := opts.Config
+	handler, closer := a.Metrics.SDKHandler()
+	a.sdkMetrics = closer
+	copts := client.Options{}
+	if cfg.Dev {
+		dev, err := devserver.Start(ctx, devserver.Config{
+			DataDir: filepath.Join(cfg.DataDir, "temporal"), Port: cfg.TemporalPort, UIPort: cfg.UIPort,
+			SearchAttributes: workflows.SearchAttributes(),
+			CodecEndpoint:    "http://" + a.HTTPAddr + "/codec",
+		})
+		if err != nil {
+			return fmt.Errorf("dev server: %w", err)
+		}
+		a.dev = dev
+		copts.HostPort, copts.Namespace = dev.FrontendAddress(), dev.Namespace()
+	} else {
+		var err error
+		copts, err = envconfig.LoadDefaultClientOptions()
+		if err != nil {
+			return fmt.Errorf("TEMPORAL_* configuration: %w", err)
+		}
+	}
+	copts.DataConverter = codec.DataConverter(cfg.Keys)
+	copts.MetricsHandler = handler
+	copts.Logger = sdklog.NewStructuredLogger(a.log)
+	c, err := client.DialContext(ctx, copts)
+	if err != nil {
+		return fmt.Errorf("%s: cannot reach Temporal at %s: %w", config.EnvTemporalAddr, orDefault(copts.HostPort, client.DefaultHostPort), err)
+	}
+	a.Temporal, a.ownClient = c, true
+	return EnsureSearchAttributes(ctx, c, orDefault(copts.Namespace, client.DefaultNamespace))
+}
+
+func (a *App) namespace() string {
+	if v := os.Getenv(config.EnvTemporalNS); v != "" {
+		return v
+	}
+	return client.DefaultNamespace
+}
+
+func (a *App) uiOrigin() string {
+	if a.Config.Dev {
+		return fmt.Sprintf("http://127.0.0.1:%d", a.Config.UIPort)
+	}
+	return os.Getenv("HLRZ_UI_ORIGIN")
+}
+
+// debounceFor reads a connection's debounce setting (cached by the connector).
+func (a *App) debounceFor(connectionID string) int {
+	c, err := a.Conns.Get(context.Background(), connectionID)
+	if err != nil {
+		return 0
+	}
+	return c.Settings.DebounceMillis
+}
+
+// EnsureSearchAttributes registers the product's search attributes on a namespace, leaving
+// those already there alone.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes of namespace %s: %w", namespace, err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, typ := range workflows.SearchAttributes() {
+		if _, ok := have.CustomAttributes[name]; !ok {
+			missing[name] = typ
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("register search attributes on namespace %s: %w", namespace, err)
+	}
+	return nil
+}
+
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,57 @@
+// Package dispatch delivers events to people's ContactSync workflows. The bridge, the
+// poller, the backfill and the CLI all go through here, so every ContactSync is started
+// the same way (ID, task queue, search attributes, summary).
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/workflows"
+)
+
+// Dispatcher signals ContactSync workflows, starting them when needed.
+type Dispatcher struct {
+	Client    client.Client
+	TaskQueue string
+	// Debounce overrides ContactSync's default coalescing window when non-zero.
+	Debounce ContactDebounce
+}
+
+// ContactDebounce is a per-connection debounce lookup; nil means the workflow default.
+type ContactDebounce func(connectionID string) int
+
+// Signal delivers ev to the person's ContactSync, starting it if it is not running.
+func (d *Dispatcher) Signal(ctx context.Context, ref activities.Ref, ev activities.Event) error {
+	if ref.ConnectionID == "" || ref.LinkID == "" {
+		return fmt.Errorf("dispatch: incomplete ref %+v", ref)
+	}
+	in := workflows.ContactSyncInput{Ref: ref}
+	if d.Debounce != nil {
+		if ms := d.Debounce(ref.ConnectionID); ms > 0 {
+			in.Debounce = msDuration(ms)
+		}
+	}
+	id := workflows.ContactWorkflowID(ref.ConnectionID, ref.LinkID)
+	_, err := d.Client.SignalWithStartWorkflow(ctx, id, workflows.SignalEvent, ev, client.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: d.TaskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SAConnection.ValueSet(ref.ConnectionID),
+		),
+		StaticSummary: fmt.Sprintf("Sync of person %s in connection %s", ref.LinkID, ref.ConnectionID),
+		StaticDetails: "One entity workflow per linked person: it coalesces events into sync passes " +
+			"(plan → apply → record base). Query `state` for the link, last pass and last error.",
+	}, workflows.ContactSync, in)
+	if err != nil {
+		return fmt.Errorf("signal %s: %w", id, err)
+	}
+	return nil
+}
+
+func msDuration(ms int) time.Duration { return time.Duration(ms) * time.Millisecond }
