@@ -1,0 +1,192 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/hlrz/hlrz/internal/config"
+	"github.com/hlrz/hlrz/internal/ghl"
+	"github.com/hlrz/hlrz/internal/schedules"
+	"github.com/hlrz/hlrz/internal/sim/ghlsim"
+	"github.com/hlrz/hlrz/internal/sim/rzsim"
+	"github.com/hlrz/hlrz/internal/store"
+	"github.com/hlrz/hlrz/workflows"
+)
+
+// DevStack is what --dev adds: both simulators on their ports, signing webhooks to our
+// bridge, and a demo connection with seeded people.
+type DevStack struct {
+	GHL          *ghlsim.Server
+	RZ           *rzsim.Server
+	WebhookKey   *rsa.PrivateKey
+	ConnectionID string
+	LocationID   string
+	servers      []*http.Server
+}
+
+const (
+	devGHLToken = "demo-ghl-private-integration-token"
+	devRZToken  = "demo-referrizer-token"
+)
+
+func startDevStack(ctx context.Context, a *App, out io.Writer) (*DevStack, error) {
+	cfg := a.Config
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("dev: webhook key: %w", err)
+	}
+	d := &DevStack{WebhookKey: key}
+	d.GHL = ghlsim.New(ghlsim.Options{
+		Seed:     uint64(time.Now().UnixNano()),
+		Webhooks: ghlsim.WebhookOptions{URL: "http://" + a.HTTPAddr + "/webhooks/ghl", Key: key},
+	})
+	d.RZ = rzsim.New(rzsim.Options{Seed: uint64(time.Now().UnixNano()), Tokens: []string{devRZToken}})
+	for _, s := range []struct {
+		name string
+		port int
+		h    http.Handler
+	}{{"--ghl-sim-port", cfg.GHLSimPort, d.GHL.Handler()}, {"--rz-sim-port", cfg.RZSimPort, d.RZ.Handler()}} {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)))
+		if err != nil {
+			d.stop()
+			return nil, fmt.Errorf("%s: cannot listen on 127.0.0.1:%d: %w", s.name, s.port, errors.Unwrap(err))
+		}
+		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second}
+		d.servers = append(d.servers, srv)
+		go func() { _ = srv.Serve(ln) }()
+	}
+	fmt.Fprintf(out, "hlrz: HighLevel simulator on http://127.0.0.1:%d, Referrizer simulator on http://127.0.0.1:%d\n", cfg.GHLSimPort, cfg.RZSimPort)
+	return d, nil
+}
+
+// afterStart creates this boot's demo connection, seeds people, installs schedules and
+// starts the backfill. The simulators keep nothing across restarts, so each boot gets a new
+// connection (demo-1, demo-2, …) and the previous one is paused, history kept.
+func (d *DevStack) afterStart(ctx context.Context, a *App, out io.Writer) error {
+	conns, err := a.Store.ListConnections(ctx)
+	if err != nil {
+		return err
+	}
+	boot := 1
+	mgr := &schedules.Manager{Client: a.Temporal, TaskQueue: a.Config.TaskQueue}
+	for _, c := range conns {
+		n, ok := strings.CutPrefix(c.ID, "demo-")
+		if !ok {
+			continue
+		}
+		if i, err := strconv.Atoi(n); err == nil && i >= boot {
+			boot = i + 1
+		}
+		if c.Status == store.ConnActive {
+			if err := a.Store.SetConnectionStatus(ctx, c.ID, store.ConnPaused, "dev simulators restarted"); err != nil {
+				return err
+			}
+			if err := mgr.Pause(ctx, c.ID, "dev simulators restarted"); err != nil {
+				return err
+			}
+		}
+	}
+	d.ConnectionID = fmt.Sprintf("demo-%d", boot)
+	d.LocationID = fmt.Sprintf("demoLocation%d", boot)
+	d.GHL.AddPrivateToken(d.LocationID, devGHLToken)
+	conn, err := a.Store.PutConnection(ctx, store.Connection{
+		ID: d.ConnectionID, Name: "Demo gym (simulators)", GHLLocationID: d.LocationID,
+		Settings: store.Settings{DefaultRegion: "US", PollEveryMinutes: 1, ReconcileMinutes: 5},
+	})
+	if err != nil {
+		return err
+	}
+	for _, t := range []store.Token{
+		{ConnectionID: conn.ID, Kind: store.TokenGHL, Mode: store.AuthPrivate, AccessToken: devGHLToken},
+		{ConnectionID: conn.ID, Kind: store.TokenReferrizer, Mode: store.AuthPrivate, AccessToken: devRZToken},
+	} {
+		if _, err := a.Store.PutToken(ctx, t); err != nil {
+			return err
+		}
+	}
+	if !a.Config.Seed {
+		return nil
+	}
+	n, err := SeedDemo(d.GHL, d.RZ, d.LocationID, devRZToken, 36)
+	if err != nil {
+		return fmt.Errorf("dev: seed demo data: %w", err)
+	}
+	if err := mgr.Install(ctx, conn, 0, 0); err != nil {
+		return err
+	}
+	if _, err := StartBackfill(ctx, a.Temporal, a.Config.TaskQueue, conn.ID); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "hlrz: demo connection %s: %d people seeded, backfill started; open the Temporal UI at http://127.0.0.1:%d\n",
+		conn.ID, n, a.Config.UIPort)
+	return nil
+}
+
+func (d *DevStack) stop() {
+	for _, s := range d.servers {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = s.Shutdown(ctx)
+		cancel()
+	}
+	if d.GHL != nil {
+		d.GHL.Close()
+	}
+}
+
+// StartBackfill starts a connection's backfill; one already running is left alone.
+func StartBackfill(ctx context.Context, c client.Client, taskQueue, connectionID string) (client.WorkflowRun, error) {
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: workflows.BackfillWorkflowID(connectionID), TaskQueue: taskQueue,
+		StaticSummary: "Backfill of connection " + connectionID,
+		StaticDetails: "Links every person across HighLevel and Referrizer (email, then phone) and gives each a first sync pass. Query `progress`.",
+	}, workflows.Backfill, workflows.BackfillInput{ConnectionID: connectionID})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return c.GetWorkflow(ctx, workflows.BackfillWorkflowID(connectionID), ""), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start backfill of %s: %w", connectionID, err)
+	}
+	return run, nil
+}
+
+// webhookKeys are the public keys the bridge accepts: configured PEM files, else
+// HighLevel's published key; in --dev also the simulator's.
+func webhookKeys(cfg *config.Worker, dev *DevStack) ([]*rsa.PublicKey, error) {
+	var keys []*rsa.PublicKey
+	for _, f := range cfg.WebhookKeyFiles {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", config.EnvWebhookKey, err)
+		}
+		k, err := ghl.ParsePublicKey(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", config.EnvWebhookKey, f, err)
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		k, err := ghl.DefaultWebhookPublicKey()
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	if dev != nil {
+		keys = append(keys, &dev.WebhookKey.PublicKey)
+	}
+	return keys, nil
+}

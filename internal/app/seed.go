@@ -1,0 +1,118 @@
+package app
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hlrz/hlrz/internal/sim/ghlsim"
+	"github.com/hlrz/hlrz/internal/sim/rzsim"
+)
+
+// Population says how many people to seed and where they live.
+type Population struct {
+	People int
+	// Shares of People: only in HighLevel, only in Referrizer, in both. In both, half match
+	// by email and half by phone only (different or missing email on one side).
+	GHLOnly, RZOnly, Both float64
+	// Extras adds tags, notes and tasks to HighLevel people and labels to Referrizer ones.
+	Extras bool
+}
+
+// DemoPopulation is what `worker --dev` seeds: a mix of everything.
+func DemoPopulation(n int) Population {
+	return Population{People: n, GHLOnly: 0.5, RZOnly: 0.25, Both: 0.25, Extras: true}
+}
+
+// SeedResult counts what was seeded.
+type SeedResult struct {
+	People, GHLContacts, RZContacts, MatchByEmail, MatchByPhone int
+}
+
+// Seed fills the simulators. Webhooks are switched off while seeding: this is data that
+// existed before the sync, found by the backfill rather than announced.
+func Seed(g *ghlsim.Server, rz *rzsim.Server, locationID, rzToken string, pop Population) (SeedResult, error) {
+	wh := g.Webhooks()
+	off := wh
+	off.URL = ""
+	g.SetWebhooks(off)
+	defer g.SetWebhooks(wh)
+
+	res := SeedResult{People: pop.People}
+	ghlOnly := int(float64(pop.People) * pop.GHLOnly)
+	rzOnly := int(float64(pop.People) * pop.RZOnly)
+	now := time.Now().UTC()
+	for i := range pop.People {
+		first, last := firstNames[i%len(firstNames)], lastNames[(i/len(firstNames))%len(lastNames)]
+		email := fmt.Sprintf("%s.%s.%d@example.com", lower(first), lower(last), i)
+		phone := fmt.Sprintf("+1555%07d", i)
+		inGHL := i < ghlOnly || i >= ghlOnly+rzOnly
+		inRZ := i >= ghlOnly
+		byPhone := i >= ghlOnly+rzOnly && (i-ghlOnly-rzOnly)%2 == 1
+		if inGHL {
+			c := ghlsim.Contact{LocationID: locationID, FirstName: first, LastName: last, Email: email, Phone: phone, Source: sources[i%len(sources)]}
+			if pop.Extras {
+				c.Tags = []string{tagsPool[i%len(tagsPool)], tagsPool[(i/3)%len(tagsPool)]}
+			}
+			created, err := g.CreateContact(c)
+			if err != nil {
+				return res, fmt.Errorf("seed HighLevel contact %d: %w", i, err)
+			}
+			res.GHLContacts++
+			if pop.Extras && i%3 == 0 {
+				if _, err := g.CreateNote(created.ID, ghlsim.Note{Body: fmt.Sprintf("Asked about the %s membership.", plans[i%len(plans)])}); err != nil {
+					return res, err
+				}
+			}
+			if pop.Extras && i%4 == 0 {
+				if _, err := g.CreateTask(created.ID, ghlsim.Task{Title: "Call back " + first, Body: "Follow up on the trial class", DueDate: now.Add(time.Duration(i%5-2) * 24 * time.Hour)}); err != nil {
+					return res, err
+				}
+			}
+		}
+		if inRZ {
+			c := rzsim.Contact{FirstName: first, LastName: last, Email: email, Phone: phone}
+			if byPhone {
+				// Matches by phone only: another address, and the local phone format.
+				c.Email = fmt.Sprintf("%s%d@members.example.org", lower(first), i)
+				c.Phone = fmt.Sprintf("(555) %03d-%04d", (i/10000)%1000, i%10000)
+				res.MatchByPhone++
+			} else if inGHL {
+				res.MatchByEmail++
+			}
+			if pop.Extras {
+				c.Labels = []string{labelsPool[i%len(labelsPool)]}
+			}
+			if _, err := rz.AdminCreateContact(rzToken, c); err != nil {
+				return res, fmt.Errorf("seed Referrizer contact %d: %w", i, err)
+			}
+			res.RZContacts++
+		}
+	}
+	return res, nil
+}
+
+// SeedDemo seeds the --dev population and returns how many people it made.
+func SeedDemo(g *ghlsim.Server, rz *rzsim.Server, locationID, rzToken string, n int) (int, error) {
+	r, err := Seed(g, rz, locationID, rzToken, DemoPopulation(n))
+	return r.People, err
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+var (
+	firstNames = []string{"Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jun", "Kai", "Lea", "Mo", "Nia", "Oz", "Pia"}
+	lastNames  = []string{"Reyes", "Okafor", "Novak", "Lindqvist", "Haddad", "Tanaka", "Moreau", "Silva", "Kowalski", "Adeyemi"}
+	sources    = []string{"facebook", "website", "walk-in", "referral"}
+	tagsPool   = []string{"lead", "member", "trial", "vip", "yoga", "spin"}
+	labelsPool = []string{"loyal", "referrer", "new-customer", "vip"}
+	plans      = []string{"monthly", "annual", "student", "family"}
+)
+
