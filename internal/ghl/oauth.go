@@ -1,0 +1,422 @@
+package ghl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/hlrz/hlrz/internal/store"
+)
+
+const (
+	// DefaultAuthURL is HighLevel's choose-location page, where an admin installs the app.
+	DefaultAuthURL = "https://marketplace.gohighlevel.com/v2/oauth/chooselocation"
+	// DefaultTokenURL is HighLevel's token endpoint.
+	DefaultTokenURL = DefaultBaseURL + "/oauth/token"
+	// DefaultRefreshBefore is how long before expiry a token is refreshed. Access tokens
+	// live about a day, so five minutes costs nothing and avoids racing the expiry.
+	DefaultRefreshBefore = 5 * time.Minute
+	// refreshTimeout bounds one refresh, which runs detached from the caller's cancellation:
+	// abandoning it after HighLevel rotated the refresh token would lose the new one.
+	refreshTimeout = time.Minute
+)
+
+// OAuthApp is a HighLevel Marketplace app's OAuth 2.0 configuration.
+type OAuthApp struct {
+	ClientID     string
+	ClientSecret string
+	RedirectURL  string
+	Scopes       []string
+	AuthURL      string // default DefaultAuthURL
+	TokenURL     string // default DefaultTokenURL
+	// UserType is the token type requested: "Location" (default) or "Company".
+	UserType string
+	// HTTPClient calls the token endpoint; default has a 30 s timeout.
+	HTTPClient *http.Client
+}
+
+func (a *OAuthApp) config() *oauth2.Config {
+	authURL, tokenURL := a.AuthURL, a.TokenURL
+	if authURL == "" {
+		authURL = DefaultAuthURL
+	}
+	if tokenURL == "" {
+		tokenURL = DefaultTokenURL
+	}
+	return &oauth2.Config{
+		ClientID:     a.ClientID,
+		ClientSecret: a.ClientSecret,
+		RedirectURL:  a.RedirectURL,
+		Scopes:       a.Scopes,
+		// oauth.json documents client_id and client_secret as form fields.
+		Endpoint: oauth2.Endpoint{AuthURL: authURL, TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams},
+	}
+}
+
+func (a *OAuthApp) userType() string {
+	if a.UserType == "" {
+		return "Location"
+	}
+	return a.UserType
+}
+
+// context returns ctx carrying the HTTP client x/oauth2 must use for token calls. The client
+// adds user_type to every token request: x/oauth2 has no hook for extra refresh parameters,
+// and HighLevel expects user_type on refresh as on the code exchange.
+func (a *OAuthApp) context(ctx context.Context) context.Context {
+	base := a.HTTPClient
+	if base == nil {
+		base = &http.Client{Timeout: 30 * time.Second}
+	}
+	rt := base.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	hc := *base
+	hc.Transport = formParams{base: rt, extra: url.Values{"user_type": {a.userType()}}}
+	return context.WithValue(ctx, oauth2.HTTPClient, &hc)
+}
+
+// AuthCodeURL is the choose-location URL to send an installing admin to; HighLevel redirects
+// back to RedirectURL with ?code=…&state=state.
+func (a *OAuthApp) AuthCodeURL(state string, opts ...oauth2.AuthCodeOption) string {
+	return a.config().AuthCodeURL(state, opts...)
+}
+
+// Grant is what the token endpoint returns. String never prints the tokens.
+type Grant struct {
+	AccessToken  string
+	RefreshToken string
+	Expiry       time.Time
+	Scope        string
+	UserType     string
+	LocationID   string
+	CompanyID    string
+	UserID       string
+}
+
+func (g Grant) String() string {
+	return fmt.Sprintf("ghl.Grant{location=%s company=%s userType=%s expiry=%s}", g.LocationID, g.CompanyID, g.UserType, g.Expiry.Format(time.RFC3339))
+}
+
+// GoString keeps %#v from printing the tokens.
+func (g Grant) GoString() string { return g.String() }
+
+// StoreToken is the grant as the store keeps it.
+func (g Grant) StoreToken(connectionID string) store.Token {
+	return store.Token{
+		ConnectionID: connectionID, Kind: store.TokenGHL, Mode: store.AuthOAuth,
+		AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, Expiry: g.Expiry, Scope: g.Scope,
+	}
+}
+
+// Exchange trades the authorization code from the install redirect for tokens.
+func (a *OAuthApp) Exchange(ctx context.Context, code string) (Grant, error) {
+	if code == "" {
+		return Grant{}, &OAuthError{Op: "exchange", Err: errors.New("empty authorization code")}
+	}
+	tok, err := a.config().Exchange(a.context(ctx), code)
+	if err != nil {
+		return Grant{}, oauthError("exchange", err)
+	}
+	return grantOf(tok), nil
+}
+
+// Refresh trades a refresh token for a new pair. HighLevel rotates: the old refresh token
+// stops working, so the caller must persist the new one before anything else can fail.
+// Use StoredToken rather than calling this directly.
+func (a *OAuthApp) Refresh(ctx context.Context, refreshToken string) (Grant, error) {
+	if refreshToken == "" {
+		return Grant{}, &OAuthError{Op: "refresh", Err: errors.New("empty refresh token")}
+	}
+	tok, err := a.config().TokenSource(a.context(ctx), &oauth2.Token{RefreshToken: refreshToken}).Token()
+	if err != nil {
+		return Grant{}, oauthError("refresh", err)
+	}
+	return grantOf(tok), nil
+}
+
+func grantOf(t *oauth2.Token) Grant {
+	str := func(k string) string {
+		if s, ok := t.Extra(k).(string); ok {
+			return s
+		}
+		return ""
+	}
+	return Grant{
+		AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Expiry: t.Expiry,
+		Scope: str("scope"), UserType: str("userType"), LocationID: str("locationId"),
+		CompanyID: str("companyId"), UserID: str("userId"),
+	}
+}
+
+// oauthError turns an x/oauth2 error into an *OAuthError without the response body (which
+// may hold tokens) or the request URL.
+func oauthError(op string, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		e := &OAuthError{Op: op, Code: re.ErrorCode}
+		if re.Response != nil {
+			e.Status = re.Response.StatusCode
+		}
+		if e.Code == "" {
+			// HighLevel's NestJS error shape has no RFC 6749 "error" code in some versions;
+			// recognise a rejected grant by its message.
+			var eb errorBody
+			if json.Unmarshal(re.Body, &eb) == nil {
+				msg := strings.ToLower(messageText(eb.Message) + " " + eb.Error)
+				if strings.Contains(msg, "invalid_grant") || strings.Contains(msg, "invalid grant") {
+					e.Code = "invalid_grant"
+				}
+			}
+		}
+		if e.Status == 0 {
+			e.Status = http.StatusBadRequest // a 2xx carrying an "error" field
+		}
+		return e
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &OAuthError{Op: op, Err: ue.Err}
+	}
+	return &OAuthError{Op: op, Err: err}
+}
+
+// formParams adds form fields a token request lacks.
+type formParams struct {
+	base  http.RoundTripper
+	extra url.Values
+}
+
+func (f formParams) RoundTrip(req *http.Request) (*http.Response, error) {
+	ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	if req.Method != http.MethodPost || req.Body == nil || ct != "application/x-www-form-urlencoded" {
+		return f.base.RoundTrip(req)
+	}
+	raw, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	vals, err := url.ParseQuery(string(raw))
+	if err != nil {
+		return nil, fmt.Errorf("token request form: %w", err)
+	}
+	for k, v := range f.extra {
+		if vals.Get(k) == "" {
+			vals[k] = v
+		}
+	}
+	enc := vals.Encode()
+	r2 := req.Clone(req.Context())
+	r2.Body = io.NopCloser(strings.NewReader(enc))
+	r2.ContentLength = int64(len(enc))
+	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(enc)), nil }
+	return f.base.RoundTrip(r2)
+}
+
+// StoredTokenConfig configures a StoredToken.
+type StoredTokenConfig struct {
+	// App refreshes OAuth tokens; it may be nil for Private Integration connections.
+	App          *OAuthApp
+	Tokens       store.Tokens
+	Connections  store.Connections
+	ConnectionID string
+	// RefreshBefore is how long before expiry to refresh; default DefaultRefreshBefore.
+	RefreshBefore time.Duration
+}
+
+// StoredToken is the TokenSource of a connection whose token lives in the store. A Private
+// Integration token is returned as is. An OAuth token is refreshed shortly before it expires,
+// or when HighLevel answers 401, at most once at a time per StoredToken (callers wait for the
+// refresh in flight) and at most once across processes: the refresh runs inside
+// store.Tokens.UpdateToken, which holds the row lock, skips the call when another process
+// already refreshed, and persists the rotated pair in the same transaction. When HighLevel
+// rejects the refresh token the connection is marked reconnect-required and every call
+// fails with ErrReconnectRequired until a new token is stored.
+//
+// Use one StoredToken per connection per process.
+type StoredToken struct {
+	app    *OAuthApp
+	tokens store.Tokens
+	conns  store.Connections
+	connID string
+	before time.Duration
+
+	mu          sync.Mutex
+	cur         store.Token
+	loaded      bool
+	rejected    string // access token HighLevel answered 401 to
+	flight      *refreshFlight
+	dead        error // reconnect required, as of token version deadVersion
+	deadVersion int64
+
+	refreshes atomic.Int64
+}
+
+type refreshFlight struct {
+	done  chan struct{}
+	token string
+	err   error
+}
+
+// NewStoredToken returns the token source of one connection.
+func NewStoredToken(cfg StoredTokenConfig) (*StoredToken, error) {
+	if cfg.Tokens == nil || cfg.Connections == nil || cfg.ConnectionID == "" {
+		return nil, errors.New("ghl: StoredToken needs Tokens, Connections and ConnectionID")
+	}
+	if cfg.RefreshBefore <= 0 {
+		cfg.RefreshBefore = DefaultRefreshBefore
+	}
+	return &StoredToken{app: cfg.App, tokens: cfg.Tokens, conns: cfg.Connections, connID: cfg.ConnectionID, before: cfg.RefreshBefore}, nil
+}
+
+// Refreshes is how many times this source called the token endpoint to refresh.
+func (s *StoredToken) Refreshes() int64 { return s.refreshes.Load() }
+
+func (s *StoredToken) fresh(t store.Token, now time.Time) bool {
+	if t.AccessToken == "" {
+		return false
+	}
+	return t.Mode == store.AuthPrivate || t.Expiry.IsZero() || now.Add(s.before).Before(t.Expiry)
+}
+
+// AccessToken returns a valid access token, refreshing first when needed.
+func (s *StoredToken) AccessToken(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	if !s.loaded || s.dead != nil {
+		s.mu.Unlock()
+		t, err := s.tokens.GetToken(ctx, s.connID, store.TokenGHL)
+		if errors.Is(err, store.ErrNotFound) {
+			// Nothing to retry until someone installs the app (or stores a private token).
+			return "", errors.Join(&ReconnectError{ConnectionID: s.connID, Reason: "no HighLevel token is stored"}, err)
+		}
+		if err != nil {
+			return "", fmt.Errorf("ghl: load token of connection %s: %w", s.connID, err)
+		}
+		s.mu.Lock()
+		if s.dead != nil && t.Version == s.deadVersion {
+			err := s.dead
+			s.mu.Unlock()
+			return "", err
+		}
+		s.dead = nil
+		if !s.loaded || t.Version >= s.cur.Version {
+			s.cur, s.loaded = t, true
+		}
+	}
+	if s.cur.AccessToken != s.rejected && s.fresh(s.cur, time.Now()) {
+		tok := s.cur.AccessToken
+		s.mu.Unlock()
+		return tok, nil
+	}
+	if f := s.flight; f != nil {
+		s.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.token, f.err
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	f := &refreshFlight{done: make(chan struct{})}
+	s.flight = f
+	stale := s.rejected
+	s.mu.Unlock()
+
+	t, err := s.refresh(ctx, stale)
+
+	s.mu.Lock()
+	if err == nil {
+		s.cur = t
+		if t.AccessToken != stale {
+			s.rejected = ""
+		}
+		f.token = t.AccessToken
+	} else {
+		f.err = err
+		if errors.Is(err, ErrReconnectRequired) {
+			s.dead, s.deadVersion = err, s.cur.Version
+		}
+	}
+	s.flight = nil
+	close(f.done)
+	s.mu.Unlock()
+	return f.token, f.err
+}
+
+// Invalidate records that HighLevel rejected token. For an OAuth token the next AccessToken
+// refreshes, so the call is worth one retry; a rejected private token is re-read from the
+// store on the next call (an operator may have replaced it) but not retried now.
+func (s *StoredToken) Invalidate(_ context.Context, token string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur.Mode == store.AuthPrivate {
+		s.loaded = false
+		return false
+	}
+	s.rejected = token
+	return true
+}
+
+// refresh runs the single-flight refresh under the store's row lock. stale is an access
+// token HighLevel rejected ("" when refreshing because of expiry).
+func (s *StoredToken) refresh(ctx context.Context, stale string) (store.Token, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	defer cancel()
+	t, err := s.tokens.UpdateToken(ctx, s.connID, store.TokenGHL, func(cur store.Token) (store.Token, error) {
+		if cur.Mode == store.AuthPrivate {
+			return cur, nil
+		}
+		if cur.AccessToken != stale && s.fresh(cur, time.Now()) {
+			return cur, nil // another process refreshed while we waited for the lock
+		}
+		if cur.RefreshToken == "" {
+			return cur, &ReconnectError{ConnectionID: s.connID, Reason: "no refresh token is stored"}
+		}
+		if s.app == nil {
+			return cur, fmt.Errorf("ghl: connection %s uses OAuth but no OAuth app is configured", s.connID)
+		}
+		s.refreshes.Add(1)
+		g, err := s.app.Refresh(ctx, cur.RefreshToken)
+		if err != nil {
+			return cur, err
+		}
+		next := cur
+		next.AccessToken, next.Expiry = g.AccessToken, g.Expiry
+		if g.RefreshToken != "" {
+			next.RefreshToken = g.RefreshToken
+		}
+		if g.Scope != "" {
+			next.Scope = g.Scope
+		}
+		return next, nil
+	})
+	if err == nil {
+		return t, nil
+	}
+	var re *ReconnectError
+	var oe *OAuthError
+	switch {
+	case errors.As(err, &oe) && oe.InvalidGrant():
+		re = &ReconnectError{ConnectionID: s.connID, Reason: "HighLevel rejected the refresh token (invalid_grant)"}
+	case errors.As(err, &re):
+	default:
+		return store.Token{}, fmt.Errorf("ghl: refresh token of connection %s: %w", s.connID, err)
+	}
+	if serr := s.conns.SetConnectionStatus(ctx, s.connID, store.ConnReconnectRequired, re.Reason); serr != nil {
+		return store.Token{}, errors.Join(re, fmt.Errorf("ghl: record reconnect-required status: %w", serr))
+	}
+	return store.Token{}, re
+}

@@ -1,0 +1,172 @@
+package ghlsim
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+)
+
+const codeTTL = 10 * time.Minute
+
+// authorize is the choose-location page: the "admin" installs the app on ?locationId= (or
+// Options.DefaultLocationID) at once and is redirected back with a code. An install sends
+// the INSTALL webhook, as HighLevel does.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	redirect, state := q.Get("redirect_uri"), q.Get("state")
+	loc := q.Get("locationId")
+	if loc == "" {
+		loc = s.opts.DefaultLocationID
+	}
+	switch {
+	case q.Get("response_type") != "code":
+		writeError(w, errBad("response_type must be code"))
+		return
+	case q.Get("client_id") != s.opts.ClientID:
+		writeError(w, errBad("unknown client_id"))
+		return
+	case redirect == "":
+		writeError(w, errBad("redirect_uri is required"))
+		return
+	case loc == "":
+		writeError(w, errBad("no location chosen: pass locationId or set Options.DefaultLocationID"))
+		return
+	}
+	target, err := url.Parse(redirect)
+	if err != nil || !target.IsAbs() {
+		writeError(w, errBad("redirect_uri must be an absolute URL"))
+		return
+	}
+	s.mu.Lock()
+	code := "sim-code-" + s.randLocked(32)
+	s.codes[code] = codeGrant{loc: loc, redirect: redirect, scope: q.Get("scope"), expires: s.opts.Now().Add(codeTTL)}
+	s.emitLocked(obj{"type": "INSTALL", "appId": s.opts.AppID, "locationId": loc, "companyId": s.opts.CompanyID,
+		"userId": "simUser00000000000001", "isWhitelabelCompany": false, "whitelabelDetails": obj{}, "companyName": "Simulated Agency"})
+	s.mu.Unlock()
+	vals := target.Query()
+	vals.Set("code", code)
+	if state != "" {
+		vals.Set("state", state)
+	}
+	target.RawQuery = vals.Encode()
+	http.Redirect(w, r, target.String(), http.StatusFound)
+}
+
+// token is POST /oauth/token: authorization_code and refresh_token grants. Every refresh
+// rotates: the refresh token used stops working (invalid_grant), as on HighLevel.
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	body, aerr := s.readBody(w, r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		writeError(w, errBad("body must be application/x-www-form-urlencoded"))
+		return
+	}
+	grantType := form.Get("grant_type")
+	s.mu.Lock()
+	delay := s.faults.TokenLatency
+	s.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.TokenRequests[grantType]++
+
+	id, secret := form.Get("client_id"), form.Get("client_secret")
+	if bid, bsecret, ok := r.BasicAuth(); ok && id == "" {
+		id, secret = bid, bsecret
+	}
+	// HighLevel's error shape plus RFC 6749's error code, which OAuth clients key on.
+	oauthErr := func(status int, code, desc string) {
+		var msg any = desc
+		if status == http.StatusUnprocessableEntity {
+			msg = []string{desc}
+		}
+		writeJSON(w, status, obj{"statusCode": status, "message": msg, "error": code, "error_description": desc})
+	}
+	if id != s.opts.ClientID || secret != s.opts.ClientSecret {
+		oauthErr(http.StatusUnauthorized, "invalid_client", "Invalid client credentials")
+		return
+	}
+	if ut := form.Get("user_type"); ut != "" && ut != "Location" && ut != "Company" {
+		oauthErr(http.StatusUnprocessableEntity, "invalid_request", "user_type must be one of the following values: Company, Location")
+		return
+	}
+	now := s.opts.Now()
+	var loc, scope string
+	switch grantType {
+	case "authorization_code":
+		code := form.Get("code")
+		g, ok := s.codes[code]
+		delete(s.codes, code) // single use, even when the exchange fails
+		if !ok || !now.Before(g.expires) {
+			oauthErr(http.StatusBadRequest, "invalid_grant", "Invalid grant: authorization code is invalid or expired")
+			return
+		}
+		if ru := form.Get("redirect_uri"); ru != "" && ru != g.redirect {
+			oauthErr(http.StatusBadRequest, "invalid_grant", "Invalid grant: redirect_uri does not match")
+			return
+		}
+		loc, scope = g.loc, g.scope
+	case "refresh_token":
+		rt := form.Get("refresh_token")
+		g, ok := s.refresh[rt]
+		if !ok {
+			oauthErr(http.StatusBadRequest, "invalid_grant", "Invalid grant: refresh token is invalid")
+			return
+		}
+		delete(s.refresh, rt)
+		loc, scope = g.loc, g.scope
+	default:
+		oauthErr(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
+		return
+	}
+	access, refresh := "sim-at-"+s.randLocked(40), "sim-rt-"+s.randLocked(40)
+	s.access[access] = accessGrant{loc: loc, expires: now.Add(s.opts.AccessTokenTTL)}
+	s.refresh[refresh] = refreshGrant{loc: loc, scope: scope}
+	writeJSON(w, http.StatusOK, obj{
+		"access_token": access, "token_type": "Bearer", "expires_in": int(s.opts.AccessTokenTTL.Seconds()),
+		"refresh_token": refresh, "scope": scope, "userType": "Location", "locationId": loc, "companyId": s.opts.CompanyID,
+		"userId": "simUser00000000000001", "isBulkInstallation": false,
+	})
+}
+
+// Uninstall revokes every OAuth token of a location and sends the UNINSTALL webhook.
+// Private Integration tokens are left alone: they are not app installs.
+func (s *Server) Uninstall(locationID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tok, g := range s.access {
+		if g.loc == locationID && !g.expires.IsZero() {
+			delete(s.access, tok)
+		}
+	}
+	for tok, g := range s.refresh {
+		if g.loc == locationID {
+			delete(s.refresh, tok)
+		}
+	}
+	s.emitLocked(obj{"type": "UNINSTALL", "appId": s.opts.AppID, "locationId": locationID})
+}
+
+// ExpireAccessTokens makes every OAuth access token of a location expire now, so the next
+// call with one gets 401 (as after a day of idleness) while refresh tokens keep working.
+func (s *Server) ExpireAccessTokens(locationID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	for tok, g := range s.access {
+		if g.loc == locationID && !g.expires.IsZero() {
+			g.expires = now
+			s.access[tok] = g
+		}
+	}
+}
