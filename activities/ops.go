@@ -13,6 +13,11 @@ type Signaler interface {
 	Signal(ctx context.Context, ref Ref, ev Event) error
 }
 
+// RecordDeadLetterName is Ops.RecordDeadLetter's registered name; workflows run it as a
+// local activity by name, since a local activity given as a method value would be called
+// on the workflow's nil receiver.
+const RecordDeadLetterName = "RecordDeadLetter"
+
 // Ops holds the small operational activities.
 type Ops struct {
 	Store store.Store

@@ -364,8 +364,7 @@ func (w *contactSync) deadLetter(ctx workflow.Context, kind string, input any, c
 		StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
 	})
-	var o *activities.Ops
-	if err := workflow.ExecuteLocalActivity(lctx, o.RecordDeadLetter, activities.DeadLetterInput{
+	if err := workflow.ExecuteLocalActivity(lctx, activities.RecordDeadLetterName, activities.DeadLetterInput{
 		Ref: w.st.Ref, WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
 		Kind: kind, Input: raw, Error: cause.Error(),
 	}).Get(ctx, nil); err != nil {

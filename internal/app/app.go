@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -47,8 +48,12 @@ type Options struct {
 	// Temporal, when set, is used instead of dialling (tests pass temporaltest's client, which
 	// must have been created with codec.DataConverter for payloads to be encrypted).
 	Temporal client.Client
+	// Namespace of an injected Temporal client; default TEMPORAL_NAMESPACE or "default".
+	Namespace string
 	// Store, when set, is used instead of opening one from the config; the App does not close it.
 	Store  store.Store
+	// WebhookKeys are accepted besides the configured ones (tests pass the simulator's key).
+	WebhookKeys []*rsa.PublicKey
 	Logger *slog.Logger
 	// Out receives the human-readable startup lines; nil discards them.
 	Out io.Writer
@@ -160,6 +165,7 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 		if err != nil {
 			return nil, err
 		}
+		keys = append(keys, opts.WebhookKeys...)
 		a.Bridge, err = bridge.New(bridge.Config{
 			Store: a.Store, Signaler: a.Dispatch, Health: a.Temporal, PublicKeys: keys, MaxSkew: cfg.WebhookMaxSkew,
 			Metrics: a.Metrics, Logger: a.log, OAuth: oauth, Echo: a.Deps, Tasks: a.Deps, Schedules: a.Deps,
@@ -263,7 +269,11 @@ func (a *App) openStore(ctx context.Context, opts Options) error {
 func (a *App) connectTemporal(ctx context.Context, opts Options) error {
 	if opts.Temporal != nil {
 		a.Temporal = opts.Temporal
-		return EnsureSearchAttributes(ctx, a.Temporal, a.namespace())
+		ns := opts.Namespace
+		if ns == "" {
+			ns = a.namespace()
+		}
+		return EnsureSearchAttributes(ctx, a.Temporal, ns)
 	}
 	cfg := opts.Config
 	handler, closer := a.Metrics.SDKHandler()

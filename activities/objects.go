@@ -1,0 +1,374 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/ghl"
+	"github.com/hlrz/hlrz/internal/referrizer"
+	"github.com/hlrz/hlrz/internal/store"
+	"github.com/hlrz/hlrz/internal/syncmodel"
+)
+
+// tagPlan is the tags child's plan: set deltas per side against the last synced set.
+type tagPlan struct {
+	GHLAdd    []string `json:"ghlAdd,omitempty"`
+	GHLRemove []string `json:"ghlRemove,omitempty"`
+	RZAdd     []string `json:"rzAdd,omitempty"`
+	RZRemove  []string `json:"rzRemove,omitempty"`
+}
+
+// PlanTags merges HighLevel tags and Referrizer labels as sets: adds and removes since the
+// last synced set move across, and nothing else, so a tag neither side removed survives.
+func (o *Objects) PlanTags(ctx context.Context, in PlanInput) (ObjectPlan, error) {
+	conn, link, err := o.resolve(ctx, in.Ref)
+	if err != nil {
+		return ObjectPlan{}, err
+	}
+	out := ObjectPlan{Ref: in.Ref, Object: ObjTags}
+	if link.GHLContactID == "" || link.RZContactID == "" || link.Deleted {
+		out.Summary = "person not on both sides"
+		return out, nil
+	}
+	s, err := o.fetch(ctx, conn, link, in.Events)
+	if err != nil {
+		return out, err
+	}
+	if s.ghl == nil || s.rz == nil {
+		out.Summary = "person gone on a side"
+		return out, nil
+	}
+	var base []string
+	_, hasBase, err := o.loadBase(ctx, in.Ref, ObjTags, &base)
+	if err != nil {
+		return out, err
+	}
+	m := conn.Mapping
+	ghlTags, rzTags := m.SyncedTags(s.ghl.Tags), m.SyncedTags(s.rz.Labels)
+	var basePtr []string
+	if hasBase {
+		basePtr = base
+	}
+	merged := syncmodel.MergeTags(basePtr, ghlTags, rzTags, hasBase)
+	p := tagPlan{GHLAdd: merged.GHLAdd, GHLRemove: merged.GHLRemove, RZAdd: merged.RZAdd, RZRemove: merged.RZRemove}
+	out.Plan, _ = json.Marshal(p)
+	out.Writes = len(p.GHLAdd)+len(p.GHLRemove)+len(p.RZAdd)+len(p.RZRemove) > 0
+	out.Base, _ = json.Marshal(merged.Result)
+	out.BaseHash = syncmodel.TagsHash(merged.Result)
+	out.GHLHash, out.RZHash = out.BaseHash, out.BaseHash
+	out.NeedsBase = !hasBase || syncmodel.TagsHash(base) != out.BaseHash
+	out.Summary = summarizeTags(p)
+	return out, nil
+}
+
+// ApplyTags applies tag deltas: HighLevel's add/remove endpoints and a Referrizer label
+// patch are both idempotent.
+func (o *Objects) ApplyTags(ctx context.Context, p ObjectPlan) (ApplyResult, error) {
+	conn, link, err := o.resolve(ctx, p.Ref)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	var tp tagPlan
+	if err := json.Unmarshal(p.Plan, &tp); err != nil && len(p.Plan) > 0 {
+		return ApplyResult{}, classify("decode plan", err)
+	}
+	res := ApplyResult{}
+	if len(tp.GHLAdd) > 0 {
+		if _, err := conn.GHL.AddTags(ctx, link.GHLContactID, tp.GHLAdd); err != nil {
+			return res, classify("add HighLevel tags", err)
+		}
+		res.GHLWrites++
+	}
+	if len(tp.GHLRemove) > 0 {
+		if _, err := conn.GHL.RemoveTags(ctx, link.GHLContactID, tp.GHLRemove); err != nil {
+			return res, classify("remove HighLevel tags", err)
+		}
+		res.GHLWrites++
+	}
+	if len(tp.RZAdd)+len(tp.RZRemove) > 0 {
+		if _, err := conn.RZ.UpdateContact(ctx, link.RZContactID, referrizer.ContactPatch{AddLabels: tp.RZAdd, RemoveLabels: tp.RZRemove}); err != nil {
+			return res, classify("update Referrizer labels", err)
+		}
+		res.RZWrites++
+	}
+	if err := o.recordBase(ctx, p); err != nil {
+		return res, err
+	}
+	o.countWrites(res)
+	return res, nil
+}
+
+func summarizeTags(p tagPlan) string {
+	var parts []string
+	add := func(side string, plus, minus []string) {
+		if len(plus)+len(minus) == 0 {
+			return
+		}
+		var b strings.Builder
+		b.WriteString(side + ":")
+		for _, t := range plus {
+			b.WriteString(" +" + t)
+		}
+		for _, t := range minus {
+			b.WriteString(" -" + t)
+		}
+		parts = append(parts, b.String())
+	}
+	add("HighLevel", p.GHLAdd, p.GHLRemove)
+	add("Referrizer", p.RZAdd, p.RZRemove)
+	if len(parts) == 0 {
+		return "tags in sync"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// projectionPlan is the notes or tasks child's plan: the Referrizer projection to write.
+type projectionPlan struct {
+	Field       string   `json:"field"`
+	Text        string   `json:"text"`
+	AddLabels   []string `json:"addLabels,omitempty"`
+	RemoveLabel []string `json:"removeLabels,omitempty"`
+	// Actions are rule actions to run (tasks to create or complete, labels, visits).
+	Actions []syncmodel.Action `json:"actions,omitempty"`
+}
+
+// PlanNotes renders the person's HighLevel notes into the Referrizer notes digest; nothing
+// is written when the digest equals the one last written.
+func (o *Objects) PlanNotes(ctx context.Context, in PlanInput) (ObjectPlan, error) {
+	conn, link, err := o.resolve(ctx, in.Ref)
+	if err != nil {
+		return ObjectPlan{}, err
+	}
+	out := ObjectPlan{Ref: in.Ref, Object: ObjNotes}
+	if link.GHLContactID == "" || link.RZContactID == "" || link.Deleted {
+		out.Summary = "person not on both sides"
+		return out, nil
+	}
+	notes, err := conn.GHL.ListNotes(ctx, link.GHLContactID)
+	if errors.Is(err, ghl.ErrNotFound) {
+		out.Summary = "HighLevel contact gone"
+		return out, nil
+	}
+	if err != nil {
+		return out, classify("list HighLevel notes", err)
+	}
+	m := conn.Mapping
+	digest := m.RenderNotesDigest(notesOf(notes))
+	pp := projectionPlan{Field: m.NotesField(), Text: digest}
+	pp.Actions = m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventNotes, Notes: notesOf(notes)}, syncmodel.Person{}, in.Ref.LinkID)
+	return o.finishProjection(ctx, in.Ref, out, pp, len(notes))
+}
+
+// PlanTasks renders the person's HighLevel tasks into the Referrizer tasks digest and status
+// labels, and evaluates the task rules.
+func (o *Objects) PlanTasks(ctx context.Context, in PlanInput) (ObjectPlan, error) {
+	conn, link, err := o.resolve(ctx, in.Ref)
+	if err != nil {
+		return ObjectPlan{}, err
+	}
+	out := ObjectPlan{Ref: in.Ref, Object: ObjTasks}
+	if link.GHLContactID == "" || link.RZContactID == "" || link.Deleted {
+		out.Summary = "person not on both sides"
+		return out, nil
+	}
+	tasks, err := conn.GHL.ListTasks(ctx, link.GHLContactID)
+	if errors.Is(err, ghl.ErrNotFound) {
+		out.Summary = "HighLevel contact gone"
+		return out, nil
+	}
+	if err != nil {
+		return out, classify("list HighLevel tasks", err)
+	}
+	m := conn.Mapping
+	text, labels := m.RenderTasksDigest(tasksOf(tasks), o.now())
+	pp := projectionPlan{Field: m.TasksField(), Text: text}
+	want := map[string]bool{}
+	for _, l := range labels {
+		want[l] = true
+	}
+	for _, l := range m.StatusLabels() {
+		if want[l] {
+			pp.AddLabels = append(pp.AddLabels, l)
+		} else {
+			pp.RemoveLabel = append(pp.RemoveLabel, l)
+		}
+	}
+	sort.Strings(pp.AddLabels)
+	sort.Strings(pp.RemoveLabel)
+	return o.finishProjection(ctx, in.Ref, out, pp, len(tasks))
+}
+
+// finishProjection compares the rendered projection with what was last written.
+func (o *Objects) finishProjection(ctx context.Context, ref Ref, out ObjectPlan, pp projectionPlan, count int) (ObjectPlan, error) {
+	var base projectionPlan
+	entry, hasBase, err := o.loadBase(ctx, ref, out.Object, &base)
+	if err != nil {
+		return out, err
+	}
+	snap := pp
+	snap.Actions = nil
+	out.Base, _ = json.Marshal(snap)
+	out.BaseHash = syncmodel.HashBytes(out.Base)
+	out.RZHash = out.BaseHash
+	out.Writes = !hasBase || entry.RZHash != out.RZHash || len(pp.Actions) > 0
+	out.NeedsBase = out.Writes
+	out.Plan, _ = json.Marshal(pp)
+	switch {
+	case len(pp.Actions) > 0:
+		out.Summary = fmt.Sprintf("%d %s, %d rule actions", count, out.Object, len(pp.Actions))
+	case out.Writes:
+		out.Summary = fmt.Sprintf("re-render %s digest (%d %s)", out.Object, count, out.Object)
+	default:
+		out.Summary = out.Object + " digest unchanged"
+	}
+	return out, nil
+}
+
+// ApplyNotes writes the notes digest.
+func (o *Objects) ApplyNotes(ctx context.Context, p ObjectPlan) (ApplyResult, error) {
+	return o.applyProjection(ctx, p)
+}
+
+// ApplyTasks writes the tasks digest and status labels, and runs task rule actions.
+func (o *Objects) ApplyTasks(ctx context.Context, p ObjectPlan) (ApplyResult, error) {
+	return o.applyProjection(ctx, p)
+}
+
+func (o *Objects) applyProjection(ctx context.Context, p ObjectPlan) (ApplyResult, error) {
+	conn, link, err := o.resolve(ctx, p.Ref)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	var pp projectionPlan
+	if err := json.Unmarshal(p.Plan, &pp); err != nil {
+		return ApplyResult{}, classify("decode plan", err)
+	}
+	res := ApplyResult{}
+	if _, err := conn.RZ.EnsureProjectionFields(ctx, referrizer.ProjectionFieldNames{Notes: conn.Mapping.NotesField(), Tasks: conn.Mapping.TasksField()}); err != nil {
+		return res, classify("ensure Referrizer projection fields", err)
+	}
+	patch := referrizer.ContactPatch{AddLabels: pp.AddLabels, RemoveLabels: pp.RemoveLabel}
+	if pp.Text == "" {
+		patch.ClearCustomFields = []string{pp.Field}
+	} else {
+		patch.SetCustomText = map[string]string{pp.Field: pp.Text}
+	}
+	if _, err := conn.RZ.UpdateContact(ctx, link.RZContactID, patch); err != nil {
+		return res, classify("write Referrizer "+p.Object+" projection", err)
+	}
+	res.RZWrites++
+	if err := o.runActions(ctx, conn, link, pp.Actions, &res); err != nil {
+		return res, err
+	}
+	if err := o.recordBase(ctx, p); err != nil {
+		return res, err
+	}
+	o.countWrites(res)
+	return res, nil
+}
+
+func (d *Deps) recordBase(ctx context.Context, p ObjectPlan) error {
+	if err := d.Store.PutLedger(ctx, store.LedgerEntry{
+		ConnectionID: p.ConnectionID, LinkID: p.LinkID, Object: p.Object,
+		Snapshot: p.Base, Hash: p.BaseHash, GHLHash: p.GHLHash, RZHash: p.RZHash,
+	}); err != nil {
+		return classify("record base", err)
+	}
+	return nil
+}
+
+// runActions executes rule actions idempotently: each action carries a key, and a task is
+// created only if no task of the person already carries that key in its body.
+func (d *Deps) runActions(ctx context.Context, conn *connector.Conn, link store.Link, actions []syncmodel.Action, res *ApplyResult) error {
+	if len(actions) == 0 {
+		return nil
+	}
+	var existing []ghl.Task
+	var loaded bool
+	loadTasks := func() error {
+		if loaded {
+			return nil
+		}
+		var err error
+		existing, err = conn.GHL.ListTasks(ctx, link.GHLContactID)
+		loaded = true
+		return err
+	}
+	g, _ := errgroup.WithContext(ctx)
+	_ = g
+	for _, a := range actions {
+		marker := "[hlrz:" + a.Key + "]"
+		switch a.Type {
+		case syncmodel.ActionAddRZLabel, syncmodel.ActionRemoveRZLabel:
+			patch := referrizer.ContactPatch{}
+			if a.Type == syncmodel.ActionAddRZLabel {
+				patch.AddLabels = []string{a.Label}
+			} else {
+				patch.RemoveLabels = []string{a.Label}
+			}
+			if _, err := conn.RZ.UpdateContact(ctx, link.RZContactID, patch); err != nil {
+				return classify("rule: Referrizer label", err)
+			}
+			res.RZWrites++
+		case syncmodel.ActionAddGHLTag:
+			if _, err := conn.GHL.AddTags(ctx, link.GHLContactID, []string{a.Label}); err != nil {
+				return classify("rule: HighLevel tag", err)
+			}
+			res.GHLWrites++
+		case syncmodel.ActionRemoveGHLTag:
+			if _, err := conn.GHL.RemoveTags(ctx, link.GHLContactID, []string{a.Label}); err != nil {
+				return classify("rule: HighLevel tag", err)
+			}
+			res.GHLWrites++
+		case syncmodel.ActionCreateTask:
+			if err := loadTasks(); err != nil {
+				return classify("rule: list HighLevel tasks", err)
+			}
+			if taskWithMarker(existing, marker) != nil {
+				continue // created by an earlier attempt or pass
+			}
+			t, err := conn.GHL.CreateTask(ctx, link.GHLContactID, ghl.NewTask{
+				Title: a.Title, Body: strings.TrimSpace(a.Body + "\n\n" + marker), DueDate: d.now().Add(a.Due),
+			})
+			if err != nil {
+				return classify("rule: create HighLevel task", err)
+			}
+			existing = append(existing, t)
+			res.GHLWrites++
+		case syncmodel.ActionCompleteTask:
+			if err := loadTasks(); err != nil {
+				return classify("rule: list HighLevel tasks", err)
+			}
+			for _, t := range existing {
+				if !t.Completed && (t.Title == a.Title || strings.Contains(t.Body, a.TaskMarker)) {
+					if _, err := conn.GHL.SetTaskCompleted(ctx, link.GHLContactID, t.ID, true); err != nil {
+						return classify("rule: complete HighLevel task", err)
+					}
+					res.GHLWrites++
+				}
+			}
+		case syncmodel.ActionVisit:
+			if _, err := conn.RZ.CreateVisit(ctx, referrizer.Visit{ContactID: link.RZContactID, Date: a.VisitDate}); err != nil && !errors.Is(err, referrizer.ErrDuplicate) {
+				return classify("rule: record Referrizer visit", err)
+			}
+			res.RZWrites++
+		}
+	}
+	return nil
+}
+
+func taskWithMarker(tasks []ghl.Task, marker string) *ghl.Task {
+	for i := range tasks {
+		if strings.Contains(tasks[i].Body, marker) {
+			return &tasks[i]
+		}
+	}
+	return nil
+}

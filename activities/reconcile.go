@@ -1,0 +1,141 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/hlrz/hlrz/internal/ghl"
+	"github.com/hlrz/hlrz/internal/store"
+	"github.com/hlrz/hlrz/internal/syncmodel"
+)
+
+// ReconcileConnection re-reads the tasks of people whose last tasks projection had open
+// tasks (HighLevel has no TaskUpdate event: title, body and due-date edits are only seen by
+// reading), and lists HighLevel contacts to find deletes webhooks missed. It paces itself
+// to use at most BudgetShare of the location's HighLevel rate.
+func (r *Reconciler) ReconcileConnection(ctx context.Context, in ReconcileInput) (ReconcileResult, error) {
+	conn, err := r.Conns.Get(ctx, in.ConnectionID)
+	if err != nil {
+		return ReconcileResult{}, classify("connection", configErr("%v", err))
+	}
+	stats := conn.GHL.Budget().Stats()
+	perSecond := float64(stats.Max) / stats.Interval.Seconds()
+	if perSecond <= 0 {
+		perSecond = 10
+	}
+	gap := time.Duration(float64(time.Second) / (perSecond * in.BudgetShare))
+	pace := func() error {
+		activity.RecordHeartbeat(ctx)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(gap):
+			return nil
+		}
+	}
+	calls0 := conn.GHL.Calls()
+	var out ReconcileResult
+
+	// Tasks of people with open tasks.
+	after := ""
+	for {
+		entries, err := r.Store.LedgerEntries(ctx, in.ConnectionID, ObjTasks, after, 200)
+		if err != nil {
+			return out, classify("read ledger", err)
+		}
+		if len(entries) == 0 {
+			break
+		}
+		after = entries[len(entries)-1].LinkID
+		for _, e := range entries {
+			var pp projectionPlan
+			if json.Unmarshal(e.Snapshot, &pp) != nil || len(pp.AddLabels) == 0 {
+				continue // no open tasks last time: a new task comes with a TaskCreate webhook
+			}
+			if out.TasksChecked >= in.MaxPeople {
+				out.Deferred++
+				continue
+			}
+			link, err := r.Store.GetLink(ctx, in.ConnectionID, e.LinkID)
+			if err != nil || link.GHLContactID == "" || link.Deleted {
+				continue
+			}
+			if err := pace(); err != nil {
+				return out, err
+			}
+			tasks, err := conn.GHL.ListTasks(ctx, link.GHLContactID)
+			if errors.Is(err, ghl.ErrNotFound) {
+				continue // the delete pass below deals with it
+			}
+			if err != nil {
+				return out, classify("list HighLevel tasks", err)
+			}
+			out.TasksChecked++
+			text, _ := conn.Mapping.RenderTasksDigest(tasksOf(tasks), r.now())
+			if text == pp.Text {
+				continue
+			}
+			out.TasksChanged++
+			if err := r.Signal.Signal(ctx, Ref{ConnectionID: in.ConnectionID, LinkID: link.ID},
+				Event{Source: SourceReconcile, ID: "reconcile:tasks:" + syncmodel.HashBytes([]byte(text)), Kind: KindTasks, OccurredAt: r.now()}); err != nil {
+				return out, classify("signal", err)
+			}
+			out.Signals++
+		}
+	}
+
+	// HighLevel deletes: linked contacts a full listing no longer returns, confirmed by a GET.
+	linked, err := r.Store.SideHashes(ctx, in.ConnectionID, store.SideGHL, ObjContact)
+	if err != nil {
+		return out, classify("read ledger", err)
+	}
+	seen := map[string]bool{}
+	var cursor json.RawMessage
+	for {
+		if err := pace(); err != nil {
+			return out, err
+		}
+		page, err := conn.GHL.SearchContacts(ctx, ghl.SearchParams{PageLimit: 100, SearchAfter: cursor})
+		if err != nil {
+			return out, classify("search HighLevel contacts", err)
+		}
+		for _, c := range page.Contacts {
+			seen[c.ID] = true
+		}
+		out.ContactsListed += len(page.Contacts)
+		if page.Next == nil {
+			break
+		}
+		cursor = page.Next
+	}
+	for id := range linked {
+		if seen[id] {
+			continue
+		}
+		if err := pace(); err != nil {
+			return out, err
+		}
+		if _, err := conn.GHL.GetContact(ctx, id); !errors.Is(err, ghl.ErrNotFound) {
+			if err != nil {
+				return out, classify("confirm HighLevel delete", err)
+			}
+			continue
+		}
+		link, err := r.Store.LinkBy(ctx, in.ConnectionID, store.SideGHL, id)
+		if err != nil || link.Deleted {
+			continue
+		}
+		out.Deleted++
+		if err := r.Signal.Signal(ctx, Ref{ConnectionID: in.ConnectionID, LinkID: link.ID},
+			Event{Source: SourceReconcile, ID: "reconcile:deleted:" + id, Kind: KindContactDeleted, OccurredAt: r.now()}); err != nil {
+			return out, classify("signal", err)
+		}
+		out.Signals++
+	}
+	out.Calls = int(conn.GHL.Calls() - calls0)
+	return out, nil
+}

@@ -1,0 +1,260 @@
+// Package e2e starts the whole product for end-to-end tests, benchmarks and the fault
+// suite: a real Temporal server (temporaltest), real PostgreSQL, both simulators over real
+// HTTP, and the App exactly as the worker binary assembles it.
+package e2e
+
+import (
+	"context"
+	"crypto/rsa"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/hlrz/hlrz/internal/app"
+	"github.com/hlrz/hlrz/internal/codec"
+	"github.com/hlrz/hlrz/internal/config"
+	"github.com/hlrz/hlrz/internal/secrets"
+	"github.com/hlrz/hlrz/internal/sim/ghlsim"
+	"github.com/hlrz/hlrz/internal/sim/rzsim"
+	"github.com/hlrz/hlrz/internal/store"
+	"github.com/hlrz/hlrz/internal/store/postgres"
+	"github.com/hlrz/hlrz/internal/testutil/pgtest"
+)
+
+// TestKeySpec is the encryption key of test runs. It is public and only ever encrypts
+// synthetic data; committed replay histories are sealed with it.
+const TestKeySpec = "test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+// TestKeyring parses TestKeySpec.
+func TestKeyring() *secrets.Keyring {
+	kr, err := secrets.Parse(TestKeySpec)
+	if err != nil {
+		panic(err)
+	}
+	return kr
+}
+
+// Options shapes an Env.
+type Options struct {
+	// Mapping is the connection's mapping document; empty means the default.
+	Mapping  []byte
+	Settings store.Settings
+	GHL      ghlsim.Options
+	RZ       rzsim.Options
+	// Tune adjusts activity dependencies (e.g. a shorter observation TTL).
+	Tune func(*app.Options)
+}
+
+// Env is a running product with its infrastructure.
+type Env struct {
+	T          testing.TB
+	Server     *temporaltest.TestServer
+	Client     client.Client
+	Namespace  string
+	DSN        string
+	Store      *postgres.Store
+	GHL        *ghlsim.Server
+	RZ         *rzsim.Server
+	GHLURL     string
+	RZURL      string
+	App        *app.App
+	Conn       store.Connection
+	LocationID string
+	RZToken    string
+	appOpts    app.Options
+}
+
+// Start brings up everything; it is torn down when the test ends.
+func Start(t testing.TB, o Options) *Env {
+	t.Helper()
+	ctx := context.Background()
+	kr := TestKeyring()
+	e := &Env{T: t, LocationID: "loc" + store.NewID(), RZToken: "rz-token-" + store.NewID()}
+
+	e.Server = temporaltest.NewServer(temporaltest.WithT(t.(*testing.T)),
+		temporaltest.WithBaseClientOptions(client.Options{DataConverter: codec.DataConverter(kr), Logger: quiet{}}))
+	e.Client = e.Server.GetDefaultClient()
+	e.Namespace = e.Server.GetDefaultNamespace()
+
+	e.DSN = pgtest.NewDatabase(t)
+	st, err := postgres.Open(ctx, e.DSN, kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Store = st
+	t.Cleanup(st.Close)
+
+	key, err := ghlsim.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gopts := o.GHL
+	gopts.PrivateTokens = map[string]string{e.LocationID: "ghl-token-" + e.LocationID}
+	gopts.Webhooks.Key = key
+	if gopts.Seed == 0 {
+		gopts.Seed = 42
+	}
+	e.GHL = ghlsim.New(gopts)
+	t.Cleanup(e.GHL.Close)
+	gs := httptest.NewServer(e.GHL.Handler())
+	t.Cleanup(gs.Close)
+	e.GHLURL = gs.URL
+
+	ropts := o.RZ
+	ropts.Tokens = append(ropts.Tokens, e.RZToken)
+	if ropts.Seed == 0 {
+		ropts.Seed = 43
+	}
+	e.RZ = rzsim.New(ropts)
+	rs := httptest.NewServer(e.RZ.Handler())
+	t.Cleanup(rs.Close)
+	e.RZURL = rs.URL
+
+	settings := o.Settings
+	if settings.DebounceMillis == 0 {
+		settings.DebounceMillis = 200
+	}
+	settings.RZRequestsPerSec = max(settings.RZRequestsPerSec, 1000)
+	e.Conn, err = st.PutConnection(ctx, store.Connection{ID: "c" + strings.ToLower(store.NewID()[:8]), Name: "test", GHLLocationID: e.LocationID, Mapping: o.Mapping, Settings: settings})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []store.Token{
+		{ConnectionID: e.Conn.ID, Kind: store.TokenGHL, Mode: store.AuthPrivate, AccessToken: "ghl-token-" + e.LocationID},
+		{ConnectionID: e.Conn.ID, Kind: store.TokenReferrizer, Mode: store.AuthPrivate, AccessToken: e.RZToken},
+	} {
+		if _, err := st.PutToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	e.appOpts = app.Options{
+		Config: &config.Worker{
+			Mode: config.ModeAll, Listen: "127.0.0.1:0", TaskQueue: "hlrz-" + store.NewID(), LogLevel: "warn",
+			Keys: kr, GHLBaseURL: e.GHLURL, RZBaseURL: e.RZURL, WebhookMaxSkew: 5 * time.Minute,
+		},
+		Temporal: e.Client, Namespace: e.Namespace, Store: st,
+		WebhookKeys: []*rsa.PublicKey{&key.PublicKey},
+		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	if o.Tune != nil {
+		o.Tune(&e.appOpts)
+	}
+	e.StartApp()
+	return e
+}
+
+// StartApp starts (or restarts) the product and points HighLevel's webhooks at its bridge.
+func (e *Env) StartApp() {
+	e.T.Helper()
+	a, err := app.Start(context.Background(), e.appOpts)
+	if err != nil {
+		e.T.Fatalf("start app: %v", err)
+	}
+	e.App = a
+	e.T.Cleanup(a.Stop)
+	wh := e.GHL.Webhooks()
+	wh.URL = "http://" + a.HTTPAddr + "/webhooks/ghl"
+	e.GHL.SetWebhooks(wh)
+}
+
+// StopApp stops the product, as a crash or deploy would (workflows stay in Temporal).
+func (e *Env) StopApp() { e.App.Stop() }
+
+// Eventually polls cond until it holds or the timeout passes.
+func (e *Env) Eventually(timeout time.Duration, what string, cond func() (bool, string)) {
+	e.T.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, detail := cond()
+		if ok {
+			return
+		}
+		last = detail
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.T.Fatalf("timed out after %s waiting for %s: %s", timeout, what, last)
+}
+
+// RZContacts returns the Referrizer account's contacts.
+func (e *Env) RZContacts() []rzsim.Contact { return e.RZ.Contacts(e.RZToken) }
+
+// GHLContacts returns the location's HighLevel contacts.
+func (e *Env) GHLContacts() []ghlsim.Contact {
+	var out []ghlsim.Contact
+	for _, c := range e.GHL.Snapshot().Contacts {
+		if c.LocationID == e.LocationID {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// RecordHistories writes the histories of this test's closed workflows of the given types
+// to workflows/testdata when HLRZ_RECORD_HISTORIES=1, for the replay tests.
+func (e *Env) RecordHistories(prefix string, types ...string) {
+	if os.Getenv("HLRZ_RECORD_HISTORIES") != "1" {
+		return
+	}
+	ctx := context.Background()
+	dir := filepath.Join(moduleRoot(e.T), "workflows", "testdata")
+	for _, typ := range types {
+		resp, err := e.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: e.Namespace, Query: fmt.Sprintf("WorkflowType = '%s'", typ), PageSize: 5,
+		})
+		if err != nil {
+			e.T.Fatalf("list %s: %v", typ, err)
+		}
+		for i, ex := range resp.Executions {
+			if i >= 2 || ex.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				continue
+			}
+			iter := e.Client.GetWorkflowHistory(ctx, ex.Execution.WorkflowId, ex.Execution.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+			hist := &historyJSON{}
+			for iter.HasNext() {
+				ev, err := iter.Next()
+				if err != nil {
+					e.T.Fatal(err)
+				}
+				hist.add(ev)
+			}
+			name := filepath.Join(dir, fmt.Sprintf("%s-%s-%d.json", prefix, typ, i))
+			if err := hist.write(name); err != nil {
+				e.T.Fatal(err)
+			}
+			e.T.Logf("recorded %s", name)
+		}
+	}
+}
+
+func moduleRoot(t testing.TB) string {
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found")
+		}
+		dir = parent
+	}
+}
+
+type quiet struct{}
+
+func (quiet) Debug(string, ...any) {}
+func (quiet) Info(string, ...any)  {}
+func (quiet) Warn(string, ...any)  {}
+func (quiet) Error(string, ...any) {}

@@ -1,0 +1,81 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/e2e"
+	"github.com/hlrz/hlrz/workflows"
+)
+
+var jsonUnmarshal = json.Unmarshal
+
+// waitIdle waits until every webhook is delivered and relayed and no workflow of the test
+// has work in flight: no pending events, no running child, poll or backfill.
+func waitIdle(t *testing.T, e *e2e.Env) {
+	t.Helper()
+	ctx := context.Background()
+	e.Eventually(90*time.Second, "the sync to go idle", func() (bool, string) {
+		if err := e.GHL.WaitDelivered(ctx); err != nil {
+			return false, err.Error()
+		}
+		counts, err := e.Store.InboxCounts(ctx)
+		if err != nil || counts["pending"] > 0 {
+			return false, fmt.Sprintf("inbox %v %v", counts, err)
+		}
+		resp, err := e.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: e.Namespace, Query: "ExecutionStatus = 'Running'",
+		})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, ex := range resp.Executions {
+			if ex.Type.Name != workflows.ContactSyncName {
+				return false, "running " + ex.Execution.WorkflowId
+			}
+			v, err := e.Client.QueryWorkflow(ctx, ex.Execution.WorkflowId, "", workflows.QueryState)
+			if err != nil {
+				return false, err.Error()
+			}
+			var st workflows.ContactState
+			if err := v.Get(&st); err != nil {
+				return false, err.Error()
+			}
+			if len(st.Pending) > 0 || st.Passes == 0 {
+				return false, fmt.Sprintf("%s has %d pending, %d passes", ex.Execution.WorkflowId, len(st.Pending), st.Passes)
+			}
+		}
+		return true, ""
+	})
+	// A pass may still be between taking its batch and finishing; give it a moment and
+	// check again that nothing started meanwhile.
+	time.Sleep(1500 * time.Millisecond)
+}
+
+// runPoll runs one Referrizer poll to completion and returns what it did.
+func runPoll(t *testing.T, e *e2e.Env) activities.PollResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: "test-poll-" + fmt.Sprint(time.Now().UnixNano()), TaskQueue: e.App.Config.TaskQueue,
+	}, workflows.ReferrizerPoll, activities.PollInput{ConnectionID: e.Conn.ID, PageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res activities.PollResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+var _ = enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING

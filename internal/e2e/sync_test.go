@@ -1,0 +1,307 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hlrz/hlrz/internal/app"
+	"github.com/hlrz/hlrz/internal/e2e"
+	"github.com/hlrz/hlrz/internal/schedules"
+	"github.com/hlrz/hlrz/internal/sim/ghlsim"
+	"github.com/hlrz/hlrz/internal/sim/rzsim"
+	"github.com/hlrz/hlrz/internal/store"
+	"github.com/hlrz/hlrz/workflows"
+)
+
+func rzByEmail(e *e2e.Env, email string) (rzsim.Contact, bool) {
+	for _, c := range e.RZContacts() {
+		if strings.EqualFold(c.Email, email) {
+			return c, true
+		}
+	}
+	return rzsim.Contact{}, false
+}
+
+func ghlByEmail(e *e2e.Env, email string) (ghlsim.Contact, bool) {
+	for _, c := range e.GHLContacts() {
+		if strings.EqualFold(c.Email, email) {
+			return c, true
+		}
+	}
+	return ghlsim.Contact{}, false
+}
+
+func pollNow(t *testing.T, e *e2e.Env) {
+	t.Helper()
+	m := &schedules.Manager{Client: e.Client, TaskQueue: e.App.Config.TaskQueue}
+	if err := m.Install(context.Background(), e.Conn, time.Hour, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Trigger(context.Background(), e.Conn.ID, schedules.Poll); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A person created in HighLevel appears in Referrizer with tags as labels and the notes and
+// tasks projections; notes edited and deleted re-render the digest; a completed task leaves
+// the open-task digest; a label added in Referrizer becomes a HighLevel tag.
+func TestPersonFlowsBothWays(t *testing.T) {
+	e := e2e.Start(t, e2e.Options{})
+	c, err := e.GHL.CreateContact(ghlsim.Contact{LocationID: e.LocationID, FirstName: "Nora", LastName: "Quist", Email: "nora@example.com", Phone: "+15550100", Tags: []string{"vip", "yoga"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	note, err := e.GHL.CreateNote(c.ID, ghlsim.Note{Body: "Wants the <b>annual</b> plan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := e.GHL.CreateTask(c.ID, ghlsim.Task{Title: "Call Nora", DueDate: time.Now().Add(48 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	e.Eventually(60*time.Second, "Nora in Referrizer with labels and projections", func() (bool, string) {
+		r, ok := rzByEmail(e, "nora@example.com")
+		if !ok {
+			return false, "no contact yet"
+		}
+		notes, _ := customText(r, "GHL Notes")
+		tasks, _ := customText(r, "GHL Tasks")
+		ok = r.FirstName == "Nora" && hasAll(r.Labels, "vip", "yoga", "ghl-task-open") &&
+			strings.Contains(notes, "Wants the annual plan") && strings.Contains(tasks, "Call Nora")
+		return ok, fmt.Sprintf("%+v", r)
+	})
+
+	if _, err := e.GHL.UpdateNote(note.ID, ghlsim.NotePatch{Body: new("Signed up for annual")}); err != nil {
+		t.Fatal(err)
+	}
+	e.Eventually(60*time.Second, "edited note in the digest", func() (bool, string) {
+		r, _ := rzByEmail(e, "nora@example.com")
+		notes, _ := customText(r, "GHL Notes")
+		return strings.Contains(notes, "Signed up for annual") && !strings.Contains(notes, "Wants"), notes
+	})
+	if err := e.GHL.DeleteNote(note.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.Eventually(60*time.Second, "deleted note gone from the digest", func() (bool, string) {
+		r, _ := rzByEmail(e, "nora@example.com")
+		notes, _ := customText(r, "GHL Notes")
+		return !strings.Contains(notes, "annual"), notes
+	})
+
+	if _, err := e.GHL.CompleteTask(task.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	e.Eventually(60*time.Second, "completed task out of the open-task digest", func() (bool, string) {
+		r, _ := rzByEmail(e, "nora@example.com")
+		tasks, _ := customText(r, "GHL Tasks")
+		return !strings.Contains(tasks, "[ ] Call Nora") && !slices.Contains(r.Labels, "ghl-task-open"), fmt.Sprintf("%q %v", tasks, r.Labels)
+	})
+
+	r, _ := rzByEmail(e, "nora@example.com")
+	if _, err := e.RZ.AdminAddLabel(e.RZToken, r.ID, "referrer"); err != nil {
+		t.Fatal(err)
+	}
+	pollNow(t, e)
+	e.Eventually(60*time.Second, "Referrizer label as HighLevel tag", func() (bool, string) {
+		g, _ := ghlByEmail(e, "nora@example.com")
+		return slices.Contains(g.Tags, "referrer"), fmt.Sprint(g.Tags)
+	})
+
+	if n := len(e.RZContacts()); n != 1 {
+		t.Errorf("Referrizer has %d contacts, want 1", n)
+	}
+	if n := len(e.GHLContacts()); n != 1 {
+		t.Errorf("HighLevel has %d contacts, want 1", n)
+	}
+	e.RecordHistories("flow", workflows.TagSyncName, workflows.NoteSyncName, workflows.TaskSyncName, workflows.ReferrizerPollName)
+}
+
+// A field changed in Referrizer reaches HighLevel through the poll, and our own write does
+// not come back as a change (echo suppression): the next poll signals nobody.
+func TestReferrizerEditAndEcho(t *testing.T) {
+	e := e2e.Start(t, e2e.Options{})
+	r, err := e.RZ.AdminCreateContact(e.RZToken, rzsim.Contact{FirstName: "Omar", Email: "omar@example.com", Phone: "+15550111", Labels: []string{"loyal"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollNow(t, e)
+	e.Eventually(60*time.Second, "Omar in HighLevel", func() (bool, string) {
+		g, ok := ghlByEmail(e, "omar@example.com")
+		return ok && slices.Contains(g.Tags, "loyal"), fmt.Sprintf("%+v", g)
+	})
+	if _, err := e.RZ.AdminUpdateContact(e.RZToken, r.ID, func(c *rzsim.Contact) { c.LastName = "Haddad" }); err != nil {
+		t.Fatal(err)
+	}
+	pollNow(t, e)
+	e.Eventually(60*time.Second, "last name in HighLevel", func() (bool, string) {
+		g, _ := ghlByEmail(e, "omar@example.com")
+		return g.LastName == "Haddad", g.LastName
+	})
+	// Settle, then poll again: nothing changed, so nothing may be signalled.
+	waitIdle(t, e)
+	before := e.App.Metrics
+	_ = before
+	res := runPoll(t, e)
+	if res.Signals != 0 || res.Changed != 0 || res.New != 0 {
+		t.Errorf("steady-state poll = %+v, want no signals", res)
+	}
+	e.RecordHistories("echo", workflows.ContactSyncName)
+}
+
+// A conflict under each policy resolves as configured.
+func TestConflictPolicies(t *testing.T) {
+	for _, policy := range []string{"ghl-wins", "rz-wins", "newest-wins"} {
+		t.Run(policy, func(t *testing.T) {
+			mapping := fmt.Sprintf("fields:\n  - field: lastName\n    direction: both\n    conflict: %s\n", policy)
+			e := e2e.Start(t, e2e.Options{Mapping: []byte(mapping)})
+			g, err := e.GHL.CreateContact(ghlsim.Contact{LocationID: e.LocationID, FirstName: "Pia", LastName: "Base", Email: "pia@example.com"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Eventually(60*time.Second, "Pia in Referrizer", func() (bool, string) {
+				r, ok := rzByEmail(e, "pia@example.com")
+				return ok && r.LastName == "Base", fmt.Sprintf("%+v", r)
+			})
+			waitIdle(t, e)
+			r, _ := rzByEmail(e, "pia@example.com")
+			// Referrizer first, then HighLevel a moment later: under newest-wins HighLevel wins.
+			if _, err := e.RZ.AdminUpdateContact(e.RZToken, r.ID, func(c *rzsim.Contact) { c.LastName = "FromRZ" }); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+			if _, err := e.GHL.UpdateContact(g.ID, ghlsim.ContactPatch{LastName: new("FromGHL")}); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"ghl-wins": "FromGHL", "rz-wins": "FromRZ", "newest-wins": "FromGHL"}[policy]
+			pollNow(t, e)
+			e.Eventually(60*time.Second, "both sides agree on "+want, func() (bool, string) {
+				gc, _ := ghlByEmail(e, "pia@example.com")
+				rc, _ := rzByEmail(e, "pia@example.com")
+				return gc.LastName == want && rc.LastName == want, gc.LastName + " / " + rc.LastName
+			})
+		})
+	}
+}
+
+// A Referrizer delete follows the delete policy: label (default) tags the HighLevel
+// contact; propagate deletes it.
+func TestReferrizerDeletePolicy(t *testing.T) {
+	for _, tc := range []struct {
+		policy string
+		check  func(ghlsim.Contact, bool) bool
+	}{
+		{"label", func(c ghlsim.Contact, ok bool) bool { return ok && slices.Contains(c.Tags, "deleted-in-referrizer") }},
+		{"propagate", func(_ ghlsim.Contact, ok bool) bool { return !ok }},
+	} {
+		t.Run(tc.policy, func(t *testing.T) {
+			e := e2e.Start(t, e2e.Options{Mapping: []byte("deletePolicy: " + tc.policy + "\n")})
+			r, err := e.RZ.AdminCreateContact(e.RZToken, rzsim.Contact{FirstName: "Ivo", Email: "ivo@example.com"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pollNow(t, e)
+			e.Eventually(60*time.Second, "Ivo in HighLevel", func() (bool, string) {
+				_, ok := ghlByEmail(e, "ivo@example.com")
+				return ok, ""
+			})
+			waitIdle(t, e)
+			if err := e.RZ.AdminDeleteContact(e.RZToken, r.ID); err != nil {
+				t.Fatal(err)
+			}
+			pollNow(t, e)
+			e.Eventually(60*time.Second, "delete policy "+tc.policy, func() (bool, string) {
+				g, ok := ghlByEmail(e, "ivo@example.com")
+				return tc.check(g, ok), fmt.Sprintf("%v %+v", ok, g)
+			})
+		})
+	}
+}
+
+// A backfill of 500 people split across both sides (some matching by email, some by phone
+// only) converges with zero duplicates.
+func TestBackfillConverges(t *testing.T) {
+	e := e2e.Start(t, e2e.Options{})
+	res, err := app.Seed(e.GHL, e.RZ, e.LocationID, e.RZToken, app.Population{People: 500, GHLOnly: 0.6, RZOnly: 0.2, Both: 0.2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.MatchByPhone == 0 || res.MatchByEmail == 0 {
+		t.Fatalf("population must match both ways: %+v", res)
+	}
+	run, err := app.StartBackfill(context.Background(), e.Client, e.App.Config.TaskQueue, e.Conn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var progress workflows.BackfillProgress
+	if err := run.Get(ctx, &progress); err != nil {
+		t.Fatalf("backfill: %v", err)
+	}
+	if progress.Failed != 0 || progress.Synced != 500 || progress.Linked != res.MatchByEmail+res.MatchByPhone {
+		t.Errorf("progress = %+v, seeded %+v", progress, res)
+	}
+	e.Eventually(2*time.Minute, "both sides hold each of the 500 people exactly once", func() (bool, string) {
+		g, r := e.GHLContacts(), e.RZContacts()
+		return len(g) == 500 && len(r) == 500, fmt.Sprintf("HighLevel %d, Referrizer %d", len(g), len(r))
+	})
+	links, err := e.Store.CountLinks(context.Background(), e.Conn.ID)
+	if err != nil || links != 500 {
+		t.Errorf("links = %d, %v; want 500", links, err)
+	}
+	assertNoDuplicates(t, e)
+	e.RecordHistories("backfill", workflows.BackfillName)
+}
+
+func assertNoDuplicates(t *testing.T, e *e2e.Env) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, c := range e.GHLContacts() {
+		seen["ghl:"+strings.ToLower(c.FirstName+" "+c.LastName+" "+c.Phone)]++
+	}
+	for k, n := range seen {
+		if n > 1 {
+			t.Errorf("duplicate HighLevel person %s ×%d", k, n)
+		}
+	}
+	emails := map[string]int{}
+	for _, c := range e.RZContacts() {
+		emails[strings.ToLower(c.Email)]++
+	}
+	for k, n := range emails {
+		if n > 1 && k != "" {
+			t.Errorf("duplicate Referrizer email %s ×%d", k, n)
+		}
+	}
+}
+
+func hasAll(list []string, want ...string) bool {
+	for _, w := range want {
+		if !slices.Contains(list, w) {
+			return false
+		}
+	}
+	return true
+}
+
+func customText(c rzsim.Contact, name string) (string, bool) {
+	raw, ok := c.CustomFields[name]
+	if !ok {
+		return "", false
+	}
+	s := string(raw)
+	if len(s) >= 2 && s[0] == '"' {
+		var out string
+		if err := jsonUnmarshal(raw, &out); err == nil {
+			return out, true
+		}
+	}
+	return s, true
+}
+
+var _ = store.SideGHL

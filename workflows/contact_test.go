@@ -1,0 +1,246 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/workflows"
+)
+
+// recorder counts what the mocked activities were asked to do.
+type recorder struct {
+	mu       sync.Mutex
+	plans    [][]activities.Event
+	applies  int
+	children map[string]int
+	dead     []activities.DeadLetterInput
+}
+
+func (r *recorder) plan(_ context.Context, in activities.PlanInput) (activities.ContactPlan, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.plans = append(r.plans, in.Events)
+	return activities.ContactPlan{Ref: in.Ref, Summary: "rz: set email", Writes: true, GHLID: "g1", RZID: "r1"}, nil
+}
+
+func (r *recorder) apply(_ context.Context, p activities.ContactPlan) (activities.ApplyResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.applies++
+	return activities.ApplyResult{RZWrites: 1, GHLID: p.GHLID, RZID: p.RZID}, nil
+}
+
+func newEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *recorder) {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	r := &recorder{children: map[string]int{}}
+	c, o, ops := &activities.Contacts{}, &activities.Objects{}, &activities.Ops{}
+	env.RegisterActivity(c)
+	env.RegisterActivity(o)
+	env.RegisterActivity(ops)
+	env.RegisterWorkflow(workflows.TagSync)
+	env.RegisterWorkflow(workflows.NoteSync)
+	env.RegisterWorkflow(workflows.TaskSync)
+	env.OnActivity(c.PlanContact, mock.Anything, mock.Anything).Return(r.plan)
+	env.OnActivity(c.ApplyContact, mock.Anything, mock.Anything).Return(r.apply)
+	for _, obj := range []struct {
+		name  string
+		plan  any
+		apply any
+	}{{"tags", o.PlanTags, o.ApplyTags}, {"notes", o.PlanNotes, o.ApplyNotes}, {"tasks", o.PlanTasks, o.ApplyTasks}} {
+		env.OnActivity(obj.plan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PlanInput) (activities.ObjectPlan, error) {
+			r.mu.Lock()
+			r.children[obj.name]++
+			r.mu.Unlock()
+			return activities.ObjectPlan{Ref: in.Ref, Object: obj.name, Summary: obj.name + " unchanged"}, nil
+		})
+		env.OnActivity(obj.apply, mock.Anything, mock.Anything).Return(activities.ApplyResult{}, nil).Maybe()
+	}
+	env.OnActivity(ops.RecordDeadLetter, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeadLetterInput) (int64, error) {
+		r.mu.Lock()
+		r.dead = append(r.dead, in)
+		r.mu.Unlock()
+		return 1, nil
+	}).Maybe()
+	return env, r
+}
+
+var ref = activities.Ref{ConnectionID: "c1", LinkID: "l1"}
+
+func ev(id, kind string) activities.Event {
+	return activities.Event{Source: activities.SourceGHL, ID: id, Kind: kind}
+}
+
+// A burst of events inside the debounce window becomes one pass; a duplicate delivery of
+// an event id is dropped.
+func TestContactSyncDebouncesAndDedupes(t *testing.T) {
+	env, r := newEnv(t)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-1", activities.KindContact)) }, time.Millisecond)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-2", activities.KindContact)) }, 300*time.Millisecond)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-1", activities.KindContact)) }, 600*time.Millisecond)
+	// After the pass: the duplicate of wh-2 again, then a new event for a second pass.
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-2", activities.KindContact)) }, 5*time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-3", activities.KindContact)) }, 6*time.Second)
+	env.RegisterDelayedCallback(func() {
+		res, err := env.QueryWorkflow(workflows.QueryState)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st workflows.ContactState
+		if err := res.Get(&st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Passes != 2 || st.GHLID != "g1" || st.RZID != "r1" || st.Status != workflows.StatusOK || st.LastPlan == "" {
+			t.Errorf("state after two passes = %+v", st)
+		}
+		env.CancelWorkflow()
+	}, 20*time.Second)
+	env.ExecuteWorkflow(workflows.ContactSync, workflows.ContactSyncInput{Ref: ref, Debounce: time.Second})
+
+	if len(r.plans) != 2 {
+		t.Fatalf("passes = %d, want 2 (burst coalesced, duplicates dropped)", len(r.plans))
+	}
+	if got := ids(r.plans[0]); got != "wh-1,wh-2" {
+		t.Errorf("first pass events = %s, want wh-1,wh-2", got)
+	}
+	if got := ids(r.plans[1]); got != "wh-3" {
+		t.Errorf("second pass events = %s, want wh-3", got)
+	}
+	if r.applies != 2 {
+		t.Errorf("applies = %d, want 2", r.applies)
+	}
+	if len(r.children) != 0 {
+		t.Errorf("contact events started children: %v", r.children)
+	}
+}
+
+func ids(evs []activities.Event) string {
+	s := ""
+	for i, e := range evs {
+		if i > 0 {
+			s += ","
+		}
+		s += e.ID
+	}
+	return s
+}
+
+// Tag, note and task events run the matching children, and only those.
+func TestContactSyncRunsChildren(t *testing.T) {
+	env, r := newEnv(t)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalEvent, ev("n1", activities.KindNotes))
+		env.SignalWorkflow(workflows.SignalEvent, ev("t1", activities.KindTasks))
+	}, time.Millisecond)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("g1", activities.KindTags)) }, 5*time.Second)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 20*time.Second)
+	env.ExecuteWorkflow(workflows.ContactSync, workflows.ContactSyncInput{Ref: ref})
+
+	if len(r.plans) != 0 {
+		t.Errorf("contact plans = %d, want 0 for object-only events", len(r.plans))
+	}
+	want := map[string]int{"notes": 1, "tasks": 1, "tags": 1}
+	for k, v := range want {
+		if r.children[k] != v {
+			t.Errorf("children = %v, want %v", r.children, want)
+			break
+		}
+	}
+}
+
+// A failing plan becomes a dead letter with the input needed to replay it, and the state
+// shows the error.
+func TestContactSyncDeadLettersExhaustedFailures(t *testing.T) {
+	env, r := newEnv(t)
+	var c *activities.Contacts
+	env.OnActivity(c.PlanContact, mock.Anything, mock.Anything).Unset()
+	env.OnActivity(c.PlanContact, mock.Anything, mock.Anything).Return(activities.ContactPlan{},
+		temporal.NewNonRetryableApplicationError("ghl: validation", activities.ErrTypeValidation, errors.New("bad email")))
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-9", activities.KindContact)) }, time.Millisecond)
+	env.RegisterDelayedCallback(func() {
+		res, _ := env.QueryWorkflow(workflows.QueryState)
+		var st workflows.ContactState
+		_ = res.Get(&st)
+		if st.Status != workflows.StatusError || st.LastError == "" {
+			t.Errorf("state after failure = %+v", st)
+		}
+		env.CancelWorkflow()
+	}, 10*time.Second)
+	env.ExecuteWorkflow(workflows.ContactSync, workflows.ContactSyncInput{Ref: ref})
+
+	if len(r.dead) != 1 || r.dead[0].Kind != "ContactSync.contact" || len(r.dead[0].Input) == 0 || r.dead[0].WorkflowID == "" {
+		t.Fatalf("dead letters = %+v", r.dead)
+	}
+}
+
+// When Temporal suggests it, ContactSync continues as new carrying pending events, the
+// dedupe set and its counters.
+func TestContactSyncContinuesAsNewWithState(t *testing.T) {
+	env, _ := newEnv(t)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-1", activities.KindContact)) }, time.Millisecond)
+	env.RegisterDelayedCallback(func() {
+		env.SetContinueAsNewSuggested(true)
+		env.SignalWorkflow(workflows.SignalEvent, ev("wh-2", activities.KindContact))
+	}, 5*time.Second)
+	env.ExecuteWorkflow(workflows.ContactSync, workflows.ContactSyncInput{Ref: ref, Debounce: time.Second})
+
+	err := env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		t.Fatalf("workflow ended with %v, want continue-as-new", err)
+	}
+	var next workflows.ContactSyncInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if next.State == nil || next.Ref != ref || next.Debounce != time.Second {
+		t.Fatalf("carried input = %+v", next)
+	}
+	st := next.State
+	if st.Passes < 1 || st.GHLID != "g1" {
+		t.Errorf("carried counters = %+v", st)
+	}
+	seen := map[string]bool{}
+	for _, id := range st.Seen {
+		seen[id] = true
+	}
+	if !seen["wh-1"] || !seen["wh-2"] {
+		t.Errorf("dedupe set not carried: %v", st.Seen)
+	}
+}
+
+// The sync-now update runs a pass and returns it.
+func TestContactSyncNowUpdate(t *testing.T) {
+	env, r := newEnv(t)
+	var got workflows.PassResult
+	var updErr error
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(workflows.UpdateSyncNow, "u1", &testsuite.TestUpdateCallback{
+			OnAccept:   func() {},
+			OnReject:   func(err error) { updErr = err },
+			OnComplete: func(v any, err error) { got, _ = v.(workflows.PassResult); updErr = err },
+		})
+	}, time.Millisecond)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 30*time.Second)
+	env.ExecuteWorkflow(workflows.ContactSync, workflows.ContactSyncInput{Ref: ref})
+	if updErr != nil {
+		t.Fatal(updErr)
+	}
+	if got.Pass != 1 || got.Summary == "" {
+		t.Errorf("update result = %+v", got)
+	}
+	if len(r.plans) != 1 || r.plans[0][0].Source != activities.SourceOperator {
+		t.Errorf("plans = %+v", r.plans)
+	}
+}
