@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -127,6 +128,9 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (ContactPlan, 
 	if err != nil {
 		return ContactPlan{}, err
 	}
+	if link.Deleted {
+		return ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, Summary: "person deleted on a side; link retired", PlannedAt: a.now()}, nil
+	}
 	s, err := a.fetch(ctx, conn, link, in.Events)
 	if err != nil {
 		return ContactPlan{}, err
@@ -137,43 +141,72 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (ContactPlan, 
 		return ContactPlan{}, err
 	}
 	m := conn.Mapping
-	ghlP, rzP := personOf(m, s.ghl, nil), personOf(m, nil, s.rz)
 	var baseP *syncmodel.Person
 	if hasBase {
 		baseP = &base
 	}
-	plan := syncmodel.Plan(m, baseP, fieldsOnly(ghlP), fieldsOnly(rzP), syncmodel.PlanOptions{
-		GHLDeleted: s.ghlGone, RZDeleted: s.rzGone,
-	})
+	ghlP, rzP := ghlPerson(m, s.ghl), rzPerson(m, s.rz)
+	// The core plans fields and tags together. Tags belong to TagSync, except on a create,
+	// where sending them in the create saves a write, and for the deleted label.
+	plan := m.Plan(baseP, ghlP, rzP, syncmodel.PlanOptions{GHLDeleted: s.ghlGone, RZDeleted: s.rzGone})
+	for _, c := range []*syncmodel.SideChanges{&plan.GHL, &plan.RZ} {
+		if !c.Create && len(plan.Deleted) == 0 {
+			c.TagsAdd, c.TagsRemove = nil, nil
+		}
+	}
+	plan.NewBase.Tags = nil
 	out := ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, PlannedAt: a.now(), Summary: plan.Summary()}
 	if out.Plan, err = json.Marshal(plan); err != nil {
 		return out, classify("encode plan", err)
 	}
 	out.Writes = !plan.Empty()
 	out.Conflicts = len(plan.Conflicts)
-	if plan.GHL.Create {
-		out.Created = append(out.Created, string(store.SideGHL))
+	for _, sc := range []struct {
+		side store.Side
+		c    syncmodel.SideChanges
+	}{{store.SideGHL, plan.GHL}, {store.SideRZ, plan.RZ}} {
+		if sc.c.Create {
+			out.Created = append(out.Created, string(sc.side))
+		}
 	}
-	if plan.RZ.Create {
-		out.Created = append(out.Created, string(store.SideRZ))
+	for _, d := range plan.Deleted {
+		out.Deleted = append(out.Deleted, string(d))
 	}
-	if plan.GHL.Delete {
-		out.Deleted = append(out.Deleted, string(store.SideGHL))
+	out.Base, _ = json.Marshal(plan.NewBase)
+	out.BaseHash = syncmodel.Hash(plan.NewBase)
+	after := func(side syncmodel.Side, p *syncmodel.Person, c syncmodel.SideChanges) string {
+		if p == nil && !c.Create {
+			return ""
+		}
+		return syncmodel.HashSide(m, side, *fieldsOnly(new(syncmodel.Apply(deref(p), c))))
 	}
-	if plan.RZ.Delete {
-		out.Deleted = append(out.Deleted, string(store.SideRZ))
-	}
-	if s.ghlGone || s.rzGone {
-		out.Deleted = appendUnique(out.Deleted, "gone")
-	}
-	newBase := plan.NewBase
-	out.Base, _ = json.Marshal(newBase)
-	out.BaseHash = syncmodel.Hash(newBase)
-	out.GHLHash = syncmodel.HashSide(m, syncmodel.SideGHL, syncmodel.Apply(fieldsOnly(ghlP), plan.GHL))
-	out.RZHash = syncmodel.HashSide(m, syncmodel.SideRZ, syncmodel.Apply(fieldsOnly(rzP), plan.RZ))
+	out.GHLHash = after(syncmodel.SideGHL, ghlP, plan.GHL)
+	out.RZHash = after(syncmodel.SideRZ, rzP, plan.RZ)
 	out.NeedsBase = !hasBase || entry.Hash != out.BaseHash || entry.GHLHash != out.GHLHash || entry.RZHash != out.RZHash
 	if s.rz != nil && !s.rzRead.IsZero() {
 		out.RZRaw, _ = json.Marshal(s.rz)
+	}
+	// Contact rules: the person as the side the events came from sees them; New means
+	// the person has no base yet and exists on that side only (e.g. a new Referrizer lead).
+	ev := syncmodel.Event{Kind: syncmodel.EventContact, Side: syncmodel.SideGHL, ContactID: link.GHLContactID}
+	subject := ghlP
+	if rzSourced(in.Events) {
+		ev.Side, ev.ContactID, subject = syncmodel.SideRZ, link.RZContactID, rzP
+	}
+	if subject != nil {
+		ev.New = !hasBase && (ghlP == nil || rzP == nil)
+		actions, err := m.EvaluateRules(ev, *subject, link.ID, a.doneActions(ctx, in.Ref)...)
+		if err != nil {
+			a.log().Warn("contact rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+		}
+		if len(actions) > 0 {
+			out.Actions, _ = json.Marshal(actions)
+			out.Writes = true
+			out.Summary += fmt.Sprintf("; %d rule actions", len(actions))
+		}
+	}
+	if in.DryRun {
+		return out, nil
 	}
 	if a.Metrics != nil && len(plan.Conflicts) > 0 {
 		a.Metrics.Conflicts.Add(float64(len(plan.Conflicts)))
@@ -201,6 +234,15 @@ func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (ApplyResult
 		return res, err
 	}
 	res.GHLID, res.RZID = link.GHLContactID, link.RZContactID
+	if len(p.Actions) > 0 {
+		var actions []syncmodel.Action
+		if err := json.Unmarshal(p.Actions, &actions); err != nil {
+			return res, classify("decode rule actions", err)
+		}
+		if err := a.runActions(ctx, conn, link, actions, &res); err != nil {
+			return res, err
+		}
+	}
 	if err := a.Store.PutLedger(ctx, store.LedgerEntry{
 		ConnectionID: p.ConnectionID, LinkID: p.LinkID, Object: ObjContact,
 		Snapshot: p.Base, Hash: p.BaseHash, GHLHash: p.GHLHash, RZHash: p.RZHash,
@@ -208,6 +250,7 @@ func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (ApplyResult
 		return res, classify("record base", err)
 	}
 	if len(p.Deleted) > 0 {
+		// Deleted on a side: no pass may recreate the person there.
 		if err := a.Store.MarkLinkDeleted(ctx, p.ConnectionID, p.LinkID, true); err != nil {
 			return res, classify("mark link deleted", err)
 		}
@@ -222,38 +265,48 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 	switch {
 	case ch.Create && link.RZContactID == "":
 		person := syncmodel.Apply(syncmodel.Person{}, ch)
-		rc := rzContact(conn.Mapping, person, nil)
-		created, err := conn.RZ.CreateContact(ctx, rc)
-		if errors.Is(err, referrizer.ErrDuplicate) && person.Email != "" {
-			// Someone (or our own earlier, unrecorded attempt) created this person already:
-			// link to it instead of creating a duplicate.
-			created, err = findRZByEmail(ctx, conn.RZ, person.Email)
-		}
+		existing, err := a.findRZ(ctx, conn, person)
 		if err != nil {
-			return link, classify("create Referrizer contact", err)
+			return link, err
 		}
-		res.RZWrites++
-		res.Created = append(res.Created, string(store.SideRZ))
-		// Persist the new id before anything else can fail, so a retry updates, not creates.
-		link, err = a.Store.AttachContact(ctx, link.ConnectionID, link.ID, store.SideRZ, created.ID)
+		id := existing
+		if id == "" {
+			var rc referrizer.Contact
+			rzPatch(conn.Mapping, ch).Apply(&rc)
+			created, err := conn.RZ.CreateContact(ctx, rc)
+			if errors.Is(err, referrizer.ErrDuplicate) && person.Email != "" {
+				// Created meanwhile (or by our own earlier, unrecorded attempt): link to it
+				// instead of creating a duplicate.
+				created, err = findRZByEmail(ctx, conn.RZ, person.Email)
+			} else if err == nil {
+				res.RZWrites++
+				res.Created = append(res.Created, string(store.SideRZ))
+			}
+			if err != nil {
+				return link, classify("create Referrizer contact", err)
+			}
+			id = created.ID
+		}
+		// Persist the id before anything else can fail, so a retry updates, not creates.
+		link, err = a.Store.AttachContact(ctx, link.ConnectionID, link.ID, store.SideRZ, id)
 		if err != nil {
 			return link, classify("link Referrizer contact", err)
 		}
 	case ch.Delete && link.RZContactID != "":
-		if err := a.deleteRZ(ctx, conn, link); err != nil {
-			return link, err
+		if err := conn.RZ.DeleteContact(ctx, link.RZContactID); err != nil && !errors.Is(err, referrizer.ErrNotFound) {
+			return link, classify("delete Referrizer contact", err)
 		}
 		res.RZWrites++
 	case link.RZContactID != "" && !ch.Empty():
 		patch := rzPatch(conn.Mapping, ch)
-		if patch.IsZero() {
-			return link, nil
-		}
 		var err error
 		if cur, ok := a.freshRZ(p); ok {
 			_, err = conn.RZ.PutContact(ctx, cur, func(c *referrizer.Contact) error { patch.Apply(c); return nil })
 		} else {
 			_, err = conn.RZ.UpdateContact(ctx, link.RZContactID, patch)
+		}
+		if errors.Is(err, referrizer.ErrNotFound) {
+			return link, nil // deleted meanwhile: the next poll reports it
 		}
 		if err != nil {
 			return link, classify("update Referrizer contact", err)
@@ -261,6 +314,36 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 		res.RZWrites++
 	}
 	return link, nil
+}
+
+// findRZ looks for the person in Referrizer by phone before creating them: Referrizer
+// itself rejects a duplicate email, but not a duplicate phone. A phone matching exactly one
+// unlinked contact is the person; several is ambiguous and fails rather than guessing.
+func (a *Contacts) findRZ(ctx context.Context, conn *connector.Conn, person syncmodel.Person) (string, error) {
+	keys := matchKeys(conn, "", person.Phone)
+	if len(keys) == 0 {
+		return "", nil
+	}
+	e164 := strings.TrimPrefix(keys[0], "phone:")
+	page, err := conn.RZ.ListContacts(ctx, referrizer.ListOptions{Phone: e164, PerPage: 3})
+	if err != nil {
+		return "", classify("find Referrizer contact by phone", err)
+	}
+	var ids []string
+	for _, c := range page.Contacts {
+		if _, err := a.Store.LinkBy(ctx, conn.ID, store.SideRZ, c.ID); errors.Is(err, store.ErrNotFound) {
+			if ks := matchKeys(conn, "", c.Phone); len(ks) > 0 && ks[0] == keys[0] {
+				ids = append(ids, c.ID)
+			}
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return "", nil
+	case 1:
+		return ids[0], nil
+	}
+	return "", classify("find Referrizer contact by phone", fmt.Errorf("%d unlinked Referrizer contacts share the phone: %w", len(ids), store.ErrConflict))
 }
 
 // freshRZ returns the contact read while planning when it is recent enough to PUT back.
@@ -276,11 +359,9 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 	ch := plan.GHL
 	switch {
 	case ch.Create && link.GHLContactID == "":
-		person := syncmodel.Apply(syncmodel.Person{}, ch)
-		in := ghlInput(conn.Mapping, person, true)
 		// Upsert, not create: HighLevel matches the person by email or phone itself, so a
 		// retried create (or a person added meanwhile) never becomes a duplicate.
-		created, _, err := conn.GHL.UpsertContact(ctx, in)
+		created, _, err := conn.GHL.UpsertContact(ctx, ghlInput(conn.Mapping, ch))
 		if err != nil {
 			return link, classify("create HighLevel contact", err)
 		}
@@ -291,50 +372,31 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 			return link, classify("link HighLevel contact", err)
 		}
 	case ch.Delete && link.GHLContactID != "":
-		if err := a.deleteGHL(ctx, conn, link); err != nil {
-			return link, err
+		if err := conn.GHL.DeleteContact(ctx, link.GHLContactID); err != nil && !errors.Is(err, ghl.ErrNotFound) {
+			return link, classify("delete HighLevel contact", err)
 		}
 		res.GHLWrites++
 	case link.GHLContactID != "" && !ch.Empty():
-		in := ghlInput(conn.Mapping, syncmodel.Apply(syncmodel.Person{}, ch), false)
-		if _, err := conn.GHL.UpdateContact(ctx, link.GHLContactID, in); err != nil {
-			return link, classify("update HighLevel contact", err)
+		if len(ch.Set) > 0 {
+			if _, err := conn.GHL.UpdateContact(ctx, link.GHLContactID, ghlInput(conn.Mapping, ch)); err != nil && !errors.Is(err, ghl.ErrNotFound) {
+				return link, classify("update HighLevel contact", err)
+			}
+			res.GHLWrites++
 		}
-		res.GHLWrites++
+		if len(ch.TagsAdd) > 0 {
+			if _, err := conn.GHL.AddTags(ctx, link.GHLContactID, ch.TagsAdd); err != nil && !errors.Is(err, ghl.ErrNotFound) {
+				return link, classify("tag HighLevel contact", err)
+			}
+			res.GHLWrites++
+		}
+		if len(ch.TagsRemove) > 0 {
+			if _, err := conn.GHL.RemoveTags(ctx, link.GHLContactID, ch.TagsRemove); err != nil && !errors.Is(err, ghl.ErrNotFound) {
+				return link, classify("untag HighLevel contact", err)
+			}
+			res.GHLWrites++
+		}
 	}
 	return link, nil
-}
-
-// deleteRZ and deleteGHL follow the connection's delete policy: propagate deletes the
-// other side's contact; label marks it (a label or tag operators can act on); ignore
-// leaves it. Deleting a contact that is already gone is success.
-func (a *Contacts) deleteRZ(ctx context.Context, conn *connector.Conn, link store.Link) error {
-	switch conn.Mapping.DeletePolicy() {
-	case syncmodel.DeletePropagate:
-		if err := conn.RZ.DeleteContact(ctx, link.RZContactID); err != nil && !errors.Is(err, referrizer.ErrNotFound) {
-			return classify("delete Referrizer contact", err)
-		}
-	case syncmodel.DeleteLabel:
-		_, err := conn.RZ.UpdateContact(ctx, link.RZContactID, referrizer.ContactPatch{AddLabels: []string{conn.Mapping.DeletedLabel()}})
-		if err != nil && !errors.Is(err, referrizer.ErrNotFound) {
-			return classify("label deleted person in Referrizer", err)
-		}
-	}
-	return nil
-}
-
-func (a *Contacts) deleteGHL(ctx context.Context, conn *connector.Conn, link store.Link) error {
-	switch conn.Mapping.DeletePolicy() {
-	case syncmodel.DeletePropagate:
-		if err := conn.GHL.DeleteContact(ctx, link.GHLContactID); err != nil && !errors.Is(err, ghl.ErrNotFound) {
-			return classify("delete HighLevel contact", err)
-		}
-	case syncmodel.DeleteLabel:
-		if _, err := conn.GHL.AddTags(ctx, link.GHLContactID, []string{conn.Mapping.DeletedLabel()}); err != nil && !errors.Is(err, ghl.ErrNotFound) {
-			return classify("tag deleted person in HighLevel", err)
-		}
-	}
-	return nil
 }
 
 func (d *Deps) resolve(ctx context.Context, ref Ref) (*connector.Conn, store.Link, error) {
@@ -371,11 +433,12 @@ func findRZByEmail(ctx context.Context, rz *referrizer.Client, email string) (re
 	return page.Contacts[0], nil
 }
 
-func appendUnique(list []string, v string) []string {
-	for _, x := range list {
-		if x == v {
-			return list
+// rzSourced reports whether a batch of events came from Referrizer (a poll).
+func rzSourced(events []Event) bool {
+	for _, e := range events {
+		if e.Source == SourceRZ {
+			return true
 		}
 	}
-	return append(list, v)
+	return false
 }

@@ -8,8 +8,6 @@ import (
 	"sort"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/hlrz/hlrz/internal/connector"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/referrizer"
@@ -56,7 +54,7 @@ func (o *Objects) PlanTags(ctx context.Context, in PlanInput) (ObjectPlan, error
 	if hasBase {
 		basePtr = base
 	}
-	merged := syncmodel.MergeTags(basePtr, ghlTags, rzTags, hasBase)
+	merged := m.MergeTags(basePtr, ghlTags, rzTags, hasBase)
 	p := tagPlan{GHLAdd: merged.GHLAdd, GHLRemove: merged.GHLRemove, RZAdd: merged.RZAdd, RZRemove: merged.RZRemove}
 	out.Plan, _ = json.Marshal(p)
 	out.Writes = len(p.GHLAdd)+len(p.GHLRemove)+len(p.RZAdd)+len(p.RZRemove) > 0
@@ -162,7 +160,12 @@ func (o *Objects) PlanNotes(ctx context.Context, in PlanInput) (ObjectPlan, erro
 	m := conn.Mapping
 	digest := m.RenderNotesDigest(notesOf(notes))
 	pp := projectionPlan{Field: m.NotesField(), Text: digest}
-	pp.Actions = m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventNotes, Notes: notesOf(notes)}, syncmodel.Person{}, in.Ref.LinkID)
+	// Note rules see the notes, not the contact's fields (a notes pass does not read them).
+	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventNotes, Notes: notesOf(notes)}, syncmodel.Person{}, in.LinkID, o.doneActions(ctx, in.Ref)...)
+	if err != nil {
+		o.log().Warn("note rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+	}
+	pp.Actions = actions
 	return o.finishProjection(ctx, in.Ref, out, pp, len(notes))
 }
 
@@ -202,6 +205,11 @@ func (o *Objects) PlanTasks(ctx context.Context, in PlanInput) (ObjectPlan, erro
 	}
 	sort.Strings(pp.AddLabels)
 	sort.Strings(pp.RemoveLabel)
+	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventTasks, Tasks: tasksOf(tasks)}, syncmodel.Person{}, in.LinkID, o.doneActions(ctx, in.Ref)...)
+	if err != nil {
+		o.log().Warn("task rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+	}
+	pp.Actions = actions
 	return o.finishProjection(ctx, in.Ref, out, pp, len(tasks))
 }
 
@@ -301,10 +309,11 @@ func (d *Deps) runActions(ctx context.Context, conn *connector.Conn, link store.
 		loaded = true
 		return err
 	}
-	g, _ := errgroup.WithContext(ctx)
-	_ = g
 	for _, a := range actions {
-		marker := "[hlrz:" + a.Key + "]"
+		marker := a.TaskMarker
+		if marker == "" {
+			marker = syncmodel.TaskMarker(a.Key)
+		}
 		switch a.Type {
 		case syncmodel.ActionAddRZLabel, syncmodel.ActionRemoveRZLabel:
 			patch := referrizer.ContactPatch{}
@@ -343,25 +352,47 @@ func (d *Deps) runActions(ctx context.Context, conn *connector.Conn, link store.
 			existing = append(existing, t)
 			res.GHLWrites++
 		case syncmodel.ActionCompleteTask:
-			if err := loadTasks(); err != nil {
-				return classify("rule: list HighLevel tasks", err)
+			if _, err := conn.GHL.SetTaskCompleted(ctx, link.GHLContactID, a.TaskID, true); err != nil && !errors.Is(err, ghl.ErrNotFound) {
+				return classify("rule: complete HighLevel task", err)
 			}
-			for _, t := range existing {
-				if !t.Completed && (t.Title == a.Title || strings.Contains(t.Body, a.TaskMarker)) {
-					if _, err := conn.GHL.SetTaskCompleted(ctx, link.GHLContactID, t.ID, true); err != nil {
-						return classify("rule: complete HighLevel task", err)
-					}
-					res.GHLWrites++
-				}
-			}
+			res.GHLWrites++
 		case syncmodel.ActionVisit:
-			if _, err := conn.RZ.CreateVisit(ctx, referrizer.Visit{ContactID: link.RZContactID, Date: a.VisitDate}); err != nil && !errors.Is(err, referrizer.ErrDuplicate) {
+			v := referrizer.Visit{ContactID: link.RZContactID, Date: a.VisitDate}
+			if a.Points > 0 {
+				pts := float64(a.Points)
+				v.Points = &pts
+			}
+			if _, err := conn.RZ.CreateVisit(ctx, v); err != nil && !errors.Is(err, referrizer.ErrDuplicate) {
 				return classify("rule: record Referrizer visit", err)
 			}
 			res.RZWrites++
 		}
+		// Remember the key, so the rule never fires twice for the same trigger.
+		if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: link.ConnectionID, LinkID: link.ID, Object: actionObject + a.Key}); err != nil {
+			return classify("record rule action", err)
+		}
 	}
 	return nil
+}
+
+// actionObject prefixes the ledger objects that record executed rule actions.
+const actionObject = "action:"
+
+// doneActions lists the keys of rule actions already executed for a person.
+func (d *Deps) doneActions(ctx context.Context, ref Ref) []string {
+	var keys []string
+	after := ""
+	for {
+		// Ledger entries are per object; rule actions are few per person, so scan them.
+		entries, err := d.Store.LedgerEntriesOf(ctx, ref.ConnectionID, ref.LinkID, actionObject, after, 200)
+		if err != nil || len(entries) == 0 {
+			return keys
+		}
+		for _, e := range entries {
+			keys = append(keys, strings.TrimPrefix(e.Object, actionObject))
+		}
+		after = entries[len(entries)-1].Object
+	}
 }
 
 func taskWithMarker(tasks []ghl.Task, marker string) *ghl.Task {

@@ -40,7 +40,7 @@ func (r *recorder) apply(_ context.Context, p activities.ContactPlan) (activitie
 	return activities.ApplyResult{RZWrites: 1, GHLID: p.GHLID, RZID: p.RZID}, nil
 }
 
-func newEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *recorder) {
+func newEnv(t *testing.T, planErr ...error) (*testsuite.TestWorkflowEnvironment, *recorder) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
@@ -52,7 +52,11 @@ func newEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *recorder) {
 	env.RegisterWorkflow(workflows.TagSync)
 	env.RegisterWorkflow(workflows.NoteSync)
 	env.RegisterWorkflow(workflows.TaskSync)
-	env.OnActivity(c.PlanContact, mock.Anything, mock.Anything).Return(r.plan)
+	if len(planErr) > 0 {
+		env.OnActivity(c.PlanContact, mock.Anything, mock.Anything).Return(activities.ContactPlan{}, planErr[0])
+	} else {
+		env.OnActivity(c.PlanContact, mock.Anything, mock.Anything).Return(r.plan)
+	}
 	env.OnActivity(c.ApplyContact, mock.Anything, mock.Anything).Return(r.apply)
 	for _, obj := range []struct {
 		name  string
@@ -162,11 +166,7 @@ func TestContactSyncRunsChildren(t *testing.T) {
 // A failing plan becomes a dead letter with the input needed to replay it, and the state
 // shows the error.
 func TestContactSyncDeadLettersExhaustedFailures(t *testing.T) {
-	env, r := newEnv(t)
-	var c *activities.Contacts
-	env.OnActivity(c.PlanContact, mock.Anything, mock.Anything).Unset()
-	env.OnActivity(c.PlanContact, mock.Anything, mock.Anything).Return(activities.ContactPlan{},
-		temporal.NewNonRetryableApplicationError("ghl: validation", activities.ErrTypeValidation, errors.New("bad email")))
+	env, r := newEnv(t, temporal.NewNonRetryableApplicationError("ghl: validation", activities.ErrTypeValidation, errors.New("bad email")))
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-9", activities.KindContact)) }, time.Millisecond)
 	env.RegisterDelayedCallback(func() {
 		res, _ := env.QueryWorkflow(workflows.QueryState)
@@ -189,10 +189,9 @@ func TestContactSyncDeadLettersExhaustedFailures(t *testing.T) {
 func TestContactSyncContinuesAsNewWithState(t *testing.T) {
 	env, _ := newEnv(t)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-1", activities.KindContact)) }, time.Millisecond)
-	env.RegisterDelayedCallback(func() {
-		env.SetContinueAsNewSuggested(true)
-		env.SignalWorkflow(workflows.SignalEvent, ev("wh-2", activities.KindContact))
-	}, 5*time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-2", activities.KindContact)) }, 5*time.Second)
+	// Suggested while idle: the workflow continues as new without waiting for more work.
+	env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, 10*time.Second)
 	env.ExecuteWorkflow(workflows.ContactSync, workflows.ContactSyncInput{Ref: ref, Debounce: time.Second})
 
 	err := env.GetWorkflowError()
@@ -208,7 +207,7 @@ func TestContactSyncContinuesAsNewWithState(t *testing.T) {
 		t.Fatalf("carried input = %+v", next)
 	}
 	st := next.State
-	if st.Passes < 1 || st.GHLID != "g1" {
+	if st.Passes != 2 || st.GHLID != "g1" || st.RZID != "r1" || len(st.Pending) != 0 {
 		t.Errorf("carried counters = %+v", st)
 	}
 	seen := map[string]bool{}

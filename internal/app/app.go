@@ -36,6 +36,7 @@ import (
 	"github.com/hlrz/hlrz/internal/dispatch"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/metrics"
+	"github.com/hlrz/hlrz/internal/schedules"
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/internal/store/postgres"
 	"github.com/hlrz/hlrz/internal/store/sqlite"
@@ -51,10 +52,10 @@ type Options struct {
 	// Namespace of an injected Temporal client; default TEMPORAL_NAMESPACE or "default".
 	Namespace string
 	// Store, when set, is used instead of opening one from the config; the App does not close it.
-	Store  store.Store
+	Store store.Store
 	// WebhookKeys are accepted besides the configured ones (tests pass the simulator's key).
 	WebhookKeys []*rsa.PublicKey
-	Logger *slog.Logger
+	Logger      *slog.Logger
 	// Out receives the human-readable startup lines; nil discards them.
 	Out io.Writer
 	// Tune adjusts activity dependencies before the worker starts (tests shorten timings).
@@ -168,7 +169,7 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 		keys = append(keys, opts.WebhookKeys...)
 		a.Bridge, err = bridge.New(bridge.Config{
 			Store: a.Store, Signaler: a.Dispatch, Health: a.Temporal, PublicKeys: keys, MaxSkew: cfg.WebhookMaxSkew,
-			Metrics: a.Metrics, Logger: a.log, OAuth: oauth, Echo: a.Deps, Tasks: a.Deps, Schedules: a.Deps,
+			Metrics: a.Metrics, Logger: a.log, OAuth: oauth, Echo: a.Deps, Tasks: a.Deps, Schedules: &schedules.Manager{Client: a.Temporal, TaskQueue: cfg.TaskQueue},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("bridge: %w", err)

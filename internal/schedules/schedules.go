@@ -171,3 +171,13 @@ func (m *Manager) each(ctx context.Context, connectionID string, fn func(client.
 	}
 	return nil
 }
+
+// PauseSchedules is Pause under the name the webhook bridge asks for (AppUninstall).
+func (m *Manager) PauseSchedules(ctx context.Context, connectionID, note string) error {
+	return m.Pause(ctx, connectionID, note)
+}
+
+// ResumeSchedules is Resume under the name the webhook bridge asks for (re-install).
+func (m *Manager) ResumeSchedules(ctx context.Context, connectionID, note string) error {
+	return m.Resume(ctx, connectionID, note)
+}

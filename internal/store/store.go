@@ -236,6 +236,8 @@ type Ledger interface {
 	SideHashes(ctx context.Context, connectionID string, side Side, object string) (map[string]string, error)
 	// LedgerEntries pages a connection's entries of one object by link id.
 	LedgerEntries(ctx context.Context, connectionID, object, afterLinkID string, limit int) ([]LedgerEntry, error)
+	// LedgerEntriesOf pages one link's entries whose object starts with prefix, by object.
+	LedgerEntriesOf(ctx context.Context, connectionID, linkID, prefix, afterObject string, limit int) ([]LedgerEntry, error)
 }
 
 // Inbox persists webhook deliveries.

@@ -273,3 +273,24 @@ func (s *Store) LedgerEntries(ctx context.Context, connID, object, afterLinkID s
 	}
 	return out, rows.Err()
 }
+
+// LedgerEntriesOf pages one link's entries whose object starts with prefix.
+func (s *Store) LedgerEntriesOf(ctx context.Context, connID, linkID, prefix, afterObject string, limit int) ([]store.LedgerEntry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT object, snapshot, hash, ghl_hash, rz_hash, updated_at FROM ledger
+		WHERE connection_id = $1 AND link_id = $2 AND left(object, length($3)) = $3 AND object > $4 ORDER BY object LIMIT $5`,
+		connID, linkID, prefix, afterObject, limit)
+	if err != nil {
+		return nil, fmt.Errorf("ledger entries of %s: %w", linkID, err)
+	}
+	defer rows.Close()
+	var out []store.LedgerEntry
+	for rows.Next() {
+		e := store.LedgerEntry{ConnectionID: connID, LinkID: linkID}
+		if err := rows.Scan(&e.Object, &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &e.UpdatedAt); err != nil {
+			return nil, err
+		}
+		utc(&e.UpdatedAt)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

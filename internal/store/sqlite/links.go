@@ -271,3 +271,25 @@ func (s *Store) LedgerEntries(ctx context.Context, connID, object, afterLinkID s
 	}
 	return out, rows.Err()
 }
+
+// LedgerEntriesOf pages one link's entries whose object starts with prefix.
+func (s *Store) LedgerEntriesOf(ctx context.Context, connID, linkID, prefix, afterObject string, limit int) ([]store.LedgerEntry, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT object, snapshot, hash, ghl_hash, rz_hash, updated_at FROM ledger
+		WHERE connection_id = ? AND link_id = ? AND substr(object, 1, ?) = ? AND object > ? ORDER BY object LIMIT ?`,
+		connID, linkID, len(prefix), prefix, afterObject, limit)
+	if err != nil {
+		return nil, fmt.Errorf("ledger entries of %s: %w", linkID, err)
+	}
+	defer rows.Close()
+	var out []store.LedgerEntry
+	for rows.Next() {
+		e := store.LedgerEntry{ConnectionID: connID, LinkID: linkID}
+		var updated int64
+		if err := rows.Scan(&e.Object, &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &updated); err != nil {
+			return nil, err
+		}
+		e.UpdatedAt = fromMicros(updated)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

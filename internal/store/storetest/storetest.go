@@ -483,6 +483,19 @@ func testLedger(t *testing.T, s store.Store) {
 	if len(rest) != 1 || rest[0].LinkID != entries[1].LinkID {
 		t.Errorf("LedgerEntries after %s = %+v", entries[0].LinkID, rest)
 	}
+	for _, k := range []string{"action:r1:b", "action:r1:a", "actionx"} {
+		if err := s.PutLedger(c, store.LedgerEntry{ConnectionID: "c1", LinkID: l.ID, Object: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acts, err := s.LedgerEntriesOf(c, "c1", l.ID, "action:", "", 1)
+	if err != nil || len(acts) != 1 || acts[0].Object != "action:r1:a" {
+		t.Fatalf("LedgerEntriesOf first page = %+v, %v", acts, err)
+	}
+	acts, _ = s.LedgerEntriesOf(c, "c1", l.ID, "action:", acts[0].Object, 10)
+	if len(acts) != 1 || acts[0].Object != "action:r1:b" {
+		t.Errorf("LedgerEntriesOf second page = %+v", acts)
+	}
 	if notes, _ := s.LedgerEntries(c, "c1", "notes", "", 10); len(notes) != 1 || notes[0].RZHash != "notes-h" {
 		t.Errorf("notes entries = %+v", notes)
 	}
@@ -659,7 +672,10 @@ func testObservations(t *testing.T, s store.Store) {
 
 func testMatchKeys(t *testing.T, s store.Store) {
 	c := ctx(t)
-	keys := []store.MatchKey{{"email:a@x.io", "g1"}, {"phone:+15550001", "g1"}, {"phone:+15550002", "g2"}, {"phone:+15550002", "g3"}}
+	keys := []store.MatchKey{
+		{Key: "email:a@x.io", ContactID: "g1"}, {Key: "phone:+15550001", ContactID: "g1"},
+		{Key: "phone:+15550002", ContactID: "g2"}, {Key: "phone:+15550002", ContactID: "g3"},
+	}
 	if err := s.PutMatchKeys(c, "c1", store.SideGHL, keys); err != nil {
 		t.Fatal(err)
 	}

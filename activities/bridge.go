@@ -1,0 +1,63 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hlrz/hlrz/internal/ghl"
+	"github.com/hlrz/hlrz/internal/store"
+)
+
+// The webhook bridge needs three things only the sync core and the clients know; Deps
+// provides them so the bridge stays free of business logic.
+
+// IsEcho reports whether a HighLevel contact event is our own write coming back: the
+// event's mapped projection hashes equal to what the ledger recorded as last written to
+// HighLevel. It costs no API call; any doubt answers false (signal, and let the pass decide).
+func (d *Deps) IsEcho(ctx context.Context, conn store.Connection, link store.Link, ev ghl.Envelope) (bool, error) {
+	ce, ok := ev.Payload.(*ghl.ContactEvent)
+	if !ok || ce == nil {
+		return false, nil
+	}
+	c, err := d.Conns.Get(ctx, conn.ID)
+	if err != nil {
+		return false, nil
+	}
+	contact := ghl.Contact{
+		ID: ce.ID, FirstName: ce.FirstName, LastName: ce.LastName, Email: ce.Email, Phone: ce.Phone,
+		DND: ce.DND, Tags: ce.Tags, CustomFields: ce.CustomFields, Source: ce.Source,
+	}
+	fields, tags := ghlHashes(c.Mapping, contact)
+	var object, hash string
+	switch ev.Type {
+	case ghl.EventContactUpdate, ghl.EventContactDndUpdate, ghl.EventContactCreate:
+		object, hash = ObjContact, fields
+	case ghl.EventContactTagUpdate:
+		object, hash = ObjTags, tags
+	default:
+		return false, nil
+	}
+	e, err := d.Store.GetLedger(ctx, conn.ID, link.ID, object)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("echo check: %w", err)
+	}
+	echo := e.GHLHash != "" && e.GHLHash == hash
+	if echo && d.Metrics != nil {
+		d.Metrics.Echoes.WithLabelValues(string(store.SideGHL)).Inc()
+	}
+	return echo, nil
+}
+
+// ResolveTaskContact finds the contact of a task HighLevel announced without one, by
+// searching the location's tasks (HighLevel's per-task read needs the contact id).
+func (d *Deps) ResolveTaskContact(ctx context.Context, conn store.Connection, taskID string) (string, error) {
+	c, err := d.Conns.Get(ctx, conn.ID)
+	if err != nil {
+		return "", err
+	}
+	return c.GHL.FindTaskContact(ctx, taskID, "")
+}
