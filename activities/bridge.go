@@ -9,13 +9,14 @@ import (
 	"github.com/hlrz/hlrz/internal/store"
 )
 
-// The webhook bridge needs three things only the sync core and the clients know; Deps
-// provides them so the bridge stays free of business logic.
+// BridgeHooks gives the webhook bridge what only the sync core and the clients know, so
+// the bridge stays free of business logic. It is not an activity.
+type BridgeHooks struct{ *Deps }
 
 // IsEcho reports whether a HighLevel contact event is our own write coming back: the
 // event's mapped projection hashes equal to what the ledger recorded as last written to
 // HighLevel. It costs no API call; any doubt answers false (signal, and let the pass decide).
-func (d *Deps) IsEcho(ctx context.Context, conn store.Connection, link store.Link, ev ghl.Envelope) (bool, error) {
+func (d BridgeHooks) IsEcho(ctx context.Context, conn store.Connection, link store.Link, ev ghl.Envelope) (bool, error) {
 	ce, ok := ev.Payload.(*ghl.ContactEvent)
 	if !ok || ce == nil {
 		return false, nil
@@ -45,16 +46,12 @@ func (d *Deps) IsEcho(ctx context.Context, conn store.Connection, link store.Lin
 	if err != nil {
 		return false, fmt.Errorf("echo check: %w", err)
 	}
-	echo := e.GHLHash != "" && e.GHLHash == hash
-	if echo && d.Metrics != nil {
-		d.Metrics.Echoes.WithLabelValues(string(store.SideGHL)).Inc()
-	}
-	return echo, nil
+	return e.GHLHash != "" && e.GHLHash == hash, nil
 }
 
 // ResolveTaskContact finds the contact of a task HighLevel announced without one, by
 // searching the location's tasks (HighLevel's per-task read needs the contact id).
-func (d *Deps) ResolveTaskContact(ctx context.Context, conn store.Connection, taskID string) (string, error) {
+func (d BridgeHooks) ResolveTaskContact(ctx context.Context, conn store.Connection, taskID string) (string, error) {
 	c, err := d.Conns.Get(ctx, conn.ID)
 	if err != nil {
 		return "", err

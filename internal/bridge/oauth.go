@@ -1,0 +1,180 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hlrz/hlrz/internal/ghl"
+	"github.com/hlrz/hlrz/internal/store"
+)
+
+// stateCookieName holds the OAuth state of one browser's install attempt. Comparing it with the
+// state HighLevel echoes back proves the callback belongs to an install this browser started
+// (CSRF), without server-side session storage, so any replica can serve the callback.
+const stateCookieName = "hlrz_oauth_state"
+
+// stateTTL is how long an install may take between /oauth/start and the callback.
+const stateTTL = 15 * time.Minute
+
+var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title></head>
+<body>
+<h1>{{.Title}}</h1>
+{{if .ConnectionID}}<p>HighLevel location <code>{{.LocationID}}</code> is connected as connection <code>{{.ConnectionID}}</code>{{if .Created}} (new){{end}}.</p>
+<p>You can close this page.</p>
+{{else}}<p>{{.Message}}</p>
+<p><a href="start">Start the installation again</a></p>{{end}}
+</body></html>
+`))
+
+type page struct {
+	Title, Message, LocationID, ConnectionID string
+	Created                                  bool
+}
+
+// serveOAuthStart sends the installing admin to HighLevel's choose-location page, with a
+// fresh state bound to this browser by a cookie.
+func (b *Bridge) serveOAuthStart(w http.ResponseWriter, r *http.Request) {
+	if b.cfg.OAuth == nil {
+		b.oauthError(w, http.StatusNotFound, "The HighLevel app is not configured on this server.")
+		return
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		b.log.Error("oauth: random state", "error", err)
+		b.oauthError(w, http.StatusInternalServerError, "Could not start the installation.")
+		return
+	}
+	state := base64.RawURLEncoding.EncodeToString(raw[:])
+	http.SetCookie(w, b.stateCookie(state, int(stateTTL/time.Second)))
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, b.oauthApp().AuthCodeURL(state), http.StatusFound)
+}
+
+// serveOAuthCallback finishes an install: check state, exchange the code, create or update
+// the connection and store its tokens encrypted. Pages never show tokens or error texts
+// from the token endpoint.
+func (b *Bridge) serveOAuthCallback(w http.ResponseWriter, r *http.Request) {
+	if b.cfg.OAuth == nil {
+		b.oauthError(w, http.StatusNotFound, "The HighLevel app is not configured on this server.")
+		return
+	}
+	// The state is single-use whatever happens next.
+	http.SetCookie(w, b.stateCookie("", -1))
+	q := r.URL.Query()
+	if e := q.Get("error"); e != "" {
+		b.log.Warn("oauth: HighLevel returned an error", "error", clip(e, 100))
+		b.oauthError(w, http.StatusBadRequest, "HighLevel did not grant access ("+clip(e, 100)+").")
+		return
+	}
+	c, err := r.Cookie(stateCookieName)
+	if err != nil || c.Value == "" {
+		b.log.Warn("oauth: callback without state cookie")
+		b.oauthError(w, http.StatusBadRequest, "This installation was not started from this browser, or it took too long.")
+		return
+	}
+	state := q.Get("state")
+	if state == "" || subtle.ConstantTimeCompare([]byte(state), []byte(c.Value)) != 1 {
+		b.log.Warn("oauth: state mismatch")
+		b.oauthError(w, http.StatusBadRequest, "The installation request does not match this browser's session.")
+		return
+	}
+	code := q.Get("code")
+	if code == "" {
+		b.oauthError(w, http.StatusBadRequest, "HighLevel sent no authorization code.")
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	grant, err := b.oauthApp().Exchange(ctx, code)
+	if err != nil {
+		b.log.Error("oauth: exchange authorization code", "error", err) // OAuthError carries no tokens
+		b.oauthError(w, http.StatusBadGateway, "HighLevel did not accept the authorization code.")
+		return
+	}
+	if grant.LocationID == "" {
+		b.log.Warn("oauth: grant without location", "userType", grant.UserType, "companyId", grant.CompanyID)
+		b.oauthError(w, http.StatusBadRequest, "Install the app on a single sub-account (location), not on the agency.")
+		return
+	}
+	conn, created, err := b.ensureConnection(ctx, grant.LocationID, grant.CompanyID)
+	if err == nil && !created {
+		conn, err = b.reactivate(ctx, conn, grant)
+	}
+	if err != nil {
+		b.log.Error("oauth: create connection", "locationId", grant.LocationID, "error", err)
+		b.oauthError(w, http.StatusInternalServerError, "Could not record the connection; please try again.")
+		return
+	}
+	if _, err := b.store.PutToken(ctx, grant.StoreToken(conn.ID)); err != nil {
+		b.log.Error("oauth: store token", "connection", conn.ID, "error", err)
+		b.oauthError(w, http.StatusInternalServerError, "Could not store the credentials; please try again.")
+		return
+	}
+	b.log.Info("oauth: installed", "connection", conn.ID, "locationId", grant.LocationID, "created", created)
+	b.render(w, http.StatusOK, page{Title: "HighLevel connected", LocationID: grant.LocationID, ConnectionID: conn.ID, Created: created})
+}
+
+// reactivate brings an existing connection back after a new install: the fresh tokens fix
+// reconnect-required, and a re-install undoes an uninstall.
+func (b *Bridge) reactivate(ctx context.Context, conn store.Connection, grant ghl.Grant) (store.Connection, error) {
+	if conn.GHLCompanyID == "" && grant.CompanyID != "" {
+		conn.GHLCompanyID = grant.CompanyID
+		var err error
+		if conn, err = b.store.PutConnection(ctx, conn); err != nil {
+			return conn, err
+		}
+	}
+	if conn.Status == store.ConnActive {
+		return conn, nil
+	}
+	wasPaused := conn.Status == store.ConnPaused
+	if err := b.store.SetConnectionStatus(ctx, conn.ID, store.ConnActive, "re-installed"); err != nil {
+		return conn, err
+	}
+	conn.Status, conn.StatusReason = store.ConnActive, "re-installed"
+	if res, ok := b.cfg.Schedules.(ScheduleResumer); ok && wasPaused {
+		if err := res.ResumeSchedules(ctx, conn.ID, "re-installed"); err != nil {
+			// The install itself succeeded; an operator can resume with `starter schedules`.
+			b.log.Error("oauth: resume schedules", "connection", conn.ID, "error", err)
+		}
+	}
+	return conn, nil
+}
+
+// oauthApp is the configured app with the default scopes filled in.
+func (b *Bridge) oauthApp() *ghl.OAuthApp {
+	app := *b.cfg.OAuth
+	app.Scopes = b.scopes
+	return &app
+}
+
+func (b *Bridge) stateCookie(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: stateCookieName, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, // Lax: the callback is a top-level GET from HighLevel
+		Secure: strings.HasPrefix(b.cfg.OAuth.RedirectURL, "https://"),
+	}
+}
+
+func (b *Bridge) oauthError(w http.ResponseWriter, status int, msg string) {
+	b.render(w, status, page{Title: "HighLevel installation failed", Message: msg})
+}
+
+func (b *Bridge) render(w http.ResponseWriter, status int, p page) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	if err := pageTmpl.Execute(w, p); err != nil && !errors.Is(err, http.ErrHandlerTimeout) {
+		b.log.Warn("oauth: render page", "error", err)
+	}
+}

@@ -1,0 +1,209 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hlrz/hlrz/internal/ghl"
+	"github.com/hlrz/hlrz/internal/store"
+)
+
+// Reasons a delivery is rejected, as the WebhookRejected metric labels them.
+const (
+	RejectMethod           = "method"
+	RejectTooLarge         = "too_large"
+	RejectUnreadable       = "unreadable"
+	RejectNoSignature      = "signature_missing"
+	RejectBadSignature     = "signature_invalid"
+	RejectMalformed        = "malformed"
+	RejectNoWebhookID      = "webhook_id_missing"
+	RejectNoTimestamp      = "timestamp_missing"
+	RejectStale            = "timestamp_stale"
+	RejectFuture           = "timestamp_future"
+	RejectStoreUnavailable = "store_unavailable"
+)
+
+// SourceGHL is the inbox source of HighLevel webhooks.
+const SourceGHL = "ghl"
+
+// unknownTypeLabel is the metric label of event types this product does not know, so a
+// stream of new HighLevel event types cannot grow the label set without bound.
+const unknownTypeLabel = "unknown"
+
+// storeTimeout bounds the store work of one delivery; HighLevel retries what we do not ack.
+const storeTimeout = 10 * time.Second
+
+// serveWebhook is POST /webhooks/ghl: verify, dedupe, persist, answer. Everything that needs
+// an API or Temporal happens later in the relay, so this stays fast and cannot lose events.
+func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		b.reject(w, r, http.StatusMethodNotAllowed, RejectMethod, nil)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			b.reject(w, r, http.StatusRequestEntityTooLarge, RejectTooLarge, nil)
+		} else {
+			b.reject(w, r, http.StatusBadRequest, RejectUnreadable, err)
+		}
+		return
+	}
+	// The signature covers the exact bytes received; nothing is parsed before it verifies.
+	sig := r.Header.Get(ghl.SignatureHeader)
+	if strings.TrimSpace(sig) == "" {
+		b.reject(w, r, http.StatusUnauthorized, RejectNoSignature, nil)
+		return
+	}
+	if err := ghl.VerifySignature(body, sig, b.keys...); err != nil {
+		b.reject(w, r, http.StatusUnauthorized, RejectBadSignature, err)
+		return
+	}
+	env, err := ghl.DecodeWebhook(body)
+	if err != nil {
+		b.reject(w, r, http.StatusBadRequest, RejectMalformed, err)
+		return
+	}
+	if env.WebhookID == "" {
+		b.reject(w, r, http.StatusBadRequest, RejectNoWebhookID, nil)
+		return
+	}
+	// Ids become indexed text columns: a NUL byte or a huge id would make the insert fail on
+	// every retry, so such an event is refused outright.
+	if !storableID(env.WebhookID) || !storableID(env.LocationID) {
+		b.reject(w, r, http.StatusBadRequest, RejectMalformed, errors.New("webhookId or locationId is not a storable id"))
+		return
+	}
+	// A signed event replayed after its webhookId left the inbox would pass dedupe; the
+	// timestamp window closes that gap. Missing counts as stale: we cannot bound its age.
+	if env.Timestamp.IsZero() {
+		b.reject(w, r, http.StatusUnauthorized, RejectNoTimestamp, nil)
+		return
+	}
+	now := b.now()
+	if age := now.Sub(env.Timestamp); age > b.cfg.MaxSkew {
+		b.reject(w, r, http.StatusUnauthorized, RejectStale, nil, "webhookId", env.WebhookID, "age", age.Round(time.Second).String())
+		return
+	} else if -age > b.cfg.MaxSkew {
+		b.reject(w, r, http.StatusUnauthorized, RejectFuture, nil, "webhookId", env.WebhookID, "ahead", (-age).Round(time.Second).String())
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	defer cancel()
+	row, status, err := b.classify(ctx, env)
+	if err != nil {
+		b.log.Error("webhook: look up connection", "webhookId", env.WebhookID, "locationId", env.LocationID, "error", err)
+		w.Header().Set("Retry-After", "5")
+		b.reject(w, r, http.StatusServiceUnavailable, RejectStoreUnavailable, nil)
+		return
+	}
+	row.DedupeKey, row.Source, row.Body, row.ReceivedAt = env.WebhookID, SourceGHL, body, store.Now()
+	id, inserted, err := b.store.InsertInbox(ctx, row)
+	if err != nil {
+		b.log.Error("webhook: store event", "webhookId", env.WebhookID, "locationId", env.LocationID, "error", err)
+		w.Header().Set("Retry-After", "5")
+		b.reject(w, r, http.StatusServiceUnavailable, RejectStoreUnavailable, nil)
+		return
+	}
+	if !inserted {
+		b.metrics.WebhookDupes.Inc()
+		b.log.Debug("webhook: duplicate", "webhookId", env.WebhookID, "locationId", env.LocationID, "type", row.EventType)
+		writeJSON(w, http.StatusOK, "duplicate")
+		return
+	}
+	b.metrics.WebhookReceived.WithLabelValues(typeLabel(env)).Inc()
+	if row.State == store.InboxPending {
+		b.nudge()
+	}
+	level := b.log.Debug
+	if row.State == store.InboxOrphaned {
+		level = b.log.Warn // an operator should look at it
+	}
+	level("webhook: stored", "inboxId", id, "webhookId", env.WebhookID, "locationId", env.LocationID,
+		"type", row.EventType, "state", string(row.State), "note", row.Note)
+	writeJSON(w, status, string(row.State))
+}
+
+// classify decides the row's initial state and the HTTP status. Only what the HTTP answer
+// depends on is decided here (unknown location → 202); the rest is the relay's job.
+func (b *Bridge) classify(ctx context.Context, env ghl.Envelope) (store.InboxEvent, int, error) {
+	row := store.InboxEvent{EventType: env.Type, LocationID: env.LocationID, State: store.InboxPending}
+	if env.Payload == nil {
+		row.EventType = clip(strings.ReplaceAll(env.RawType, "\x00", ""), 100)
+		row.State, row.Note = store.InboxIgnored, "unknown event type"
+		return row, http.StatusOK, nil
+	}
+	if env.Type == ghl.EventAppInstall || env.Type == ghl.EventAppUninstall {
+		if env.LocationID == "" {
+			// Agency-level (company) installs carry no location; connections are per location,
+			// and each location's own install event follows.
+			row.State, row.Note = store.InboxIgnored, "agency-level app event"
+			return row, http.StatusOK, nil
+		}
+		if env.Type == ghl.EventAppInstall {
+			return row, http.StatusOK, nil // the relay creates the connection
+		}
+	}
+	if env.LocationID == "" {
+		row.State, row.Note = store.InboxOrphaned, "event has no locationId"
+		return row, http.StatusAccepted, nil
+	}
+	if _, err := b.store.ConnectionByLocation(ctx, env.LocationID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			row.State, row.Note = store.InboxOrphaned, "no connection for location"
+			return row, http.StatusAccepted, nil
+		}
+		return row, 0, err
+	}
+	return row, http.StatusOK, nil
+}
+
+// reject answers a refused delivery and counts it. The body is never logged: it is personal
+// data, and an unverified one is attacker-controlled.
+func (b *Bridge) reject(w http.ResponseWriter, r *http.Request, status int, reason string, err error, attrs ...any) {
+	b.metrics.WebhookRejected.WithLabelValues(reason).Inc()
+	args := append([]any{"reason", reason, "status", status, "remote", r.RemoteAddr, "contentLength", r.ContentLength}, attrs...)
+	if err != nil {
+		args = append(args, "error", err)
+	}
+	b.log.Warn("webhook: rejected", args...)
+	writeJSON(w, status, reason)
+}
+
+func writeJSON(w http.ResponseWriter, status int, result string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"result": result})
+}
+
+func typeLabel(env ghl.Envelope) string {
+	if env.Payload == nil {
+		return unknownTypeLabel
+	}
+	return env.Type
+}
+
+// maxIDLen bounds ids taken from a payload; HighLevel's are 20 to 36 characters.
+const maxIDLen = 256
+
+func storableID(s string) bool {
+	return len(s) <= maxIDLen && utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// clip shortens s to at most n bytes without splitting a character.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}

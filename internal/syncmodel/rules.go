@@ -1,0 +1,331 @@
+package syncmodel
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/cel-go/cel"
+)
+
+// EventKind selects which rules an event runs, and what their condition can see.
+type EventKind string
+
+// Event kinds. A rule on notes, tasks or appointments runs once per note, task or
+// appointment of the event (bound to `note`, `task` or `appointment`); that object is the
+// rule's trigger. A rule on contact runs once per event; the person on event.side is the
+// trigger.
+const (
+	EventContact      EventKind = "contact"
+	EventNotes        EventKind = "notes"
+	EventTasks        EventKind = "tasks"
+	EventAppointments EventKind = "appointments"
+)
+
+// Event is what happened, as rules see it.
+type Event struct {
+	Kind EventKind `json:"kind"`
+	// Side is where a contact event happened.
+	Side Side `json:"side,omitempty"`
+	// ContactID is the person's id on Side (contact events).
+	ContactID string `json:"contactId,omitempty"`
+	// New is true when the person first appeared on Side, e.g. a new Referrizer lead.
+	New bool `json:"new,omitempty"`
+	// Notes are the person's current HighLevel notes (rules on notes run per note).
+	Notes []Note `json:"notes,omitempty"`
+	// Tasks are the person's current HighLevel tasks, for every kind: create_ghl_task skips
+	// a task that already exists (its body holds the action's TaskMarker), and
+	// complete_ghl_task completes only open tasks listed here. Rules on tasks run per task.
+	Tasks []Task `json:"tasks,omitempty"`
+	// Appointments are HighLevel appointments (rules on appointments run per appointment).
+	Appointments []Appointment `json:"appointments,omitempty"`
+}
+
+// ActionType names what an action does.
+type ActionType string
+
+// Action types; the values are also the `type` spellings in mapping documents.
+const (
+	ActionAddRZLabel    ActionType = "add_rz_label"
+	ActionRemoveRZLabel ActionType = "remove_rz_label"
+	ActionAddGHLTag     ActionType = "add_ghl_tag"
+	ActionRemoveGHLTag  ActionType = "remove_ghl_tag"
+	ActionCreateTask    ActionType = "create_ghl_task"
+	ActionCompleteTask  ActionType = "complete_ghl_task"
+	// ActionVisit records a Referrizer visit, which awards loyalty points: it only ever
+	// happens through a rule an operator wrote, never by default.
+	ActionVisit ActionType = "record_rz_visit"
+)
+
+func (t ActionType) labelled() bool {
+	return t == ActionAddRZLabel || t == ActionRemoveRZLabel || t == ActionAddGHLTag || t == ActionRemoveGHLTag
+}
+
+// Rule is a configured rule: when the CEL condition holds for an event of kind On, its
+// actions run.
+type Rule struct {
+	ID      string       `json:"id"`
+	On      EventKind    `json:"on"`
+	When    string       `json:"when,omitempty"` // CEL, bool; empty means always
+	Actions []ActionSpec `json:"actions"`
+
+	when cel.Program
+}
+
+// ActionSpec is a configured action. Text values are literal or, in the *Expr variants, CEL
+// string expressions over the rule's variables.
+type ActionSpec struct {
+	Type      ActionType `json:"type"`
+	Label     string     `json:"label,omitempty"`
+	LabelExpr string     `json:"labelExpr,omitempty"`
+	Title     string     `json:"title,omitempty"`
+	TitleExpr string     `json:"titleExpr,omitempty"`
+	Body      string     `json:"body,omitempty"`
+	BodyExpr  string     `json:"bodyExpr,omitempty"`
+	// DueInDays is when a created task is due, counted from when it is created.
+	DueInDays int `json:"dueInDays,omitempty"`
+	// CreatedBy (complete_ghl_task) completes only tasks created by that rule.
+	CreatedBy string `json:"createdBy,omitempty"`
+	// Points (record_rz_visit) is the loyalty points of the visit; 0 leaves Referrizer's
+	// default.
+	Points int `json:"points,omitempty"`
+
+	label, title, body cel.Program
+}
+
+// Action is one thing a rule decided to do. Key is deterministic (rule id, link, trigger,
+// action position, and for label actions the label), so evaluating the same input again
+// yields the same key; pass executed keys back to EvaluateRules to never repeat an action.
+type Action struct {
+	Type    ActionType `json:"type"`
+	Rule    string     `json:"rule"`
+	Key     string     `json:"key"`
+	Trigger string     `json:"trigger"` // e.g. "note:<id>", "contact:rz:<id>"
+	Label   string     `json:"label,omitempty"`
+	Title   string     `json:"title,omitempty"`
+	Body    string     `json:"body,omitempty"`
+	// Due is how long after creation a created task is due.
+	Due time.Duration `json:"due,omitempty"`
+	// TaskID is the task a complete action completes.
+	TaskID string `json:"taskId,omitempty"`
+	// TaskMarker must be embedded in the body of a created task: it is how a later
+	// evaluation sees that the task already exists. For a complete action with created_by it
+	// is the marker prefix of the creating rule.
+	TaskMarker string `json:"taskMarker,omitempty"`
+	// VisitDate is the visit's date (the appointment's start), zero for "now".
+	VisitDate time.Time `json:"visitDate,omitzero"`
+	Points    int       `json:"points,omitempty"`
+}
+
+// TaskMarker is the text a task created by the action with this key carries in its body.
+func TaskMarker(key string) string { return "[hlrz:" + key + "]" }
+
+// ruleMarkerPrefix is what every task created by a rule carries: keys start with the rule id.
+func ruleMarkerPrefix(ruleID string) string { return "[hlrz:" + ruleID + ":" }
+
+// trigger is one object a rule is evaluated for.
+type trigger struct {
+	id      string
+	name    string // CEL variable of the subject, "" for contact events
+	subject any
+	visit   time.Time
+}
+
+func triggersOf(ev Event) []trigger {
+	switch ev.Kind {
+	case EventContact:
+		id := "contact:" + string(ev.Side)
+		if ev.ContactID != "" {
+			id += ":" + ev.ContactID
+		}
+		return []trigger{{id: id}}
+	case EventNotes:
+		notes := slices.Clone(ev.Notes)
+		slices.SortFunc(notes, func(a, b Note) int {
+			return cmpTimeID(a.DateAdded, b.DateAdded, a.ID, b.ID)
+		})
+		out := make([]trigger, len(notes))
+		for i, n := range notes {
+			out[i] = trigger{id: "note:" + n.ID, name: "note",
+				subject: celNote{ID: n.ID, Body: plainText(n.Body), DateAdded: n.DateAdded}}
+		}
+		return out
+	case EventTasks:
+		tasks := slices.Clone(ev.Tasks)
+		slices.SortFunc(tasks, func(a, b Task) int { return cmpTimeID(a.DueDate, b.DueDate, a.ID, b.ID) })
+		out := make([]trigger, len(tasks))
+		for i, t := range tasks {
+			out[i] = trigger{id: "task:" + t.ID, name: "task", subject: celTask{ID: t.ID, Title: t.Title,
+				Body: plainText(t.Body), DueDate: t.DueDate, Completed: t.Completed}}
+		}
+		return out
+	case EventAppointments:
+		appts := slices.Clone(ev.Appointments)
+		slices.SortFunc(appts, func(a, b Appointment) int { return cmpTimeID(a.StartTime, b.StartTime, a.ID, b.ID) })
+		out := make([]trigger, len(appts))
+		for i, a := range appts {
+			out[i] = trigger{id: "appointment:" + a.ID, name: "appointment", visit: a.StartTime,
+				subject: celAppointment{ID: a.ID, Title: a.Title, Status: a.Status, StartTime: a.StartTime}}
+		}
+		return out
+	}
+	return nil
+}
+
+func cmpTimeID(a, b time.Time, ida, idb string) int {
+	if c := a.Compare(b); c != 0 {
+		return c
+	}
+	return strings.Compare(ida, idb)
+}
+
+// EvaluateRules runs the rules on ev.Kind for person p (normalized first) of the link with
+// id link, and returns the actions to take, in rule, trigger and action order.
+//
+// Idempotency: an action whose key is in done is skipped, a create_ghl_task whose marker is
+// already in the body of one of ev.Tasks is skipped, and complete_ghl_task yields one action
+// per matching open task in ev.Tasks (none if there is none). A rule that fails at run time
+// (e.g. a missing map key) is reported in the joined error; the other rules' actions are
+// still returned.
+func (m *Mapping) EvaluateRules(ev Event, p Person, link string, done ...string) ([]Action, error) {
+	doneSet := make(map[string]bool, len(done))
+	for _, k := range done {
+		doneSet[k] = true
+	}
+	base := map[string]any{
+		"person": personView(m.Normalize(p)),
+		"event":  celEvent{Kind: string(ev.Kind), Side: string(ev.Side), ContactID: ev.ContactID, New: ev.New},
+	}
+	var out []Action
+	var errs []error
+	triggers := triggersOf(ev)
+	for _, r := range m.rules {
+		if r.On != ev.Kind {
+			continue
+		}
+		for _, t := range triggers {
+			vars := base
+			if t.name != "" {
+				vars = maps.Clone(base)
+				vars[t.name] = t.subject
+			}
+			if r.when != nil {
+				ok, err := evalBool(r.when, vars)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("rule %s (%s): when: %w", r.ID, t.id, err))
+					continue
+				}
+				if !ok {
+					continue
+				}
+			}
+			for i := range r.Actions {
+				acts, err := r.Actions[i].resolve(r.ID, i, t, link, ev.Tasks, vars)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("rule %s (%s): action %d (%s): %w", r.ID, t.id, i, r.Actions[i].Type, err))
+					continue
+				}
+				for _, a := range acts {
+					if !doneSet[a.Key] {
+						out = append(out, a)
+					}
+				}
+			}
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// resolve turns one action spec into concrete actions for a trigger.
+func (s *ActionSpec) resolve(rule string, idx int, t trigger, link string, tasks []Task, vars map[string]any) ([]Action, error) {
+	a := Action{Type: s.Type, Rule: rule, Trigger: t.id}
+	switch {
+	case s.Type.labelled():
+		label, err := textValue(s.Label, s.label, vars)
+		if err != nil {
+			return nil, fmt.Errorf("label: %w", err)
+		}
+		if label == "" {
+			return nil, errors.New("label is empty")
+		}
+		a.Label = label
+		a.Key = actionKey(rule, link, t.id, idx, tagKey(label))
+		return []Action{a}, nil
+	case s.Type == ActionCreateTask:
+		var err error
+		if a.Title, err = textValue(s.Title, s.title, vars); err != nil {
+			return nil, fmt.Errorf("title: %w", err)
+		}
+		if a.Title == "" {
+			return nil, errors.New("title is empty")
+		}
+		if a.Body, err = textValue(s.Body, s.body, vars); err != nil {
+			return nil, fmt.Errorf("body: %w", err)
+		}
+		a.Due = time.Duration(s.DueInDays) * 24 * time.Hour
+		a.Key = actionKey(rule, link, t.id, idx, "")
+		a.TaskMarker = TaskMarker(a.Key)
+		for _, task := range tasks {
+			if strings.Contains(task.Body, a.TaskMarker) {
+				return nil, nil // created by an earlier pass
+			}
+		}
+		return []Action{a}, nil
+	case s.Type == ActionCompleteTask:
+		title := ""
+		if s.Title != "" || s.title != nil {
+			var err error
+			if title, err = textValue(s.Title, s.title, vars); err != nil {
+				return nil, fmt.Errorf("title: %w", err)
+			}
+		}
+		var out []Action
+		for _, task := range tasks {
+			if task.Completed {
+				continue
+			}
+			if title != "" && !strings.EqualFold(strings.TrimSpace(task.Title), title) {
+				continue
+			}
+			if s.CreatedBy != "" && !strings.Contains(task.Body, ruleMarkerPrefix(s.CreatedBy)) {
+				continue
+			}
+			c := a
+			c.TaskID, c.Title = task.ID, task.Title
+			if s.CreatedBy != "" {
+				c.TaskMarker = ruleMarkerPrefix(s.CreatedBy)
+			}
+			c.Key = actionKey(rule, link, t.id, idx, "task:"+task.ID)
+			out = append(out, c)
+		}
+		slices.SortFunc(out, func(x, y Action) int { return strings.Compare(x.TaskID, y.TaskID) })
+		return out, nil
+	case s.Type == ActionVisit:
+		a.VisitDate, a.Points = t.visit, s.Points
+		a.Key = actionKey(rule, link, t.id, idx, "")
+		return []Action{a}, nil
+	}
+	return nil, fmt.Errorf("unknown action type %q", s.Type)
+}
+
+// textValue is the literal, or the expression's value when there is one; trimmed.
+func textValue(literal string, prg cel.Program, vars map[string]any) (string, error) {
+	if prg == nil {
+		return strings.TrimSpace(literal), nil
+	}
+	s, err := evalString(prg, vars)
+	return strings.TrimSpace(s), err
+}
+
+// actionKey derives an action's idempotency key. It starts with the rule id so tasks of a
+// rule can be found by marker prefix (complete_ghl_task created_by).
+func actionKey(rule, link, trigger string, idx int, payload string) string {
+	h := sha256.Sum256([]byte(strings.Join([]string{rule, link, trigger, strconv.Itoa(idx), payload}, "\x00")))
+	return rule + ":" + hex.EncodeToString(h[:6])
+}

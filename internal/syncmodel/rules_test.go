@@ -1,0 +1,265 @@
+package syncmodel
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func exampleMapping(t *testing.T) *Mapping {
+	t.Helper()
+	doc, err := os.ReadFile("testdata/mapping.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mustMapping(t, string(doc))
+}
+
+var ignoreKeys = cmpopts.IgnoreFields(Action{}, "Key", "TaskMarker")
+
+func TestExampleRuleLabelBySource(t *testing.T) {
+	m := exampleMapping(t)
+	ev := Event{Kind: EventContact, Side: SideGHL, ContactID: "g1"}
+	got, err := m.EvaluateRules(ev, Person{Source: " Facebook Ads "}, "link1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Action{{Type: ActionAddRZLabel, Rule: "label-by-source", Trigger: "contact:ghl:g1", Label: "src-facebook-ads"}}
+	if diff := cmp.Diff(want, got, ignoreKeys); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	// No source, or a Referrizer-side event: nothing.
+	for _, c := range []struct {
+		ev Event
+		p  Person
+	}{{ev, Person{}}, {Event{Kind: EventContact, Side: SideRZ, ContactID: "r1"}, Person{Source: "web"}}} {
+		if got, err := m.EvaluateRules(c.ev, c.p, "link1"); err != nil || len(got) != 0 {
+			t.Errorf("EvaluateRules(%+v) = %+v, %v; want nothing", c.ev, got, err)
+		}
+	}
+	// A different source is a different label, so a different key: it is not suppressed.
+	other, _ := m.EvaluateRules(ev, Person{Source: "Google"}, "link1", got[0].Key)
+	if len(other) != 1 || other[0].Label != "src-google" {
+		t.Errorf("new source = %+v", other)
+	}
+	// The same one is.
+	if again, _ := m.EvaluateRules(ev, Person{Source: "facebook ads"}, "link1", got[0].Key); len(again) != 0 {
+		t.Errorf("done key not honoured: %+v", again)
+	}
+}
+
+func TestExampleRuleFollowUpNewLead(t *testing.T) {
+	m := exampleMapping(t)
+	ev := Event{Kind: EventContact, Side: SideRZ, ContactID: "r1", New: true}
+	ann := Person{FirstName: "Ann", LastName: "Lee"}
+	got, err := m.EvaluateRules(ev, ann, "link1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Action{{Type: ActionCreateTask, Rule: "follow-up-new-lead", Trigger: "contact:rz:r1",
+		Title: "Follow up with new Referrizer lead", Body: "New lead from Referrizer: Ann Lee", Due: 24 * time.Hour}}
+	if diff := cmp.Diff(want, got, ignoreKeys); diff != "" {
+		t.Fatalf("(-want +got):\n%s", diff)
+	}
+	a := got[0]
+	if !regexp.MustCompile(`^follow-up-new-lead:[0-9a-f]{12}$`).MatchString(a.Key) || a.TaskMarker != "[hlrz:"+a.Key+"]" {
+		t.Errorf("key %q marker %q", a.Key, a.TaskMarker)
+	}
+	// Same input, same key; another link or trigger, another key.
+	again, _ := m.EvaluateRules(ev, ann, "link1")
+	otherLink, _ := m.EvaluateRules(ev, ann, "link2")
+	otherContact, _ := m.EvaluateRules(Event{Kind: EventContact, Side: SideRZ, ContactID: "r2", New: true}, ann, "link1")
+	if again[0].Key != a.Key || otherLink[0].Key == a.Key || otherContact[0].Key == a.Key {
+		t.Errorf("keys: same %s/%s, other link %s, other contact %s", a.Key, again[0].Key, otherLink[0].Key, otherContact[0].Key)
+	}
+	// Once the task exists (its body carries the marker), evaluating again creates nothing,
+	// even with a changed name (the key does not depend on the title or body).
+	ev.Tasks = []Task{{ID: "t1", Title: "Follow up", Body: "New lead\n\n" + a.TaskMarker, Completed: true}}
+	if got, err := m.EvaluateRules(ev, Person{FirstName: "Annie"}, "link1"); err != nil || len(got) != 0 {
+		t.Errorf("second evaluation = %+v, %v; want nothing", got, err)
+	}
+	// Not new: nothing.
+	if got, _ := m.EvaluateRules(Event{Kind: EventContact, Side: SideRZ, ContactID: "r1"}, ann, "link1"); len(got) != 0 {
+		t.Errorf("not new = %+v", got)
+	}
+}
+
+func TestExampleRuleReferralNote(t *testing.T) {
+	m := exampleMapping(t)
+	ev := Event{Kind: EventNotes, Notes: []Note{
+		{ID: "n2", Body: "nothing here", DateAdded: day(2)},
+		{ID: "n1", Body: "<p>Asked about our <b>REFERRAL</b> program</p>", DateAdded: day(1)},
+		{ID: "n3", Body: "refer<i>ral</i> again", DateAdded: day(3)},
+	}}
+	got, err := m.EvaluateRules(ev, Person{}, "link1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Action{
+		{Type: ActionAddRZLabel, Rule: "referral-note-campaign", Trigger: "note:n1", Label: "referral-campaign"},
+		{Type: ActionAddRZLabel, Rule: "referral-note-campaign", Trigger: "note:n3", Label: "referral-campaign"},
+	}
+	if diff := cmp.Diff(want, got, ignoreKeys); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if got[0].Key == got[1].Key {
+		t.Error("each note is its own trigger")
+	}
+	// Contact events do not run notes rules, and executed keys are not repeated.
+	if got, _ := m.EvaluateRules(Event{Kind: EventContact, Side: SideGHL}, Person{}, "link1"); len(got) != 0 {
+		t.Errorf("contact event ran notes rules: %+v", got)
+	}
+	rest, _ := m.EvaluateRules(ev, Person{}, "link1", got[0].Key)
+	if len(rest) != 1 || rest[0].Trigger != "note:n3" {
+		t.Errorf("with n1 done = %+v", rest)
+	}
+}
+
+func TestRuleActions(t *testing.T) {
+	m := mustMapping(t, `
+rules:
+  - id: creator
+    on: contact
+    when: event.side == "rz" && event.new
+    actions:
+      - {type: create_ghl_task, title_expr: '"Call " + person.firstName', due_in_days: 0}
+  - id: closer
+    on: contact
+    when: '"member" in person.tags'
+    actions:
+      - {type: complete_ghl_task, created_by: creator}
+      - {type: complete_ghl_task, title_expr: '"Welcome " + "pack"'}
+      - {type: remove_rz_label, label: prospect}
+      - {type: add_ghl_tag, label: Member}
+      - {type: remove_ghl_tag, label_expr: '"lead"'}
+  - id: visit
+    on: appointments
+    when: appointment.status == "showed"
+    actions:
+      - {type: record_rz_visit, points: 10}
+  - id: overdue-tag
+    on: tasks
+    when: '!task.completed && task.title.startsWith("Call")'
+    actions:
+      - {type: add_rz_label, label: needs-call}
+`)
+	created, err := m.EvaluateRules(Event{Kind: EventContact, Side: SideRZ, ContactID: "r1", New: true}, Person{FirstName: "Ann"}, "L")
+	if err != nil || len(created) != 1 {
+		t.Fatalf("creator = %+v, %v", created, err)
+	}
+	if created[0].Due != 0 || created[0].Title != "Call Ann" || created[0].Body != "" {
+		t.Errorf("created = %+v", created[0])
+	}
+	marker := created[0].TaskMarker
+	tasks := []Task{
+		{ID: "t3", Title: "Call Ann", Body: "x " + marker},
+		{ID: "t1", Title: "Other", Body: "no marker"},
+		{ID: "t2", Title: "welcome pack "},
+		{ID: "t4", Title: "Call Ann (old)", Body: marker, Completed: true},
+	}
+	got, err := m.EvaluateRules(Event{Kind: EventContact, Side: SideGHL, ContactID: "g1", Tasks: tasks}, Person{Tags: []string{"Member"}}, "L")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trig := "contact:ghl:g1"
+	want := []Action{
+		{Type: ActionCompleteTask, Rule: "closer", Trigger: trig, TaskID: "t3", Title: "Call Ann", TaskMarker: "[hlrz:creator:"},
+		{Type: ActionCompleteTask, Rule: "closer", Trigger: trig, TaskID: "t2", Title: "welcome pack "},
+		{Type: ActionRemoveRZLabel, Rule: "closer", Trigger: trig, Label: "prospect"},
+		{Type: ActionAddGHLTag, Rule: "closer", Trigger: trig, Label: "Member"},
+		{Type: ActionRemoveGHLTag, Rule: "closer", Trigger: trig, Label: "lead"},
+	}
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Action{}, "Key")); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	// Once the tasks are completed there is nothing left to complete.
+	for i := range tasks {
+		tasks[i].Completed = true
+	}
+	got, _ = m.EvaluateRules(Event{Kind: EventContact, Side: SideGHL, ContactID: "g1", Tasks: tasks}, Person{Tags: []string{"member"}}, "L")
+	if len(got) != 3 {
+		t.Errorf("after completion = %+v", got)
+	}
+
+	start := day(4).Add(9 * time.Hour)
+	visits, err := m.EvaluateRules(Event{Kind: EventAppointments, Appointments: []Appointment{
+		{ID: "a2", Status: "noshow", StartTime: day(3)},
+		{ID: "a1", Status: "showed", StartTime: start},
+	}}, Person{}, "L")
+	wantVisits := []Action{{Type: ActionVisit, Rule: "visit", Trigger: "appointment:a1", VisitDate: start, Points: 10}}
+	if diff := cmp.Diff(wantVisits, visits, ignoreKeys); diff != "" || err != nil {
+		t.Errorf("visits (-want +got):\n%s\n%v", diff, err)
+	}
+
+	perTask, err := m.EvaluateRules(Event{Kind: EventTasks, Tasks: []Task{
+		{ID: "b", Title: "Call Bob", DueDate: day(2)}, {ID: "a", Title: "Call Ann", DueDate: day(1)}, {ID: "c", Title: "Call Cy", Completed: true},
+	}}, Person{}, "L")
+	var triggers []string
+	for _, a := range perTask {
+		triggers = append(triggers, a.Trigger)
+	}
+	if diff := cmp.Diff([]string{"task:a", "task:b"}, triggers); diff != "" || err != nil {
+		t.Errorf("tasks rule triggers (-want +got):\n%s\n%v", diff, err)
+	}
+}
+
+func TestRuleRuntimeErrors(t *testing.T) {
+	m := mustMapping(t, `
+rules:
+  - id: broken
+    on: contact
+    when: person.custom["tier"] == "gold"
+    actions: [{type: add_rz_label, label: gold}]
+  - id: empty-label
+    on: contact
+    actions: [{type: add_rz_label, label_expr: 'person.source'}]
+  - id: fine
+    on: contact
+    when: 'true'
+    actions: [{type: add_ghl_tag, label: ok}]
+`)
+	got, err := m.EvaluateRules(Event{Kind: EventContact, Side: SideGHL, ContactID: "g"}, Person{}, "L")
+	if diff := cmp.Diff([]Action{{Type: ActionAddGHLTag, Rule: "fine", Trigger: "contact:ghl:g", Label: "ok"}}, got, ignoreKeys); diff != "" {
+		t.Errorf("healthy rules must still act (-want +got):\n%s", diff)
+	}
+	want := "rule broken (contact:ghl:g): when: no such key: tier\n" +
+		"rule empty-label (contact:ghl:g): action 0 (add_rz_label): label is empty"
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v\nwant %s", err, want)
+	}
+	// Optional access avoids the error.
+	m2 := mustMapping(t, `rules: [{id: ok, on: contact, when: 'person.custom.?tier.orValue("") == "gold"', actions: [{type: add_rz_label, label: gold}]}]`)
+	if got, err := m2.EvaluateRules(Event{Kind: EventContact}, Person{Custom: map[string]string{"tier": "gold"}}, "L"); err != nil || len(got) != 1 {
+		t.Errorf("optional access = %+v, %v", got, err)
+	}
+}
+
+func TestActionJSON(t *testing.T) {
+	a := Action{Type: ActionCreateTask, Rule: "r", Key: "r:0123456789ab", Trigger: "contact:rz:1", Title: "T", Due: time.Hour, TaskMarker: TaskMarker("r:0123456789ab")}
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"type":"create_ghl_task","rule":"r","key":"r:0123456789ab","trigger":"contact:rz:1","title":"T","due":3600000000000,"taskMarker":"[hlrz:r:0123456789ab]"}`
+	if string(b) != want {
+		t.Errorf("JSON:\n%s\nwant\n%s", b, want)
+	}
+}
+
+func TestRulesAccessor(t *testing.T) {
+	rules := exampleMapping(t).Rules()
+	if len(rules) != 3 || rules[0].When != `event.side == "ghl" && person.source != ""` ||
+		rules[0].Actions[0].LabelExpr != `"src-" + slug(person.source)` || rules[1].Actions[0].DueInDays != 1 {
+		t.Errorf("Rules() = %+v", rules)
+	}
+	rules[0].Actions[0].LabelExpr = "changed"
+	if strings.Contains(exampleMapping(t).Rules()[0].Actions[0].LabelExpr, "changed") {
+		t.Error("Rules() must return copies")
+	}
+}
