@@ -28,9 +28,9 @@ const (
 // links side it lists people to start. Every step is idempotent, so a retried page redoes
 // nothing harmful.
 func (b *Backfill) BackfillPage(ctx context.Context, in BackfillPageInput) (BackfillPage, error) {
-	conn, err := b.Conns.Get(ctx, in.ConnectionID)
+	conn, err := b.connection(ctx, in.ConnectionID)
 	if err != nil {
-		return BackfillPage{}, classify("connection", configErr("%v", err))
+		return BackfillPage{}, err
 	}
 	switch in.Side {
 	case BackfillGHL:

@@ -400,18 +400,28 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 }
 
 func (d *Deps) resolve(ctx context.Context, ref Ref) (*connector.Conn, store.Link, error) {
-	conn, err := d.Conns.Get(ctx, ref.ConnectionID)
+	conn, err := d.connection(ctx, ref.ConnectionID)
 	if err != nil {
-		if errors.Is(err, connector.ErrInactive) || errors.Is(err, store.ErrNotFound) {
-			return nil, store.Link{}, classify("connection", configErr("%v", err))
-		}
-		return nil, store.Link{}, classify("connection", err)
+		return nil, store.Link{}, err
 	}
 	link, err := d.Store.GetLink(ctx, ref.ConnectionID, ref.LinkID)
 	if err != nil {
 		return nil, link, classify("link", err)
 	}
 	return conn, link, nil
+}
+
+// connection returns a connection's clients; an unusable connection (paused, unknown,
+// misconfigured) is a non-retryable Config error, a store hiccup a retryable one.
+func (d *Deps) connection(ctx context.Context, id string) (*connector.Conn, error) {
+	conn, err := d.Conns.Get(ctx, id)
+	switch {
+	case err == nil:
+		return conn, nil
+	case errors.Is(err, connector.ErrInactive), errors.Is(err, connector.ErrConfig), errors.Is(err, store.ErrNotFound):
+		return nil, classify("connection", configErr("%v", err))
+	}
+	return nil, classify("connection", err)
 }
 
 func (d *Deps) countWrites(r ApplyResult) {

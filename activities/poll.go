@@ -26,9 +26,9 @@ type pollProgress struct {
 // nothing beyond their share of a list call.
 func (p *Poller) PollReferrizer(ctx context.Context, in PollInput) (PollResult, error) {
 	start := p.now()
-	conn, err := p.Conns.Get(ctx, in.ConnectionID)
+	conn, err := p.connection(ctx, in.ConnectionID)
 	if err != nil {
-		return PollResult{}, classify("connection", configErr("%v", err))
+		return PollResult{}, err
 	}
 	fieldHashes, err := p.Store.SideHashes(ctx, in.ConnectionID, store.SideRZ, ObjContact)
 	if err != nil {

@@ -18,9 +18,9 @@ import (
 // reading), and lists HighLevel contacts to find deletes webhooks missed. It paces itself
 // to use at most BudgetShare of the location's HighLevel rate.
 func (r *Reconciler) ReconcileConnection(ctx context.Context, in ReconcileInput) (ReconcileResult, error) {
-	conn, err := r.Conns.Get(ctx, in.ConnectionID)
+	conn, err := r.connection(ctx, in.ConnectionID)
 	if err != nil {
-		return ReconcileResult{}, classify("connection", configErr("%v", err))
+		return ReconcileResult{}, err
 	}
 	stats := conn.GHL.Budget().Stats()
 	perSecond := float64(stats.Max) / stats.Interval.Seconds()

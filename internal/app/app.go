@@ -169,7 +169,7 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 		keys = append(keys, opts.WebhookKeys...)
 		a.Bridge, err = bridge.New(bridge.Config{
 			Store: a.Store, Signaler: a.Dispatch, Health: a.Temporal, PublicKeys: keys, MaxSkew: cfg.WebhookMaxSkew,
-			Metrics: a.Metrics, Logger: a.log, OAuth: oauth, Echo: a.Deps, Tasks: a.Deps, Schedules: &schedules.Manager{Client: a.Temporal, TaskQueue: cfg.TaskQueue},
+			Metrics: a.Metrics, Logger: a.log, OAuth: oauth, Echo: activities.BridgeHooks{Deps: a.Deps}, Tasks: activities.BridgeHooks{Deps: a.Deps}, Schedules: &schedules.Manager{Client: a.Temporal, TaskQueue: cfg.TaskQueue},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("bridge: %w", err)

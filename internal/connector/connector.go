@@ -61,6 +61,10 @@ type entry struct {
 // call either API for it.
 var ErrInactive = errors.New("connection is not active")
 
+// ErrConfig means the connection's configuration is unusable (a mapping that does not
+// parse, a missing credential): only an operator can fix it, so retrying is pointless.
+var ErrConfig = errors.New("connection configuration")
+
 // New returns a registry.
 func New(opts Options) *Registry {
 	if opts.TTL <= 0 {
@@ -118,12 +122,12 @@ func (r *Registry) build(ctx context.Context, c store.Connection) (*Conn, error)
 	if len(c.Mapping) > 0 {
 		m, err := syncmodel.ParseMapping(c.Mapping)
 		if err != nil {
-			return nil, fmt.Errorf("connection %s: mapping: %w", c.ID, err)
+			return nil, fmt.Errorf("connection %s: mapping: %w: %w", c.ID, ErrConfig, err)
 		}
 		mapping = m
 	}
 	if c.GHLLocationID == "" {
-		return nil, fmt.Errorf("connection %s has no HighLevel location", c.ID)
+		return nil, fmt.Errorf("connection %s has no HighLevel location: %w", c.ID, ErrConfig)
 	}
 	tok, err := ghl.NewStoredToken(ghl.StoredTokenConfig{App: r.opts.OAuth, Tokens: r.opts.Store, Connections: r.opts.Store, ConnectionID: c.ID})
 	if err != nil {
@@ -139,7 +143,7 @@ func (r *Registry) build(ctx context.Context, c store.Connection) (*Conn, error)
 	}
 	rzTok, err := r.opts.Store.GetToken(ctx, c.ID, store.TokenReferrizer)
 	if err != nil {
-		return nil, fmt.Errorf("connection %s: Referrizer token: %w", c.ID, err)
+		return nil, fmt.Errorf("connection %s: Referrizer token: %w: %w", c.ID, ErrConfig, err)
 	}
 	rzBase := c.Settings.RZBaseURL
 	if rzBase == "" {

@@ -46,7 +46,7 @@ type Config struct {
 	SearchAttributes map[string]enumspb.IndexedValueType
 	// CodecEndpoint, when set, is given to the UI so it can decode encrypted payloads.
 	CodecEndpoint string
-	Logger        log.Logger // nil: quiet (warnings and errors only)
+	Logger        log.Logger // nil: silent; the server's own logs are noisy at shutdown
 }
 
 // Server is a running dev stack.
@@ -109,7 +109,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	logger := cfg.Logger
 	if logger == nil {
-		logger = log.NewZapLogger(log.BuildZapLogger(log.Config{Level: "error", Stdout: false}))
+		logger = log.NewNoopLogger()
 	}
 
 	dbPath := filepath.Join(cfg.DataDir, "temporal.db")

@@ -18,6 +18,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/hlrz/hlrz/internal/app"
@@ -82,7 +83,8 @@ func Start(t testing.TB, o Options) *Env {
 	e := &Env{T: t, LocationID: "loc" + store.NewID(), RZToken: "rz-token-" + store.NewID()}
 
 	e.Server = temporaltest.NewServer(temporaltest.WithT(t.(*testing.T)),
-		temporaltest.WithBaseClientOptions(client.Options{DataConverter: codec.DataConverter(kr), Logger: quiet{}}))
+		temporaltest.WithBaseClientOptions(client.Options{DataConverter: codec.DataConverter(kr),
+			Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: testLogLevel()})))}))
 	e.Client = e.Server.GetDefaultClient()
 	e.Namespace = e.Server.GetDefaultNamespace()
 
@@ -99,10 +101,15 @@ func Start(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	gopts := o.GHL
-	gopts.PrivateTokens = map[string]string{e.LocationID: "ghl-token-" + e.LocationID}
+	gopts.PrivateTokens = map[string]string{"ghl-token-" + e.LocationID: e.LocationID}
 	gopts.Webhooks.Key = key
 	if gopts.Seed == 0 {
 		gopts.Seed = 42
+	}
+	if gopts.RateMax == 0 {
+		// HighLevel's limit shape (a burst per interval) scaled up, so functional tests are
+		// not paced by it; benchmarks set the real shape.
+		gopts.RateMax, gopts.RateInterval = 2000, time.Second
 	}
 	e.GHL = ghlsim.New(gopts)
 	t.Cleanup(e.GHL.Close)
@@ -145,7 +152,7 @@ func Start(t testing.TB, o Options) *Env {
 		},
 		Temporal: e.Client, Namespace: e.Namespace, Store: st,
 		WebhookKeys: []*rsa.PublicKey{&key.PublicKey},
-		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: testLogLevel()})),
 	}
 	if o.Tune != nil {
 		o.Tune(&e.appOpts)
@@ -252,9 +259,11 @@ func moduleRoot(t testing.TB) string {
 	}
 }
 
-type quiet struct{}
-
-func (quiet) Debug(string, ...any) {}
-func (quiet) Info(string, ...any)  {}
-func (quiet) Warn(string, ...any)  {}
-func (quiet) Error(string, ...any) {}
+// testLogLevel is warn unless HLRZ_TEST_LOG names another level (debug, info, …).
+func testLogLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("HLRZ_TEST_LOG"))); err != nil {
+		return slog.LevelWarn
+	}
+	return l
+}

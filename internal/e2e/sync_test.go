@@ -14,6 +14,7 @@ import (
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 	"github.com/hlrz/hlrz/internal/sim/rzsim"
 	"github.com/hlrz/hlrz/internal/store"
+	"github.com/hlrz/hlrz/internal/syncmodel"
 	"github.com/hlrz/hlrz/workflows"
 )
 
@@ -157,7 +158,8 @@ func TestReferrizerEditAndEcho(t *testing.T) {
 func TestConflictPolicies(t *testing.T) {
 	for _, policy := range []string{"ghl-wins", "rz-wins", "newest-wins"} {
 		t.Run(policy, func(t *testing.T) {
-			mapping := fmt.Sprintf("fields:\n  - field: lastName\n    direction: both\n    conflict: %s\n", policy)
+			mapping := strings.Replace(syncmodel.DefaultMappingYAML, "lastName:  {direction: both, conflict: newest-wins}",
+				"lastName:  {direction: both, conflict: "+policy+"}", 1)
 			e := e2e.Start(t, e2e.Options{Mapping: []byte(mapping)})
 			g, err := e.GHL.CreateContact(ghlsim.Contact{LocationID: e.LocationID, FirstName: "Pia", LastName: "Base", Email: "pia@example.com"})
 			if err != nil {
@@ -195,11 +197,11 @@ func TestReferrizerDeletePolicy(t *testing.T) {
 		policy string
 		check  func(ghlsim.Contact, bool) bool
 	}{
-		{"label", func(c ghlsim.Contact, ok bool) bool { return ok && slices.Contains(c.Tags, "deleted-in-referrizer") }},
+		{"label", func(c ghlsim.Contact, ok bool) bool { return ok && slices.Contains(c.Tags, "hlrz-deleted") }},
 		{"propagate", func(_ ghlsim.Contact, ok bool) bool { return !ok }},
 	} {
 		t.Run(tc.policy, func(t *testing.T) {
-			e := e2e.Start(t, e2e.Options{Mapping: []byte("deletePolicy: " + tc.policy + "\n")})
+			e := e2e.Start(t, e2e.Options{Mapping: []byte(strings.Replace(syncmodel.DefaultMappingYAML, "delete_policy: label", "delete_policy: "+tc.policy, 1))})
 			r, err := e.RZ.AdminCreateContact(e.RZToken, rzsim.Contact{FirstName: "Ivo", Email: "ivo@example.com"})
 			if err != nil {
 				t.Fatal(err)

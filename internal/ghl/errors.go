@@ -25,12 +25,13 @@ var (
 	ErrReconnectRequired = errors.New("ghl: reconnect required")
 )
 
-// APIError is a non-2xx answer from HighLevel, or a local decision of the rate budget (Status 0).
+// APIError is a non-2xx answer from HighLevel, or a local decision (Status 0): the rate budget
+// refusing to send, or FindTaskContact concluding from a complete search that a task is gone.
 // Its text never contains tokens, and HighLevel's message is stripped of e-mail addresses and
 // phone numbers because HighLevel echoes request values in validation messages.
 type APIError struct {
 	Op      string // HighLevel operation id, e.g. "get-contact"
-	Status  int    // HTTP status; 0 when the budget refused to send
+	Status  int    // HTTP status; 0 for a local decision
 	Message string // HighLevel's message, redacted
 	// DuplicateContactID is the existing contact HighLevel named when it refused a duplicate.
 	DuplicateContactID string

@@ -80,6 +80,45 @@ func TestLoadAndValidate(t *testing.T) {
 	}
 }
 
+// TestTaskSearchException: the task-search response is checked against the documented
+// exception (task objects keyed by _id, 200 or 201), not the spec's array of arrays.
+func TestTaskSearchException(t *testing.T) {
+	s, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"query":"call","limit":10}`
+	in, err := s.ValidateRequest(newReq("POST", "/locations/l1/tasks/search", body), []byte(body))
+	if err != nil {
+		t.Fatalf("valid search rejected: %v", err)
+	}
+	if op := in.Route.Operation.OperationID; op != "task-search" {
+		t.Fatalf("routed to %s", op)
+	}
+	h := http.Header{"Content-Type": {"application/json"}}
+	row := `{"_id":"t1","title":"Call","completed":false,"contactId":"c1","dueDate":"2030-01-02T15:00:00.000Z",` +
+		`"deleted":false,"contactDetails":{"firstName":null,"lastName":"Lee"}}`
+	for _, st := range []int{200, 201} {
+		if err := s.ValidateResponse(in, st, h, []byte(`{"tasks":[`+row+`]}`)); err != nil {
+			t.Errorf("valid %d response rejected: %v", st, err)
+		}
+	}
+	for name, resp := range map[string]string{
+		"rows keyed by id":   `{"tasks":[{"id":"t1","title":"Call"}]}`,
+		"rows as arrays":     `{"tasks":[["t1"]]}`,
+		"no tasks":           `{}`,
+		"completed a string": `{"tasks":[{"_id":"t1","completed":"no"}]}`,
+	} {
+		if s.ValidateResponse(in, 201, h, []byte(resp)) == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	bad := `{"limit":"ten"}`
+	if _, err := s.ValidateRequest(newReq("POST", "/locations/l1/tasks/search", bad), []byte(bad)); err == nil {
+		t.Error("limit as a string: accepted")
+	}
+}
+
 func TestDirFailsLoudly(t *testing.T) {
 	t.Setenv(DirEnv, t.TempDir())
 	if _, err := Dir(); err == nil || !strings.Contains(err.Error(), "missing") {

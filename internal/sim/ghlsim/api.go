@@ -45,6 +45,7 @@ var apiRoutes = []route{
 	endpoint("DELETE", "/contacts/{contactId}/notes/{id}", "delete-note", true, (*Server).deleteNote),
 	endpoint("GET", "/contacts/{contactId}/appointments", "get-appointments-for-contact", false, (*Server).listAppointments),
 	endpoint("GET", "/locations/{locationId}/customFields", "get-custom-fields", false, (*Server).listCustomFields),
+	endpoint("POST", "/locations/{locationId}/tasks/search", "task-search", false, (*Server).searchTasks),
 }
 
 func endpoint(method, pattern, op string, write bool, h func(*Server, *request) (int, any, *apiError)) route {

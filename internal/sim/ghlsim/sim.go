@@ -1,9 +1,10 @@
 // Package ghlsim is a simulator of HighLevel's API v2 for tests, benchmarks and the dev
-// stack: contacts (both pagination styles, duplicate detection, upsert), tasks, notes, tags,
-// appointments and custom fields, kept in memory per location; Private Integration tokens and
-// OAuth with rotating refresh tokens; HighLevel's burst and daily rate limits with the same
-// headers; fault injection; and signed webhooks for every change, delivered asynchronously
-// with optional duplicates, delays and reordering. Randomness is seeded, so runs reproduce.
+// stack: contacts (both pagination styles, duplicate detection, upsert), tasks (per contact,
+// and the location-wide task search), notes, tags, appointments and custom fields, kept in
+// memory per location; Private Integration tokens and OAuth with rotating refresh tokens;
+// HighLevel's burst and daily rate limits with the same headers; fault injection; and signed
+// webhooks for every change, delivered asynchronously with optional duplicates, delays and
+// reordering. Randomness is seeded, so runs reproduce.
 //
 // Admin endpoints under /admin/ (and the matching Go methods) act as a person editing in
 // HighLevel and expose counters. They are unauthenticated: the simulator is for local use.
