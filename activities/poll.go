@@ -15,9 +15,9 @@ import (
 
 // pollProgress is the poll's heartbeat: a retried poll resumes after the last full page.
 type pollProgress struct {
-	NextPage int            `json:"nextPage"`
+	NextPage int             `json:"nextPage"`
 	Seen     map[string]bool `json:"seen,omitempty"` // ids listed so far, for delete detection
-	Result   PollResult     `json:"result"`
+	Result   PollResult      `json:"result"`
 }
 
 // PollReferrizer pages every Referrizer contact of a connection, compares each one's

@@ -154,13 +154,13 @@ type PollInput struct {
 
 // PollResult reports a poll.
 type PollResult struct {
-	Pages    int `json:"pages"`
-	Seen     int `json:"seen"`
-	Changed  int `json:"changed"`
-	New      int `json:"new"`
-	Missing  int `json:"missing"`
-	Signals  int `json:"signals"`
-	Calls    int `json:"calls"`
+	Pages    int           `json:"pages"`
+	Seen     int           `json:"seen"`
+	Changed  int           `json:"changed"`
+	New      int           `json:"new"`
+	Missing  int           `json:"missing"`
+	Signals  int           `json:"signals"`
+	Calls    int           `json:"calls"`
 	Duration time.Duration `json:"duration"`
 }
 

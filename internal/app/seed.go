@@ -115,4 +115,3 @@ var (
 	labelsPool = []string{"loyal", "referrer", "new-customer", "vip"}
 	plans      = []string{"monthly", "annual", "student", "family"}
 )
-

@@ -63,12 +63,12 @@ type Worker struct {
 	TemporalPort, UIPort, GHLSimPort, RZSimPort int
 	Seed                                        bool // seed demo data into the simulators
 
-	GHLBaseURL, RZBaseURL    string
-	GHLClientID, GHLSecret   string
-	PublicURL                string
-	WebhookKeyFiles          []string
-	WebhookMaxSkew           time.Duration
-	ShutdownGrace            time.Duration
+	GHLBaseURL, RZBaseURL  string
+	GHLClientID, GHLSecret string
+	PublicURL              string
+	WebhookKeyFiles        []string
+	WebhookMaxSkew         time.Duration
+	ShutdownGrace          time.Duration
 }
 
 // Getenv is how configuration reads the environment; tests pass a map.

@@ -280,10 +280,10 @@ func waitHTTP(ctx context.Context, url string) error {
 }
 
 type portSet struct {
-	history, matching, worker   int
-	memFrontend, memHistory     int
-	memMatching, memWorker      int
-	metrics                     int
+	history, matching, worker int
+	memFrontend, memHistory   int
+	memMatching, memWorker    int
+	metrics                   int
 }
 
 // pickPorts checks the fixed ports are free and picks free ephemeral ports for the rest.

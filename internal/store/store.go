@@ -56,14 +56,14 @@ type Connection struct {
 
 // Settings are per-connection knobs that are not part of the field mapping.
 type Settings struct {
-	GHLBaseURL        string `json:"ghlBaseUrl,omitempty"`
-	RZBaseURL         string `json:"rzBaseUrl,omitempty"`
-	DefaultRegion     string `json:"defaultRegion,omitempty"` // phone parsing, e.g. "US"
-	DebounceMillis    int    `json:"debounceMillis,omitempty"`
-	PollEveryMinutes  int    `json:"pollEveryMinutes,omitempty"`
-	ReconcileMinutes  int    `json:"reconcileMinutes,omitempty"`
+	GHLBaseURL        string  `json:"ghlBaseUrl,omitempty"`
+	RZBaseURL         string  `json:"rzBaseUrl,omitempty"`
+	DefaultRegion     string  `json:"defaultRegion,omitempty"` // phone parsing, e.g. "US"
+	DebounceMillis    int     `json:"debounceMillis,omitempty"`
+	PollEveryMinutes  int     `json:"pollEveryMinutes,omitempty"`
+	ReconcileMinutes  int     `json:"reconcileMinutes,omitempty"`
 	RZRequestsPerSec  float64 `json:"rzRequestsPerSec,omitempty"`
-	ReconcileBudgetPc int    `json:"reconcileBudgetPercent,omitempty"`
+	ReconcileBudgetPc int     `json:"reconcileBudgetPercent,omitempty"`
 }
 
 // TokenKind says whose credential a token is.
