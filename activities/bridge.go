@@ -51,10 +51,10 @@ func (d BridgeHooks) IsEcho(ctx context.Context, conn store.Connection, link sto
 
 // ResolveTaskContact finds the contact of a task HighLevel announced without one, by
 // searching the location's tasks (HighLevel's per-task read needs the contact id).
-func (d BridgeHooks) ResolveTaskContact(ctx context.Context, conn store.Connection, taskID string) (string, error) {
+func (d BridgeHooks) ResolveTaskContact(ctx context.Context, conn store.Connection, taskID, title string) (string, error) {
 	c, err := d.Conns.Get(ctx, conn.ID)
 	if err != nil {
 		return "", err
 	}
-	return c.GHL.FindTaskContact(ctx, taskID, "")
+	return c.GHL.FindTaskContact(ctx, taskID, title)
 }

@@ -125,6 +125,9 @@ func (d *Deps) loadBase(ctx context.Context, ref Ref, object string, dst any) (s
 // base. Its result is the plan, recorded in history for operators.
 func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (ContactPlan, error) {
 	conn, link, err := a.resolve(ctx, in.Ref)
+	if errors.Is(err, errLinkGone) {
+		return ContactPlan{Ref: in.Ref, LinkGone: true, Summary: linkGoneSummary, PlannedAt: a.now()}, nil
+	}
 	if err != nil {
 		return ContactPlan{}, err
 	}
@@ -219,6 +222,9 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (ContactPlan, 
 // update sets values, and the ledger write is last.
 func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (ApplyResult, error) {
 	conn, link, err := a.resolve(ctx, p.Ref)
+	if errors.Is(err, errLinkGone) {
+		return ApplyResult{Summary: linkGoneSummary}, nil
+	}
 	if err != nil {
 		return ApplyResult{}, err
 	}
@@ -288,9 +294,9 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 			id = created.ID
 		}
 		// Persist the id before anything else can fail, so a retry updates, not creates.
-		link, err = a.Store.AttachContact(ctx, link.ConnectionID, link.ID, store.SideRZ, id)
+		link, err = a.claim(ctx, link, store.SideRZ, id)
 		if err != nil {
-			return link, classify("link Referrizer contact", err)
+			return link, err
 		}
 	case ch.Delete && link.RZContactID != "":
 		if err := conn.RZ.DeleteContact(ctx, link.RZContactID); err != nil && !errors.Is(err, referrizer.ErrNotFound) {
@@ -346,6 +352,20 @@ func (a *Contacts) findRZ(ctx context.Context, conn *connector.Conn, person sync
 	return "", classify("find Referrizer contact by phone", fmt.Errorf("%d unlinked Referrizer contacts share the phone: %w", len(ids), store.ErrConflict))
 }
 
+// claim attaches a contact we created (or found) to the link. The create's own webhook (or
+// the next poll) may have made a one-sided link for it already; that link is absorbed, and
+// its workflow finds its link gone and ends.
+func (a *Contacts) claim(ctx context.Context, link store.Link, side store.Side, id string) (store.Link, error) {
+	l, absorbed, err := a.Store.ClaimContact(ctx, link.ConnectionID, link.ID, side, id)
+	if err != nil {
+		return link, classify("link "+string(side)+" contact", err)
+	}
+	if absorbed != "" {
+		a.log().Info("absorbed the link our create's echo made", "connection", link.ConnectionID, "link", link.ID, "absorbed", absorbed)
+	}
+	return l, nil
+}
+
 // freshRZ returns the contact read while planning when it is recent enough to PUT back.
 func (a *Contacts) freshRZ(p ContactPlan) (referrizer.Contact, bool) {
 	var c referrizer.Contact
@@ -367,9 +387,9 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 		}
 		res.GHLWrites++
 		res.Created = append(res.Created, string(store.SideGHL))
-		link, err = a.Store.AttachContact(ctx, link.ConnectionID, link.ID, store.SideGHL, created.ID)
+		link, err = a.claim(ctx, link, store.SideGHL, created.ID)
 		if err != nil {
-			return link, classify("link HighLevel contact", err)
+			return link, err
 		}
 	case ch.Delete && link.GHLContactID != "":
 		if err := conn.GHL.DeleteContact(ctx, link.GHLContactID); err != nil && !errors.Is(err, ghl.ErrNotFound) {
@@ -405,11 +425,20 @@ func (d *Deps) resolve(ctx context.Context, ref Ref) (*connector.Conn, store.Lin
 		return nil, store.Link{}, err
 	}
 	link, err := d.Store.GetLink(ctx, ref.ConnectionID, ref.LinkID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, link, errLinkGone
+	}
 	if err != nil {
 		return nil, link, classify("link", err)
 	}
 	return conn, link, nil
 }
+
+// errLinkGone means the link was absorbed into another (see claim): the person is synced
+// under that link now, and this one's workflow has nothing left to do.
+var errLinkGone = errors.New("link no longer exists: absorbed into another link")
+
+const linkGoneSummary = "link absorbed into another person's link; nothing to sync"
 
 // connection returns a connection's clients; an unusable connection (paused, unknown,
 // misconfigured) is a non-retryable Config error, a store hiccup a retryable one.

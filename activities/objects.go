@@ -27,6 +27,9 @@ type tagPlan struct {
 // last synced set move across, and nothing else, so a tag neither side removed survives.
 func (o *Objects) PlanTags(ctx context.Context, in PlanInput) (ObjectPlan, error) {
 	conn, link, err := o.resolve(ctx, in.Ref)
+	if errors.Is(err, errLinkGone) {
+		return ObjectPlan{Ref: in.Ref, Summary: linkGoneSummary}, nil
+	}
 	if err != nil {
 		return ObjectPlan{}, err
 	}
@@ -70,6 +73,9 @@ func (o *Objects) PlanTags(ctx context.Context, in PlanInput) (ObjectPlan, error
 // patch are both idempotent.
 func (o *Objects) ApplyTags(ctx context.Context, p ObjectPlan) (ApplyResult, error) {
 	conn, link, err := o.resolve(ctx, p.Ref)
+	if errors.Is(err, errLinkGone) {
+		return ApplyResult{Summary: linkGoneSummary}, nil
+	}
 	if err != nil {
 		return ApplyResult{}, err
 	}
@@ -141,6 +147,9 @@ type projectionPlan struct {
 // is written when the digest equals the one last written.
 func (o *Objects) PlanNotes(ctx context.Context, in PlanInput) (ObjectPlan, error) {
 	conn, link, err := o.resolve(ctx, in.Ref)
+	if errors.Is(err, errLinkGone) {
+		return ObjectPlan{Ref: in.Ref, Summary: linkGoneSummary}, nil
+	}
 	if err != nil {
 		return ObjectPlan{}, err
 	}
@@ -173,6 +182,9 @@ func (o *Objects) PlanNotes(ctx context.Context, in PlanInput) (ObjectPlan, erro
 // labels, and evaluates the task rules.
 func (o *Objects) PlanTasks(ctx context.Context, in PlanInput) (ObjectPlan, error) {
 	conn, link, err := o.resolve(ctx, in.Ref)
+	if errors.Is(err, errLinkGone) {
+		return ObjectPlan{Ref: in.Ref, Summary: linkGoneSummary}, nil
+	}
 	if err != nil {
 		return ObjectPlan{}, err
 	}
@@ -251,6 +263,9 @@ func (o *Objects) ApplyTasks(ctx context.Context, p ObjectPlan) (ApplyResult, er
 
 func (o *Objects) applyProjection(ctx context.Context, p ObjectPlan) (ApplyResult, error) {
 	conn, link, err := o.resolve(ctx, p.Ref)
+	if errors.Is(err, errLinkGone) {
+		return ApplyResult{Summary: linkGoneSummary}, nil
+	}
 	if err != nil {
 		return ApplyResult{}, err
 	}

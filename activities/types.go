@@ -81,6 +81,8 @@ type ContactPlan struct {
 	BaseHash string          `json:"baseHash,omitempty"`
 	// Actions are rule actions triggered by this pass (idempotent).
 	Actions json.RawMessage `json:"actions,omitempty"`
+	// LinkGone says the link was absorbed into another; the workflow ends.
+	LinkGone bool `json:"linkGone,omitempty"`
 }
 
 // ApplyResult reports what an apply did.

@@ -114,7 +114,10 @@ func ContactSync(ctx workflow.Context, in ContactSyncInput) error {
 		}
 		batch := w.st.Pending
 		w.st.Pending = nil
-		w.runPass(ctx, batch)
+		if gone := w.runPass(ctx, batch); gone {
+			// The link was absorbed into another person's link, which syncs them now.
+			return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+		}
 		if w.shouldContinue(ctx) {
 			return w.continueAsNew(ctx, events)
 		}
@@ -236,8 +239,8 @@ func activityOptions(ctx workflow.Context) workflow.Context {
 	})
 }
 
-// runPass runs one sync pass over a batch of events.
-func (w *contactSync) runPass(ctx workflow.Context, batch []activities.Event) {
+// runPass runs one sync pass over a batch of events; it reports whether the link is gone.
+func (w *contactSync) runPass(ctx workflow.Context, batch []activities.Event) (gone bool) {
 	n := classify(batch)
 	w.running = true
 	result := PassResult{Pass: w.st.Passes + 1}
@@ -264,6 +267,7 @@ func (w *contactSync) runPass(ctx workflow.Context, batch []activities.Event) {
 			summaries = append(summaries, "contact failed")
 			w.deadLetter(ctx, "ContactSync.contact", in, err)
 		} else {
+			gone = plan.LinkGone
 			result.Plan = plan.Plan
 			summaries = append(summaries, "contact: "+plan.Summary)
 			if created {
@@ -276,7 +280,7 @@ func (w *contactSync) runPass(ctx workflow.Context, batch []activities.Event) {
 		}
 	}
 
-	if !failed {
+	if !failed && !gone {
 		summaries, failed = w.runChildren(ctx, n, batch, summaries)
 	}
 
@@ -297,6 +301,7 @@ func (w *contactSync) runPass(ctx workflow.Context, batch []activities.Event) {
 	w.running = false
 	w.notify(ctx, created, failed)
 	w.describe(ctx)
+	return gone
 }
 
 // runChildren starts the children a batch needs, concurrently, and waits for them all.

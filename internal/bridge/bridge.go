@@ -89,7 +89,8 @@ type EchoChecker interface {
 // (HighLevel sometimes omits it on TaskCreate). It returns an error matching ghl.ErrNotFound
 // or store.ErrNotFound when the task no longer exists.
 type TaskContactResolver interface {
-	ResolveTaskContact(ctx context.Context, conn store.Connection, taskID string) (contactID string, err error)
+	// title is the task's title from the event (may be empty); it narrows the search.
+	ResolveTaskContact(ctx context.Context, conn store.Connection, taskID, title string) (contactID string, err error)
 }
 
 // SchedulePauser pauses a connection's Temporal Schedules (poll and reconcile) after the app
@@ -118,11 +119,11 @@ func (f EchoCheckerFunc) IsEcho(ctx context.Context, conn store.Connection, link
 }
 
 // TaskContactResolverFunc adapts a function to TaskContactResolver.
-type TaskContactResolverFunc func(ctx context.Context, conn store.Connection, taskID string) (string, error)
+type TaskContactResolverFunc func(ctx context.Context, conn store.Connection, taskID, title string) (string, error)
 
 // ResolveTaskContact calls f.
-func (f TaskContactResolverFunc) ResolveTaskContact(ctx context.Context, conn store.Connection, taskID string) (string, error) {
-	return f(ctx, conn, taskID)
+func (f TaskContactResolverFunc) ResolveTaskContact(ctx context.Context, conn store.Connection, taskID, title string) (string, error) {
+	return f(ctx, conn, taskID, title)
 }
 
 // SchedulePauserFunc adapts a function, e.g. (*schedules.Manager).Pause, to SchedulePauser.

@@ -154,7 +154,11 @@ func (b *Bridge) handle(ctx context.Context, ev store.InboxEvent, tripped *atomi
 
 	contactID := env.ContactID
 	if contactID == "" && kind == activities.KindTasks && env.ObjectID != "" {
-		out, id := b.resolveTask(ctx, conn, env.ObjectID)
+		title := ""
+		if te, ok := env.Payload.(*ghl.TaskEvent); ok && te != nil {
+			title = te.Title
+		}
+		out, id := b.resolveTask(ctx, conn, env.ObjectID, title)
 		if id == "" {
 			return out
 		}
@@ -222,11 +226,11 @@ func (b *Bridge) handle(ctx context.Context, ev store.InboxEvent, tripped *atomi
 
 // resolveTask finds the contact of a task event that came without one. It returns the
 // contact id, or "" with the row's outcome.
-func (b *Bridge) resolveTask(ctx context.Context, conn store.Connection, taskID string) (outcome, string) {
+func (b *Bridge) resolveTask(ctx context.Context, conn store.Connection, taskID, title string) (outcome, string) {
 	if b.cfg.Tasks == nil {
 		return done(store.InboxFailed, "task event without contactId and no task resolver configured"), ""
 	}
-	id, err := b.cfg.Tasks.ResolveTaskContact(ctx, conn, taskID)
+	id, err := b.cfg.Tasks.ResolveTaskContact(ctx, conn, taskID, title)
 	switch {
 	case errors.Is(err, ghl.ErrNotFound) || errors.Is(err, store.ErrNotFound):
 		return done(store.InboxIgnored, "task without contactId no longer exists"), ""

@@ -90,7 +90,7 @@ func TestRelayMapsEventsToSignals(t *testing.T) {
 
 func TestRelayResolvesTaskWithoutContact(t *testing.T) {
 	var flaky atomic.Int32
-	resolver := bridge.TaskContactResolverFunc(func(_ context.Context, conn store.Connection, taskID string) (string, error) {
+	resolver := bridge.TaskContactResolverFunc(func(_ context.Context, conn store.Connection, taskID, _ string) (string, error) {
 		if conn.ID != testConnID {
 			return "", fmt.Errorf("unexpected connection %s", conn.ID)
 		}

@@ -17,7 +17,7 @@ import (
 // TaskCreate events without contactId, and checks each event is signalled exactly once.
 func TestSimulatorWebhooksExactlyOneSignalPerEvent(t *testing.T) {
 	var sim *ghlsim.Server
-	resolver := bridge.TaskContactResolverFunc(func(_ context.Context, _ store.Connection, taskID string) (string, error) {
+	resolver := bridge.TaskContactResolverFunc(func(_ context.Context, _ store.Connection, taskID, _ string) (string, error) {
 		for _, tk := range sim.Snapshot().Tasks {
 			if tk.ID == taskID {
 				return tk.ContactID, nil

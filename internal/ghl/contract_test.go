@@ -22,7 +22,7 @@ var clientOperations = []string{
 	"get-contact", "create-contact", "update-contact", "delete-contact", "upsert-contact",
 	"get-contacts", "search-contacts-advanced", "get-contacts-by-businessId",
 	"add-tags", "remove-tags",
-	"get-all-tasks", "get-task", "create-task", "update-task", "delete-task", "update-task-completed",
+	"get-all-tasks", "get-task", "create-task", "update-task", "delete-task", "update-task-completed", "task-search",
 	"get-all-notes", "get-note", "create-note", "update-note", "delete-note",
 	"get-appointments-for-contact", "get-custom-fields",
 	"get-access-token",
@@ -196,6 +196,65 @@ func TestContract(t *testing.T) {
 	if got, err := c.SetTaskCompleted(ctx, ann.ID, task.ID, true); err != nil || !got.Completed {
 		t.Fatalf("complete task = %+v, %v", got, err)
 	}
+
+	// The location-wide task search, and finding a task's contact through it.
+	welcome, err := c.CreateTask(ctx, bob.ID, ghl.NewTask{Title: "Send welcome pack", DueDate: due, AssignedTo: "user-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	annTask, err := c.GetTask(ctx, ann.ID, task.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paged []ghl.Task
+	for skip, pages := 0, 0; ; pages++ {
+		p, err := c.SearchTasks(ctx, ghl.TaskSearchParams{Limit: 1, Skip: skip})
+		if err != nil {
+			t.Fatalf("task search: %v", err)
+		}
+		paged = append(paged, p.Tasks...)
+		if skip = p.Next; skip == 0 {
+			break
+		}
+		if pages > 5 {
+			t.Fatal("task search does not end")
+		}
+	}
+	if diff := cmp.Diff([]ghl.Task{annTask, welcome}, paged); diff != "" {
+		t.Errorf("task search pages (-want +got):\n%s", diff)
+	}
+	done := true
+	for _, tc := range []struct {
+		name string
+		p    ghl.TaskSearchParams
+		want []ghl.Task
+	}{
+		{"query", ghl.TaskSearchParams{Query: "CALL BACK"}, []ghl.Task{annTask}},
+		{"contact", ghl.TaskSearchParams{ContactIDs: []string{bob.ID, "no-such-contact"}}, []ghl.Task{welcome}},
+		{"completed", ghl.TaskSearchParams{Completed: &done}, []ghl.Task{annTask}},
+		{"assignee", ghl.TaskSearchParams{AssignedTo: []string{"user-1"}, Query: "welcome"}, []ghl.Task{welcome}},
+		{"business", ghl.TaskSearchParams{BusinessID: "biz-1"}, []ghl.Task{annTask}},
+		{"nothing", ghl.TaskSearchParams{Query: "no such task"}, []ghl.Task{}},
+	} {
+		p, err := c.SearchTasks(ctx, tc.p)
+		if err != nil || p.Next != 0 {
+			t.Errorf("task search by %s: next %d, %v", tc.name, p.Next, err)
+		}
+		if diff := cmp.Diff(tc.want, p.Tasks); diff != "" {
+			t.Errorf("task search by %s (-want +got):\n%s", tc.name, diff)
+		}
+	}
+	if id, err := c.FindTaskContact(ctx, welcome.ID, "Send welcome pack"); err != nil || id != bob.ID {
+		t.Fatalf("find task contact = %q, %v", id, err)
+	}
+	elsewhere, err := ghl.New(ghl.Options{BaseURL: e.srv.URL, LocationID: "locSimOther000000001", Auth: ghl.StaticToken(pit), HTTPClient: e.httpClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := elsewhere.SearchTasks(ctx, ghl.TaskSearchParams{}); !errors.Is(err, ghl.ErrForbidden) || ghl.Retryable(err) {
+		t.Fatalf("task search in another location: %v", err)
+	}
+
 	if err := c.DeleteTask(ctx, ann.ID, task.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +344,7 @@ func TestContract(t *testing.T) {
 		}
 	}
 	t.Logf("operations and statuses:\n%s", e.rec.Summary())
-	if got, want := c.Calls(), e.sim.Stats().Requests-bad.Calls(); got != want {
+	if got, want := c.Calls(), e.sim.Stats().Requests-bad.Calls()-elsewhere.Calls(); got != want {
 		t.Errorf("client counted %d calls, simulator saw %d", got, want)
 	}
 }

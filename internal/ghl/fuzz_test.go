@@ -84,6 +84,7 @@ func FuzzDecodeResponses(f *testing.F) {
 		`{"contacts":[{"id":"a","searchAfter":[1625203106704,"a"]}],"total":3}`,
 		`{"contact":{"id":"a","dndSettings":{"SMS":{"status":"active"}},"dateOfBirth":"1990-09-25"}}`,
 		`{"task":{"id":"t","dueDate":"2021-07-08T02:30:00.000Z","completed":true}}`,
+		`{"tasks":[{"_id":"t","title":"Call","contactId":"c","dueDate":"2021-07-08T02:30:00.000Z","completed":false,"contactDetails":{"firstName":null}}]}`,
 		`{"note":{"id":"n","body":"b","dateAdded":"2021-07-08T12:02:11.285Z"}}`,
 		`{"events":[{"id":"e","startTime":"2021-07-16 11:00:00"}]}`,
 		`{"customFields":[{"id":"c","position":0,"picklistOptions":["a"]}]}`,
@@ -108,6 +109,18 @@ func FuzzDecodeResponses(f *testing.F) {
 		if json.Unmarshal(body, &search) == nil {
 			if p := search.page(limit); p.Next != nil && len(p.Contacts) < limit {
 				t.Fatalf("short search page continues")
+			}
+		}
+		var tasks taskSearchResponse
+		if json.Unmarshal(body, &tasks) == nil {
+			p := tasks.page(limit, limit)
+			if p.Next != 0 && (len(p.Tasks) < limit || p.Next <= limit) {
+				t.Fatalf("task search page continues wrongly: %d tasks, limit %d, next %d", len(p.Tasks), limit, p.Next)
+			}
+			for i, st := range tasks.Tasks {
+				if st.MongoID != "" && p.Tasks[i].ID != st.MongoID {
+					t.Fatalf("task search row %d keeps id %q over _id %q", i, p.Tasks[i].ID, st.MongoID)
+				}
 			}
 		}
 		var one struct {

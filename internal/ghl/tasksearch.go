@@ -63,7 +63,9 @@ type searchTask struct {
 }
 
 // SearchTasks reads one page of the location's tasks, across contacts, with POST
-// /locations/{locationId}/tasks/search (scope locations/tasks.readonly).
+// /locations/{locationId}/tasks/search (scope locations/tasks.readonly). Each Task has its
+// id (HighLevel sends it as _id here), title, body, contactId, assignedTo, dueDate,
+// completed, dateAdded and dateUpdated.
 func (c *Client) SearchTasks(ctx context.Context, p TaskSearchParams) (TaskSearchPage, error) {
 	const op = "task-search"
 	if p.Skip < 0 {
@@ -80,25 +82,29 @@ func (c *Client) SearchTasks(ctx context.Context, p TaskSearchParams) (TaskSearc
 	if err := c.do(ctx, call{op: op, method: http.MethodPost, path: pathf("/locations/%s/tasks/search", c.loc), body: body, out: &out}); err != nil {
 		return TaskSearchPage{}, err
 	}
-	page := TaskSearchPage{Tasks: make([]Task, len(out.Tasks))}
-	for i, st := range out.Tasks {
-		page.Tasks[i] = st.Task
+	return out.page(p.Skip, p.Limit), nil
+}
+
+func (r taskSearchResponse) page(skip, limit int) TaskSearchPage {
+	p := TaskSearchPage{Tasks: make([]Task, len(r.Tasks))}
+	for i, st := range r.Tasks {
+		p.Tasks[i] = st.Task
 		if st.MongoID != "" {
-			page.Tasks[i].ID = st.MongoID
+			p.Tasks[i].ID = st.MongoID
 		}
 	}
-	if len(out.Tasks) >= p.Limit {
-		page.Next = p.Skip + len(out.Tasks)
+	if n := len(r.Tasks); n >= limit && n > 0 {
+		p.Next = skip + n
 	}
-	return page, nil
+	return p
 }
 
 // FindTaskContact returns the contact of a task, for a TaskCreate event that came without
 // contactId: HighLevel's per-task read needs the contact id, so it pages through the
 // location's task search until the task shows up. With a title (the event's) it first
-// searches for that, which usually takes one request; when that finds nothing (the title
-// may have been edited since, or HighLevel may read the query differently) and without a
-// title, it pages through all of the location's tasks.
+// searches for that, which usually takes one request; when that search does not turn up the
+// task (the title may have been edited since, or HighLevel may read the query differently),
+// and when there is no title, it pages through all of the location's tasks.
 //
 // The contact id is "" when the task belongs to no contact. An error matching ErrNotFound
 // (an *APIError with Status 0) means the search ran to its end without the task: it no

@@ -221,6 +221,11 @@ type Links interface {
 	LinkBy(ctx context.Context, connectionID string, side Side, contactID string) (Link, error)
 	// AttachContact sets the link's id on side. ErrConflict if another link owns contactID.
 	AttachContact(ctx context.Context, connectionID, linkID string, side Side, contactID string) (Link, error)
+	// ClaimContact is AttachContact for a contact we just created: when another link owns
+	// contactID but has no contact on the other side (the create's own webhook or poll echo
+	// got there first and made a link for it), that link is absorbed (deleted with its
+	// ledger) and the contact attached here. ErrConflict if the owner is a full link.
+	ClaimContact(ctx context.Context, connectionID, linkID string, side Side, contactID string) (l Link, absorbed string, err error)
 	MarkLinkDeleted(ctx context.Context, connectionID, linkID string, deleted bool) error
 	// ListLinks pages links ordered by ID, after the given ID ("" for the start).
 	ListLinks(ctx context.Context, connectionID, afterID string, limit int) ([]Link, error)

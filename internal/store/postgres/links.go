@@ -157,6 +157,52 @@ func (s *Store) AttachContact(ctx context.Context, connID, linkID string, side s
 	return s.GetLink(ctx, connID, linkID)
 }
 
+// ClaimContact attaches a contact we created, absorbing a one-sided link made for it meanwhile.
+func (s *Store) ClaimContact(ctx context.Context, connID, linkID string, side store.Side, contactID string) (store.Link, string, error) {
+	col, err := sideColumn(side)
+	if err != nil {
+		return store.Link{}, "", err
+	}
+	absorbed := ""
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		owner, err := scanLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND `+col+` = $2 FOR UPDATE`, connID, contactID))
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return err
+		case owner.ID == linkID:
+			return nil
+		case owner.ContactID(otherSide(side)) == "" && !owner.Deleted:
+			if _, err := tx.Exec(ctx, `DELETE FROM links WHERE connection_id = $1 AND id = $2`, connID, owner.ID); err != nil {
+				return fmt.Errorf("absorb link %s: %w", owner.ID, err)
+			}
+			absorbed = owner.ID
+		default:
+			return fmt.Errorf("link %s owns the %s contact: %w", owner.ID, side, store.ErrConflict)
+		}
+		tag, err := tx.Exec(ctx, `UPDATE links SET `+col+` = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`, contactID, store.Now(), connID, linkID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound("link %s/%s", connID, linkID)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Link{}, "", fmt.Errorf("claim %s contact for link %s: %w", side, linkID, err)
+	}
+	l, err := s.GetLink(ctx, connID, linkID)
+	return l, absorbed, err
+}
+
+func otherSide(s store.Side) store.Side {
+	if s == store.SideGHL {
+		return store.SideRZ
+	}
+	return store.SideGHL
+}
+
 // MarkLinkDeleted flags a link whose person was deleted on a side.
 func (s *Store) MarkLinkDeleted(ctx context.Context, connID, linkID string, deleted bool) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE links SET deleted = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`,

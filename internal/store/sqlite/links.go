@@ -153,6 +153,54 @@ func (s *Store) AttachContact(ctx context.Context, connID, linkID string, side s
 	return s.GetLink(ctx, connID, linkID)
 }
 
+// ClaimContact attaches a contact we created, absorbing a one-sided link made for it meanwhile.
+func (s *Store) ClaimContact(ctx context.Context, connID, linkID string, side store.Side, contactID string) (store.Link, string, error) {
+	col, err := sideColumn(side)
+	if err != nil {
+		return store.Link{}, "", err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Link{}, "", fmt.Errorf("claim contact: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	owner, err := scanLink(tx.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND `+col+` = ?`, connID, contactID))
+	absorbed := ""
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return store.Link{}, "", fmt.Errorf("claim contact: %w", err)
+	case owner.ID == linkID:
+		return owner, "", tx.Commit()
+	case owner.ContactID(otherSide(side)) == "" && !owner.Deleted:
+		if _, err := tx.ExecContext(ctx, `DELETE FROM links WHERE connection_id = ? AND id = ?`, connID, owner.ID); err != nil {
+			return store.Link{}, "", fmt.Errorf("claim contact: absorb link %s: %w", owner.ID, err)
+		}
+		absorbed = owner.ID
+	default:
+		return store.Link{}, "", fmt.Errorf("claim %s contact for link %s: link %s owns it: %w", side, linkID, owner.ID, store.ErrConflict)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE links SET `+col+` = ?, updated_at = ? WHERE connection_id = ? AND id = ?`, contactID, micros(store.Now()), connID, linkID)
+	if err != nil {
+		return store.Link{}, "", fmt.Errorf("claim contact: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.Link{}, "", notFound("link %s/%s", connID, linkID)
+	}
+	if err := tx.Commit(); err != nil {
+		return store.Link{}, "", fmt.Errorf("claim contact: commit: %w", err)
+	}
+	l, err := s.GetLink(ctx, connID, linkID)
+	return l, absorbed, err
+}
+
+func otherSide(s store.Side) store.Side {
+	if s == store.SideGHL {
+		return store.SideRZ
+	}
+	return store.SideGHL
+}
+
 // MarkLinkDeleted flags a link whose person was deleted on a side.
 func (s *Store) MarkLinkDeleted(ctx context.Context, connID, linkID string, deleted bool) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE links SET deleted = ?, updated_at = ? WHERE connection_id = ? AND id = ?`,

@@ -33,6 +33,7 @@ func Run(t *testing.T, open Opener) {
 		{"Links", testLinks},
 		{"EnsureLinkConcurrent", testEnsureLinkConcurrent},
 		{"PairLinkConcurrent", testPairLinkConcurrent},
+		{"ClaimContact", testClaimContact},
 		{"Ledger", testLedger},
 		{"Inbox", testInbox},
 		{"InboxConcurrentClaim", testInboxConcurrentClaim},
@@ -692,5 +693,44 @@ func testMatchKeys(t *testing.T, s store.Store) {
 	}
 	if other, _ := s.MatchContacts(c, "c2", store.SideGHL, []string{"email:a@x.io"}); len(other) != 0 {
 		t.Errorf("keys leak across connections: %v", other)
+	}
+}
+
+// testClaimContact: a contact we created is attached to its link even when its echo made a
+// one-sided link first; a full link is never absorbed.
+func testClaimContact(t *testing.T, s store.Store) {
+	c := ctx(t)
+	mustConn(t, s, "c1", "loc1")
+	mine, _, _ := s.EnsureLink(c, "c1", store.SideRZ, "r1")
+	echo, _, _ := s.EnsureLink(c, "c1", store.SideGHL, "g-new") // the webhook of our create
+	if err := s.PutLedger(c, store.LedgerEntry{ConnectionID: "c1", LinkID: echo.ID, Object: "contact"}); err != nil {
+		t.Fatal(err)
+	}
+	l, absorbed, err := s.ClaimContact(c, "c1", mine.ID, store.SideGHL, "g-new")
+	if err != nil || absorbed != echo.ID || l.GHLContactID != "g-new" || l.RZContactID != "r1" {
+		t.Fatalf("ClaimContact = %+v absorbed %q, %v", l, absorbed, err)
+	}
+	if _, err := s.GetLink(c, "c1", echo.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("absorbed link still there: %v", err)
+	}
+	if _, err := s.GetLedger(c, "c1", echo.ID, "contact"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("absorbed link's ledger still there: %v", err)
+	}
+	// Claiming again is a no-op.
+	if again, absorbed, err := s.ClaimContact(c, "c1", mine.ID, store.SideGHL, "g-new"); err != nil || absorbed != "" || again.ID != mine.ID {
+		t.Errorf("second claim = %+v %q %v", again, absorbed, err)
+	}
+	// A full link (both sides) is a real person: conflict, nothing changes.
+	full, _ := s.PairLink(c, "c1", "g2", "r2")
+	other, _, _ := s.EnsureLink(c, "c1", store.SideRZ, "r3")
+	if _, _, err := s.ClaimContact(c, "c1", other.ID, store.SideGHL, "g2"); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("claiming a full link's contact: err = %v, want ErrConflict", err)
+	}
+	if got, _ := s.GetLink(c, "c1", full.ID); got.GHLContactID != "g2" {
+		t.Errorf("full link changed: %+v", got)
+	}
+	// Nobody owns it: plain attach.
+	if l, absorbed, err := s.ClaimContact(c, "c1", other.ID, store.SideGHL, "g3"); err != nil || absorbed != "" || l.GHLContactID != "g3" {
+		t.Errorf("claim of an unowned contact = %+v %q %v", l, absorbed, err)
 	}
 }
