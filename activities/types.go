@@ -116,9 +116,9 @@ type DeadLetterInput struct {
 	Ref
 	WorkflowID string          `json:"workflowId"`
 	RunID      string          `json:"runId"`
-	Kind       string          `json:"kind"`
-	Input      json.RawMessage `json:"input"`
-	Error      string          `json:"error"`
+	Kind       string    `json:"kind"`
+	Input      PlanInput `json:"input"` // what the failed step was asked to do
+	Error      string    `json:"error"`
 }
 
 // BackfillPageInput asks for one page of a backfill.

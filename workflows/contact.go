@@ -3,7 +3,6 @@ package workflows
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -358,12 +357,8 @@ func (w *contactSync) setStatus(s string) {
 }
 
 // deadLetter records an exhausted failure so an operator can replay it.
-func (w *contactSync) deadLetter(ctx workflow.Context, kind string, input any, cause error) {
+func (w *contactSync) deadLetter(ctx workflow.Context, kind string, input activities.PlanInput, cause error) {
 	w.st.LastError = fmt.Sprintf("%s: %v", kind, cause)
-	raw, err := json.Marshal(input)
-	if err != nil {
-		return
-	}
 	info := workflow.GetInfo(ctx)
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 10 * time.Second,
@@ -371,7 +366,7 @@ func (w *contactSync) deadLetter(ctx workflow.Context, kind string, input any, c
 	})
 	if err := workflow.ExecuteLocalActivity(lctx, activities.RecordDeadLetterName, activities.DeadLetterInput{
 		Ref: w.st.Ref, WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
-		Kind: kind, Input: raw, Error: cause.Error(),
+		Kind: kind, Input: input, Error: cause.Error(),
 	}).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("could not record dead letter", "kind", kind, "error", err)
 	}
@@ -382,19 +377,19 @@ func (w *contactSync) notify(ctx workflow.Context, created, failed bool) {
 	if len(w.st.Notify) == 0 {
 		return
 	}
-	ids := map[string]int{}
+	// Count requests per workflow, in first-seen order (no map iteration in workflow code).
+	var order []string
+	count := map[string]int{}
 	for _, r := range w.st.Notify {
-		ids[r.WorkflowID]++
+		if count[r.WorkflowID] == 0 {
+			order = append(order, r.WorkflowID)
+		}
+		count[r.WorkflowID]++
 	}
 	w.st.Notify = nil
-	sorted := make([]string, 0, len(ids))
-	for id := range ids {
-		sorted = append(sorted, id)
-	}
-	sort.Strings(sorted)
-	for _, id := range sorted {
+	for _, id := range order {
 		// A finished backfill cannot be signalled; that is fine, it no longer waits.
-		_ = workflow.SignalExternalWorkflow(ctx, id, "", SignalPersonDone, PersonDone{LinkID: w.st.LinkID, Created: created, Failed: failed, Count: ids[id]}).Get(ctx, nil)
+		_ = workflow.SignalExternalWorkflow(ctx, id, "", SignalPersonDone, PersonDone{LinkID: w.st.LinkID, Created: created, Failed: failed, Count: count[id]}).Get(ctx, nil)
 	}
 }
 

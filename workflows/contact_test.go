@@ -179,7 +179,7 @@ func TestContactSyncDeadLettersExhaustedFailures(t *testing.T) {
 	}, 10*time.Second)
 	env.ExecuteWorkflow(workflows.ContactSync, workflows.ContactSyncInput{Ref: ref})
 
-	if len(r.dead) != 1 || r.dead[0].Kind != "ContactSync.contact" || len(r.dead[0].Input) == 0 || r.dead[0].WorkflowID == "" {
+	if len(r.dead) != 1 || r.dead[0].Kind != "ContactSync.contact" || len(r.dead[0].Input.Events) != 1 || r.dead[0].WorkflowID == "" {
 		t.Fatalf("dead letters = %+v", r.dead)
 	}
 }
