@@ -42,7 +42,8 @@ func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link,
 	out := sides{link: link}
 	bulkOnly := len(events) > 0
 	for _, e := range events {
-		if e.Source != SourceBackfill && e.Source != SourceRZ {
+		// A delete is confirmed by reading: the observation predates it.
+		if e.Source != SourceBackfill && e.Source != SourceRZ || e.Kind == KindContactDeleted {
 			bulkOnly = false
 		}
 	}
