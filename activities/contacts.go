@@ -158,6 +158,7 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (ContactPlan, 
 			c.TagsAdd, c.TagsRemove = nil, nil
 		}
 	}
+	createdTags := plan.NewBase.Tags
 	plan.NewBase.Tags = nil
 	out := ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, PlannedAt: a.now(), Summary: plan.Summary()}
 	if out.Plan, err = json.Marshal(plan); err != nil {
@@ -171,6 +172,7 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (ContactPlan, 
 	}{{store.SideGHL, plan.GHL}, {store.SideRZ, plan.RZ}} {
 		if sc.c.Create {
 			out.Created = append(out.Created, string(sc.side))
+			out.CreatedTags = append([]string{}, createdTags...)
 		}
 	}
 	for _, d := range plan.Deleted {
@@ -248,6 +250,17 @@ func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (ApplyResult
 		}
 		if err := a.runActions(ctx, conn, link, actions, &res); err != nil {
 			return res, err
+		}
+	}
+	if len(res.Created) > 0 {
+		// The create carried the tags: record them as the tags base, so no tags pass is
+		// needed to learn what both sides already agree on.
+		tags, _ := json.Marshal(p.CreatedTags)
+		h := syncmodel.TagsHash(p.CreatedTags)
+		if err := a.Store.PutLedger(ctx, store.LedgerEntry{
+			ConnectionID: p.ConnectionID, LinkID: p.LinkID, Object: ObjTags, Snapshot: tags, Hash: h, GHLHash: h, RZHash: h,
+		}); err != nil {
+			return res, classify("record tags base", err)
 		}
 	}
 	if err := a.Store.PutLedger(ctx, store.LedgerEntry{

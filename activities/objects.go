@@ -237,8 +237,13 @@ func (o *Objects) finishProjection(ctx context.Context, ref Ref, out ObjectPlan,
 	out.Base, _ = json.Marshal(snap)
 	out.BaseHash = syncmodel.HashBytes(out.Base)
 	out.RZHash = out.BaseHash
-	out.Writes = !hasBase || entry.RZHash != out.RZHash || len(pp.Actions) > 0
-	out.NeedsBase = out.Writes
+	changed := entry.RZHash != out.RZHash
+	if !hasBase {
+		// Nothing was ever written: an empty projection needs no write, only a base.
+		changed = pp.Text != "" || len(pp.AddLabels) > 0
+	}
+	out.Writes = changed || len(pp.Actions) > 0
+	out.NeedsBase = out.Writes || !hasBase
 	out.Plan, _ = json.Marshal(pp)
 	switch {
 	case len(pp.Actions) > 0:

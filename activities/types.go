@@ -64,8 +64,10 @@ type ContactPlan struct {
 	// ledger must catch up (e.g. both sides changed to the same value).
 	Writes    bool `json:"writes"`
 	NeedsBase bool `json:"needsBase"`
-	// Created lists the sides on which the person will be created.
-	Created []string `json:"created,omitempty"`
+	// Created lists the sides on which the person will be created, and CreatedTags the
+	// tags the create carries (recorded as the tags base).
+	Created     []string `json:"created,omitempty"`
+	CreatedTags []string `json:"createdTags,omitempty"`
 	// Deleted lists the sides on which the person will be deleted or marked, per policy.
 	Deleted   []string `json:"deleted,omitempty"`
 	Conflicts int      `json:"conflicts,omitempty"`

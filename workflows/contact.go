@@ -245,6 +245,7 @@ func (w *contactSync) runPass(ctx workflow.Context, batch []activities.Event) (g
 	result := PassResult{Pass: w.st.Passes + 1}
 	var summaries []string
 	failed, created := false, false
+	var createdOn []string
 	actx := activityOptions(ctx)
 	in := activities.PlanInput{Ref: w.st.Ref, Events: batch}
 
@@ -256,7 +257,8 @@ func (w *contactSync) runPass(ctx workflow.Context, batch []activities.Event) (g
 			var applied activities.ApplyResult
 			if err = workflow.ExecuteActivity(actx, c.ApplyContact, plan).Get(ctx, &applied); err == nil {
 				w.setIDs(applied.GHLID, applied.RZID)
-				created = len(applied.Created) > 0
+				createdOn = applied.Created
+				created = len(createdOn) > 0
 			}
 		} else if err == nil {
 			w.setIDs(plan.GHLID, plan.RZID)
@@ -269,8 +271,16 @@ func (w *contactSync) runPass(ctx workflow.Context, batch []activities.Event) (g
 			gone = plan.LinkGone
 			result.Plan = plan.Plan
 			summaries = append(summaries, "contact: "+plan.Summary)
-			if created {
-				n = needs{true, true, true, true} // a new person starts with every projection
+			// A create carries the tags (and apply records them). A person new in HighLevel
+			// has no notes or tasks there yet; one new in Referrizer needs their HighLevel
+			// notes and tasks projected.
+			for _, side := range createdOn {
+				switch side {
+				case "ghl":
+					n.tags, n.notes, n.tasks = false, false, false
+				case "rz":
+					n.tags, n.notes, n.tasks = false, true, true
+				}
 			}
 			if len(plan.Deleted) > 0 {
 				w.setStatus(StatusDeleted)
