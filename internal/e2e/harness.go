@@ -8,13 +8,16 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -24,12 +27,14 @@ import (
 	"github.com/hlrz/hlrz/internal/app"
 	"github.com/hlrz/hlrz/internal/codec"
 	"github.com/hlrz/hlrz/internal/config"
+	"github.com/hlrz/hlrz/internal/devserver"
 	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 	"github.com/hlrz/hlrz/internal/sim/rzsim"
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/internal/store/postgres"
 	"github.com/hlrz/hlrz/internal/testutil/pgtest"
+	"github.com/hlrz/hlrz/workflows"
 )
 
 // TestKeySpec is the encryption key of test runs. It is public and only ever encrypts
@@ -54,12 +59,17 @@ type Options struct {
 	RZ       rzsim.Options
 	// Tune adjusts activity dependencies (e.g. a shorter observation TTL).
 	Tune func(*app.Options)
+	// Restartable runs Temporal as the embedded dev server on a SQLite file instead of
+	// temporaltest's in-memory server, so RestartTemporal can stop and start it.
+	Restartable bool
 }
 
 // Env is a running product with its infrastructure.
 type Env struct {
 	T          testing.TB
-	Server     *temporaltest.TestServer
+	Server     *temporaltest.TestServer // nil when Restartable
+	Dev        *devserver.Server        // set when Restartable
+	devCfg     devserver.Config
 	Client     client.Client
 	Namespace  string
 	DSN        string
@@ -82,11 +92,35 @@ func Start(t testing.TB, o Options) *Env {
 	kr := TestKeyring()
 	e := &Env{T: t, LocationID: "loc" + store.NewID(), RZToken: "rz-token-" + store.NewID()}
 
-	e.Server = temporaltest.NewServer(temporaltest.WithT(t.(*testing.T)),
-		temporaltest.WithBaseClientOptions(client.Options{DataConverter: codec.DataConverter(kr),
-			Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: testLogLevel()})))}))
-	e.Client = e.Server.GetDefaultClient()
-	e.Namespace = e.Server.GetDefaultNamespace()
+	copts := client.Options{DataConverter: codec.DataConverter(kr),
+		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: testLogLevel()})))}
+	if o.Restartable {
+		e.devCfg = devserver.Config{DataDir: t.TempDir(), Port: freePort(t), UIPort: -1, SearchAttributes: workflows.SearchAttributes()}
+		dev, err := devserver.Start(ctx, e.devCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Dev = dev
+		t.Cleanup(func() { e.Dev.Stop() })
+		copts.HostPort, copts.Namespace = dev.FrontendAddress(), dev.Namespace()
+		c, err := client.DialContext(ctx, copts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		e.Client, e.Namespace = c, dev.Namespace()
+	} else {
+		topts := []temporaltest.TestServerOption{temporaltest.WithBaseClientOptions(copts)}
+		if tt, ok := t.(*testing.T); ok {
+			topts = append(topts, temporaltest.WithT(tt))
+		}
+		e.Server = temporaltest.NewServer(topts...)
+		if _, ok := t.(*testing.T); !ok {
+			t.Cleanup(e.Server.Stop) // WithT does this for tests; benchmarks need it too
+		}
+		e.Client = e.Server.GetDefaultClient()
+		e.Namespace = e.Server.GetDefaultNamespace()
+	}
 
 	e.DSN = pgtest.NewDatabase(t)
 	st, err := postgres.Open(ctx, e.DSN, kr)
@@ -177,6 +211,57 @@ func (e *Env) StartApp() {
 
 // StopApp stops the product, as a crash or deploy would (workflows stay in Temporal).
 func (e *Env) StopApp() { e.App.Stop() }
+
+// RestartTemporal stops the Temporal server and starts it again on the same file and port
+// after down; clients and workers reconnect on their own.
+func (e *Env) RestartTemporal(down time.Duration) {
+	e.T.Helper()
+	if e.Dev == nil {
+		e.T.Fatal("RestartTemporal needs Options.Restartable")
+	}
+	e.Dev.Stop()
+	time.Sleep(down)
+	dev, err := devserver.Start(context.Background(), e.devCfg)
+	if err != nil {
+		e.T.Fatalf("restart Temporal: %v", err)
+	}
+	e.Dev = dev
+}
+
+// OutageDatabase makes the product's database unreachable for down, as a PostgreSQL
+// restart looks to its clients: every connection to it is dropped and new ones are refused
+// until it is back. Other databases on the server (other tests) are not touched.
+func (e *Env) OutageDatabase(down time.Duration) {
+	e.T.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, pgtest.AdminDSN())
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	u, _ := url.Parse(e.DSN)
+	db := strings.TrimPrefix(u.Path, "/")
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+db+" ALLOW_CONNECTIONS false"); err != nil {
+		e.T.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", db); err != nil {
+		e.T.Fatal(err)
+	}
+	time.Sleep(down)
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+db+" ALLOW_CONNECTIONS true"); err != nil {
+		e.T.Fatal(err)
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
 
 // Eventually polls cond until it holds or the timeout passes.
 func (e *Env) Eventually(timeout time.Duration, what string, cond func() (bool, string)) {

@@ -228,6 +228,23 @@ func TestFaults(t *testing.T) {
 	if st, h, _ := f.call(t, "GET", "/contacts/"+c.ID, pit, nil); st != http.StatusTooManyRequests || h.Get("Retry-After") != "1.5" {
 		t.Errorf("forced 429: %d Retry-After %q", st, h.Get("Retry-After"))
 	}
+	// A 429 rate answers about that share of requests, each with the wait (80 requests stay
+	// under the real 100 per 10 s limit).
+	f.sim.SetFaults(ghlsim.Faults{RateLimitRate: 0.25, RetryAfter: time.Second})
+	limited := 0
+	for range 80 {
+		st, h, _ := f.call(t, "GET", "/contacts/"+c.ID, pit, nil)
+		if st == http.StatusTooManyRequests {
+			limited++
+			if h.Get("Retry-After") != "1" {
+				t.Fatalf("429 without Retry-After: %v", h)
+			}
+		}
+	}
+	if limited < 8 || limited > 40 {
+		t.Errorf("429 rate 0.25 answered %d of 80 requests 429", limited)
+	}
+	f.sim.SetFaults(ghlsim.Faults{})
 	f.contract(t)
 }
 

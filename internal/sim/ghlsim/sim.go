@@ -76,6 +76,7 @@ type Options struct {
 // rate limiting; TokenLatency slows the token endpoint.
 type Faults struct {
 	ErrorRate     float64       `json:"errorRate"`      // fraction of requests answered 500
+	RateLimitRate float64       `json:"rateLimitRate"`  // fraction of requests answered 429 (with RetryAfter)
 	Latency       time.Duration `json:"-"`              // added to every request
 	LatencyJitter time.Duration `json:"-"`              // plus uniform [0, jitter)
 	Force429      int           `json:"force429"`       // answer the next N requests 429
@@ -550,6 +551,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case f.Force5xx > 0:
 		f.Force5xx--
 		fault = &apiError{status: f.Status5xx, msg: "Service unavailable (injected)"}
+	case f.RateLimitRate > 0 && s.rng.Float64() < f.RateLimitRate:
+		s.stats.RateLimited++
+		w.Header().Set("X-RateLimit-Remaining", "0")
+		if f.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.FormatFloat(f.RetryAfter.Seconds(), 'f', -1, 64))
+		}
+		fault = &apiError{status: http.StatusTooManyRequests, msg: "Too many requests, please try again later."}
 	case f.ErrorRate > 0 && s.rng.Float64() < f.ErrorRate:
 		fault = &apiError{status: http.StatusInternalServerError, msg: "Internal server error (injected)"}
 	}
