@@ -160,6 +160,7 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.Metrics.Handler())
+	mux.HandleFunc("GET /status/budgets", a.serveBudgets)
 	mux.Handle("/codec/", http.StripPrefix("/codec", codec.Handler(cfg.Keys, a.uiOrigin())))
 	if cfg.Mode != config.ModeWorker {
 		keys, err := webhookKeys(cfg, a.Dev)
@@ -188,7 +189,9 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 	a.http.Handler = mux
 
 	if cfg.Mode != config.ModeBridge {
-		wopts := worker.Options{}
+		// Two pollers (the SDK default) leave the worker idle while tasks queue up: one entity
+		// workflow per person means many small tasks, so poll with more.
+		wopts := worker.Options{MaxConcurrentWorkflowTaskPollers: 8, MaxConcurrentActivityTaskPollers: 8}
 		if opts.WorkerOptions != nil {
 			wopts = *opts.WorkerOptions
 		}

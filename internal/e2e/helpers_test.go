@@ -79,3 +79,21 @@ func runPoll(t *testing.T, e *e2e.Env) activities.PollResult {
 }
 
 var _ = enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+
+// runReconcile runs one reconcile to completion and returns what it did.
+func runReconcile(t *testing.T, e *e2e.Env) activities.ReconcileResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: "test-reconcile-" + fmt.Sprint(time.Now().UnixNano()), TaskQueue: e.App.Config.TaskQueue,
+	}, workflows.Reconcile, activities.ReconcileInput{ConnectionID: e.Conn.ID, BudgetShare: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res activities.ReconcileResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}

@@ -239,11 +239,15 @@ func TestBackfillConverges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var progress workflows.BackfillProgress
 	if err := run.Get(ctx, &progress); err != nil {
-		t.Fatalf("backfill: %v", err)
+		v, qerr := e.Client.QueryWorkflow(context.Background(), workflows.BackfillWorkflowID(e.Conn.ID), "", workflows.QueryProgress)
+		if qerr == nil {
+			_ = v.Get(&progress)
+		}
+		t.Fatalf("backfill: %v (progress %+v)", err, progress)
 	}
 	if progress.Failed != 0 || progress.Synced != 500 || progress.Linked != res.MatchByEmail+res.MatchByPhone {
 		t.Errorf("progress = %+v, seeded %+v", progress, res)
@@ -307,3 +311,53 @@ func customText(c rzsim.Contact, name string) (string, bool) {
 }
 
 var _ = store.SideGHL
+
+// Reconcile catches what HighLevel's webhooks do not report: a task edited in place (there
+// is no TaskUpdate event) and a delete whose webhook never came.
+func TestReconcile(t *testing.T) {
+	e := e2e.Start(t, e2e.Options{})
+	c, err := e.GHL.CreateContact(ghlsim.Contact{LocationID: e.LocationID, FirstName: "Rae", Email: "rae@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := e.GHL.CreateTask(c.ID, ghlsim.Task{Title: "Book intro call", DueDate: time.Now().Add(72 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := e.GHL.CreateContact(ghlsim.Contact{LocationID: e.LocationID, FirstName: "Sol", Email: "sol@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Eventually(60*time.Second, "both people and Rae's task in Referrizer", func() (bool, string) {
+		r, ok := rzByEmail(e, "rae@example.com")
+		tasks, _ := customText(r, "GHL Tasks")
+		_, ok2 := rzByEmail(e, "sol@example.com")
+		return ok && ok2 && strings.Contains(tasks, "Book intro call"), tasks
+	})
+	waitIdle(t, e)
+
+	// Changes HighLevel does not announce: a task edit, and a delete with webhooks off.
+	if _, err := e.GHL.UpdateTask(task.ID, ghlsim.TaskPatch{Title: new("Book intro call (moved)")}); err != nil {
+		t.Fatal(err)
+	}
+	wh := e.GHL.Webhooks()
+	off := wh
+	off.URL = ""
+	e.GHL.SetWebhooks(off)
+	if err := e.GHL.DeleteContact(gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.GHL.SetWebhooks(wh)
+
+	res := runReconcile(t, e)
+	if res.TasksChecked != 1 || res.TasksChanged != 1 || res.Deleted != 1 {
+		t.Errorf("reconcile = %+v, want 1 task checked and changed, 1 delete found", res)
+	}
+	e.Eventually(60*time.Second, "edited task and deleted person reflected in Referrizer", func() (bool, string) {
+		r, _ := rzByEmail(e, "rae@example.com")
+		tasks, _ := customText(r, "GHL Tasks")
+		s, _ := rzByEmail(e, "sol@example.com")
+		return strings.Contains(tasks, "(moved)") && slices.Contains(s.Labels, "hlrz-deleted"), fmt.Sprintf("%q %v", tasks, s.Labels)
+	})
+	e.RecordHistories("reconcile", workflows.ReconcileName)
+}

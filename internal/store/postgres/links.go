@@ -158,7 +158,18 @@ func (s *Store) AttachContact(ctx context.Context, connID, linkID string, side s
 }
 
 // ClaimContact attaches a contact we created, absorbing a one-sided link made for it meanwhile.
+// A link inserted for the contact between our check and our update (the relay racing us)
+// surfaces as a unique violation; the claim then runs again and absorbs it.
 func (s *Store) ClaimContact(ctx context.Context, connID, linkID string, side store.Side, contactID string) (store.Link, string, error) {
+	for attempt := 0; ; attempt++ {
+		l, absorbed, err := s.claimContact(ctx, connID, linkID, side, contactID)
+		if !isUnique(err) || attempt == 4 {
+			return l, absorbed, err
+		}
+	}
+}
+
+func (s *Store) claimContact(ctx context.Context, connID, linkID string, side store.Side, contactID string) (store.Link, string, error) {
 	col, err := sideColumn(side)
 	if err != nil {
 		return store.Link{}, "", err

@@ -180,6 +180,8 @@ func (s *Store) ClaimContact(ctx context.Context, connID, linkID string, side st
 	default:
 		return store.Link{}, "", fmt.Errorf("claim %s contact for link %s: link %s owns it: %w", side, linkID, owner.ID, store.ErrConflict)
 	}
+	// BEGIN IMMEDIATE holds the write lock from the SELECT on: nobody can insert a link
+	// for the contact in between, so no retry is needed here.
 	res, err := tx.ExecContext(ctx, `UPDATE links SET `+col+` = ?, updated_at = ? WHERE connection_id = ? AND id = ?`, contactID, micros(store.Now()), connID, linkID)
 	if err != nil {
 		return store.Link{}, "", fmt.Errorf("claim contact: %w", err)
