@@ -481,7 +481,7 @@ func findRZByEmail(ctx context.Context, rz *referrizer.Client, email string) (re
 		return referrizer.Contact{}, err
 	}
 	if len(page.Contacts) != 1 {
-		return referrizer.Contact{}, fmt.Errorf("Referrizer reported a duplicate but %d contacts match: %w", len(page.Contacts), store.ErrConflict)
+		return referrizer.Contact{}, fmt.Errorf("referrizer reported a duplicate but %d contacts match: %w", len(page.Contacts), store.ErrConflict)
 	}
 	return page.Contacts[0], nil
 }

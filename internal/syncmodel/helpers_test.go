@@ -15,8 +15,6 @@ func mustMapping(t testing.TB, doc string) *Mapping {
 	return m
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // day returns midnight UTC of 2024-05-<d>.
 func day(d int) time.Time { return time.Date(2024, 5, d, 0, 0, 0, 0, time.UTC) }
 

@@ -171,7 +171,7 @@ func triggersOf(ev Event) []trigger {
 		out := make([]trigger, len(appts))
 		for i, a := range appts {
 			out[i] = trigger{id: "appointment:" + a.ID, name: "appointment", visit: a.StartTime,
-				subject: celAppointment{ID: a.ID, Title: a.Title, Status: a.Status, StartTime: a.StartTime}}
+				subject: celAppointment(a)}
 		}
 		return out
 	}

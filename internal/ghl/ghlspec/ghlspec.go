@@ -142,8 +142,6 @@ func load() (*Spec, error) {
 	return s, nil
 }
 
-func typed(t string) *openapi3.Types { return &openapi3.Types{t} }
-
 func schemaOf(doc *openapi3.T, name string) (*openapi3.Schema, error) {
 	ref := doc.Components.Schemas[name]
 	if ref == nil || ref.Value == nil {
