@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hlrz/hlrz/internal/connector"
@@ -124,7 +125,8 @@ func (d *Deps) loadBase(ctx context.Context, ref Ref, object string, dst any) (s
 
 // PlanContact reads both sides of a person and plans the field sync against the last synced
 // base. Its result is the plan, recorded in history for operators.
-func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (ContactPlan, error) {
+func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan, err error) {
+	defer a.countFailure(&err)
 	conn, link, err := a.resolve(ctx, in.Ref)
 	if errors.Is(err, errLinkGone) {
 		return ContactPlan{Ref: in.Ref, LinkGone: true, Summary: linkGoneSummary, PlannedAt: a.now()}, nil
@@ -214,8 +216,11 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (ContactPlan, 
 	if in.DryRun {
 		return out, nil
 	}
-	if a.Metrics != nil && len(plan.Conflicts) > 0 {
+	if a.Metrics != nil {
 		a.Metrics.Conflicts.Add(float64(len(plan.Conflicts)))
+		if !out.Writes && !out.NeedsBase {
+			a.Metrics.Passes.WithLabelValues("unchanged").Inc()
+		}
 	}
 	return out, nil
 }
@@ -223,7 +228,13 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (ContactPlan, 
 // ApplyContact writes a plan to both sides and records the new base. Every step is
 // idempotent: a create first checks the link (a retried create finds the id it saved), an
 // update sets values, and the ledger write is last.
-func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (ApplyResult, error) {
+func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (_ ApplyResult, err error) {
+	defer a.countFailure(&err)
+	defer func() {
+		if err == nil && a.Metrics != nil {
+			a.Metrics.Passes.WithLabelValues("applied").Inc()
+		}
+	}()
 	conn, link, err := a.resolve(ctx, p.Ref)
 	if errors.Is(err, errLinkGone) {
 		return ApplyResult{Summary: linkGoneSummary}, nil
@@ -465,6 +476,22 @@ func (d *Deps) connection(ctx context.Context, id string) (*connector.Conn, erro
 		return nil, classify("connection", configErr("%v", err))
 	}
 	return nil, classify("connection", err)
+}
+
+// countFailure counts a failed contact activity, and a 429 by side, for /metrics.
+func (d *Deps) countFailure(errp *error) {
+	if *errp == nil || d.Metrics == nil {
+		return
+	}
+	d.Metrics.Passes.WithLabelValues("error").Inc()
+	var appErr *temporal.ApplicationError
+	if errors.As(*errp, &appErr) && appErr.Type() == ErrTypeRateLimited {
+		side := string(store.SideGHL)
+		if errors.Is(*errp, referrizer.ErrRateLimited) {
+			side = string(store.SideRZ)
+		}
+		d.Metrics.RateLimited.WithLabelValues(side).Inc()
+	}
 }
 
 func (d *Deps) countWrites(r ApplyResult) {

@@ -116,8 +116,8 @@ type ObjectPlan struct {
 // DeadLetterInput records work that failed for good, with what is needed to replay it.
 type DeadLetterInput struct {
 	Ref
-	WorkflowID string          `json:"workflowId"`
-	RunID      string          `json:"runId"`
+	WorkflowID string    `json:"workflowId"`
+	RunID      string    `json:"runId"`
 	Kind       string    `json:"kind"`
 	Input      PlanInput `json:"input"` // what the failed step was asked to do
 	Error      string    `json:"error"`

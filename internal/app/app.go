@@ -149,6 +149,13 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 		}
 	}
 	a.Conns = connector.New(connector.Options{Store: a.Store, GHLBaseURL: cfg.GHLBaseURL, RZBaseURL: cfg.RZBaseURL, OAuth: oauth})
+	a.Metrics.WatchBudgets(func() map[string]metrics.BudgetStats {
+		out := map[string]metrics.BudgetStats{}
+		for loc, s := range a.Conns.Budgets().Stats() {
+			out[loc] = metrics.BudgetStats{Requests: s.Requests, Waits: s.Waits, RateLimited: s.RateLimited, WaitSeconds: s.WaitTime.Seconds(), DailyUsed: int64(s.DailyUsed)}
+		}
+		return out
+	})
 	a.Dispatch = &dispatch.Dispatcher{Client: a.Temporal, TaskQueue: cfg.TaskQueue, Debounce: a.debounceFor}
 	a.Deps = &activities.Deps{
 		Store: a.Store, Conns: a.Conns, Signal: a.Dispatch, Metrics: a.Metrics, Log: a.log, Temporal: a.Temporal,
