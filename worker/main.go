@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -19,36 +20,38 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run(args []string) int {
-	cfg, err := config.ParseWorker(args, os.Getenv)
+// run runs until ctx is done. Exit codes: 0 clean shutdown, 1 failure at start or during
+// shutdown, 2 bad configuration; every error is one line naming its cause.
+func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
+	cfg, err := config.ParseWorker(args, getenv)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker: "+oneLine(err))
+		fmt.Fprintln(stderr, "worker: "+oneLine(err))
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	a, err := app.Start(startCtx, app.Options{Config: cfg, Out: os.Stdout})
+	a, err := app.Start(startCtx, app.Options{Config: cfg, Out: stdout})
 	cancel()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker: "+oneLine(err))
+		fmt.Fprintln(stderr, "worker: "+oneLine(err))
 		return 1
 	}
 	if cfg.Dev {
-		fmt.Fprintf(os.Stdout, "hlrz: Temporal UI http://127.0.0.1:%d · Temporal gRPC 127.0.0.1:%d · Ctrl-C stops\n", cfg.UIPort, cfg.TemporalPort)
+		fmt.Fprintf(stdout, "hlrz: Temporal UI http://127.0.0.1:%d · Temporal gRPC 127.0.0.1:%d · Ctrl-C stops\n", cfg.UIPort, cfg.TemporalPort)
 	}
 	<-ctx.Done()
-	fmt.Fprintln(os.Stdout, "hlrz: shutting down")
+	fmt.Fprintln(stdout, "hlrz: shutting down")
 	done := make(chan struct{})
 	go func() { a.Stop(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(cfg.ShutdownGrace + 20*time.Second):
-		fmt.Fprintln(os.Stderr, "worker: shutdown took too long; exiting")
+		fmt.Fprintln(stderr, "worker: shutdown took too long; exiting")
 		return 1
 	}
 	return 0

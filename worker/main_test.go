@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hlrz/hlrz/internal/config"
+	"github.com/hlrz/hlrz/internal/secrets"
+	"github.com/hlrz/hlrz/internal/testutil/pgtest"
+)
+
+func envOf(m map[string]string) config.Getenv { return func(k string) string { return m[k] } }
+
+// Bad configuration stops the binary with a non-zero exit and one line naming the cause.
+func TestBadConfigurationExits(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	key := secrets.GenerateSpec("k1")
+	db := pgtest.NewDatabase(t)
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		code int
+		want string
+	}{
+		{"missing key", nil, map[string]string{config.EnvDatabaseURL: db}, 2, "HLRZ_ENCRYPTION_KEYS: not set"},
+		{"malformed database url", nil, map[string]string{config.EnvKeys: key, config.EnvDatabaseURL: "postgres://u:secret@db:port/x"}, 2, "DATABASE_URL"},
+		{"port in use", []string{"--mode", "worker", "--listen", busy.Addr().String()}, map[string]string{config.EnvKeys: key, config.EnvDatabaseURL: db}, 1, "HLRZ_LISTEN: cannot listen on " + busy.Addr().String()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), tc.args, envOf(tc.env), &out, &errOut)
+			msg := strings.TrimSpace(errOut.String())
+			if code != tc.code || !strings.Contains(msg, tc.want) || strings.Count(msg, "\n") != 0 {
+				t.Errorf("exit %d, stderr %q; want exit %d and one line containing %q", code, msg, tc.code, tc.want)
+			}
+			if strings.Contains(msg, "secret") {
+				t.Errorf("stderr echoes a password: %q", msg)
+			}
+		})
+	}
+}
+
+// --dev brings up Temporal and the Web UI (HTTP 200), and stops cleanly when asked.
+func TestDevStackStartsAndStops(t *testing.T) {
+	ports := make([]int, 5)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+	}
+	args := []string{"--dev", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:" + strconv.Itoa(ports[0]),
+		"--temporal-port", strconv.Itoa(ports[1]), "--ui-port", strconv.Itoa(ports[2]),
+		"--ghl-sim-port", strconv.Itoa(ports[3]), "--rz-sim-port", strconv.Itoa(ports[4])}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, envOf(nil), &out, &errOut) }()
+
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(out.String(), "Ctrl-C stops") {
+		select {
+		case code := <-done:
+			t.Fatalf("worker exited %d early: %s %s", code, out.String(), errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker --dev did not come up: %s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(ports[2]) + "/")
+	if err != nil {
+		t.Fatalf("Temporal UI: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("Temporal UI answered %d", resp.StatusCode)
+	}
+	if !strings.Contains(out.String(), "backfill started") {
+		t.Errorf("no demo backfill announced: %s", out.String())
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("shutdown exit %d: %s", code, errOut.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("worker did not stop within a minute of SIGINT")
+	}
+}
