@@ -14,16 +14,15 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/hlrz/hlrz/internal/config"
+	"github.com/hlrz/hlrz/internal/dispatch"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/schedules"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 	"github.com/hlrz/hlrz/internal/sim/rzsim"
 	"github.com/hlrz/hlrz/internal/store"
-	"github.com/hlrz/hlrz/workflows"
 )
 
 // DevStack is what --dev adds: both simulators on their ports, signing webhooks to our
@@ -146,21 +145,9 @@ func (d *DevStack) stop() {
 	}
 }
 
-// StartBackfill starts a connection's backfill; one already running is left alone.
+// StartBackfill starts a connection's backfill (see dispatch.StartBackfill).
 func StartBackfill(ctx context.Context, c client.Client, taskQueue, connectionID string) (client.WorkflowRun, error) {
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflows.BackfillWorkflowID(connectionID), TaskQueue: taskQueue,
-		StaticSummary: "Backfill of connection " + connectionID,
-		StaticDetails: "Links every person across HighLevel and Referrizer (email, then phone) and gives each a first sync pass. Query `progress`.",
-	}, workflows.Backfill, workflows.BackfillInput{ConnectionID: connectionID})
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		return c.GetWorkflow(ctx, workflows.BackfillWorkflowID(connectionID), ""), nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("start backfill of %s: %w", connectionID, err)
-	}
-	return run, nil
+	return dispatch.StartBackfill(ctx, c, taskQueue, connectionID)
 }
 
 // webhookKeys are the public keys the bridge accepts: configured PEM files, else

@@ -5,9 +5,11 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -55,3 +57,20 @@ func (d *Dispatcher) Signal(ctx context.Context, ref activities.Ref, ev activiti
 }
 
 func msDuration(ms int) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// StartBackfill starts a connection's backfill; one already running is left alone.
+func StartBackfill(ctx context.Context, c client.Client, taskQueue, connectionID string) (client.WorkflowRun, error) {
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: workflows.BackfillWorkflowID(connectionID), TaskQueue: taskQueue,
+		StaticSummary: "Backfill of connection " + connectionID,
+		StaticDetails: "Links every person across HighLevel and Referrizer (email, then phone) and gives each a first sync pass. Query `progress`.",
+	}, workflows.Backfill, workflows.BackfillInput{ConnectionID: connectionID})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return c.GetWorkflow(ctx, workflows.BackfillWorkflowID(connectionID), ""), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start backfill of %s: %w", connectionID, err)
+	}
+	return run, nil
+}

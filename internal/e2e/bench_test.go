@@ -255,6 +255,29 @@ func benchRunBackfill(b *testing.B, e *e2e.Env) workflows.BackfillProgress {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// Report progress on stderr while waiting: long runs must show where they are.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		tick := time.NewTicker(15 * time.Second)
+		defer tick.Stop()
+		start := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				var p workflows.BackfillProgress
+				v, err := e.Client.QueryWorkflow(ctx, workflows.BackfillWorkflowID(e.Conn.ID), "", workflows.QueryProgress)
+				if err == nil {
+					err = v.Get(&p)
+				}
+				g := e.GHL.Stats()
+				fmt.Fprintf(os.Stderr, "bench: %5.0fs backfill %s pages %d seen %d linked %d started %d synced %d created %d failed %d (err %v); HighLevel calls %d (429 %d), Referrizer calls %d\n",
+					time.Since(start).Seconds(), p.Phase, p.Pages, p.Seen, p.Linked, p.Started, p.Synced, p.Created, p.Failed, err, g.Requests, g.RateLimited, e.RZ.Stats().Total)
+			}
+		}
+	}()
 	var prog workflows.BackfillProgress
 	if err := run.Get(ctx, &prog); err != nil {
 		b.Fatalf("backfill failed: %v", err)
@@ -560,8 +583,13 @@ func benchSettle(tb testing.TB, e *e2e.Env, quiet, timeout time.Duration) (bench
 	deadline := time.Now().Add(timeout)
 	fp, since := "", time.Now()
 	var lastHist *benchHist
+	lastLog := time.Now()
 	for time.Now().Before(deadline) {
 		cur, clean := benchFingerprint(e)
+		if time.Since(lastLog) > 15*time.Second {
+			fmt.Fprintf(os.Stderr, "bench: waiting for idle: clean %v, %s\n", clean, cur)
+			lastLog = time.Now()
+		}
 		if cur != fp || !clean {
 			fp, since = cur, time.Now()
 			time.Sleep(250 * time.Millisecond)

@@ -1,0 +1,441 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hlrz/hlrz/internal/ghl"
+	"github.com/hlrz/hlrz/internal/referrizer"
+	"github.com/hlrz/hlrz/internal/store"
+)
+
+type connectFlags struct {
+	name, location, ghlToken, rzToken string
+	oauth                             bool
+}
+
+func (a *app) connectCmd() *cobra.Command {
+	var f connectFlags
+	cmd := &cobra.Command{
+		Use:   "connect",
+		Short: "Create or update a connection (Private Integration + Referrizer tokens), or print the OAuth install URL",
+		Long: `connect creates or updates the connection named by --connection from a HighLevel Private
+Integration token for --location and a Referrizer API token. Both credentials are checked with a
+cheap read (HighLevel: the location's custom fields; Referrizer: one contact) before anything is
+saved; a rejected credential exits 5 and saves nothing. On an existing connection, flags left out
+keep their stored values. Tokens are stored encrypted and never printed; pass "-" to read a token
+from stdin and keep it out of the shell history.
+
+With --oauth it prints the bridge's install URL ($HLRZ_PUBLIC_URL/oauth/start) instead: the
+install creates the connection; add its Referrizer token afterwards with connect --rz-token.`,
+		Example: `  starter connect -c gym-1 --location Ve9EPM428h8vShlRW1KT --ghl-token - --rz-token "$RZ_TOKEN" < pit.txt
+  starter connect -c gym-1 --rz-token -          # rotate the Referrizer token only
+  starter connect --oauth`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.oauth {
+				if f.location != "" || f.ghlToken != "" || f.rzToken != "" {
+					return usageErr("--oauth: the install supplies the HighLevel credentials; leave out --location, --ghl-token and --rz-token")
+				}
+				return a.connectOAuth()
+			}
+			return a.connect(cmd.Context(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.name, "name", "", "display name (default: the connection id)")
+	fl.StringVar(&f.location, "location", "", "HighLevel location (sub-account) id")
+	fl.StringVar(&f.ghlToken, "ghl-token", "", `HighLevel Private Integration token, or "-" to read it from stdin`)
+	fl.StringVar(&f.rzToken, "rz-token", "", `Referrizer API token, or "-" to read it from stdin`)
+	fl.BoolVar(&f.oauth, "oauth", false, "print the OAuth install URL instead")
+	return cmd
+}
+
+func (a *app) connectOAuth() error {
+	base := a.publicURL()
+	if base == "" {
+		return usageErr("HLRZ_PUBLIC_URL: not set; it is the bridge's public URL that HighLevel redirects to (or use --dev)")
+	}
+	u := strings.TrimRight(base, "/") + "/oauth/start"
+	if a.json() {
+		a.printJSON(map[string]string{"installUrl": u})
+		return nil
+	}
+	a.printf("Open this URL in a browser and choose the location to install the HighLevel app on:\n  %s\n", u)
+	a.printf("The page names the connection it created; then add its Referrizer token:\n  starter connect -c <connection> --rz-token -\n")
+	return nil
+}
+
+// credential results, as printed.
+const (
+	credAccepted = "accepted"
+	credKept     = "kept"
+)
+
+func (a *app) connect(ctx context.Context, f connectFlags) error {
+	id := a.connID
+	if id == "" {
+		return usageErr("--connection: name the connection to create or update")
+	}
+	if err := store.ValidConnectionID(id); err != nil {
+		return usageErr("--connection: %w", err)
+	}
+	if f.ghlToken == "-" && f.rzToken == "-" {
+		return usageErr("only one of --ghl-token and --rz-token can be read from stdin")
+	}
+	ghlTok, err := a.secretFlag("--ghl-token", f.ghlToken)
+	if err != nil {
+		return err
+	}
+	rzTok, err := a.secretFlag("--rz-token", f.rzToken)
+	if err != nil {
+		return err
+	}
+	st, err := a.store()
+	if err != nil {
+		return err
+	}
+	conn, err := st.GetConnection(ctx, id)
+	exists := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("read connection %s: %w", id, err)
+	}
+	if !exists {
+		conn = store.Connection{ID: id, Name: id}
+	}
+	if f.name != "" {
+		conn.Name = f.name
+	}
+	oldLocation := conn.GHLLocationID
+	if f.location != "" {
+		conn.GHLLocationID = f.location
+	}
+	if conn.GHLLocationID == "" {
+		return usageErr("--location: the HighLevel location id is required for a new connection")
+	}
+
+	// Work out which credentials the connection will use, then check them all before writing.
+	ghlCheck, ghlResult := ghlTok, credAccepted
+	if ghlCheck == "" {
+		stored, err := st.GetToken(ctx, id, store.TokenGHL)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return usageErr("--ghl-token: required, connection %s has no HighLevel token", id)
+		case err != nil:
+			return fmt.Errorf("read HighLevel token of %s: %w", id, err)
+		case stored.Mode == store.AuthPrivate:
+			ghlCheck = stored.AccessToken
+		case conn.GHLLocationID != oldLocation:
+			return invalidErr("connection %s holds an OAuth token for location %s; pass --ghl-token for location %s or reinstall with --oauth", id, oldLocation, conn.GHLLocationID)
+		default:
+			ghlResult = credKept // an OAuth grant is checked by the worker when it refreshes
+		}
+	}
+	rzCheck := rzTok
+	if rzCheck == "" {
+		stored, err := st.GetToken(ctx, id, store.TokenReferrizer)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return usageErr("--rz-token: required, connection %s has no Referrizer token", id)
+		case err != nil:
+			return fmt.Errorf("read Referrizer token of %s: %w", id, err)
+		}
+		rzCheck = stored.AccessToken
+	}
+	var rejected, failed []string
+	customFields := 0
+	if ghlCheck != "" {
+		n, err := a.checkGHL(ctx, conn.GHLLocationID, ghlCheck)
+		switch {
+		case isRejected(err):
+			rejected = append(rejected, fmt.Sprintf("HighLevel rejected the Private Integration token for location %s: %v", conn.GHLLocationID, err))
+		case err != nil:
+			failed = append(failed, fmt.Sprintf("could not check the HighLevel token: %v", err))
+		}
+		customFields = n
+	}
+	if err := a.checkRZ(ctx, rzCheck); isRejected(err) {
+		rejected = append(rejected, fmt.Sprintf("Referrizer rejected the API token: %v", err))
+	} else if err != nil {
+		failed = append(failed, fmt.Sprintf("could not check the Referrizer token: %v", err))
+	}
+	if len(rejected) > 0 {
+		return invalidErr("nothing saved: %s", strings.Join(append(rejected, failed...), "; "))
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("nothing saved: %s", strings.Join(failed, "; "))
+	}
+	// Fresh, checked credentials make the connection usable again (e.g. after the worker
+	// marked it reconnect_required); a kept OAuth grant proves nothing, so it changes nothing.
+	wasInactive := exists && conn.Status != store.ConnActive
+	if ghlCheck != "" {
+		conn.Status, conn.StatusReason = store.ConnActive, ""
+	}
+	saved, err := st.PutConnection(ctx, conn)
+	if errors.Is(err, store.ErrConflict) {
+		return invalidErr("%w", err)
+	}
+	if err != nil {
+		return fmt.Errorf("save connection %s: %w", id, err)
+	}
+	for _, t := range []store.Token{
+		{ConnectionID: id, Kind: store.TokenGHL, Mode: store.AuthPrivate, AccessToken: ghlTok},
+		{ConnectionID: id, Kind: store.TokenReferrizer, Mode: store.AuthPrivate, AccessToken: rzTok},
+	} {
+		if t.AccessToken == "" {
+			continue
+		}
+		if _, err := st.PutToken(ctx, t); err != nil {
+			return fmt.Errorf("save %s token of %s: %w", t.Kind, id, err)
+		}
+	}
+	rzResult := credAccepted
+	if rzTok == "" {
+		rzResult = "kept, " + credAccepted
+	}
+	if ghlTok == "" && ghlResult == credAccepted {
+		ghlResult = "kept, " + credAccepted
+	}
+
+	view, err := a.connView(ctx, saved, true)
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		a.printJSON(struct {
+			Created    bool              `json:"created"`
+			Connection connView          `json:"connection"`
+			Checks     map[string]string `json:"checks"`
+		}{!exists, view, map[string]string{"ghl": ghlResult, "rz": rzResult}})
+		return nil
+	}
+	verb := "updated"
+	if !exists {
+		verb = "created"
+	}
+	a.printf("connection %s %s (HighLevel location %s)\n", id, verb, saved.GHLLocationID)
+	if ghlCheck != "" {
+		a.printf("  HighLevel: token %s (%d contact custom fields readable)\n", ghlResult, customFields)
+	} else {
+		a.printf("  HighLevel: OAuth grant %s\n", ghlResult)
+	}
+	a.printf("  Referrizer: token %s\n", rzResult)
+	switch {
+	case !exists:
+		a.printf("next: starter schedules install -c %s && starter backfill -c %s\n", id, id)
+	case wasInactive && saved.Status == store.ConnActive:
+		a.printf("connection %s is active again; its schedules are unchanged (starter schedules resume -c %s)\n", id, id)
+	}
+	return nil
+}
+
+// secretFlag returns a token flag's value, reading the first line of stdin for "-".
+func (a *app) secretFlag(name, v string) (string, error) {
+	if v != "-" {
+		return strings.TrimSpace(v), nil
+	}
+	line, err := bufio.NewReader(a.opts.stdin).ReadString('\n')
+	line = strings.TrimSpace(line)
+	if line == "" {
+		if err != nil {
+			return "", usageErr("%s -: nothing on stdin (%v)", name, err)
+		}
+		return "", usageErr("%s -: the first line of stdin is empty", name)
+	}
+	return line, nil
+}
+
+func (a *app) checkGHL(ctx context.Context, locationID, token string) (int, error) {
+	c, err := ghl.New(ghl.Options{BaseURL: a.ghlBaseURL(), LocationID: locationID, Auth: ghl.StaticToken(token), HTTPClient: &http.Client{Timeout: 30 * time.Second}})
+	if err != nil {
+		return 0, err
+	}
+	fields, err := c.ListCustomFields(ctx, "contact")
+	return len(fields), err
+}
+
+func (a *app) checkRZ(ctx context.Context, token string) error {
+	c, err := referrizer.New(token, referrizer.WithBaseURL(a.rzBaseURL()), referrizer.WithHTTPClient(&http.Client{Timeout: 30 * time.Second}))
+	if err != nil {
+		return err
+	}
+	_, err = c.ListContacts(ctx, referrizer.ListOptions{PerPage: 1})
+	return err
+}
+
+// isRejected says a check failed because the credential (or the location it names) was
+// refused, not because the service was unreachable.
+func isRejected(err error) bool {
+	for _, target := range []error{ghl.ErrUnauthorized, ghl.ErrForbidden, ghl.ErrNotFound, ghl.ErrValidation, referrizer.ErrUnauthorized} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// connView is a connection as the CLI shows it: never a token value.
+type connView struct {
+	ID           string         `json:"id"`
+	Name         string         `json:"name"`
+	LocationID   string         `json:"locationId"`
+	CompanyID    string         `json:"companyId,omitempty"`
+	Status       string         `json:"status"`
+	StatusReason string         `json:"statusReason,omitempty"`
+	Mapping      string         `json:"mapping"` // "default" or "custom"
+	Settings     store.Settings `json:"settings"`
+	Tokens       []tokenView    `json:"tokens,omitempty"`
+	CreatedAt    time.Time      `json:"createdAt"`
+	UpdatedAt    time.Time      `json:"updatedAt"`
+}
+
+type tokenView struct {
+	Kind      string    `json:"kind"`
+	Mode      string    `json:"mode"`
+	Expiry    time.Time `json:"expiry,omitzero"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+func (a *app) connView(ctx context.Context, c store.Connection, withTokens bool) (connView, error) {
+	v := connView{
+		ID: c.ID, Name: c.Name, LocationID: c.GHLLocationID, CompanyID: c.GHLCompanyID, Status: string(c.Status),
+		StatusReason: c.StatusReason, Mapping: "default", Settings: c.Settings, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+	}
+	if len(c.Mapping) > 0 {
+		v.Mapping = "custom"
+	}
+	if !withTokens {
+		return v, nil
+	}
+	st, err := a.store()
+	if err != nil {
+		return v, err
+	}
+	for _, kind := range []store.TokenKind{store.TokenGHL, store.TokenReferrizer} {
+		t, err := st.GetToken(ctx, c.ID, kind)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return v, fmt.Errorf("read %s token of %s: %w", kind, c.ID, err)
+		}
+		v.Tokens = append(v.Tokens, tokenView{Kind: string(kind), Mode: string(t.Mode), Expiry: t.Expiry, UpdatedAt: t.UpdatedAt})
+	}
+	return v, nil
+}
+
+func (a *app) connectionsCmd() *cobra.Command {
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List connections",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := a.store()
+			if err != nil {
+				return err
+			}
+			conns, err := st.ListConnections(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("list connections: %w", err)
+			}
+			views := make([]connView, 0, len(conns))
+			for _, c := range conns {
+				v, err := a.connView(cmd.Context(), c, false)
+				if err != nil {
+					return err
+				}
+				views = append(views, v)
+			}
+			if a.json() {
+				a.printJSON(views)
+				return nil
+			}
+			if len(views) == 0 {
+				a.printf("no connections; create one with `starter connect`\n")
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tLOCATION\tSTATUS\tMAPPING\tUPDATED")
+			for _, v := range views {
+				status := v.Status
+				if v.StatusReason != "" {
+					status += " (" + v.StatusReason + ")"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Name, v.LocationID, status, v.Mapping, v.UpdatedAt.Local().Format(time.DateTime))
+			}
+			return tw.Flush()
+		},
+	}
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Show one connection (--connection), its settings and which credentials it holds",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.connection()
+			if err != nil {
+				return err
+			}
+			v, err := a.connView(cmd.Context(), c, true)
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				a.printJSON(v)
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "id\t%s\nname\t%s\nHighLevel location\t%s\n", v.ID, v.Name, v.LocationID)
+			if v.CompanyID != "" {
+				fmt.Fprintf(tw, "HighLevel company\t%s\n", v.CompanyID)
+			}
+			fmt.Fprintf(tw, "status\t%s\n", v.Status)
+			if v.StatusReason != "" {
+				fmt.Fprintf(tw, "status reason\t%s\n", v.StatusReason)
+			}
+			fmt.Fprintf(tw, "mapping\t%s\n", v.Mapping)
+			for _, t := range v.Tokens {
+				line := t.Mode + ", updated " + t.UpdatedAt.Local().Format(time.DateTime)
+				if !t.Expiry.IsZero() {
+					line += ", expires " + t.Expiry.Local().Format(time.DateTime)
+				}
+				fmt.Fprintf(tw, "%s token\t%s\n", t.Kind, line)
+			}
+			s := v.Settings
+			fmt.Fprintf(tw, "settings\tphone region %s, debounce %s, poll every %s, reconcile every %s\n",
+				orDefault(s.DefaultRegion), setting(s.DebounceMillis, "ms"), setting(s.PollEveryMinutes, "min"), setting(s.ReconcileMinutes, "min"))
+			fmt.Fprintf(tw, "created\t%s\nupdated\t%s\n", v.CreatedAt.Local().Format(time.DateTime), v.UpdatedAt.Local().Format(time.DateTime))
+			return tw.Flush()
+		},
+	}
+	return group("connections", "List and show connections", list, show)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func orDefault(s string) string {
+	if s == "" {
+		return "default"
+	}
+	return s
+}
+
+// setting shows a numeric setting; zero means the built-in default.
+func setting(n int, unit string) string {
+	if n == 0 {
+		return "default"
+	}
+	return fmt.Sprintf("%d%s", n, unit)
+}
