@@ -225,14 +225,17 @@ func classify(batch []activities.Event) needs {
 	return n
 }
 
+// activityOptions retry transient failures (5xx, 429 with the server's wait, network,
+// database) for up to 20 minutes, and fail at once on what retrying cannot fix; either way
+// the outcome is a result or a dead letter, never a silent drop.
 func activityOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 2 * time.Minute,
+		StartToCloseTimeout:    2 * time.Minute,
+		ScheduleToCloseTimeout: 20 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
 			MaximumInterval:        time.Minute,
-			MaximumAttempts:        10,
 			NonRetryableErrorTypes: activities.NonRetryableErrorTypes,
 		},
 	})

@@ -130,10 +130,20 @@ type request struct {
 // not empty). It returns the response headers for list totals.
 func (c *Client) do(ctx context.Context, r request, out any) (http.Header, error) {
 	if until := c.backoffUntil.Load(); until != 0 {
-		// After a 429 with Retry-After, refuse locally until the wait is over instead of
-		// spending more of the account's budget (and more 429s) on calls bound to fail.
+		// After a 429 with Retry-After, wait that out before sending instead of spending more
+		// of the account's budget (and more 429s) on calls bound to fail. A wait longer than
+		// the caller's deadline is refused at once, with the wait, so an activity reschedules.
 		if wait := time.Unix(0, until).Sub(c.now()); wait > 0 {
-			return nil, &Error{Kind: KindRateLimited, Op: r.op, Message: "backing off after 429", wait: wait}
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+				return nil, &Error{Kind: KindRateLimited, Op: r.op, Message: "backing off after 429", wait: wait}
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, &Error{Kind: KindNetwork, Op: r.op, err: fmt.Errorf("waiting out a 429: %w", contextCause(ctx, ctx.Err()))}
+			case <-t.C:
+			}
 		}
 	}
 	if c.limiter != nil {

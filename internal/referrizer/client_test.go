@@ -556,9 +556,11 @@ func TestRateLimited(t *testing.T) {
 		if !errors.Is(err, referrizer.ErrRateLimited) || !rl.Retryable() || rl.RetryAfter() != time.Second || rl.StatusCode != 429 {
 			t.Fatalf("429: %+v wait %v", rl, rl.RetryAfter())
 		}
-		// Until the wait is over the client refuses locally, spending no calls.
+		// With a deadline shorter than the wait, the client refuses locally, spending no call.
 		calls, simCalls := e.rz.Calls(), e.sim.Stats().Total
-		_, err = e.rz.GetContact(ctx, "0123456789abcdef0123456789abcdef")
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		_, err = e.rz.GetContact(short, "0123456789abcdef0123456789abcdef")
+		cancel()
 		local := asError(t, err, referrizer.KindRateLimited)
 		if local.StatusCode != 0 || local.RetryAfter() <= 0 || local.RetryAfter() > time.Second || !local.Retryable() {
 			t.Fatalf("local backoff: %+v wait %v", local, local.RetryAfter())
@@ -566,9 +568,16 @@ func TestRateLimited(t *testing.T) {
 		if e.rz.Calls() != calls || e.sim.Stats().Total != simCalls {
 			t.Fatal("a call was sent during the backoff")
 		}
-		time.Sleep(local.RetryAfter() + 20*time.Millisecond)
+		// Without a deadline it waits the rest of the second out, then sends.
+		began := time.Now()
 		if _, err := e.rz.ListContacts(ctx, referrizer.ListOptions{}); err != nil {
 			t.Fatalf("after the wait: %v", err)
+		}
+		if waited := time.Since(began); waited < local.RetryAfter()-50*time.Millisecond {
+			t.Errorf("sent after %v, before the %v wait was over", waited, local.RetryAfter())
+		}
+		if e.sim.Stats().Total != simCalls+1 {
+			t.Errorf("calls after the wait = %d, want one", e.sim.Stats().Total-simCalls)
 		}
 	})
 
