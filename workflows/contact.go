@@ -114,8 +114,7 @@ func ContactSync(ctx workflow.Context, in ContactSyncInput) error {
 		batch := w.st.Pending
 		w.st.Pending = nil
 		if gone := w.runPass(ctx, batch); gone {
-			// The link was absorbed into another person's link, which syncs them now.
-			return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+			return w.finishGone(ctx, events)
 		}
 		if w.shouldContinue(ctx) {
 			return w.continueAsNew(ctx, events)
@@ -187,6 +186,24 @@ func (w *contactSync) continueAsNew(ctx workflow.Context, events workflow.Receiv
 	next := w.in
 	next.State = w.st
 	return workflow.NewContinueAsNewError(ctx, ContactSync, next)
+}
+
+// finishGone ends the workflow of a link that was absorbed into another person's link
+// (which syncs them now). Events delivered meanwhile are answered first: a backfill waiting
+// for this person must hear back, or its window would never drain.
+func (w *contactSync) finishGone(ctx workflow.Context, events workflow.ReceiveChannel) error {
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
+	for {
+		var e activities.Event
+		if !events.ReceiveAsync(&e) {
+			break
+		}
+		w.add(e)
+	}
+	w.notify(ctx, false, false)
+	return nil
 }
 
 // syncNow is the sync-now update: queue an operator event and return the pass that ran it.

@@ -293,8 +293,10 @@ func (e *Env) GHLContacts() []ghlsim.Contact {
 	return out
 }
 
-// RecordHistories writes the histories of this test's closed workflows of the given types
-// to workflows/testdata when HLRZ_RECORD_HISTORIES=1, for the replay tests.
+// RecordHistories writes the histories of this test's workflows of the given types to
+// workflows/testdata when HLRZ_RECORD_HISTORIES=1, for the replay tests. Call it when the
+// sync is idle: a running entity workflow's history then ends at a completed workflow task,
+// which replays like a closed one.
 func (e *Env) RecordHistories(prefix string, types ...string) {
 	if os.Getenv("HLRZ_RECORD_HISTORIES") != "1" {
 		return
@@ -309,7 +311,7 @@ func (e *Env) RecordHistories(prefix string, types ...string) {
 			e.T.Fatalf("list %s: %v", typ, err)
 		}
 		for i, ex := range resp.Executions {
-			if i >= 2 || ex.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			if i >= 2 {
 				continue
 			}
 			iter := e.Client.GetWorkflowHistory(ctx, ex.Execution.WorkflowId, ex.Execution.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)

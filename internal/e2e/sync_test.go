@@ -119,7 +119,8 @@ func TestPersonFlowsBothWays(t *testing.T) {
 	if n := len(e.GHLContacts()); n != 1 {
 		t.Errorf("HighLevel has %d contacts, want 1", n)
 	}
-	e.RecordHistories("flow", workflows.TagSyncName, workflows.NoteSyncName, workflows.TaskSyncName, workflows.ReferrizerPollName)
+	waitIdle(t, e)
+	e.RecordHistories("flow", workflows.ContactSyncName, workflows.TagSyncName, workflows.NoteSyncName, workflows.TaskSyncName, workflows.ReferrizerPollName)
 }
 
 // A field changed in Referrizer reaches HighLevel through the poll, and our own write does
@@ -145,12 +146,11 @@ func TestReferrizerEditAndEcho(t *testing.T) {
 	})
 	// Settle, then poll again: nothing changed, so nothing may be signalled.
 	waitIdle(t, e)
-	before := e.App.Metrics
-	_ = before
 	res := runPoll(t, e)
 	if res.Signals != 0 || res.Changed != 0 || res.New != 0 {
 		t.Errorf("steady-state poll = %+v, want no signals", res)
 	}
+	waitIdle(t, e)
 	e.RecordHistories("echo", workflows.ContactSyncName)
 }
 
@@ -261,6 +261,7 @@ func TestBackfillConverges(t *testing.T) {
 		t.Errorf("links = %d, %v; want 500", links, err)
 	}
 	assertNoDuplicates(t, e)
+	waitIdle(t, e)
 	e.RecordHistories("backfill", workflows.BackfillName)
 }
 
@@ -359,5 +360,6 @@ func TestReconcile(t *testing.T) {
 		s, _ := rzByEmail(e, "sol@example.com")
 		return strings.Contains(tasks, "(moved)") && slices.Contains(s.Labels, "hlrz-deleted"), fmt.Sprintf("%q %v", tasks, s.Labels)
 	})
+	waitIdle(t, e)
 	e.RecordHistories("reconcile", workflows.ReconcileName)
 }
