@@ -151,7 +151,7 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	if hasBase {
 		baseP = &base
 	}
-	ghlP, rzP := ghlPerson(m, s.ghl), rzPerson(m, s.rz)
+	ghlP, rzP := GHLPerson(m, s.ghl), RZPerson(m, s.rz)
 	// The core plans fields and tags together. Tags belong to TagSync, except on a create,
 	// where sending them in the create saves a write, and for the deleted label.
 	plan := m.Plan(baseP, ghlP, rzP, syncmodel.PlanOptions{GHLDeleted: s.ghlGone, RZDeleted: s.rzGone})

@@ -14,8 +14,8 @@ import (
 // This file converts between the two APIs' records and the sync core's canonical model,
 // following the field mapping documented on syncmodel.Person.
 
-// ghlPerson is a HighLevel contact as the sync core sees it.
-func ghlPerson(m *syncmodel.Mapping, c *ghl.Contact) *syncmodel.Person {
+// GHLPerson is a HighLevel contact as the sync core sees it (nil for nil).
+func GHLPerson(m *syncmodel.Mapping, c *ghl.Contact) *syncmodel.Person {
 	if c == nil {
 		return nil
 	}
@@ -29,9 +29,9 @@ func ghlPerson(m *syncmodel.Mapping, c *ghl.Contact) *syncmodel.Person {
 	}
 }
 
-// rzPerson is a Referrizer contact as the sync core sees it. DND reads as unsubscribed from
-// both channels.
-func rzPerson(m *syncmodel.Mapping, c *referrizer.Contact) *syncmodel.Person {
+// RZPerson is a Referrizer contact as the sync core sees it (nil for nil). DND reads as
+// unsubscribed from both channels.
+func RZPerson(m *syncmodel.Mapping, c *referrizer.Contact) *syncmodel.Person {
 	if c == nil {
 		return nil
 	}
@@ -91,13 +91,13 @@ func deref(p *syncmodel.Person) syncmodel.Person {
 // rzHashes are a Referrizer contact's field and tag projection hashes, comparable with the
 // ledger's "contact" and "tags" RZHash.
 func rzHashes(m *syncmodel.Mapping, c referrizer.Contact) (fields, tags string) {
-	p := rzPerson(m, &c)
+	p := RZPerson(m, &c)
 	return syncmodel.HashSide(m, syncmodel.SideRZ, *fieldsOnly(p)), syncmodel.TagsHash(m.SyncedTags(p.Tags))
 }
 
 // ghlHashes are a HighLevel contact's field and tag projection hashes.
 func ghlHashes(m *syncmodel.Mapping, c ghl.Contact) (fields, tags string) {
-	p := ghlPerson(m, &c)
+	p := GHLPerson(m, &c)
 	return syncmodel.HashSide(m, syncmodel.SideGHL, *fieldsOnly(p)), syncmodel.TagsHash(m.SyncedTags(p.Tags))
 }
 

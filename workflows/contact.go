@@ -173,15 +173,8 @@ func (w *contactSync) shouldContinue(ctx workflow.Context) bool {
 // continueAsNew hands the state to a fresh run once no update handler is mid-flight and
 // every signal already delivered is in the carried state.
 func (w *contactSync) continueAsNew(ctx workflow.Context, events workflow.ReceiveChannel) error {
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+	if err := w.drain(ctx, events); err != nil {
 		return err
-	}
-	for {
-		var e activities.Event
-		if !events.ReceiveAsync(&e) {
-			break
-		}
-		w.add(e)
 	}
 	next := w.in
 	next.State = w.st
@@ -192,18 +185,26 @@ func (w *contactSync) continueAsNew(ctx workflow.Context, events workflow.Receiv
 // (which syncs them now). Events delivered meanwhile are answered first: a backfill waiting
 // for this person must hear back, or its window would never drain.
 func (w *contactSync) finishGone(ctx workflow.Context, events workflow.ReceiveChannel) error {
+	if err := w.drain(ctx, events); err != nil {
+		return err
+	}
+	w.notify(ctx, false, false)
+	return nil
+}
+
+// drain waits for update handlers to finish, then takes every signal already delivered, so
+// a run that ends hands all of them on.
+func (w *contactSync) drain(ctx workflow.Context, events workflow.ReceiveChannel) error {
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return err
 	}
 	for {
 		var e activities.Event
 		if !events.ReceiveAsync(&e) {
-			break
+			return nil
 		}
 		w.add(e)
 	}
-	w.notify(ctx, false, false)
-	return nil
 }
 
 // syncNow is the sync-now update: queue an operator event and return the pass that ran it.

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,55 +15,6 @@ import (
 	"github.com/hlrz/hlrz/internal/referrizer"
 	"github.com/hlrz/hlrz/internal/syncmodel"
 )
-
-// ghlPerson and rzPerson mirror the activities' (unexported) conversions of the APIs'
-// records into the sync core's model; the CLI uses them for display only, never to plan.
-func ghlPerson(m *syncmodel.Mapping, c *ghl.Contact) *syncmodel.Person {
-	raw := map[string]string{}
-	for _, f := range c.CustomFields {
-		raw[f.ID] = customString(f.Value)
-	}
-	return &syncmodel.Person{
-		FirstName: c.FirstName, LastName: c.LastName, Email: c.Email, Phone: c.Phone, DND: c.DND,
-		Tags: c.Tags, Custom: m.CustomFromSide(syncmodel.SideGHL, raw), Source: c.Source, UpdatedAt: c.DateUpdated.Time,
-	}
-}
-
-func rzPerson(m *syncmodel.Mapping, c *referrizer.Contact) *syncmodel.Person {
-	raw := map[string]string{}
-	for name := range c.CustomFields {
-		if v, ok := c.CustomText(name); ok {
-			raw[name] = v
-		} else {
-			raw[name] = string(c.CustomFields[name])
-		}
-	}
-	return &syncmodel.Person{
-		FirstName: c.FirstName, LastName: c.LastName, Email: c.Email, Phone: c.Phone,
-		DND: c.UnsubscribedFromText && c.UnsubscribedFromEmail, Tags: c.Labels,
-		Custom: m.CustomFromSide(syncmodel.SideRZ, raw), UpdatedAt: c.UpdatedAt,
-	}
-}
-
-func customString(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case []any:
-		parts := make([]string, 0, len(x))
-		for _, p := range x {
-			parts = append(parts, fmt.Sprint(p))
-		}
-		return strings.Join(parts, ", ")
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
-}
 
 func isNotFound(err error) bool {
 	return errors.Is(err, ghl.ErrNotFound) || errors.Is(err, referrizer.ErrNotFound)

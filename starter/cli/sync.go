@@ -242,13 +242,13 @@ func (a *app) readSides(ctx context.Context, c *connector.Conn, link store.Link,
 		case err != nil:
 			return s, fmt.Errorf("read HighLevel contact %s: %w", id, err)
 		default:
-			s.ghl = new(m.Normalize(*ghlPerson(m, &gc)))
+			s.ghl = new(m.Normalize(*activities.GHLPerson(m, &gc)))
 		}
 	}
 	if id := cp.RZID; id != "" {
 		var rc referrizer.Contact
 		if len(cp.RZRaw) > 0 && json.Unmarshal(cp.RZRaw, &rc) == nil {
-			s.rz = new(m.Normalize(*rzPerson(m, &rc)))
+			s.rz = new(m.Normalize(*activities.RZPerson(m, &rc)))
 		} else {
 			rc, err := c.RZ.GetContact(ctx, id)
 			switch {
@@ -257,7 +257,7 @@ func (a *app) readSides(ctx context.Context, c *connector.Conn, link store.Link,
 			case err != nil:
 				return s, fmt.Errorf("read Referrizer contact %s: %w", id, err)
 			default:
-				s.rz = new(m.Normalize(*rzPerson(m, &rc)))
+				s.rz = new(m.Normalize(*activities.RZPerson(m, &rc)))
 			}
 		}
 	}
