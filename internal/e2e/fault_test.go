@@ -93,10 +93,14 @@ func TestFaultSuite(t *testing.T) {
 	e.RestartTemporal(2 * time.Second)
 	injected = append(injected, "Temporal server stopped and started again on the same file after 2 s")
 
-	e.Eventually(8*time.Minute, "backfill done", func() (bool, string) {
-		p := progress()
-		return p.Phase == workflows.PhaseDone || p.Phase == "", fmt.Sprintf("%+v", p)
-	})
+	deadline := time.Now().Add(8 * time.Minute)
+	for p := progress(); p.Phase != workflows.PhaseDone && p.Phase != ""; p = progress() {
+		if time.Now().After(deadline) {
+			diagnose(t, e)
+			t.Fatalf("backfill not done after 8 minutes: %+v", p)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	run := e.Client.GetWorkflow(ctx, workflows.BackfillWorkflowID(e.Conn.ID), "")
 	var final workflows.BackfillProgress
 	if err := run.Get(ctx, &final); err != nil {

@@ -97,3 +97,42 @@ func runReconcile(t *testing.T, e *e2e.Env) activities.ReconcileResult {
 	}
 	return res
 }
+
+// diagnose logs every running workflow that still owes a backfill an answer or has work in
+// flight: its state, pending activities with their last failure, and pending children.
+func diagnose(t *testing.T, e *e2e.Env) {
+	t.Helper()
+	ctx := context.Background()
+	resp, err := e.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: e.Namespace, Query: "ExecutionStatus = 'Running'", PageSize: 1000})
+	if err != nil {
+		t.Logf("diagnose: %v", err)
+		return
+	}
+	for _, ex := range resp.Executions {
+		id := ex.Execution.WorkflowId
+		d, err := e.Client.DescribeWorkflowExecution(ctx, id, "")
+		if err != nil {
+			t.Logf("diagnose %s: %v", id, err)
+			continue
+		}
+		if ex.Type.Name == workflows.ContactSyncName {
+			v, err := e.Client.QueryWorkflow(ctx, id, "", workflows.QueryState)
+			var st workflows.ContactState
+			if err == nil {
+				_ = v.Get(&st)
+			}
+			if len(st.Notify) == 0 && len(st.Pending) == 0 && len(d.PendingActivities) == 0 && len(d.PendingChildren) == 0 {
+				continue
+			}
+			t.Logf("diagnose %s: passes %d pending %d notify %d plan %q error %q (query err %v)", id, st.Passes, len(st.Pending), len(st.Notify), st.LastPlan, st.LastError, err)
+		} else {
+			t.Logf("diagnose %s (%s): history %d", id, ex.Type.Name, ex.HistoryLength)
+		}
+		for _, a := range d.PendingActivities {
+			t.Logf("  activity %s attempt %d state %v last failure %v", a.ActivityType.GetName(), a.Attempt, a.State, a.LastFailure.GetMessage())
+		}
+		for _, c := range d.PendingChildren {
+			t.Logf("  child %s %s", c.WorkflowTypeName, c.WorkflowId)
+		}
+	}
+}
