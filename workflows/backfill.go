@@ -88,13 +88,7 @@ func Backfill(ctx workflow.Context, in BackfillInput) (BackfillProgress, error) 
 		}
 		p.UpdatedAt = workflow.Now(ctx)
 	}
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		for {
-			var d PersonDone
-			done.Receive(ctx, &d)
-			record(d)
-		}
-	})
+	consume(ctx, done, record)
 	workflow.SetCurrentDetails(ctx, backfillDetails(*p))
 
 	actx := activityOptions(ctx)

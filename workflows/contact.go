@@ -91,13 +91,7 @@ func ContactSync(ctx workflow.Context, in ContactSyncInput) error {
 		return err
 	}
 	events := workflow.GetSignalChannel(ctx, SignalEvent)
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		for {
-			var e activities.Event
-			events.Receive(ctx, &e)
-			w.add(e)
-		}
-	})
+	consume(ctx, events, w.add)
 	w.describe(ctx)
 
 	for {
