@@ -38,8 +38,9 @@ type sides struct {
 
 // fetch reads both sides of a person in parallel. A side read in bulk moments ago (a
 // backfill or poll page) is taken from the observation instead, when every event of the
-// pass came from that bulk read: a webhook or an operator always causes a fresh read.
-func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link, events []Event, sidesWanted ...store.Side) (sides, error) {
+// pass came from that bulk read and the read is newer than the base (baseAt): a webhook or
+// an operator always causes a fresh read.
+func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link, events []Event, baseAt time.Time, sidesWanted ...store.Side) (sides, error) {
 	out := sides{link: link}
 	bulkOnly := len(events) > 0
 	for _, e := range events {
@@ -59,7 +60,7 @@ func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link,
 	if id := link.GHLContactID; id != "" && want[store.SideGHL] {
 		g.Go(func() error {
 			var c ghl.Contact
-			if bulkOnly && d.observed(gctx, link.ConnectionID, store.SideGHL, id, &c) {
+			if bulkOnly && d.observed(gctx, link.ConnectionID, store.SideGHL, id, baseAt, &c) {
 				out.ghl = &c
 				return nil
 			}
@@ -78,7 +79,7 @@ func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link,
 	if id := link.RZContactID; id != "" && want[store.SideRZ] {
 		g.Go(func() error {
 			var c referrizer.Contact
-			if bulkOnly && d.observed(gctx, link.ConnectionID, store.SideRZ, id, &c) {
+			if bulkOnly && d.observed(gctx, link.ConnectionID, store.SideRZ, id, baseAt, &c) {
 				out.rz, out.rzRead = &c, time.Time{} // too old to PUT back blindly
 				return nil
 			}
@@ -97,10 +98,12 @@ func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link,
 	return out, g.Wait()
 }
 
-// observed decodes a fresh bulk-read record into dst.
-func (d *Deps) observed(ctx context.Context, connID string, side store.Side, id string, dst any) bool {
+// observed decodes a fresh bulk-read record into dst. A record read before since (when the
+// person's base was last recorded) may predate a change that pass saw or made, and would
+// undo it: it is not used.
+func (d *Deps) observed(ctx context.Context, connID string, side store.Side, id string, since time.Time, dst any) bool {
 	o, err := d.Store.GetObservation(ctx, connID, side, id)
-	if err != nil || d.now().Sub(o.ObservedAt) > d.observationTTL() {
+	if err != nil || d.now().Sub(o.ObservedAt) > d.observationTTL() || !o.ObservedAt.After(since) {
 		return false
 	}
 	return json.Unmarshal(o.Body, dst) == nil
@@ -137,12 +140,12 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	if link.Deleted {
 		return ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, Summary: "person deleted on a side; link retired", PlannedAt: a.now()}, nil
 	}
-	s, err := a.fetch(ctx, conn, link, in.Events)
+	var base syncmodel.Person
+	entry, hasBase, err := a.loadBase(ctx, in.Ref, ObjContact, &base)
 	if err != nil {
 		return ContactPlan{}, err
 	}
-	var base syncmodel.Person
-	entry, hasBase, err := a.loadBase(ctx, in.Ref, ObjContact, &base)
+	s, err := a.fetch(ctx, conn, link, in.Events, entry.UpdatedAt)
 	if err != nil {
 		return ContactPlan{}, err
 	}

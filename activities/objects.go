@@ -38,18 +38,18 @@ func (o *Objects) PlanTags(ctx context.Context, in PlanInput) (ObjectPlan, error
 		out.Summary = "person not on both sides"
 		return out, nil
 	}
-	s, err := o.fetch(ctx, conn, link, in.Events)
+	var base []string
+	entry, hasBase, err := o.loadBase(ctx, in.Ref, ObjTags, &base)
+	if err != nil {
+		return out, err
+	}
+	s, err := o.fetch(ctx, conn, link, in.Events, entry.UpdatedAt)
 	if err != nil {
 		return out, err
 	}
 	if s.ghl == nil || s.rz == nil {
 		out.Summary = "person gone on a side"
 		return out, nil
-	}
-	var base []string
-	_, hasBase, err := o.loadBase(ctx, in.Ref, ObjTags, &base)
-	if err != nil {
-		return out, err
 	}
 	m := conn.Mapping
 	ghlTags, rzTags := m.SyncedTags(s.ghl.Tags), m.SyncedTags(s.rz.Labels)

@@ -157,6 +157,7 @@ func TestFaultSuite(t *testing.T) {
 		}
 		if want, ok := wantLast[strings.ToLower(g.Email)]; ok && (g.LastName != want || r.LastName != want) {
 			t.Errorf("lost update: last name of %s is %q / %q, want %q", g.Email, g.LastName, r.LastName, want)
+			diagnoseLostUpdate(t, e, l)
 		}
 		if label, ok := wantLabel[r.ID]; ok && !slices.Contains(g.Tags, label) {
 			t.Errorf("lost update: Referrizer label %q missing from HighLevel tags %v", label, g.Tags)

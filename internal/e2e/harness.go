@@ -303,6 +303,9 @@ func (e *Env) RecordHistories(prefix string, types ...string) {
 	}
 	ctx := context.Background()
 	dir := filepath.Join(moduleRoot(e.T), "workflows", "testdata")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		e.T.Fatal(err)
+	}
 	for _, typ := range types {
 		resp, err := e.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Namespace: e.Namespace, Query: fmt.Sprintf("WorkflowType = '%s'", typ), PageSize: 5,

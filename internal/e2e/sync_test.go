@@ -333,7 +333,7 @@ func TestReconcile(t *testing.T) {
 		r, ok := rzByEmail(e, "rae@example.com")
 		tasks, _ := customText(r, "GHL Tasks")
 		_, ok2 := rzByEmail(e, "sol@example.com")
-		return ok && ok2 && strings.Contains(tasks, "Book intro call"), tasks
+		return ok && ok2 && strings.Contains(tasks, "Book intro call"), fmt.Sprintf("Rae in Referrizer %v with tasks %q (custom fields %s), Sol %v; Rae's workflow: %s", ok, tasks, r.CustomFields, ok2, lastPlan(t, e, c.ID))
 	})
 	waitIdle(t, e)
 
