@@ -279,6 +279,11 @@ func (o *Objects) applyProjection(ctx context.Context, p ObjectPlan) (ApplyResul
 		return ApplyResult{}, classify("decode plan", err)
 	}
 	res := ApplyResult{}
+	if !p.Writes {
+		// Only the base is new (first pass, nothing to show): writing would cost two calls
+		// and could race another write of the same contact.
+		return res, o.recordBase(ctx, p)
+	}
 	if _, err := conn.RZ.EnsureProjectionFields(ctx, referrizer.ProjectionFieldNames{Notes: conn.Mapping.NotesField(), Tasks: conn.Mapping.TasksField()}); err != nil {
 		return res, classify("ensure Referrizer projection fields", err)
 	}

@@ -328,11 +328,26 @@ func (w *contactSync) runPass(ctx workflow.Context, batch []activities.Event) (g
 	return gone
 }
 
-// runChildren starts the children a batch needs, concurrently, and waits for them all.
+// runChildren runs the children a batch needs and waits for them all. They run one at a
+// time: each writes the same Referrizer contact, which only takes whole-record writes, so
+// two at once could each write back the other's stale read (run before version 1, they ran
+// concurrently and a notes write could erase the tasks written a moment earlier).
 func (w *contactSync) runChildren(ctx workflow.Context, n needs, batch []activities.Event, summaries []string) ([]string, bool) {
+	oneAtATime := workflow.GetVersion(ctx, changeChildrenOneAtATime, workflow.DefaultVersion, 1) >= 1
 	type child struct {
 		object string
 		future workflow.ChildWorkflowFuture
+	}
+	failed := false
+	wait := func(k child) {
+		var out ObjectSyncResult
+		if err := k.future.Get(ctx, &out); err != nil {
+			failed = true
+			summaries = append(summaries, k.object+" failed")
+			w.deadLetter(ctx, "ContactSync."+k.object, activities.PlanInput{Ref: w.st.Ref, Events: batch}, err)
+			return
+		}
+		summaries = append(summaries, k.object+": "+out.Summary)
 	}
 	var kids []child
 	for _, k := range []struct {
@@ -350,18 +365,15 @@ func (w *contactSync) runChildren(ctx workflow.Context, n needs, batch []activit
 			// The child retries its activities itself; a failed child is reported, not rerun.
 			WorkflowRunTimeout: time.Hour,
 		})
-		kids = append(kids, child{k.object, workflow.ExecuteChildWorkflow(cctx, k.fn, ObjectSyncInput{Ref: w.st.Ref, Events: batch})})
-	}
-	failed := false
-	for _, k := range kids {
-		var out ObjectSyncResult
-		if err := k.future.Get(ctx, &out); err != nil {
-			failed = true
-			summaries = append(summaries, k.object+" failed")
-			w.deadLetter(ctx, "ContactSync."+k.object, activities.PlanInput{Ref: w.st.Ref, Events: batch}, err)
-			continue
+		c := child{k.object, workflow.ExecuteChildWorkflow(cctx, k.fn, ObjectSyncInput{Ref: w.st.Ref, Events: batch})}
+		if oneAtATime {
+			wait(c)
+		} else {
+			kids = append(kids, c)
 		}
-		summaries = append(summaries, k.object+": "+out.Summary)
+	}
+	for _, k := range kids {
+		wait(k)
 	}
 	return summaries, failed
 }

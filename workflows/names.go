@@ -97,3 +97,10 @@ func Register(r worker.WorkflowRegistry) {
 		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}
 }
+
+// Change ids for workflow.GetVersion: each names a change to workflow logic that running
+// executions recorded before it must still replay.
+const (
+	// changeChildrenOneAtATime: a pass runs its tags, notes and tasks children in turn.
+	changeChildrenOneAtATime = "children-one-at-a-time"
+)
