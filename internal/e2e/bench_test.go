@@ -655,7 +655,15 @@ func benchHistory(tb testing.TB, e *e2e.Env) benchHist {
 	var open []running
 	var token []byte
 	for {
-		resp, err := e.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: e.Namespace, PageSize: 1000, NextPageToken: token})
+		// Small pages, retried: each call has the SDK's 10 s RPC deadline, and a 1,000-row page
+		// of the in-process server's SQLite visibility store can take longer under load.
+		var resp *workflowservice.ListWorkflowExecutionsResponse
+		var err error
+		for attempt := 0; attempt < 5; attempt++ {
+			if resp, err = e.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: e.Namespace, PageSize: 200, NextPageToken: token}); err == nil {
+				break
+			}
+		}
 		if err != nil {
 			tb.Fatalf("list workflows: %v", err)
 		}
