@@ -35,6 +35,28 @@ import (
 	uioptions "github.com/temporalio/ui-server/v2/server/server_options"
 )
 
+// TimerPrecision is how late at most a workflow timer fires on servers we start. Temporal's
+// default (history.timerProcessorMaxTimeShift, 1 s) lets a 200 ms debounce fire about a
+// second late. A shorter shift makes the timer queue load once per timer instead of once a
+// second, so its load rate (history.timerProcessorMaxPollRPS, 20 per shard by default) must
+// rise too, or timers beyond the 20th in a second wait seconds for the limiter. A production
+// cluster that wants sub-second debounces needs both settings.
+const (
+	TimerPrecision   = 100 * time.Millisecond
+	TimerLoadsPerSec = 500
+)
+
+// DynamicConfig is the dynamic configuration of every Temporal server this project starts
+// (the dev server here, temporaltest in the tests): search attributes visible as soon as they
+// are registered, and timers that fire within TimerPrecision.
+func DynamicConfig() dynamicconfig.StaticClient {
+	return dynamicconfig.StaticClient{
+		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
+		dynamicconfig.TimerProcessorMaxTimeShift.Key():              []dynamicconfig.ConstrainedValue{{Value: TimerPrecision}},
+		dynamicconfig.TimerProcessorMaxPollRPS.Key():                []dynamicconfig.ConstrainedValue{{Value: TimerLoadsPerSec}},
+	}
+}
+
 // Config says where the dev server keeps its data and which ports it binds.
 type Config struct {
 	DataDir   string // holds temporal.db; created if missing
@@ -175,9 +197,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithStaticHosts(hosts),
 		temporal.WithLogger(logger),
-		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
-			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
-		}),
+		temporal.WithDynamicConfigClient(DynamicConfig()),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: create temporal server: %w", err)

@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/hlrz/hlrz/internal/app"
@@ -110,7 +111,8 @@ func Start(t testing.TB, o Options) *Env {
 		t.Cleanup(c.Close)
 		e.Client, e.Namespace = c, dev.Namespace()
 	} else {
-		topts := []temporaltest.TestServerOption{temporaltest.WithBaseClientOptions(copts)}
+		topts := []temporaltest.TestServerOption{temporaltest.WithBaseClientOptions(copts),
+			temporaltest.WithBaseServerOptions(temporal.WithDynamicConfigClient(devserver.DynamicConfig()))}
 		if tt, ok := t.(*testing.T); ok {
 			topts = append(topts, temporaltest.WithT(tt))
 		}
