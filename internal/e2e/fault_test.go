@@ -183,7 +183,7 @@ func TestFaultSuite(t *testing.T) {
 
 	gst, rst := e.GHL.Stats(), e.RZ.Stats()
 	t.Logf("fault suite: %d people (%d by email, %d by phone only), backfill %+v", seed.People, seed.MatchByEmail, seed.MatchByPhone, final)
-	t.Logf("injected: HighLevel %d 429s and 5xx at 10%%; Referrizer %d faulted answers; webhooks %d sent, %d duplicates, reordered in windows of 5",
+	t.Logf("injected: HighLevel 10%% 5xx and 5%% 429 (%d answered 429); Referrizer the same (%d faulted answers); webhooks %d sent, %d duplicates, reordered in windows of 5",
 		gst.RateLimited, rst.Faulted, wh.Sent, wh.Duplicates)
 	for _, i := range injected {
 		t.Logf("injected: %s", i)
