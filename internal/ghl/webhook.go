@@ -1,24 +1,13 @@
 package ghl
 
 import (
-	"bytes"
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
-
-// SignatureHeader carries HighLevel's webhook signature.
-const SignatureHeader = "x-wh-signature"
 
 // Webhook event types, as Envelope.Type reports them.
 const (
@@ -304,89 +293,5 @@ func (f fields) appointment() Appointment {
 		AssignedUserID: f.str("assignedUserId"), Users: f.strs("users"), Notes: f.str("notes"), Address: f.str("address"),
 		Source: f.str("source"), StartTime: Time{f.time("startTime")}, EndTime: Time{f.time("endTime")},
 		DateAdded: Time{f.time("dateAdded")}, DateUpdated: Time{f.time("dateUpdated")},
-	}
-}
-
-// ErrBadSignature means a webhook's signature does not verify with any trusted key.
-var ErrBadSignature = errors.New("ghl: webhook signature does not verify")
-
-// VerifySignature checks sigB64 (the x-wh-signature header) as an RSA-SHA256 PKCS #1 v1.5
-// signature of the raw body, accepting any of keys (several during a key rotation). With no
-// keys it uses DefaultWebhookPublicKey.
-func VerifySignature(body []byte, sigB64 string, keys ...*rsa.PublicKey) error {
-	sigB64 = strings.TrimSpace(sigB64)
-	if sigB64 == "" {
-		return fmt.Errorf("%w: no signature", ErrBadSignature)
-	}
-	sig, err := base64.StdEncoding.DecodeString(sigB64)
-	if err != nil {
-		if sig, err = base64.RawStdEncoding.DecodeString(sigB64); err != nil {
-			return fmt.Errorf("%w: signature is not base64", ErrBadSignature)
-		}
-	}
-	if len(keys) == 0 {
-		k, err := DefaultWebhookPublicKey()
-		if err != nil {
-			return err
-		}
-		keys = []*rsa.PublicKey{k}
-	}
-	sum := sha256.Sum256(body)
-	for _, k := range keys {
-		if k != nil && rsa.VerifyPKCS1v15(k, crypto.SHA256, sum[:], sig) == nil {
-			return nil
-		}
-	}
-	return ErrBadSignature
-}
-
-// webhookPublicKeyPEM is HighLevel's published webhook key (docs/oauth/WebhookAuthentication.md).
-const webhookPublicKeyPEM = `-----BEGIN PUBLIC KEY-----
-MIICIjANBgkqhkiG9w0BAQEFAAOCAg8AMIICCgKCAgEAokvo/r9tVgcfZ5DysOSC
-Frm602qYV0MaAiNnX9O8KxMbiyRKWeL9JpCpVpt4XHIcBOK4u3cLSqJGOLaPuXw6
-dO0t6Q/ZVdAV5Phz+ZtzPL16iCGeK9po6D6JHBpbi989mmzMryUnQJezlYJ3DVfB
-csedpinheNnyYeFXolrJvcsjDtfAeRx5ByHQmTnSdFUzuAnC9/GepgLT9SM4nCpv
-uxmZMxrJt5Rw+VUaQ9B8JSvbMPpez4peKaJPZHBbU3OdeCVx5klVXXZQGNHOs8gF
-3kvoV5rTnXV0IknLBXlcKKAQLZcY/Q9rG6Ifi9c+5vqlvHPCUJFT5XUGG5RKgOKU
-J062fRtN+rLYZUV+BjafxQauvC8wSWeYja63VSUruvmNj8xkx2zE/Juc+yjLjTXp
-IocmaiFeAO6fUtNjDeFVkhf5LNb59vECyrHD2SQIrhgXpO4Q3dVNA5rw576PwTzN
-h/AMfHKIjE4xQA1SZuYJmNnmVZLIZBlQAF9Ntd03rfadZ+yDiOXCCs9FkHibELhC
-HULgCsnuDJHcrGNd5/Ddm5hxGQ0ASitgHeMZ0kcIOwKDOzOU53lDza6/Y09T7sYJ
-PQe7z0cvj7aE4B+Ax1ZoZGPzpJlZtGXCsu9aTEGEnKzmsFqwcSsnw3JB31IGKAyk
-T1hhTiaCeIY/OwwwNUY2yvcCAwEAAQ==
------END PUBLIC KEY-----
-`
-
-var defaultKey = sync.OnceValues(func() (*rsa.PublicKey, error) { return ParsePublicKey([]byte(webhookPublicKeyPEM)) })
-
-// DefaultWebhookPublicKey is HighLevel's published webhook signing key.
-func DefaultWebhookPublicKey() (*rsa.PublicKey, error) { return defaultKey() }
-
-// ParsePublicKey reads an RSA public key from PEM ("PUBLIC KEY" or "RSA PUBLIC KEY"), e.g.
-// a rotated key from configuration.
-func ParsePublicKey(pemText []byte) (*rsa.PublicKey, error) {
-	block, _ := pem.Decode(bytes.TrimSpace(pemText))
-	if block == nil {
-		return nil, errors.New("ghl: webhook key: no PEM block")
-	}
-	switch block.Type {
-	case "PUBLIC KEY":
-		k, err := x509.ParsePKIXPublicKey(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("ghl: webhook key: %w", err)
-		}
-		rk, ok := k.(*rsa.PublicKey)
-		if !ok {
-			return nil, fmt.Errorf("ghl: webhook key: %T is not an RSA key", k)
-		}
-		return rk, nil
-	case "RSA PUBLIC KEY":
-		k, err := x509.ParsePKCS1PublicKey(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("ghl: webhook key: %w", err)
-		}
-		return k, nil
-	default:
-		return nil, fmt.Errorf("ghl: webhook key: unexpected PEM block %q", block.Type)
 	}
 }

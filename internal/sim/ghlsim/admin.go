@@ -344,6 +344,11 @@ func (s *Server) routes() http.Handler {
 		return http.StatusOK, s.Faults(), nil
 	})
 	handle(s, mux, "POST /admin/webhooks", func(_ *http.Request, o WebhookOptions) (int, any, error) {
+		switch o.Sign {
+		case "", SignEd25519, SignBoth, SignLegacy:
+		default:
+			return 0, nil, errUnprocessable("sign must be one of ed25519, both, legacy")
+		}
 		s.SetWebhooks(o)
 		return http.StatusOK, s.Webhooks(), nil
 	})

@@ -3,6 +3,7 @@ package ghlsim_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rsa"
 	"encoding/json"
 	"io"
@@ -52,6 +53,9 @@ func newFixture(t *testing.T, opts ghlsim.Options) *fixture {
 	if opts.Webhooks.Key == nil {
 		opts.Webhooks.Key = testKey(t)
 	}
+	if opts.Webhooks.LegacyKey == nil && opts.Webhooks.Sign != "" && opts.Webhooks.Sign != ghlsim.SignEd25519 {
+		opts.Webhooks.LegacyKey = testLegacyKey(t)
+	}
 	sim := ghlsim.New(opts)
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(func() {
@@ -62,12 +66,14 @@ func newFixture(t *testing.T, opts ghlsim.Options) *fixture {
 }
 
 var (
-	keyOnce sync.Once
-	key     any
+	keyOnce       sync.Once
+	key           any
+	legacyKeyOnce sync.Once
+	legacyKey     any
 )
 
-// testKey shares one generated key across tests: RSA generation is slow.
-func testKey(t *testing.T) *rsa.PrivateKey {
+// testKey is the Ed25519 key every fixture signs X-GHL-Signature with.
+func testKey(t *testing.T) ed25519.PrivateKey {
 	keyOnce.Do(func() {
 		k, err := ghlsim.GenerateKey()
 		if err != nil {
@@ -76,9 +82,27 @@ func testKey(t *testing.T) *rsa.PrivateKey {
 		}
 		key = k
 	})
-	k, ok := key.(*rsa.PrivateKey)
+	k, ok := key.(ed25519.PrivateKey)
 	if !ok {
 		t.Fatalf("generate key: %v", key)
+	}
+	return k
+}
+
+// testLegacyKey shares one RSA key (legacy X-WH-Signature) across tests: RSA generation is
+// slow.
+func testLegacyKey(t *testing.T) *rsa.PrivateKey {
+	legacyKeyOnce.Do(func() {
+		k, err := ghlsim.GenerateLegacyKey()
+		if err != nil {
+			legacyKey = err
+			return
+		}
+		legacyKey = k
+	})
+	k, ok := legacyKey.(*rsa.PrivateKey)
+	if !ok {
+		t.Fatalf("generate legacy key: %v", legacyKey)
 	}
 	return k
 }
@@ -151,21 +175,25 @@ func (f *fixture) wait(t *testing.T) {
 	}
 }
 
-// hook receives webhooks; it can be told to fail the next N deliveries.
+// hook receives webhooks; it can be told to answer the next N deliveries with failStatus
+// (500 when unset). Every attempt is recorded in attempts, acknowledged ones in events.
 type hook struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	events []delivered
-	fail   int
-	tries  int
+	srv        *httptest.Server
+	mu         sync.Mutex
+	events     []delivered
+	attempts   []delivered
+	fail       int
+	failStatus int
+	tries      int
 }
 
 type delivered struct {
-	body []byte
-	sig  string
-	at   time.Time
-	env  ghl.Envelope
-	m    map[string]any
+	body      []byte
+	sig       string // X-GHL-Signature
+	legacySig string // X-WH-Signature
+	at        time.Time
+	env       ghl.Envelope
+	m         map[string]any
 }
 
 func newHook(t *testing.T) *hook {
@@ -175,18 +203,24 @@ func newHook(t *testing.T) *hook {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.tries++
-		if h.fail > 0 {
-			h.fail--
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		}
 		env, err := ghl.DecodeWebhook(body)
 		if err != nil {
 			t.Errorf("undecodable webhook: %v", err)
 		}
 		m := map[string]any{}
 		_ = json.Unmarshal(body, &m)
-		h.events = append(h.events, delivered{body: body, sig: r.Header.Get("x-wh-signature"), at: time.Now(), env: env, m: m})
+		d := delivered{body: body, sig: r.Header.Get(ghl.SignatureHeader), legacySig: r.Header.Get(ghl.LegacySignatureHeader), at: time.Now(), env: env, m: m}
+		h.attempts = append(h.attempts, d)
+		if h.fail > 0 {
+			h.fail--
+			status := h.failStatus
+			if status == 0 {
+				status = http.StatusInternalServerError
+			}
+			w.WriteHeader(status)
+			return
+		}
+		h.events = append(h.events, d)
 	}))
 	t.Cleanup(h.srv.Close)
 	return h
@@ -209,7 +243,20 @@ func (h *hook) types() []string {
 func (h *hook) reset() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.events, h.tries = nil, 0
+	h.events, h.attempts, h.tries, h.fail, h.failStatus = nil, nil, 0, 0, 0
+}
+
+// failNext makes the next n deliveries answer status.
+func (h *hook) failNext(n, status int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fail, h.failStatus = n, status
+}
+
+func (h *hook) tried() []delivered {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]delivered(nil), h.attempts...)
 }
 
 // docSchemas maps each webhook event to the top-level properties its doc schema lists (and,

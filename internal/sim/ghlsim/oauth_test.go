@@ -297,9 +297,9 @@ func TestAdminHTTP(t *testing.T) {
 	}
 	pemText, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	pub, err := ghl.ParsePublicKey(pemText)
-	if err != nil || !pub.Equal(&testKey(t).PublicKey) {
-		t.Errorf("public key endpoint: %v", err)
+	keys, err := ghl.ParseWebhookKeys(pemText)
+	if err != nil || len(keys.Ed25519) != 1 || !keys.Ed25519[0].Equal(testKey(t).Public()) || len(keys.RSA) != 1 {
+		t.Errorf("public key endpoint: %d Ed25519 and %d RSA keys (%v), want the simulator's one of each", len(keys.Ed25519), len(keys.RSA), err)
 	}
 	wh := admin("POST", "/admin/webhooks", map[string]any{"url": f.hook.srv.URL, "duplicateRate": 0.5, "delayMs": 10}, 200)
 	if wh["duplicateRate"] != 0.5 || wh["delayMs"] != float64(10) || f.sim.Webhooks().Key == nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	crand "crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -20,15 +21,41 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/hlrz/hlrz/internal/ghl"
+)
+
+// SignMode says which signature headers the simulator sends.
+type SignMode string
+
+const (
+	// SignEd25519 sends only X-GHL-Signature, as HighLevel does since 1 July 2026 (default).
+	SignEd25519 SignMode = "ed25519"
+	// SignBoth sends X-GHL-Signature and the legacy X-WH-Signature, as during the transition.
+	SignBoth SignMode = "both"
+	// SignLegacy sends only X-WH-Signature (RSA), as HighLevel did before Ed25519.
+	SignLegacy SignMode = "legacy"
+)
+
+// HighLevel's webhook retry policy (../shared/ghl-facts.md §2): only a 429 is retried, up to
+// six times, about ten minutes apart plus jitter; every other answer is final.
+const (
+	DefaultWebhookMaxRetries    = 6
+	DefaultWebhookRetryInterval = 10 * time.Minute
 )
 
 // WebhookOptions configures webhook delivery.
 type WebhookOptions struct {
 	// URL receives every event; empty drops events.
 	URL string `json:"url"`
-	// Key signs x-wh-signature (RSA-SHA256, PKCS #1 v1.5, base64). Nil: a key is generated
-	// on first use; read it with WebhookPublicKey.
-	Key *rsa.PrivateKey `json:"-"`
+	// Key signs X-GHL-Signature (Ed25519 over the body, base64). Nil: a key is generated on
+	// first use; read its public half with WebhookPublicKey.
+	Key ed25519.PrivateKey `json:"-"`
+	// LegacyKey signs X-WH-Signature (RSA-SHA256, PKCS #1 v1.5, base64) when Sign asks for
+	// it. Nil: generated when first needed; read it with WebhookLegacyPublicKey.
+	LegacyKey *rsa.PrivateKey `json:"-"`
+	// Sign chooses the signature headers: SignEd25519 (default), SignBoth or SignLegacy.
+	Sign SignMode `json:"sign"`
 	// DuplicateRate is the probability that an acknowledged event is delivered once more,
 	// same body and webhookId (HighLevel delivers at least once).
 	DuplicateRate float64 `json:"duplicateRate"`
@@ -40,64 +67,101 @@ type WebhookOptions struct {
 	// OmitTaskContactRate is the probability that a TaskCreate comes without contactId, as
 	// users report of HighLevel.
 	OmitTaskContactRate float64 `json:"omitTaskContactRate"`
-	// MaxAttempts per event before it is dropped; default 8. Any non-2xx answer is retried.
-	MaxAttempts int `json:"maxAttempts"`
-	// RetryBackoff is the first retry's wait, doubled per attempt up to 5 s; default 50 ms.
-	RetryBackoff time.Duration `json:"-"`
-	// Timeout bounds one delivery; default 5 s.
+	// MaxRetries is how many times an event answered 429 is sent again, like HighLevel:
+	// default 6; negative means never. Any other answer (2xx, other 4xx, 5xx, no answer) is
+	// final: an event not acknowledged is then lost, as it is at HighLevel.
+	MaxRetries int `json:"maxRetries"`
+	// RetryInterval is the wait after a 429 before the next attempt; default 10 min
+	// (HighLevel's). Tests scale it down.
+	RetryInterval time.Duration `json:"-"`
+	// RetryJitter is the most random extra wait added to each retry; default RetryInterval/6,
+	// so six retries end by about 70 min (scaled) as HighLevel's do; negative means none.
+	RetryJitter time.Duration `json:"-"`
+	// Timeout bounds one delivery; default 5 s. A delivery that times out is not answered:
+	// final, the event is lost.
 	Timeout time.Duration `json:"-"`
 
-	DelayMillis        int64 `json:"delayMs"`        // JSON form of Delay
-	RetryBackoffMillis int64 `json:"retryBackoffMs"` // JSON form of RetryBackoff
+	DelayMillis         int64 `json:"delayMs"`         // JSON form of Delay
+	RetryIntervalMillis int64 `json:"retryIntervalMs"` // JSON form of RetryInterval
+	RetryJitterMillis   int64 `json:"retryJitterMs"`   // JSON form of RetryJitter
 }
 
 func (o WebhookOptions) normalized() WebhookOptions {
 	if o.Delay == 0 && o.DelayMillis > 0 {
 		o.Delay = time.Duration(o.DelayMillis) * time.Millisecond
 	}
-	if o.RetryBackoff == 0 && o.RetryBackoffMillis > 0 {
-		o.RetryBackoff = time.Duration(o.RetryBackoffMillis) * time.Millisecond
+	if o.RetryInterval == 0 && o.RetryIntervalMillis > 0 {
+		o.RetryInterval = time.Duration(o.RetryIntervalMillis) * time.Millisecond
 	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 8
+	if o.RetryJitter == 0 && o.RetryJitterMillis != 0 {
+		o.RetryJitter = time.Duration(o.RetryJitterMillis) * time.Millisecond
 	}
-	if o.RetryBackoff <= 0 {
-		o.RetryBackoff = 50 * time.Millisecond
+	switch o.Sign {
+	case SignEd25519, SignBoth, SignLegacy:
+	default:
+		o.Sign = SignEd25519
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = DefaultWebhookMaxRetries
+	}
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = DefaultWebhookRetryInterval
+	}
+	if o.RetryJitter == 0 {
+		o.RetryJitter = o.RetryInterval / 6
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
 	}
-	o.DelayMillis, o.RetryBackoffMillis = o.Delay.Milliseconds(), o.RetryBackoff.Milliseconds()
+	o.DelayMillis, o.RetryIntervalMillis, o.RetryJitterMillis = o.Delay.Milliseconds(), o.RetryInterval.Milliseconds(), o.RetryJitter.Milliseconds()
 	return o
 }
 
-// WebhookStats counts webhook deliveries.
+// WebhookStats counts webhook deliveries. Once nothing is pending, Delivered + Dropped =
+// Enqueued.
 type WebhookStats struct {
 	Enqueued     int64 `json:"enqueued"`     // events created
 	Sent         int64 `json:"sent"`         // HTTP attempts, duplicates and retries included
 	Acknowledged int64 `json:"acknowledged"` // attempts answered 2xx
 	Failed       int64 `json:"failed"`       // attempts answered non-2xx or not answered
-	Dropped      int64 `json:"dropped"`      // events given up after MaxAttempts
-	Duplicates   int64 `json:"duplicates"`   // extra deliveries scheduled by DuplicateRate
-	Pending      int64 `json:"pending"`      // queued or being delivered
+	RateLimited  int64 `json:"rateLimited"`  // attempts answered 429
+	Retried      int64 `json:"retried"`      // attempts that were retries after a 429
+	Delivered    int64 `json:"delivered"`    // events acknowledged (extra duplicate deliveries not counted)
+	// Lost counts events whose final answer was not 2xx: a 5xx, another 4xx, no answer, or a
+	// 429 after the last retry. HighLevel never sends such an event again.
+	Lost        int64 `json:"lost"`
+	Dropped     int64 `json:"dropped"`     // events never delivered: Lost, and events that had no URL to go to
+	Duplicates  int64 `json:"duplicates"`  // extra deliveries scheduled by DuplicateRate
+	MostRetries int64 `json:"mostRetries"` // the most retries one delivered event needed
+	Pending     int64 `json:"pending"`     // queued (retries included) or being delivered
 }
 
-// GenerateKey makes an RSA key pair for signing webhooks in tests.
-func GenerateKey() (*rsa.PrivateKey, error) {
-	k, err := rsa.GenerateKey(crand.Reader, 2048)
+// GenerateKey makes an Ed25519 key pair for signing webhooks (X-GHL-Signature) in tests.
+func GenerateKey() (ed25519.PrivateKey, error) {
+	_, k, err := ed25519.GenerateKey(crand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("ghlsim: generate webhook key: %w", err)
 	}
 	return k, nil
 }
 
+// GenerateLegacyKey makes an RSA key pair for the legacy X-WH-Signature in tests.
+func GenerateLegacyKey() (*rsa.PrivateKey, error) {
+	k, err := rsa.GenerateKey(crand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("ghlsim: generate legacy webhook key: %w", err)
+	}
+	return k, nil
+}
+
 type delivery struct {
-	seq      int64
-	body     []byte
-	sig      string
-	due      time.Time
-	attempts int
-	dup      bool
+	seq       int64
+	body      []byte
+	sig       string // X-GHL-Signature, made at the first attempt and sent unchanged after
+	legacySig string // X-WH-Signature, likewise
+	due       time.Time
+	retries   int // attempts after a 429 so far
+	dup       bool
 }
 
 // reorderLinger is how long a partly filled reorder window waits for more events.
@@ -144,7 +208,10 @@ func (o *outbox) options() WebhookOptions {
 func (o *outbox) setOptions(opts WebhookOptions) {
 	o.mu.Lock()
 	if opts.Key == nil {
-		opts.Key = o.opts.Key // keep the key receivers already trust
+		opts.Key = o.opts.Key // keep the keys receivers already trust
+	}
+	if opts.LegacyKey == nil {
+		opts.LegacyKey = o.opts.LegacyKey
 	}
 	o.opts = opts.normalized()
 	o.mu.Unlock()
@@ -259,50 +326,74 @@ func (o *outbox) takeLocked(now time.Time) ([]*delivery, time.Duration) {
 func (o *outbox) deliver(d *delivery) {
 	o.mu.Lock()
 	opts := o.opts
-	if opts.URL != "" && opts.Key == nil {
-		k, err := GenerateKey()
-		if err == nil {
-			o.opts.Key, opts.Key = k, k
-		}
+	var keyErr error
+	if opts.URL != "" {
+		opts, keyErr = o.ensureKeysLocked(opts.Sign)
 	}
 	o.mu.Unlock()
 
-	ok := false
-	if opts.URL != "" {
-		if d.sig == "" && opts.Key != nil {
+	status := 0
+	if opts.URL != "" && keyErr == nil {
+		if (opts.Sign == SignEd25519 || opts.Sign == SignBoth) && d.sig == "" {
+			d.sig = base64.StdEncoding.EncodeToString(ed25519.Sign(opts.Key, d.body))
+		}
+		if (opts.Sign == SignLegacy || opts.Sign == SignBoth) && d.legacySig == "" {
 			sum := sha256.Sum256(d.body)
-			if sig, err := rsa.SignPKCS1v15(nil, opts.Key, crypto.SHA256, sum[:]); err == nil {
-				d.sig = base64.StdEncoding.EncodeToString(sig)
+			if sig, err := rsa.SignPKCS1v15(nil, opts.LegacyKey, crypto.SHA256, sum[:]); err == nil {
+				d.legacySig = base64.StdEncoding.EncodeToString(sig)
 			}
 		}
-		ok = o.post(opts, d)
+		status = o.post(opts, d)
+	} else if keyErr != nil {
+		o.log.Error("ghlsim: webhook key", "err", keyErr)
 	}
 
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.inflight--
-	d.attempts++
+	if d.retries > 0 {
+		o.st.Retried++
+	}
 	switch {
-	case opts.URL == "":
-		o.st.Dropped++
-	case ok:
+	case opts.URL == "" || keyErr != nil:
+		if !d.dup {
+			o.st.Dropped++
+		}
+	case status >= 200 && status <= 299:
 		o.st.Sent++
 		o.st.Acknowledged++
+		if !d.dup {
+			o.st.Delivered++
+			o.st.MostRetries = max(o.st.MostRetries, int64(d.retries))
+		}
 		if !d.dup && opts.DuplicateRate > 0 && o.rng.Float64() < opts.DuplicateRate {
 			o.seq++
 			jitter := time.Duration(o.rng.Int64N(int64(20 * time.Millisecond)))
-			o.queue = append(o.queue, &delivery{seq: o.seq, body: d.body, sig: d.sig, due: time.Now().Add(jitter), dup: true})
+			o.queue = append(o.queue, &delivery{seq: o.seq, body: d.body, sig: d.sig, legacySig: d.legacySig, due: time.Now().Add(jitter), dup: true})
 			o.st.Duplicates++
 		}
+	case status == http.StatusTooManyRequests && d.retries < opts.MaxRetries:
+		// HighLevel's only retry: the same body and signatures, about RetryInterval later.
+		o.st.Sent++
+		o.st.Failed++
+		o.st.RateLimited++
+		d.retries++
+		wait := opts.RetryInterval
+		if opts.RetryJitter > 0 {
+			wait += time.Duration(o.rng.Int64N(int64(opts.RetryJitter) + 1))
+		}
+		d.due = time.Now().Add(wait)
+		o.queue = append(o.queue, d)
 	default:
 		o.st.Sent++
 		o.st.Failed++
-		if d.attempts < opts.MaxAttempts {
-			d.due = time.Now().Add(min(opts.RetryBackoff<<(d.attempts-1), 5*time.Second))
-			o.queue = append(o.queue, d)
-		} else {
+		if status == http.StatusTooManyRequests {
+			o.st.RateLimited++
+		}
+		if !d.dup {
+			o.st.Lost++
 			o.st.Dropped++
-			o.log.Warn("ghlsim: webhook dropped after retries", "attempts", d.attempts)
+			o.log.Warn("ghlsim: webhook lost: the answer was final", "status", status, "retries", d.retries)
 		}
 	}
 	if len(o.queue) == 0 && o.inflight == 0 && o.idle != nil {
@@ -312,25 +403,48 @@ func (o *outbox) deliver(d *delivery) {
 	o.signal()
 }
 
-func (o *outbox) post(opts WebhookOptions, d *delivery) bool {
+// ensureKeysLocked generates the signing keys mode needs and were not configured.
+func (o *outbox) ensureKeysLocked(mode SignMode) (WebhookOptions, error) {
+	if (mode == SignEd25519 || mode == SignBoth) && o.opts.Key == nil {
+		k, err := GenerateKey()
+		if err != nil {
+			return o.opts, err
+		}
+		o.opts.Key = k
+	}
+	if (mode == SignLegacy || mode == SignBoth) && o.opts.LegacyKey == nil {
+		k, err := GenerateLegacyKey()
+		if err != nil {
+			return o.opts, err
+		}
+		o.opts.LegacyKey = k
+	}
+	return o.opts, nil
+}
+
+// post sends one attempt and returns the answer's status, 0 when there was none.
+func (o *outbox) post(opts WebhookOptions, d *delivery) int {
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, opts.URL, bytes.NewReader(d.body))
 	if err != nil {
-		return false
+		return 0
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if d.sig != "" {
-		req.Header.Set("x-wh-signature", d.sig)
+	if d.sig != "" && opts.Sign != SignLegacy {
+		req.Header.Set(ghl.SignatureHeader, d.sig)
+	}
+	if d.legacySig != "" && opts.Sign != SignEd25519 {
+		req.Header.Set(ghl.LegacySignatureHeader, d.legacySig)
 	}
 	resp, err := o.hc.Do(req)
 	if err != nil {
 		o.log.Debug("ghlsim: webhook delivery failed", "err", err)
-		return false
+		return 0
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
-	return resp.StatusCode >= 200 && resp.StatusCode <= 299
+	return resp.StatusCode
 }
 
 func (o *outbox) stats() WebhookStats {
@@ -376,32 +490,59 @@ func (s *Server) Webhooks() WebhookOptions { return s.wh.options() }
 // WaitDelivered blocks until every queued webhook was acknowledged or dropped.
 func (s *Server) WaitDelivered(ctx context.Context) error { return s.wh.waitDelivered(ctx) }
 
-// WebhookPublicKey is the key receivers verify x-wh-signature with, generating the signing
-// key when none was configured.
-func (s *Server) WebhookPublicKey() (*rsa.PublicKey, error) {
+// WebhookPublicKey is the key receivers verify X-GHL-Signature with, generating the
+// signing key when none was configured.
+func (s *Server) WebhookPublicKey() (ed25519.PublicKey, error) {
 	o := s.wh
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.opts.Key == nil {
-		k, err := GenerateKey()
-		if err != nil {
-			return nil, err
-		}
-		o.opts.Key = k
-	}
-	return &o.opts.Key.PublicKey, nil
-}
-
-// WebhookPublicKeyPEM is WebhookPublicKey as a "PUBLIC KEY" PEM block, the form HighLevel
-// publishes its key in.
-func (s *Server) WebhookPublicKeyPEM() ([]byte, error) {
-	k, err := s.WebhookPublicKey()
+	opts, err := o.ensureKeysLocked(SignEd25519)
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.MarshalPKIXPublicKey(k)
+	return opts.Key.Public().(ed25519.PublicKey), nil
+}
+
+// WebhookLegacyPublicKey is the key receivers verify the legacy X-WH-Signature with,
+// generating the RSA signing key when none was configured.
+func (s *Server) WebhookLegacyPublicKey() (*rsa.PublicKey, error) {
+	o := s.wh
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	opts, err := o.ensureKeysLocked(SignLegacy)
 	if err != nil {
-		return nil, fmt.Errorf("ghlsim: encode webhook key: %w", err)
+		return nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+	return &opts.LegacyKey.PublicKey, nil
+}
+
+// WebhookPublicKeys are both public keys, each under its scheme.
+func (s *Server) WebhookPublicKeys() (ghl.WebhookKeys, error) {
+	ed, err := s.WebhookPublicKey()
+	if err != nil {
+		return ghl.WebhookKeys{}, err
+	}
+	rk, err := s.WebhookLegacyPublicKey()
+	if err != nil {
+		return ghl.WebhookKeys{}, err
+	}
+	return ghl.WebhookKeys{Ed25519: []ed25519.PublicKey{ed}, RSA: []*rsa.PublicKey{rk}}, nil
+}
+
+// WebhookPublicKeyPEM is both public keys as "PUBLIC KEY" PEM blocks (the form HighLevel
+// publishes its keys in), the Ed25519 key first: one file a receiver can trust as is.
+func (s *Server) WebhookPublicKeyPEM() ([]byte, error) {
+	keys, err := s.WebhookPublicKeys()
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	for _, k := range []crypto.PublicKey{keys.Ed25519[0], keys.RSA[0]} {
+		der, err := x509.MarshalPKIXPublicKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("ghlsim: encode webhook key: %w", err)
+		}
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})...)
+	}
+	return out, nil
 }

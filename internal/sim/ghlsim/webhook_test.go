@@ -1,8 +1,10 @@
 package ghlsim_test
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
@@ -76,7 +78,10 @@ func TestWebhooksForEveryChange(t *testing.T) {
 	seen := map[string]bool{}
 	for _, d := range f.hook.got() {
 		typ := d.env.RawType
-		if err := ghl.VerifySignature(d.body, d.sig, &testKey(t).PublicKey); err != nil {
+		if d.legacySig != "" {
+			t.Errorf("%s: legacy X-WH-Signature sent by default", typ)
+		}
+		if err := ghl.VerifyEd25519(d.body, d.sig, testKey(t).Public().(ed25519.PublicKey)); err != nil {
 			t.Errorf("%s: signature: %v", typ, err)
 		}
 		if d.env.WebhookID == "" || seen[d.env.WebhookID] || time.Since(d.env.Timestamp) > time.Minute || d.env.LocationID != loc {
@@ -180,37 +185,173 @@ func TestWebhookReorder(t *testing.T) {
 	}
 }
 
-func TestWebhookDelayRetryAndDrop(t *testing.T) {
-	f := newFixture(t, ghlsim.Options{Webhooks: ghlsim.WebhookOptions{Delay: 200 * time.Millisecond, RetryBackoff: 10 * time.Millisecond}})
-	f.hook.mu.Lock()
-	f.hook.fail = 2
-	f.hook.mu.Unlock()
+func TestWebhookDelay(t *testing.T) {
+	f := newFixture(t, ghlsim.Options{Webhooks: ghlsim.WebhookOptions{Delay: 200 * time.Millisecond}})
 	began := time.Now()
 	if _, err := f.sim.CreateContact(ghlsim.Contact{LocationID: loc, Email: "a@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	f.wait(t)
 	got := f.hook.got()
-	if len(got) != 1 || got[0].at.Sub(began) < 200*time.Millisecond {
-		t.Fatalf("delivered %d events; first after %s", len(got), got[0].at.Sub(began))
+	if len(got) != 1 {
+		t.Fatalf("delivered %d events, want 1", len(got))
 	}
-	if st := f.sim.Stats().Webhooks; st.Failed != 2 || st.Acknowledged != 1 || st.Sent != 3 || st.Dropped != 0 {
-		t.Errorf("stats after retries = %+v", st)
+	if d := got[0].at.Sub(began); d < 200*time.Millisecond {
+		t.Errorf("delivered after %s, want at least the 200ms delay", d)
+	}
+}
+
+// TestWebhookRetriesOnlyAfter429 checks HighLevel's retry policy: a 429 is retried, the same
+// payload and signature each time, RetryInterval plus jitter apart, at most MaxRetries times;
+// any other answer is final and the event is lost.
+func TestWebhookRetriesOnlyAfter429(t *testing.T) {
+	const interval, jitter = 100 * time.Millisecond, 50 * time.Millisecond
+	f := newFixture(t, ghlsim.Options{Webhooks: ghlsim.WebhookOptions{RetryInterval: interval, RetryJitter: jitter}})
+	if o := f.sim.Webhooks(); o.MaxRetries != 6 {
+		t.Errorf("default MaxRetries = %d, want HighLevel's 6", o.MaxRetries)
+	}
+	plain := ghlsim.New(ghlsim.Options{})
+	t.Cleanup(plain.Close)
+	if o := plain.Webhooks(); o.RetryInterval != 10*time.Minute || o.RetryJitter <= 0 {
+		t.Errorf("default retry interval %s, jitter %s; want HighLevel's 10 min plus some jitter", o.RetryInterval, o.RetryJitter)
 	}
 
-	// A receiver that never answers 2xx: the event is dropped after MaxAttempts, and
-	// WaitDelivered still returns.
-	f.hook.reset()
-	f.sim.SetWebhooks(ghlsim.WebhookOptions{URL: f.hook.srv.URL, MaxAttempts: 3, RetryBackoff: time.Millisecond})
-	f.hook.mu.Lock()
-	f.hook.fail = 1000
-	f.hook.mu.Unlock()
-	if _, err := f.sim.CreateContact(ghlsim.Contact{LocationID: loc, Email: "b@example.com"}); err != nil {
-		t.Fatal(err)
+	t.Run("429 twice then 200", func(t *testing.T) {
+		f.hook.reset()
+		f.hook.failNext(2, http.StatusTooManyRequests)
+		before := f.sim.Stats().Webhooks
+		if _, err := f.sim.CreateContact(ghlsim.Contact{LocationID: loc, Email: "r1@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		f.wait(t)
+		tries := f.hook.tried()
+		if len(tries) != 3 || len(f.hook.got()) != 1 {
+			t.Fatalf("%d attempts, %d acknowledged; want 3 and 1", len(tries), len(f.hook.got()))
+		}
+		for i, d := range tries[1:] {
+			if string(d.body) != string(tries[0].body) || d.sig != tries[0].sig {
+				t.Errorf("retry %d differs from the first attempt (same webhookId and timestamp expected):\n%s\n%s", i+1, d.body, tries[0].body)
+			}
+			if gap := d.at.Sub(tries[i].at); gap < interval || gap > interval+jitter+150*time.Millisecond {
+				t.Errorf("retry %d came %s after the previous attempt, want %s plus up to %s jitter", i+1, gap, interval, jitter)
+			}
+		}
+		st := diff(f.sim.Stats().Webhooks, before)
+		if st.RateLimited != 2 || st.Retried != 2 || st.Delivered != 1 || st.Lost != 0 || st.Sent != 3 || f.sim.Stats().Webhooks.MostRetries != 2 {
+			t.Errorf("stats = %+v", st)
+		}
+	})
+
+	for _, status := range []int{http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusBadRequest, http.StatusUnauthorized} {
+		t.Run(fmt.Sprintf("%d is final", status), func(t *testing.T) {
+			f.hook.reset()
+			f.hook.failNext(1, status)
+			before := f.sim.Stats().Webhooks
+			if _, err := f.sim.CreateContact(ghlsim.Contact{LocationID: loc, Email: fmt.Sprintf("f%d@example.com", status)}); err != nil {
+				t.Fatal(err)
+			}
+			f.wait(t)
+			time.Sleep(interval + jitter) // a retry, were there one, would have come by now
+			if n := len(f.hook.tried()); n != 1 {
+				t.Errorf("%d attempts after a %d, want 1: only 429 is retried", n, status)
+			}
+			if st := diff(f.sim.Stats().Webhooks, before); st.Lost != 1 || st.Dropped != 1 || st.Delivered != 0 || st.Retried != 0 {
+				t.Errorf("stats = %+v, want the event lost", st)
+			}
+		})
 	}
-	f.wait(t)
-	if st := f.sim.Stats().Webhooks; st.Dropped != 1 || f.hook.tries != 3 {
-		t.Errorf("stats = %+v after %d tries", st, f.hook.tries)
+
+	t.Run("429 on every attempt", func(t *testing.T) {
+		f.hook.reset()
+		f.hook.failNext(1000, http.StatusTooManyRequests)
+		before := f.sim.Stats().Webhooks
+		if _, err := f.sim.CreateContact(ghlsim.Contact{LocationID: loc, Email: "r2@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		f.wait(t)
+		if n := len(f.hook.tried()); n != 7 {
+			t.Errorf("%d attempts, want 1 + 6 retries", n)
+		}
+		if st := diff(f.sim.Stats().Webhooks, before); st.Lost != 1 || st.RateLimited != 7 || st.Retried != 6 {
+			t.Errorf("stats = %+v", st)
+		}
+	})
+
+	t.Run("no answer is final", func(t *testing.T) {
+		dead := httptest.NewServer(http.NotFoundHandler())
+		dead.Close() // connection refused from now on
+		f.sim.SetWebhooks(ghlsim.WebhookOptions{URL: dead.URL, RetryInterval: interval, RetryJitter: jitter})
+		t.Cleanup(func() {
+			f.sim.SetWebhooks(ghlsim.WebhookOptions{URL: f.hook.srv.URL, RetryInterval: interval, RetryJitter: jitter})
+		})
+		before := f.sim.Stats().Webhooks
+		if _, err := f.sim.CreateContact(ghlsim.Contact{LocationID: loc, Email: "r3@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		f.wait(t)
+		if st := diff(f.sim.Stats().Webhooks, before); st.Lost != 1 || st.Sent != 1 {
+			t.Errorf("stats = %+v, want one attempt and the event lost", st)
+		}
+	})
+}
+
+// TestWebhookSignModes: Ed25519 X-GHL-Signature by default; the legacy RSA X-WH-Signature
+// besides it or alone when asked; every signature verifies with the simulator's public keys.
+func TestWebhookSignModes(t *testing.T) {
+	for _, tc := range []struct {
+		mode           ghlsim.SignMode
+		ed, legacy     bool
+		verifiedScheme ghl.Scheme
+	}{
+		{"", true, false, ghl.SchemeEd25519},
+		{ghlsim.SignEd25519, true, false, ghl.SchemeEd25519},
+		{ghlsim.SignBoth, true, true, ghl.SchemeEd25519},
+		{ghlsim.SignLegacy, false, true, ghl.SchemeRSA},
+	} {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			f := newFixture(t, ghlsim.Options{Webhooks: ghlsim.WebhookOptions{Sign: tc.mode, LegacyKey: testLegacyKey(t)}})
+			if _, err := f.sim.CreateContact(ghlsim.Contact{LocationID: loc, Email: "s@example.com"}); err != nil {
+				t.Fatal(err)
+			}
+			f.wait(t)
+			got := f.hook.got()
+			if len(got) != 1 {
+				t.Fatalf("%d deliveries", len(got))
+			}
+			d := got[0]
+			if (d.sig != "") != tc.ed || (d.legacySig != "") != tc.legacy {
+				t.Fatalf("X-GHL-Signature sent %v, X-WH-Signature sent %v; want %v and %v", d.sig != "", d.legacySig != "", tc.ed, tc.legacy)
+			}
+			keys, err := f.sim.WebhookPublicKeys()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.legacy {
+				if err := ghl.VerifySignature(d.body, d.legacySig, keys.RSA...); err != nil {
+					t.Errorf("X-WH-Signature: %v", err)
+				}
+			}
+			h := http.Header{}
+			if d.sig != "" {
+				h.Set(ghl.SignatureHeader, d.sig)
+			}
+			if d.legacySig != "" {
+				h.Set(ghl.LegacySignatureHeader, d.legacySig)
+			}
+			if scheme, err := ghl.VerifyWebhook(d.body, h, keys); err != nil || scheme != tc.verifiedScheme {
+				t.Errorf("VerifyWebhook = %s, %v; want %s", scheme, err, tc.verifiedScheme)
+			}
+		})
+	}
+}
+
+// diff is a - b field by field for the counters.
+func diff(a, b ghlsim.WebhookStats) ghlsim.WebhookStats {
+	return ghlsim.WebhookStats{
+		Enqueued: a.Enqueued - b.Enqueued, Sent: a.Sent - b.Sent, Acknowledged: a.Acknowledged - b.Acknowledged,
+		Failed: a.Failed - b.Failed, RateLimited: a.RateLimited - b.RateLimited, Retried: a.Retried - b.Retried,
+		Delivered: a.Delivered - b.Delivered, Lost: a.Lost - b.Lost, Dropped: a.Dropped - b.Dropped,
+		Duplicates: a.Duplicates - b.Duplicates, Pending: a.Pending,
 	}
 }
 
