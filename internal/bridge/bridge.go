@@ -2,7 +2,11 @@
 //
 // The HTTP side (POST /webhooks/ghl) only verifies, dedupes and stores: it answers 2xx after
 // the raw event is committed to the store's inbox, so HighLevel's at-least-once delivery and
-// our own crashes never lose an acknowledged event. The relay (RunRelay) then claims inbox
+// our own crashes never lose an acknowledged event. When the event cannot be stored it
+// answers 429 with Retry-After, never 5xx: HighLevel retries only a 429 (up to six times,
+// about ten minutes apart, with the original timestamp) and drops the event after any other
+// answer. Signatures are verified by ghl.VerifyWebhook (Ed25519 X-GHL-Signature, legacy RSA
+// X-WH-Signature). The relay (RunRelay) then claims inbox
 // rows, resolves each to a connection and a person link, drops our own echoes and signals the
 // person's ContactSync through a Signaler, retrying with backoff while Temporal is down.
 // Several bridge replicas may run against one PostgreSQL store: ClaimInbox skips rows another
@@ -27,7 +31,6 @@ package bridge
 import (
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -49,7 +52,9 @@ import (
 // Defaults for Config's zero values.
 const (
 	MaxBodyBytes         = 1 << 20 // HighLevel events are a few KiB; anything near this is abuse
+	DefaultMaxAge        = 75 * time.Minute
 	DefaultMaxSkew       = 5 * time.Minute
+	DefaultStoreTimeout  = 3 * time.Second
 	DefaultPollInterval  = 150 * time.Millisecond
 	DefaultBatchSize     = 64
 	DefaultConcurrency   = 8
@@ -141,11 +146,23 @@ type Config struct {
 	Signaler Signaler
 	// Health is asked by /readyz; nil skips the Temporal check.
 	Health HealthChecker
-	// PublicKeys verify x-wh-signature; any one may match, so during a key rotation both the
-	// old and the new key are listed. Empty means HighLevel's published key.
-	PublicKeys []*rsa.PublicKey
-	// MaxSkew is how far an event's timestamp may be from now, either way. Default 5 min.
+	// Keys verify webhook signatures: Ed25519 keys X-GHL-Signature, RSA keys the legacy
+	// X-WH-Signature (see ghl.VerifyWebhook for the order). Any key of a scheme may match, so
+	// during a rotation the old and the new key are both listed. No key at all means
+	// HighLevel's published keys (ghl.DefaultWebhookKeys); otherwise a scheme without a key
+	// refuses its header.
+	Keys ghl.WebhookKeys
+	// MaxAge is how old an event's timestamp may be. HighLevel repeats the original
+	// timestamp in its retries for up to about 70 minutes, so it must be at least that.
+	// Default 75 min. A webhookId once stored is a duplicate for as long as its inbox row
+	// exists, which is longer than any MaxAge: nothing deletes inbox rows.
+	MaxAge time.Duration
+	// MaxSkew is how far in the future an event's timestamp may be (clock skew). Default
+	// 5 min.
 	MaxSkew time.Duration
+	// StoreTimeout bounds the store work of one delivery; past it the answer is 429 so
+	// HighLevel retries. Keep it under HighLevel's delivery timeout. Default 3 s.
+	StoreTimeout time.Duration
 	// Metrics receives the bridge's counters and gauges; nil uses a private registry.
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
@@ -189,7 +206,7 @@ type Bridge struct {
 	cfg     Config
 	store   Store
 	sig     Signaler
-	keys    []*rsa.PublicKey
+	keys    ghl.WebhookKeys
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	scopes  []string
@@ -208,21 +225,22 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.Signaler == nil {
 		return nil, errors.New("bridge: Config.Signaler is required")
 	}
-	keys := make([]*rsa.PublicKey, 0, len(cfg.PublicKeys))
-	for _, k := range cfg.PublicKeys {
-		if k != nil {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) == 0 {
-		k, err := ghl.DefaultWebhookPublicKey()
+	keys := cfg.Keys
+	if keys.Len() == 0 {
+		k, err := ghl.DefaultWebhookKeys()
 		if err != nil {
-			return nil, fmt.Errorf("bridge: load HighLevel's webhook key: %w", err)
+			return nil, fmt.Errorf("bridge: load HighLevel's webhook keys: %w", err)
 		}
-		keys = append(keys, k)
+		keys = k
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = DefaultMaxAge
 	}
 	if cfg.MaxSkew <= 0 {
 		cfg.MaxSkew = DefaultMaxSkew
+	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = DefaultStoreTimeout
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval

@@ -3,7 +3,6 @@ package bridge_test
 import (
 	"bytes"
 	"context"
-	"crypto/rsa"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -59,7 +58,7 @@ func FuzzWebhookHandler(f *testing.F) {
 		f.Fatal(err)
 	}
 	b, err := bridge.New(bridge.Config{
-		Store: st, Signaler: newRecorder(), PublicKeys: []*rsa.PublicKey{&testKey().PublicKey},
+		Store: st, Signaler: newRecorder(), Keys: testKeys(),
 		Metrics: metrics.New(), Now: func() time.Time { return fuzzNow },
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/hlrz/hlrz/activities"
 	"github.com/hlrz/hlrz/internal/bridge"
+	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/metrics"
 	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/store"
@@ -45,13 +47,25 @@ const (
 	piiName  = "Piimarker"
 )
 
-// RSA key generation is slow; each test binary makes its keys once.
+// Each test binary makes its keys once (RSA generation is slow). testKey is the Ed25519 key
+// every fixture trusts for X-GHL-Signature, as the simulator's; legacyKey its RSA key for
+// X-WH-Signature; the other* keys are trusted by nobody unless a test says so.
 var (
-	testKey  = sync.OnceValue(func() *rsa.PrivateKey { return genKey() })
-	otherKey = sync.OnceValue(func() *rsa.PrivateKey { return genKey() })
+	testKey        = sync.OnceValue(func() ed25519.PrivateKey { return genEd25519() })
+	otherKey       = sync.OnceValue(func() ed25519.PrivateKey { return genEd25519() })
+	legacyKey      = sync.OnceValue(func() *rsa.PrivateKey { return genRSA() })
+	otherLegacyKey = sync.OnceValue(func() *rsa.PrivateKey { return genRSA() })
 )
 
-func genKey() *rsa.PrivateKey {
+func genEd25519() ed25519.PrivateKey {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+func genRSA() *rsa.PrivateKey {
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		panic(err)
@@ -59,13 +73,24 @@ func genKey() *rsa.PrivateKey {
 	return k
 }
 
-func sign(k *rsa.PrivateKey, body []byte) string {
+// sign makes an X-GHL-Signature: Ed25519 over the body, base64.
+func sign(k ed25519.PrivateKey, body []byte) string {
+	return base64.StdEncoding.EncodeToString(ed25519.Sign(k, body))
+}
+
+// signLegacy makes an X-WH-Signature: RSA PKCS #1 v1.5 over SHA-256 of the body, base64.
+func signLegacy(k *rsa.PrivateKey, body []byte) string {
 	sum := sha256.Sum256(body)
 	sig, err := rsa.SignPKCS1v15(nil, k, crypto.SHA256, sum[:])
 	if err != nil {
 		panic(err)
 	}
 	return base64.StdEncoding.EncodeToString(sig)
+}
+
+// testKeys are the keys every fixture trusts: testKey and legacyKey.
+func testKeys() ghl.WebhookKeys {
+	return ghl.WebhookKeys{Ed25519: []ed25519.PublicKey{testKey().Public().(ed25519.PublicKey)}, RSA: []*rsa.PublicKey{&legacyKey().PublicKey}}
 }
 
 // recorder is a Signaler test double standing in for Temporal; the store stays real.
@@ -205,7 +230,7 @@ func newFixtureOn(t *testing.T, dsn string, st *postgres.Store, tune func(*bridg
 	}
 	f := &fixture{t: t, dsn: dsn, store: st, rec: newRecorder(), metrics: metrics.New(), logs: &syncBuffer{}, conn: conn}
 	f.cfg = bridge.Config{
-		Store: st, Signaler: f.rec, PublicKeys: []*rsa.PublicKey{&testKey().PublicKey}, Metrics: f.metrics,
+		Store: st, Signaler: f.rec, Keys: testKeys(), Metrics: f.metrics,
 		Logger:       slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		PollInterval: 20 * time.Millisecond, RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		GaugeEvery: time.Millisecond,
@@ -277,15 +302,26 @@ func (f *fixture) post(body []byte) *http.Response {
 	return f.postSig(body, sign(testKey(), body))
 }
 
+// postSig sends body with sig as its X-GHL-Signature (none when empty).
 func (f *fixture) postSig(body []byte, sig string) *http.Response {
+	f.t.Helper()
+	h := http.Header{}
+	if sig != "" {
+		h.Set(ghl.SignatureHeader, sig)
+	}
+	return f.postHeaders(body, h)
+}
+
+// postHeaders sends body with the given headers, e.g. both signature headers.
+func (f *fixture) postHeaders(body []byte, h http.Header) *http.Response {
 	f.t.Helper()
 	req, err := http.NewRequest(http.MethodPost, f.srv.URL+"/webhooks/ghl", bytes.NewReader(body))
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if sig != "" {
-		req.Header.Set("x-wh-signature", sig)
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -36,8 +37,10 @@ const SourceGHL = "ghl"
 // stream of new HighLevel event types cannot grow the label set without bound.
 const unknownTypeLabel = "unknown"
 
-// storeTimeout bounds the store work of one delivery; HighLevel retries what we do not ack.
-const storeTimeout = 10 * time.Second
+// retryAfterSeconds is the Retry-After of a 429 answered because the event could not be
+// stored. HighLevel retries on its own schedule (about 10 minutes); the header says we want
+// the event again, and soon.
+const retryAfterSeconds = 60
 
 // serveWebhook is POST /webhooks/ghl: verify, dedupe, persist, answer. Everything that needs
 // an API or Temporal happens later in the relay, so this stays fast and cannot lose events.
@@ -58,13 +61,12 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The signature covers the exact bytes received; nothing is parsed before it verifies.
-	sig := r.Header.Get(ghl.SignatureHeader)
-	if strings.TrimSpace(sig) == "" {
+	scheme, err := ghl.VerifyWebhook(body, r.Header, b.keys)
+	if errors.Is(err, ghl.ErrNoSignature) {
 		b.reject(w, r, http.StatusUnauthorized, RejectNoSignature, nil)
 		return
-	}
-	if err := ghl.VerifySignature(body, sig, b.keys...); err != nil {
-		b.reject(w, r, http.StatusUnauthorized, RejectBadSignature, err)
+	} else if err != nil {
+		b.reject(w, r, http.StatusUnauthorized, RejectBadSignature, err, "scheme", string(scheme))
 		return
 	}
 	env, err := ghl.DecodeWebhook(body)
@@ -82,14 +84,17 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		b.reject(w, r, http.StatusBadRequest, RejectMalformed, errors.New("webhookId or locationId is not a storable id"))
 		return
 	}
-	// A signed event replayed after its webhookId left the inbox would pass dedupe; the
-	// timestamp window closes that gap. Missing counts as stale: we cannot bound its age.
+	// Replay protection: a webhookId we stored is a duplicate for as long as its inbox row
+	// exists (nothing deletes inbox rows), and a signed event we never stored is refused once
+	// its timestamp is older than MaxAge. MaxAge admits HighLevel's retries, which repeat the
+	// original timestamp for up to about 70 minutes. Missing counts as stale: we cannot
+	// bound its age.
 	if env.Timestamp.IsZero() {
 		b.reject(w, r, http.StatusUnauthorized, RejectNoTimestamp, nil)
 		return
 	}
 	now := b.now()
-	if age := now.Sub(env.Timestamp); age > b.cfg.MaxSkew {
+	if age := now.Sub(env.Timestamp); age > b.cfg.MaxAge {
 		b.reject(w, r, http.StatusUnauthorized, RejectStale, nil, "webhookId", env.WebhookID, "age", age.Round(time.Second).String())
 		return
 	} else if -age > b.cfg.MaxSkew {
@@ -97,21 +102,19 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	// HighLevel sends an event again only after a 429 (every other answer, 5xx included,
+	// is final), so whenever the event cannot be stored durably the answer is 429.
+	ctx, cancel := context.WithTimeout(r.Context(), b.cfg.StoreTimeout)
 	defer cancel()
 	row, status, err := b.classify(ctx, env)
 	if err != nil {
-		b.log.Error("webhook: look up connection", "webhookId", env.WebhookID, "locationId", env.LocationID, "error", err)
-		w.Header().Set("Retry-After", "5")
-		b.reject(w, r, http.StatusServiceUnavailable, RejectStoreUnavailable, nil)
+		b.unavailable(w, r, env, "look up connection", err)
 		return
 	}
 	row.DedupeKey, row.Source, row.Body, row.ReceivedAt = env.WebhookID, SourceGHL, body, store.Now()
 	id, inserted, err := b.store.InsertInbox(ctx, row)
 	if err != nil {
-		b.log.Error("webhook: store event", "webhookId", env.WebhookID, "locationId", env.LocationID, "error", err)
-		w.Header().Set("Retry-After", "5")
-		b.reject(w, r, http.StatusServiceUnavailable, RejectStoreUnavailable, nil)
+		b.unavailable(w, r, env, "store event", err)
 		return
 	}
 	if !inserted {
@@ -129,7 +132,7 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		level = b.log.Warn // an operator should look at it
 	}
 	level("webhook: stored", "inboxId", id, "webhookId", env.WebhookID, "locationId", env.LocationID,
-		"type", row.EventType, "state", string(row.State), "note", row.Note)
+		"type", row.EventType, "state", string(row.State), "note", row.Note, "scheme", string(scheme))
 	writeJSON(w, status, string(row.State))
 }
 
@@ -165,6 +168,14 @@ func (b *Bridge) classify(ctx context.Context, env ghl.Envelope) (store.InboxEve
 		return row, 0, err
 	}
 	return row, http.StatusOK, nil
+}
+
+// unavailable answers a delivery the store could not take (down, pool exhausted, too slow)
+// with 429 and Retry-After: HighLevel retries that answer, and only that one.
+func (b *Bridge) unavailable(w http.ResponseWriter, r *http.Request, env ghl.Envelope, step string, err error) {
+	b.log.Error("webhook: "+step+"; answered 429 so HighLevel retries", "webhookId", env.WebhookID, "locationId", env.LocationID, "error", err)
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	b.reject(w, r, http.StatusTooManyRequests, RejectStoreUnavailable, nil)
 }
 
 // reject answers a refused delivery and counts it. The body is never logged: it is personal

@@ -1,7 +1,7 @@
 package ghl_test
 
 import (
-	"crypto/rsa"
+	"crypto/ed25519"
 	"errors"
 	"io"
 	"net/http"
@@ -158,21 +158,21 @@ func TestDefaultWebhookPublicKeyMatchesDocs(t *testing.T) {
 
 // receiver collects webhook deliveries.
 type receiver struct {
-	mu     sync.Mutex
-	bodies [][]byte
-	sigs   []string
+	mu      sync.Mutex
+	bodies  [][]byte
+	headers []http.Header
 }
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	b, _ := io.ReadAll(req.Body)
 	r.mu.Lock()
 	r.bodies = append(r.bodies, b)
-	r.sigs = append(r.sigs, req.Header.Get(ghl.SignatureHeader))
+	r.headers = append(r.headers, req.Header.Clone())
 	r.mu.Unlock()
 }
 
-// TestWebhookSignatureRoundTrip: the simulator signs, VerifySignature accepts the raw body
-// with the simulator's key and rejects tampering, other keys and HighLevel's key.
+// TestWebhookSignatureRoundTrip: the simulator signs, VerifyWebhook accepts the raw body
+// with the simulator's keys and rejects tampering, other keys and HighLevel's keys.
 func TestWebhookSignatureRoundTrip(t *testing.T) {
 	key, err := ghlsim.GenerateKey()
 	if err != nil {
@@ -181,7 +181,7 @@ func TestWebhookSignatureRoundTrip(t *testing.T) {
 	rcv := &receiver{}
 	hook := httptest.NewServer(rcv)
 	t.Cleanup(hook.Close)
-	e := newEnv(t, ghlsim.Options{Webhooks: ghlsim.WebhookOptions{URL: hook.URL, Key: key}})
+	e := newEnv(t, ghlsim.Options{Webhooks: ghlsim.WebhookOptions{URL: hook.URL, Key: key, Sign: ghlsim.SignBoth}})
 	c := e.client(t, ghl.StaticToken(pit), nil)
 	ctx := ctxT(t)
 	contact, err := c.CreateContact(ctx, ghl.ContactInput{FirstName: new("Wendy"), Email: new("wendy@example.com")})
@@ -197,35 +197,49 @@ func TestWebhookSignatureRoundTrip(t *testing.T) {
 	if len(rcv.bodies) != 2 {
 		t.Fatalf("received %d webhooks, want 2", len(rcv.bodies))
 	}
+	simKeys, err := e.sim.WebhookPublicKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !simKeys.Ed25519[0].Equal(key.Public()) {
+		t.Fatal("WebhookPublicKeys does not return the configured key")
+	}
 	other, err := ghlsim.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
+	otherKeys := ghl.WebhookKeys{Ed25519: []ed25519.PublicKey{other.Public().(ed25519.PublicKey)}, RSA: simKeys.RSA}
+	highLevel, err := ghl.DefaultWebhookKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, body := range rcv.bodies {
-		sig := rcv.sigs[i]
-		if err := ghl.VerifySignature(body, sig, &other.PublicKey, &key.PublicKey); err != nil {
-			t.Errorf("valid signature rejected: %v", err)
+		h := rcv.headers[i]
+		if scheme, err := ghl.VerifyWebhook(body, h, simKeys); err != nil || scheme != ghl.SchemeEd25519 {
+			t.Errorf("valid signature rejected: %s %v", scheme, err)
+		}
+		legacyOnly := http.Header{}
+		legacyOnly.Set(ghl.LegacySignatureHeader, h.Get(ghl.LegacySignatureHeader))
+		if scheme, err := ghl.VerifyWebhook(body, legacyOnly, simKeys); err != nil || scheme != ghl.SchemeRSA {
+			t.Errorf("valid legacy signature rejected: %s %v", scheme, err)
 		}
 		tampered := []byte(strings.Replace(string(body), "wendy", "wendi", 1))
-		if err := ghl.VerifySignature(tampered, sig, &key.PublicKey); !errors.Is(err, ghl.ErrBadSignature) {
+		if _, err := ghl.VerifyWebhook(tampered, h, simKeys); !errors.Is(err, ghl.ErrBadSignature) {
 			t.Errorf("tampered body accepted: %v", err)
 		}
-		if err := ghl.VerifySignature(body, sig, &other.PublicKey); !errors.Is(err, ghl.ErrBadSignature) {
-			t.Errorf("wrong key accepted: %v", err)
+		// The RSA key still matches, but X-GHL-Signature decides and its key is unknown.
+		if _, err := ghl.VerifyWebhook(body, h, otherKeys); !errors.Is(err, ghl.ErrBadSignature) {
+			t.Errorf("wrong Ed25519 key accepted (fell back to RSA?): %v", err)
 		}
-		if err := ghl.VerifySignature(body, sig); !errors.Is(err, ghl.ErrBadSignature) {
-			t.Errorf("HighLevel's key accepted the simulator's signature: %v", err)
+		if _, err := ghl.VerifyWebhook(body, h, highLevel); !errors.Is(err, ghl.ErrBadSignature) {
+			t.Errorf("HighLevel's keys accepted the simulator's signature: %v", err)
 		}
-		if err := ghl.VerifySignature(body, "", &key.PublicKey); !errors.Is(err, ghl.ErrBadSignature) {
-			t.Errorf("missing signature accepted: %v", err)
+		if _, err := ghl.VerifyWebhook(body, http.Header{}, simKeys); !errors.Is(err, ghl.ErrNoSignature) {
+			t.Errorf("missing signature: %v, want ErrNoSignature", err)
 		}
 		env, err := ghl.DecodeWebhook(body)
 		if err != nil || env.WebhookID == "" || time.Since(env.Timestamp) > time.Minute || env.ContactID != contact.ID || env.LocationID != loc {
 			t.Errorf("delivered event %d: %+v, %v", i, env, err)
 		}
-	}
-	var keys []*rsa.PublicKey
-	if err := ghl.VerifySignature(rcv.bodies[0], "!!not base64!!", keys...); !errors.Is(err, ghl.ErrBadSignature) {
-		t.Errorf("garbage signature: %v", err)
 	}
 }
