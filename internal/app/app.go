@@ -6,7 +6,6 @@ package app
 
 import (
 	"context"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -53,8 +52,8 @@ type Options struct {
 	Namespace string
 	// Store, when set, is used instead of opening one from the config; the App does not close it.
 	Store store.Store
-	// WebhookKeys are accepted besides the configured ones (tests pass the simulator's key).
-	WebhookKeys []*rsa.PublicKey
+	// WebhookKeys are trusted besides the configured ones (tests pass the simulator's keys).
+	WebhookKeys ghl.WebhookKeys
 	Logger      *slog.Logger
 	// Out receives the human-readable startup lines; nil discards them.
 	Out io.Writer
@@ -170,13 +169,16 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 	mux.HandleFunc("GET /status/budgets", a.serveBudgets)
 	mux.Handle("/codec/", http.StripPrefix("/codec", codec.Handler(cfg.Keys, a.uiOrigin())))
 	if cfg.Mode != config.ModeWorker {
-		keys, err := webhookKeys(cfg, a.Dev)
+		keys, notes, err := webhookKeys(cfg, opts.WebhookKeys, a.Dev)
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, opts.WebhookKeys...)
+		for _, n := range notes {
+			fmt.Fprintf(out, "hlrz: webhook key: %s\n", n)
+			a.log.Info("webhook key trusted", "key", n)
+		}
 		a.Bridge, err = bridge.New(bridge.Config{
-			Store: a.Store, Signaler: a.Dispatch, Health: a.Temporal, PublicKeys: keys, MaxSkew: cfg.WebhookMaxSkew,
+			Store: a.Store, Signaler: a.Dispatch, Health: a.Temporal, Keys: keys, MaxAge: cfg.WebhookMaxAge, MaxSkew: cfg.WebhookMaxSkew,
 			Metrics: a.Metrics, Logger: a.log, OAuth: oauth, Echo: activities.BridgeHooks{Deps: a.Deps}, Tasks: activities.BridgeHooks{Deps: a.Deps}, Schedules: &schedules.Manager{Client: a.Temporal, TaskQueue: cfg.TaskQueue},
 		})
 		if err != nil {

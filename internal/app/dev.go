@@ -2,14 +2,11 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -28,9 +25,11 @@ import (
 // DevStack is what --dev adds: both simulators on their ports, signing webhooks to our
 // bridge, and a demo connection with seeded people.
 type DevStack struct {
-	GHL          *ghlsim.Server
-	RZ           *rzsim.Server
-	WebhookKey   *rsa.PrivateKey
+	GHL *ghlsim.Server
+	RZ  *rzsim.Server
+	// WebhookKeys are the simulator's public webhook keys (Ed25519 for X-GHL-Signature, which
+	// it sends by default, and RSA for the legacy X-WH-Signature); the bridge trusts them.
+	WebhookKeys  ghl.WebhookKeys
 	ConnectionID string
 	LocationID   string
 	servers      []*http.Server
@@ -43,15 +42,17 @@ const (
 
 func startDevStack(ctx context.Context, a *App, out io.Writer) (*DevStack, error) {
 	cfg := a.Config
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, fmt.Errorf("dev: webhook key: %w", err)
-	}
-	d := &DevStack{WebhookKey: key}
+	d := &DevStack{}
 	d.GHL = ghlsim.New(ghlsim.Options{
 		Seed:     uint64(time.Now().UnixNano()),
-		Webhooks: ghlsim.WebhookOptions{URL: "http://" + a.HTTPAddr + "/webhooks/ghl", Key: key},
+		Webhooks: ghlsim.WebhookOptions{URL: "http://" + a.HTTPAddr + "/webhooks/ghl"},
 	})
+	keys, err := d.GHL.WebhookPublicKeys()
+	if err != nil {
+		d.stop()
+		return nil, fmt.Errorf("dev: webhook keys: %w", err)
+	}
+	d.WebhookKeys = keys
 	d.RZ = rzsim.New(rzsim.Options{Seed: uint64(time.Now().UnixNano()), Tokens: []string{devRZToken}})
 	for _, s := range []struct {
 		name string
@@ -150,30 +151,32 @@ func StartBackfill(ctx context.Context, c client.Client, taskQueue, connectionID
 	return dispatch.StartBackfill(ctx, c, taskQueue, connectionID)
 }
 
-// webhookKeys are the public keys the bridge accepts: configured PEM files, else
-// HighLevel's published key; in --dev also the simulator's.
-func webhookKeys(cfg *config.Worker, dev *DevStack) ([]*rsa.PublicKey, error) {
-	var keys []*rsa.PublicKey
-	for _, f := range cfg.WebhookKeyFiles {
-		raw, err := os.ReadFile(f)
+// webhookKeys are the public keys the bridge trusts, each under its scheme, with a line per
+// key saying where it came from: the configured ones (HLRZ_WEBHOOK_PUBLIC_KEYS), else
+// HighLevel's published keys; then extra (tests pass the simulator's); in --dev also the
+// simulator's.
+func webhookKeys(cfg *config.Worker, extra ghl.WebhookKeys, dev *DevStack) (ghl.WebhookKeys, []string, error) {
+	keys, notes := cfg.WebhookKeys, cfg.WebhookKeyNotes
+	if keys.Len() == 0 {
+		k, err := ghl.DefaultWebhookKeys()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", config.EnvWebhookKey, err)
+			return keys, nil, err
 		}
-		k, err := ghl.ParsePublicKey(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", config.EnvWebhookKey, f, err)
+		keys = k
+		notes = nil
+		for _, d := range k.Describe() {
+			notes = append(notes, "HighLevel's published key (built in): "+d)
 		}
-		keys = append(keys, k)
 	}
-	if len(keys) == 0 {
-		k, err := ghl.DefaultWebhookPublicKey()
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, k)
+	keys.AddAll(extra)
+	for _, d := range extra.Describe() {
+		notes = append(notes, "added by the caller: "+d)
 	}
 	if dev != nil {
-		keys = append(keys, &dev.WebhookKey.PublicKey)
+		keys.AddAll(dev.WebhookKeys)
+		for _, d := range dev.WebhookKeys.Describe() {
+			notes = append(notes, "HighLevel simulator: "+d)
+		}
 	}
-	return keys, nil
+	return keys, notes, nil
 }

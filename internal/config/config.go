@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/secrets"
 )
 
@@ -26,7 +27,8 @@ const (
 	EnvListen        = "HLRZ_LISTEN"
 	EnvTaskQueue     = "HLRZ_TASK_QUEUE"
 	EnvLogLevel      = "HLRZ_LOG_LEVEL"
-	EnvWebhookKey    = "HLRZ_WEBHOOK_PUBLIC_KEYS" // PEM file paths, comma-separated
+	EnvWebhookKey    = "HLRZ_WEBHOOK_PUBLIC_KEYS" // PEM file paths (or "highlevel"), comma-separated
+	EnvWebhookMaxAge = "HLRZ_WEBHOOK_MAX_AGE"     // oldest webhook timestamp accepted (Go duration)
 	EnvPublicURL     = "HLRZ_PUBLIC_URL"          // where HighLevel reaches the bridge (OAuth redirect)
 	EnvGHLClientID   = "HLRZ_GHL_CLIENT_ID"
 	EnvGHLSecret     = "HLRZ_GHL_CLIENT_SECRET"
@@ -66,9 +68,20 @@ type Worker struct {
 	GHLBaseURL, RZBaseURL  string
 	GHLClientID, GHLSecret string
 	PublicURL              string
-	WebhookKeyFiles        []string
-	WebhookMaxSkew         time.Duration
-	ShutdownGrace          time.Duration
+	// WebhookKeyFiles are the entries of HLRZ_WEBHOOK_PUBLIC_KEYS: PEM files, or
+	// WebhookKeysBuiltIn for HighLevel's published keys. Empty: the published keys.
+	WebhookKeyFiles []string
+	// WebhookKeys are the keys read from WebhookKeyFiles, each under its scheme (Ed25519 for
+	// X-GHL-Signature, RSA for the legacy X-WH-Signature); empty when none are configured.
+	WebhookKeys ghl.WebhookKeys
+	// WebhookKeyNotes says, per configured key, where it came from and which scheme it
+	// verifies, for the startup lines.
+	WebhookKeyNotes []string
+	// WebhookMaxAge is how old a webhook's timestamp may be (HighLevel's retries repeat the
+	// original timestamp for up to about 70 minutes); WebhookMaxSkew how far in the future.
+	WebhookMaxAge  time.Duration
+	WebhookMaxSkew time.Duration
+	ShutdownGrace  time.Duration
 }
 
 // Getenv is how configuration reads the environment; tests pass a map.
@@ -91,7 +104,8 @@ func ParseWorker(args []string, getenv Getenv) (*Worker, error) {
 	fs.IntVar(&c.GHLSimPort, "ghl-sim-port", 8091, "with --dev: HighLevel simulator port")
 	fs.IntVar(&c.RZSimPort, "rz-sim-port", 8092, "with --dev: Referrizer simulator port")
 	fs.BoolVar(&c.Seed, "seed", true, "with --dev: seed demo people with tags, notes and tasks into the simulators on first start")
-	fs.DurationVar(&c.WebhookMaxSkew, "webhook-max-skew", 5*time.Minute, "reject webhooks whose timestamp is further than this from now")
+	maxAge := fs.String("webhook-max-age", envOr(getenv, EnvWebhookMaxAge, "75m"), "accept webhooks (HighLevel's retries included) whose timestamp is at most this old (env "+EnvWebhookMaxAge+")")
+	fs.DurationVar(&c.WebhookMaxSkew, "webhook-max-skew", 5*time.Minute, "reject webhooks whose timestamp is further than this in the future")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long to let in-flight work finish on SIGINT/SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("flags: %w", err)
@@ -129,9 +143,22 @@ func ParseWorker(args []string, getenv Getenv) (*Worker, error) {
 			return nil, err
 		}
 	}
+	d, err := time.ParseDuration(*maxAge)
+	if err != nil || d <= 0 {
+		return nil, fmt.Errorf("%s: %q is not a positive duration (e.g. 75m)", EnvWebhookMaxAge, *maxAge)
+	}
+	c.WebhookMaxAge = d
+	if c.WebhookMaxSkew <= 0 {
+		return nil, fmt.Errorf("--webhook-max-skew: %s is not a positive duration", c.WebhookMaxSkew)
+	}
 	if v := getenv(EnvWebhookKey); v != "" {
 		for _, f := range strings.Split(v, ",") {
-			c.WebhookKeyFiles = append(c.WebhookKeyFiles, strings.TrimSpace(f))
+			if f = strings.TrimSpace(f); f != "" {
+				c.WebhookKeyFiles = append(c.WebhookKeyFiles, f)
+			}
+		}
+		if err := c.loadWebhookKeys(); err != nil {
+			return nil, err
 		}
 	}
 
@@ -209,6 +236,40 @@ func (c *Worker) devDefaults(getenv Getenv) error {
 	return nil
 }
 
+// WebhookKeysBuiltIn in HLRZ_WEBHOOK_PUBLIC_KEYS stands for HighLevel's published keys, so a
+// rotation can list them beside a new key file.
+const WebhookKeysBuiltIn = "highlevel"
+
+// loadWebhookKeys reads WebhookKeyFiles. Each key is put under the scheme its type says
+// (Ed25519: X-GHL-Signature, RSA: legacy X-WH-Signature); any other key type is an error
+// naming the file.
+func (c *Worker) loadWebhookKeys() error {
+	for _, f := range c.WebhookKeyFiles {
+		var keys ghl.WebhookKeys
+		source := f
+		if strings.EqualFold(f, WebhookKeysBuiltIn) {
+			k, err := ghl.DefaultWebhookKeys()
+			if err != nil {
+				return fmt.Errorf("%s: %w", EnvWebhookKey, err)
+			}
+			keys, source = k, "HighLevel's published key"
+		} else {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("%s: %w", EnvWebhookKey, err)
+			}
+			if keys, err = ghl.ParseWebhookKeys(raw); err != nil {
+				return fmt.Errorf("%s: %s: %w", EnvWebhookKey, f, err)
+			}
+		}
+		for _, d := range keys.Describe() {
+			c.WebhookKeyNotes = append(c.WebhookKeyNotes, source+": "+d)
+		}
+		c.WebhookKeys.AddAll(keys)
+	}
+	return nil
+}
+
 func envOr(getenv Getenv, name, def string) string {
 	if v := getenv(name); v != "" {
 		return v
@@ -254,7 +315,7 @@ func checkDatabaseURL(v string) error {
 // and the TEMPORAL_* names the SDK's envconfig reads for the client connection.
 func EnvNames() []string {
 	return []string{
-		EnvDatabaseURL, EnvKeys, EnvListen, EnvTaskQueue, EnvLogLevel, EnvWebhookKey, EnvPublicURL,
+		EnvDatabaseURL, EnvKeys, EnvListen, EnvTaskQueue, EnvLogLevel, EnvWebhookKey, EnvWebhookMaxAge, EnvPublicURL,
 		EnvGHLClientID, EnvGHLSecret, EnvGHLBaseURL, EnvRZBaseURL,
 		EnvTemporalAddr, EnvTemporalNS, "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_TLS_CLIENT_CERT_PATH",
 		"TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_NAME",

@@ -1,9 +1,18 @@
 package config_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hlrz/hlrz/internal/config"
 	"github.com/hlrz/hlrz/internal/secrets"
@@ -71,5 +80,92 @@ func TestDevNeedsNothingAndKeepsItsKey(t *testing.T) {
 	sealed := c.Keys.SealString("x", nil)
 	if v, err := again.Keys.OpenString(sealed, nil); err != nil || v != "x" {
 		t.Errorf("second start cannot open the first start's secrets: %v", err)
+	}
+}
+
+// TestWebhookSettings: HLRZ_WEBHOOK_PUBLIC_KEYS takes PEM files holding keys of either type
+// (several per file and per scheme), sorts each key into its scheme and says which; an
+// unsupported key or a missing file is one line naming the variable and the file.
+// HLRZ_WEBHOOK_MAX_AGE defaults to 75 minutes.
+func TestWebhookSettings(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, pubs ...any) string {
+		var text []byte
+		for _, p := range pubs {
+			der, err := x509.MarshalPKIXPublicKey(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text = append(text, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})...)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, text, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	ed1, _, _ := ed25519.GenerateKey(rand.Reader)
+	ed2, _, _ := ed25519.GenerateKey(rand.Reader)
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rotation := write("rotation.pem", ed1, ed2)
+	legacy := write("legacy.pem", &rk.PublicKey)
+	bad := write("ecdsa.pem", &ec.PublicKey)
+	base := map[string]string{config.EnvDatabaseURL: "postgres://h/db", config.EnvKeys: secrets.GenerateSpec("k1")}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+
+	c, err := config.ParseWorker(nil, env(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WebhookKeys.Len() != 0 || c.WebhookMaxAge != 75*time.Minute || c.WebhookMaxSkew != 5*time.Minute {
+		t.Errorf("defaults: %d keys, max age %s, max skew %s; want none (HighLevel's), 75m, 5m", c.WebhookKeys.Len(), c.WebhookMaxAge, c.WebhookMaxSkew)
+	}
+
+	c, err = config.ParseWorker(nil, env(with(config.EnvWebhookKey, rotation+", "+legacy+",highlevel", config.EnvWebhookMaxAge, "80m")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.WebhookKeys.Ed25519) != 3 || len(c.WebhookKeys.RSA) != 2 || c.WebhookMaxAge != 80*time.Minute {
+		t.Errorf("%d Ed25519 and %d RSA keys, max age %s; want 3, 2 (two files and HighLevel's), 80m", len(c.WebhookKeys.Ed25519), len(c.WebhookKeys.RSA), c.WebhookMaxAge)
+	}
+	notes := strings.Join(c.WebhookKeyNotes, "\n")
+	for _, want := range []string{rotation + ": Ed25519 (X-GHL-Signature) sha256:", legacy + ": RSA (X-WH-Signature, legacy) sha256:", "HighLevel's published key: Ed25519 (X-GHL-Signature)"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("key notes lack %q:\n%s", want, notes)
+		}
+	}
+	if flagged, err := config.ParseWorker([]string{"--webhook-max-age", "2h"}, env(base)); err != nil || flagged.WebhookMaxAge != 2*time.Hour {
+		t.Errorf("--webhook-max-age 2h: %v, %v", flagged.WebhookMaxAge, err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"ECDSA key", with(config.EnvWebhookKey, bad), "HLRZ_WEBHOOK_PUBLIC_KEYS: " + bad + ": ghl: webhook key in PEM block 1: an ECDSA key is not supported"},
+		{"missing file", with(config.EnvWebhookKey, filepath.Join(dir, "nope.pem")), "HLRZ_WEBHOOK_PUBLIC_KEYS: open " + filepath.Join(dir, "nope.pem")},
+		{"bad max age", with(config.EnvWebhookMaxAge, "soon"), "HLRZ_WEBHOOK_MAX_AGE: \"soon\" is not a positive duration"},
+		{"negative max age", with(config.EnvWebhookMaxAge, "-5m"), "HLRZ_WEBHOOK_MAX_AGE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.ParseWorker(nil, env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %v: want one line containing %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -14,9 +14,7 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha256"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -1583,13 +1581,7 @@ func BenchmarkBridgeIngestion(b *testing.B) {
 					genErr.Store(err)
 					return
 				}
-				sum := sha256.Sum256(body)
-				sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, sum[:])
-				if err != nil {
-					genErr.Store(err)
-					return
-				}
-				bodies[i], sigs[i] = body, base64.StdEncoding.EncodeToString(sig)
+				bodies[i], sigs[i] = body, base64.StdEncoding.EncodeToString(ed25519.Sign(key, body))
 			}
 		})
 	}

@@ -5,7 +5,7 @@ package e2e
 
 import (
 	"context"
-	"crypto/rsa"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"net"
@@ -29,6 +29,7 @@ import (
 	"github.com/hlrz/hlrz/internal/codec"
 	"github.com/hlrz/hlrz/internal/config"
 	"github.com/hlrz/hlrz/internal/devserver"
+	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 	"github.com/hlrz/hlrz/internal/sim/rzsim"
@@ -139,6 +140,10 @@ func Start(t testing.TB, o Options) *Env {
 	gopts := o.GHL
 	gopts.PrivateTokens = map[string]string{"ghl-token-" + e.LocationID: e.LocationID}
 	gopts.Webhooks.Key = key
+	if gopts.Webhooks.RetryInterval == 0 {
+		// HighLevel retries a 429 after about 10 minutes; tests scale that 1:600.
+		gopts.Webhooks.RetryInterval = time.Second
+	}
 	if gopts.Seed == 0 {
 		gopts.Seed = 42
 	}
@@ -184,10 +189,10 @@ func Start(t testing.TB, o Options) *Env {
 	e.appOpts = app.Options{
 		Config: &config.Worker{
 			Mode: config.ModeAll, Listen: "127.0.0.1:0", TaskQueue: "hlrz-" + store.NewID(), LogLevel: "warn",
-			Keys: kr, GHLBaseURL: e.GHLURL, RZBaseURL: e.RZURL, WebhookMaxSkew: 5 * time.Minute,
+			Keys: kr, GHLBaseURL: e.GHLURL, RZBaseURL: e.RZURL, WebhookMaxAge: 75 * time.Minute, WebhookMaxSkew: 5 * time.Minute,
 		},
 		Temporal: e.Client, Namespace: e.Namespace, Store: st,
-		WebhookKeys: []*rsa.PublicKey{&key.PublicKey},
+		WebhookKeys: ghl.WebhookKeys{Ed25519: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}},
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: testLogLevel()})),
 	}
 	if o.Tune != nil {

@@ -3,10 +3,8 @@ package bridgee2e_test
 import (
 	"bytes"
 	"context"
-	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -29,6 +27,7 @@ import (
 	"github.com/hlrz/hlrz/internal/bridge"
 	"github.com/hlrz/hlrz/internal/devserver"
 	"github.com/hlrz/hlrz/internal/dispatch"
+	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/internal/store/postgres"
@@ -65,13 +64,9 @@ func contactSyncStandIn(ctx workflow.Context, in workflows.ContactSyncInput) err
 	}
 }
 
-func sign(k *rsa.PrivateKey, body []byte) string {
-	sum := sha256.Sum256(body)
-	sig, err := rsa.SignPKCS1v15(nil, k, crypto.SHA256, sum[:])
-	if err != nil {
-		panic(err)
-	}
-	return base64.StdEncoding.EncodeToString(sig)
+// sign makes an X-GHL-Signature: Ed25519 over the body, base64.
+func sign(k ed25519.PrivateKey, body []byte) string {
+	return base64.StdEncoding.EncodeToString(ed25519.Sign(k, body))
 }
 
 func event(typ string, fields map[string]any) []byte {
@@ -123,13 +118,13 @@ func TestWebhookBecomesSignalWithStart(t *testing.T) {
 	if _, err := st.PutConnection(ctx, store.Connection{ID: connID, GHLLocationID: location}); err != nil {
 		t.Fatal(err)
 	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, err := bridge.New(bridge.Config{
 		Store: st, Signaler: &dispatch.Dispatcher{Client: tc, TaskQueue: taskQueue}, Health: tc,
-		PublicKeys: []*rsa.PublicKey{&key.PublicKey}, PollInterval: 20 * time.Millisecond,
+		Keys: ghl.WebhookKeys{Ed25519: []ed25519.PublicKey{pub}}, PollInterval: 20 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +144,7 @@ func TestWebhookBecomesSignalWithStart(t *testing.T) {
 	post := func(body []byte) {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/webhooks/ghl", bytes.NewReader(body))
-		req.Header.Set("x-wh-signature", sign(key, body))
+		req.Header.Set(ghl.SignatureHeader, sign(key, body))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
