@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hlrz/hlrz/internal/ghl"
 )
 
 // The methods below act as a person editing in HighLevel: they change state exactly like
@@ -320,6 +322,22 @@ func (s *Server) routes() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/x-pem-file")
 		_, _ = w.Write(pemText)
+	})
+	// POST /admin/webhooks/sign signs the request body as HighLevel would, with both of the
+	// simulator's keys, so a person can hand-craft deliveries (tampered, mixed headers)
+	// against a receiver that trusts the simulator.
+	mux.HandleFunc("POST /admin/webhooks/sign", func(w http.ResponseWriter, r *http.Request) {
+		body, aerr := s.readBody(w, r)
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		sig, legacy, err := s.SignWebhook(body)
+		if err != nil {
+			writeError(w, &apiError{status: http.StatusInternalServerError, msg: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, obj{ghl.SignatureHeader: sig, ghl.LegacySignatureHeader: legacy})
 	})
 	mux.HandleFunc("POST /admin/stats/reset", func(w http.ResponseWriter, _ *http.Request) {
 		s.ResetStats()

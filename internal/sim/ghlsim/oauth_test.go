@@ -2,6 +2,7 @@ package ghlsim_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -301,9 +302,21 @@ func TestAdminHTTP(t *testing.T) {
 	if err != nil || len(keys.Ed25519) != 1 || !keys.Ed25519[0].Equal(testKey(t).Public()) || len(keys.RSA) != 1 {
 		t.Errorf("public key endpoint: %d Ed25519 and %d RSA keys (%v), want the simulator's one of each", len(keys.Ed25519), len(keys.RSA), err)
 	}
-	wh := admin("POST", "/admin/webhooks", map[string]any{"url": f.hook.srv.URL, "duplicateRate": 0.5, "delayMs": 10}, 200)
-	if wh["duplicateRate"] != 0.5 || wh["delayMs"] != float64(10) || f.sim.Webhooks().Key == nil {
+	wh := admin("POST", "/admin/webhooks", map[string]any{"url": f.hook.srv.URL, "duplicateRate": 0.5, "delayMs": 10, "sign": "both", "retryIntervalMs": 1500, "maxRetries": 3}, 200)
+	if wh["duplicateRate"] != 0.5 || wh["delayMs"] != float64(10) || wh["sign"] != "both" || wh["retryIntervalMs"] != float64(1500) ||
+		wh["retryJitterMs"] != float64(250) || wh["maxRetries"] != float64(3) || f.sim.Webhooks().Key == nil {
 		t.Errorf("POST /admin/webhooks = %v", wh)
+	}
+	admin("POST", "/admin/webhooks", map[string]any{"url": f.hook.srv.URL, "sign": "rot13"}, 422)
+	signed := []byte(`{"type":"ContactCreate","webhookId":"w"}`)
+	sigs := admin("POST", "/admin/webhooks/sign", json.RawMessage(signed), 200)
+	h := http.Header{}
+	h.Set(ghl.SignatureHeader, fmt.Sprint(sigs[ghl.SignatureHeader]))
+	if _, err := ghl.VerifyWebhook(signed, h, keys); err != nil {
+		t.Errorf("POST /admin/webhooks/sign: X-GHL-Signature %v", err)
+	}
+	if err := ghl.VerifySignature(signed, fmt.Sprint(sigs[ghl.LegacySignatureHeader]), keys.RSA...); err != nil {
+		t.Errorf("POST /admin/webhooks/sign: X-WH-Signature %v", err)
 	}
 	if st := f.sim.Stats(); st.Writes != 0 {
 		t.Errorf("admin edits counted as API writes: %d", st.Writes)

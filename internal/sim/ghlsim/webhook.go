@@ -516,6 +516,24 @@ func (s *Server) WebhookLegacyPublicKey() (*rsa.PublicKey, error) {
 	return &opts.LegacyKey.PublicKey, nil
 }
 
+// SignWebhook signs body with the simulator's keys: the X-GHL-Signature (Ed25519) and the
+// X-WH-Signature (RSA) values, base64.
+func (s *Server) SignWebhook(body []byte) (sig, legacySig string, err error) {
+	o := s.wh
+	o.mu.Lock()
+	opts, err := o.ensureKeysLocked(SignBoth)
+	o.mu.Unlock()
+	if err != nil {
+		return "", "", err
+	}
+	sum := sha256.Sum256(body)
+	rs, err := rsa.SignPKCS1v15(nil, opts.LegacyKey, crypto.SHA256, sum[:])
+	if err != nil {
+		return "", "", fmt.Errorf("ghlsim: sign webhook: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(ed25519.Sign(opts.Key, body)), base64.StdEncoding.EncodeToString(rs), nil
+}
+
 // WebhookPublicKeys are both public keys, each under its scheme.
 func (s *Server) WebhookPublicKeys() (ghl.WebhookKeys, error) {
 	ed, err := s.WebhookPublicKey()
