@@ -251,9 +251,9 @@ func VerifyWebhook(body []byte, h http.Header, keys WebhookKeys) (Scheme, error)
 // VerifyEd25519 checks sigB64 (the X-GHL-Signature header: base64 of a 64-byte Ed25519
 // signature) over body with any of keys. With no keys nothing verifies.
 func VerifyEd25519(body []byte, sigB64 string, keys ...ed25519.PublicKey) error {
-	sig, err := decodeSignature(sigB64)
+	sig, err := decodeSignature(SignatureHeader, sigB64)
 	if err != nil {
-		return fmt.Errorf("%s: %w", SignatureHeader, err)
+		return err
 	}
 	if len(sig) != ed25519.SignatureSize {
 		return fmt.Errorf("%w: %s is %d bytes, an Ed25519 signature is %d", ErrBadSignature, SignatureHeader, len(sig), ed25519.SignatureSize)
@@ -273,9 +273,9 @@ func VerifyEd25519(body []byte, sigB64 string, keys ...ed25519.PublicKey) error 
 // PKCS #1 v1.5 signature of the raw body, accepting any of keys. With no keys it uses
 // HighLevel's published RSA key (DefaultWebhookPublicKey).
 func VerifySignature(body []byte, sigB64 string, keys ...*rsa.PublicKey) error {
-	sig, err := decodeSignature(sigB64)
+	sig, err := decodeSignature(LegacySignatureHeader, sigB64)
 	if err != nil {
-		return fmt.Errorf("%s: %w", LegacySignatureHeader, err)
+		return err
 	}
 	if len(keys) == 0 {
 		k, err := DefaultWebhookPublicKey()
@@ -293,16 +293,16 @@ func VerifySignature(body []byte, sigB64 string, keys ...*rsa.PublicKey) error {
 	return fmt.Errorf("%w: %s matches none of %d RSA keys", ErrBadSignature, LegacySignatureHeader, len(keys))
 }
 
-// decodeSignature reads a base64 signature header (padded or not).
-func decodeSignature(sigB64 string) ([]byte, error) {
+// decodeSignature reads the base64 value (padded or not) of the signature header named.
+func decodeSignature(header, sigB64 string) ([]byte, error) {
 	sigB64 = strings.TrimSpace(sigB64)
 	if sigB64 == "" {
-		return nil, fmt.Errorf("%w: no signature", ErrBadSignature)
+		return nil, fmt.Errorf("%w: no %s", ErrBadSignature, header)
 	}
 	sig, err := base64.StdEncoding.DecodeString(sigB64)
 	if err != nil {
 		if sig, err = base64.RawStdEncoding.DecodeString(sigB64); err != nil {
-			return nil, fmt.Errorf("%w: signature is not base64", ErrBadSignature)
+			return nil, fmt.Errorf("%w: %s is not base64", ErrBadSignature, header)
 		}
 	}
 	return sig, nil
