@@ -152,21 +152,25 @@ func StartBackfill(ctx context.Context, c client.Client, taskQueue, connectionID
 }
 
 // webhookKeys are the public keys the bridge trusts, each under its scheme, with a line per
-// key saying where it came from: the configured ones (HLRZ_WEBHOOK_PUBLIC_KEYS), else
-// HighLevel's published keys; then extra (tests pass the simulator's); in --dev also the
-// simulator's.
+// key saying where it came from: the configured ones (HLRZ_WEBHOOK_PUBLIC_KEYS), extra (tests
+// pass the simulator's), in --dev the simulator's, and HighLevel's published key for each
+// scheme no configured key covers.
 func webhookKeys(cfg *config.Worker, extra ghl.WebhookKeys, dev *DevStack) (ghl.WebhookKeys, []string, error) {
-	keys, notes := cfg.WebhookKeys, cfg.WebhookKeyNotes
-	if keys.Len() == 0 {
-		k, err := ghl.DefaultWebhookKeys()
-		if err != nil {
-			return keys, nil, err
+	configured, notes := cfg.WebhookKeys, append([]string(nil), cfg.WebhookKeyNotes...)
+	keys, filled, err := configured.WithDefaults()
+	if err != nil {
+		return keys, nil, err
+	}
+	for _, scheme := range filled {
+		why := "no " + config.EnvWebhookKey
+		if configured.Len() > 0 {
+			why = "no such key in " + config.EnvWebhookKey
 		}
-		keys = k
-		notes = nil
-		for _, d := range k.Describe() {
-			notes = append(notes, "HighLevel's published key (built in): "+d)
+		key := any(keys.RSA[0])
+		if scheme == ghl.SchemeEd25519 {
+			key = keys.Ed25519[0]
 		}
+		notes = append(notes, fmt.Sprintf("HighLevel's published key (built in; %s): %s %s", why, scheme, ghl.KeyFingerprint(key)))
 	}
 	keys.AddAll(extra)
 	for _, d := range extra.Describe() {

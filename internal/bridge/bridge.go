@@ -148,9 +148,8 @@ type Config struct {
 	Health HealthChecker
 	// Keys verify webhook signatures: Ed25519 keys X-GHL-Signature, RSA keys the legacy
 	// X-WH-Signature (see ghl.VerifyWebhook for the order). Any key of a scheme may match, so
-	// during a rotation the old and the new key are both listed. No key at all means
-	// HighLevel's published keys (ghl.DefaultWebhookKeys); otherwise a scheme without a key
-	// refuses its header.
+	// during a rotation the old and the new key are both listed. A scheme without a key uses
+	// HighLevel's published key for it (ghl.WebhookKeys.WithDefaults).
 	Keys ghl.WebhookKeys
 	// MaxAge is how old an event's timestamp may be. HighLevel repeats the original
 	// timestamp in its retries for up to about 70 minutes, so it must be at least that.
@@ -225,13 +224,9 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.Signaler == nil {
 		return nil, errors.New("bridge: Config.Signaler is required")
 	}
-	keys := cfg.Keys
-	if keys.Len() == 0 {
-		k, err := ghl.DefaultWebhookKeys()
-		if err != nil {
-			return nil, fmt.Errorf("bridge: load HighLevel's webhook keys: %w", err)
-		}
-		keys = k
+	keys, _, err := cfg.Keys.WithDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("bridge: load HighLevel's webhook keys: %w", err)
 	}
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = DefaultMaxAge

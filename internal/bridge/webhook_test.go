@@ -278,14 +278,29 @@ func TestWebhookKeyRotation(t *testing.T) {
 	}
 }
 
-// TestWebhookSchemeWithoutKeys: keys configured for Ed25519 only refuse the legacy header.
+// TestWebhookSchemeWithoutKeys: a scheme no configured key covers keeps HighLevel's published
+// key, so keys configured before Ed25519 (RSA only) still verify today's X-GHL-Signature from
+// HighLevel, and nothing else.
 func TestWebhookSchemeWithoutKeys(t *testing.T) {
-	f := newFixture(t, func(c *bridge.Config) { c.Keys = ghl.WebhookKeys{Ed25519: testKeys().Ed25519} })
+	edOnly := newFixture(t, func(c *bridge.Config) { c.Keys = ghl.WebhookKeys{Ed25519: testKeys().Ed25519} })
 	body := payload("ContactUpdate", testLocation, map[string]any{"id": "c1"})
-	if resp := f.postHeaders(body, legacy(signLegacy(legacyKey(), body))); resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("RSA signature without RSA keys: status %d, want 401", resp.StatusCode)
+	if resp := edOnly.postHeaders(body, legacy(signLegacy(legacyKey(), body))); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("Ed25519 keys only, RSA by a test key: status %d, want 401", resp.StatusCode)
 	}
-	f.mustPost(body, http.StatusOK)
+	edOnly.mustPost(body, http.StatusOK)
+	if logs := edOnly.logs.String(); !strings.Contains(logs, "matches none of 1 RSA keys") {
+		t.Errorf("want HighLevel's RSA key as the one RSA key:\n%s", logs)
+	}
+
+	rsaOnly := newFixture(t, func(c *bridge.Config) { c.Keys = ghl.WebhookKeys{RSA: testKeys().RSA} })
+	body = payload("ContactUpdate", testLocation, map[string]any{"id": "c2"})
+	rsaOnly.mustPost(body, http.StatusUnauthorized) // Ed25519 by a test key
+	if resp := rsaOnly.postHeaders(body, legacy(signLegacy(legacyKey(), body))); resp.StatusCode != http.StatusOK {
+		t.Errorf("RSA keys only, RSA by the configured key: status %d, want 200", resp.StatusCode)
+	}
+	if logs := rsaOnly.logs.String(); !strings.Contains(logs, "matches none of 1 Ed25519 keys") {
+		t.Errorf("want HighLevel's Ed25519 key as the one Ed25519 key:\n%s", logs)
+	}
 }
 
 func TestWebhookDefaultKeysAreHighLevels(t *testing.T) {

@@ -353,6 +353,30 @@ func DefaultWebhookPublicKey() (*rsa.PublicKey, error) { return defaultKey() }
 // DefaultWebhookEd25519Key is HighLevel's published Ed25519 webhook key (X-GHL-Signature).
 func DefaultWebhookEd25519Key() (ed25519.PublicKey, error) { return defaultEd25519Key() }
 
+// WithDefaults returns k with HighLevel's published key added for each scheme that has no
+// key, and the schemes it filled in. A configuration that lists only RSA keys (written before
+// Ed25519) thus still verifies today's X-GHL-Signature, and one that lists only Ed25519 keys
+// still accepts HighLevel's legacy header.
+func (k WebhookKeys) WithDefaults() (WebhookKeys, []Scheme, error) {
+	out := WebhookKeys{Ed25519: append([]ed25519.PublicKey(nil), k.Ed25519...), RSA: append([]*rsa.PublicKey(nil), k.RSA...)}
+	var filled []Scheme
+	if len(out.Ed25519) == 0 {
+		ed, err := DefaultWebhookEd25519Key()
+		if err != nil {
+			return k, nil, err
+		}
+		out.Ed25519, filled = append(out.Ed25519, ed), append(filled, SchemeEd25519)
+	}
+	if len(out.RSA) == 0 {
+		rk, err := DefaultWebhookPublicKey()
+		if err != nil {
+			return k, nil, err
+		}
+		out.RSA, filled = append(out.RSA, rk), append(filled, SchemeRSA)
+	}
+	return out, filled, nil
+}
+
 // DefaultWebhookKeys are HighLevel's published keys: its Ed25519 key for X-GHL-Signature and
 // its RSA key for the legacy X-WH-Signature.
 func DefaultWebhookKeys() (WebhookKeys, error) {

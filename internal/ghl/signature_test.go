@@ -170,6 +170,29 @@ func TestDefaultEd25519KeyIsHighLevels(t *testing.T) {
 	if err != nil || len(keys.Ed25519) != 1 || len(keys.RSA) != 1 || !keys.Ed25519[0].Equal(want) {
 		t.Errorf("DefaultWebhookKeys = %d Ed25519, %d RSA (%v)", len(keys.Ed25519), len(keys.RSA), err)
 	}
+
+	// WithDefaults fills in HighLevel's key only where a scheme has none.
+	ours := edKey(t).Public().(ed25519.PublicKey)
+	for _, tc := range []struct {
+		in           ghl.WebhookKeys
+		filled       string
+		ownEd, ownRS bool
+	}{
+		{ghl.WebhookKeys{}, "ed25519,rsa", false, false},
+		{ghl.WebhookKeys{Ed25519: []ed25519.PublicKey{ours}}, "rsa", true, false},
+		{ghl.WebhookKeys{RSA: []*rsa.PublicKey{&rsaKeys()[0].PublicKey}}, "ed25519", false, true},
+		{ghl.WebhookKeys{Ed25519: []ed25519.PublicKey{ours}, RSA: []*rsa.PublicKey{&rsaKeys()[0].PublicKey}}, "", true, true},
+	} {
+		got, filled, err := tc.in.WithDefaults()
+		var names []string
+		for _, f := range filled {
+			names = append(names, string(f))
+		}
+		if err != nil || strings.Join(names, ",") != tc.filled || len(got.Ed25519) != 1 || len(got.RSA) != 1 ||
+			got.Ed25519[0].Equal(ours) != tc.ownEd || got.RSA[0].Equal(&rsaKeys()[0].PublicKey) != tc.ownRS {
+			t.Errorf("WithDefaults(%d Ed25519, %d RSA) filled %q (%v)", len(tc.in.Ed25519), len(tc.in.RSA), names, err)
+		}
+	}
 }
 
 // TestParseWebhookKeys: each PEM block's key is sorted into its scheme by type; several
