@@ -3,8 +3,9 @@
 // and the location-wide task search), notes, tags, appointments and custom fields, kept in
 // memory per location; Private Integration tokens and OAuth with rotating refresh tokens;
 // HighLevel's burst and daily rate limits with the same headers; fault injection; and signed
-// webhooks for every change, delivered asynchronously with optional duplicates, delays and
-// reordering. Randomness is seeded, so runs reproduce.
+// webhooks for every change (Ed25519 X-GHL-Signature, optionally the legacy RSA
+// X-WH-Signature), delivered asynchronously with optional duplicates, delays and reordering,
+// and retried like HighLevel only after a 429. Randomness is seeded, so runs reproduce.
 //
 // Admin endpoints under /admin/ (and the matching Go methods) act as a person editing in
 // HighLevel and expose counters. They are unauthenticated: the simulator is for local use.

@@ -351,8 +351,8 @@ func (o *outbox) deliver(d *delivery) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.inflight--
-	if d.retries > 0 {
-		o.st.Retried++
+	if d.retries > 0 && opts.URL != "" && keyErr == nil {
+		o.st.Retried++ // an attempt was made, and it was a retry
 	}
 	switch {
 	case opts.URL == "" || keyErr != nil:
