@@ -89,6 +89,12 @@ var Exceptions = []string{
 		"with the common error shape {statusCode, message, error}.",
 	"contacts.json UpdateContactDto omits companyName, which HighLevel's update accepts (create and upsert have it); " +
 		"the DTO does not forbid extra properties, so no patch is needed, but the client relies on it.",
+	"contacts.json GET /contacts/search/duplicate (get-duplicate-contact): the 200 response has no schema. Load documents " +
+		"{contact: the contact (as get-contact's GetContectByIdSchema) or null when none matches, traceId}, the shape integrators " +
+		"report; ASSUMPTION (no official example). A 400 (BadRequestDTO) is documented and answered when neither email nor number is given.",
+	"contacts.json POST /contacts/: a location that does not allow duplicates refuses an existing e-mail or phone with 400 " +
+		"{statusCode, message: \"This location does not allow duplicated contacts.\", meta: {contactId, contactName, matchingField}} " +
+		"(ghl-facts.md section 4); BadRequestDTO allows the extra meta, so no patch is needed.",
 	"oauth.json POST /oauth/token: the 4xx schemas lack RFC 6749's error/error_description, which HighLevel sends and " +
 		"OAuth clients key on (invalid_grant); they are extra properties, so no patch is needed.",
 }
@@ -225,6 +231,20 @@ func patch(docs map[string]*openapi3.T) error {
 		}
 		s.Properties["field_value"] = openapi3.NewFloat64Schema().NewRef()
 	}
+	dup := c.Paths.Value("/contacts/search/duplicate")
+	if dup == nil || dup.Get == nil || dup.Get.Responses.Value("200") == nil {
+		return errors.New("ghlspec: GET /contacts/search/duplicate is gone from the spec; revisit the exceptions")
+	}
+	byID, err := schemaOf(c, "GetContectByIdSchema")
+	if err != nil {
+		return err
+	}
+	nullableContact := *byID
+	nullableContact.Nullable = true
+	dup.Get.Responses.Value("200").Value.Content = openapi3.NewContentWithJSONSchema(openapi3.NewObjectSchema().
+		WithProperty("contact", &nullableContact).
+		WithProperty("traceId", openapi3.NewStringSchema()))
+
 	cf, err := schemaOf(c, "CustomFieldSchema")
 	if err != nil {
 		return err
