@@ -96,11 +96,10 @@ var (
 	createContactProps = []string{"firstName", "lastName", "name", "email", "locationId", "gender", "phone", "address1", "city", "state",
 		"postalCode", "website", "timezone", "dnd", "dndSettings", "inboundDndSettings", "tags", "customFields", "source", "dateOfBirth",
 		"country", "companyName", "assignedTo"}
-	// UpdateContactDto omits companyName although HighLevel's update accepts it (the create and
-	// upsert DTOs have it); the simulator follows HighLevel's behaviour.
+	// UpdateContactDto has no companyName (the create and upsert DTOs have it), so an update
+	// that sets it is refused like any property the DTO does not define.
 	updateContactProps = []string{"firstName", "lastName", "name", "email", "phone", "address1", "city", "state", "postalCode", "website",
-		"timezone", "dnd", "dndSettings", "inboundDndSettings", "tags", "customFields", "source", "dateOfBirth", "country", "assignedTo",
-		"companyName"}
+		"timezone", "dnd", "dndSettings", "inboundDndSettings", "tags", "customFields", "source", "dateOfBirth", "country", "assignedTo"}
 	upsertContactProps = append(slices.Clone(createContactProps), "createNewIfDuplicateAllowed")
 	taskProps          = []string{"title", "body", "dueDate", "completed", "assignedTo"}
 	noteProps          = []string{"userId", "body", "title", "color", "pinned"}
