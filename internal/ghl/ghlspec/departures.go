@@ -14,13 +14,13 @@ type Departure struct {
 	Where  string // file, operation or schema
 	Change string // what Load does
 	// Evidence is where the assumption comes from: a section of ../shared/ghl-facts.md, a file
-	// of ../shared/ghl-api, or behaviour reported from live calls. It starts with "None" when
-	// the contract materials hold no evidence.
+	// of ../shared/ghl-api, or behaviour reported from live calls. It contains NoEvidence for
+	// each part the contract materials do not support.
 	Evidence string
 }
 
-// NoEvidence starts the Evidence of an assumption the contract materials do not support.
-const NoEvidence = "None"
+// NoEvidence marks, in Evidence, an assumption the contract materials do not support.
+const NoEvidence = "NO EVIDENCE"
 
 // Departures lists every change Load makes to HighLevel's files, in the order it applies them.
 var Departures = []Departure{
@@ -419,7 +419,7 @@ func addUndocumentedStatuses(docs map[string]*openapi3.T) error {
 // define none are checked by ValidateRequest, since kin-openapi ignores both.
 func closeRequestBodies(docs map[string]*openapi3.T) error {
 	for _, doc := range docs {
-		memo := map[*openapi3.Schema]*openapi3.Schema{}
+		c := closer{}
 		for _, item := range doc.Paths.Map() {
 			for _, op := range item.Operations() {
 				if op.RequestBody == nil || op.RequestBody.Value == nil {
@@ -429,7 +429,7 @@ func closeRequestBodies(docs map[string]*openapi3.T) error {
 				rb.Content = openapi3.Content{}
 				for ct, mt := range op.RequestBody.Value.Content {
 					m := *mt
-					m.Schema = closed(m.Schema, memo)
+					m.Schema = c.copy(m.Schema, true)
 					rb.Content[ct] = &m
 				}
 				op.RequestBody = &openapi3.RequestBodyRef{Value: &rb}
@@ -439,41 +439,52 @@ func closeRequestBodies(docs map[string]*openapi3.T) error {
 	return nil
 }
 
-func closed(ref *openapi3.SchemaRef, memo map[*openapi3.Schema]*openapi3.Schema) *openapi3.SchemaRef {
+// closer makes closed copies of schemas, each schema once per way of closing it.
+type closer map[closerKey]*openapi3.Schema
+
+type closerKey struct {
+	s     *openapi3.Schema
+	close bool
+}
+
+// copy copies ref and everything below it, closing every object schema that lists properties;
+// with close false the top level itself stays open. The parts of an allOf with more than one
+// part stay open at their top level, since each would refuse its siblings' properties (the
+// whole is then not closed at that level: a limit of JSON Schema without unevaluatedProperties).
+func (c closer) copy(ref *openapi3.SchemaRef, close bool) *openapi3.SchemaRef {
 	if ref == nil || ref.Value == nil {
 		return ref
 	}
-	if c, ok := memo[ref.Value]; ok {
-		return &openapi3.SchemaRef{Value: c}
+	key := closerKey{ref.Value, close}
+	if s, ok := c[key]; ok {
+		return &openapi3.SchemaRef{Value: s}
 	}
-	c := *ref.Value
-	memo[ref.Value] = &c
+	s := *ref.Value
+	c[key] = &s
 	if ref.Value.Properties != nil {
-		c.Properties = openapi3.Schemas{}
+		s.Properties = openapi3.Schemas{}
 		for k, v := range ref.Value.Properties {
-			c.Properties[k] = closed(v, memo)
+			s.Properties[k] = c.copy(v, true)
 		}
 	}
-	c.Items = closed(c.Items, memo)
-	c.Not = closed(c.Not, memo)
-	c.AdditionalProperties.Schema = closed(c.AdditionalProperties.Schema, memo)
-	for _, list := range []*openapi3.SchemaRefs{&c.AllOf, &c.AnyOf, &c.OneOf} {
+	s.Items = c.copy(s.Items, true)
+	s.Not = c.copy(s.Not, true)
+	s.AdditionalProperties.Schema = c.copy(s.AdditionalProperties.Schema, true)
+	for _, list := range []*openapi3.SchemaRefs{&s.AllOf, &s.AnyOf, &s.OneOf} {
 		if *list == nil {
 			continue
 		}
+		closeParts := list != &s.AllOf || len(*list) == 1
 		out := make(openapi3.SchemaRefs, len(*list))
 		for i, v := range *list {
-			out[i] = closed(v, memo)
+			out[i] = c.copy(v, closeParts)
 		}
 		*list = out
 	}
-	// Under allOf a closed part would refuse its siblings' properties, so a schema with allOf
-	// stays open (no request DTO of these files uses allOf; TestRequestBodiesClosed checks).
-	if len(c.Properties) > 0 && len(c.AllOf) == 0 && c.AdditionalProperties.Has == nil && c.AdditionalProperties.Schema == nil {
-		no := false
-		c.AdditionalProperties.Has = &no
+	if close && len(s.Properties) > 0 && len(s.AllOf) == 0 && s.AdditionalProperties.Has == nil && s.AdditionalProperties.Schema == nil {
+		s.AdditionalProperties.Has = new(false)
 	}
-	return &openapi3.SchemaRef{Value: &c}
+	return &openapi3.SchemaRef{Value: &s}
 }
 
 // errorDTOs finds HighLevel's error DTOs (common-schemas.json) through the answers that
