@@ -89,9 +89,10 @@ var Departures = []Departure{
 	},
 	{
 		ID:    "undocumented-statuses",
-		Where: "contacts.json, locations.json: every operation",
+		Where: "contacts.json, locations.json, oauth.json: every operation",
 		Change: "Adds 403 (token lacks access to the location), 404 (record not found), 413 (body too large), 429 " +
-			"(rate limited) and 5XX where undocumented, with the error shape {statusCode, message, error}.",
+			"(rate limited) and 5XX where undocumented (oauth.json: 413, 429, 5XX), with the error shape " +
+			"{statusCode, message, error}.",
 		Evidence: "429: ghl-api/docs/oauth/Authorization.md (burst and daily limits) and ghl-api/README.md " +
 			"(exceeding them gives 429). " + NoEvidence + " for 403, 404, 413 and 5XX, nor for their body, " +
 			"assumed to be the documented DTOs' shape.",
@@ -396,11 +397,18 @@ func patchTaskSearch201(docs map[string]*openapi3.T) error {
 // undocumented are the error statuses addUndocumentedStatuses adds.
 var undocumented = []string{"403", "404", "413", "429", "5XX"}
 
+// undocumentedOAuth are the ones added to oauth.json: answers of the proxy in front of it.
+var undocumentedOAuth = []string{"413", "429", "5XX"}
+
 func addUndocumentedStatuses(docs map[string]*openapi3.T) error {
-	for _, name := range []string{"contacts", "locations"} {
+	for _, name := range []string{"contacts", "locations", "oauth"} {
+		statuses := undocumented
+		if name == "oauth" {
+			statuses = undocumentedOAuth
+		}
 		for _, item := range docs[name].Paths.Map() {
 			for _, op := range item.Operations() {
-				for _, st := range undocumented {
+				for _, st := range statuses {
 					if op.Responses.Value(st) == nil {
 						// The body is set by closeErrors.
 						op.Responses.Set(st, &openapi3.ResponseRef{Value: openapi3.NewResponse().
