@@ -98,6 +98,27 @@ func TestClosedRequests(t *testing.T) {
 	}
 }
 
+// TestClosedQuery: a query parameter the operation does not declare is refused.
+func TestClosedQuery(t *testing.T) {
+	s, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, good, bad, culprit string }{
+		{"/contacts/", "locationId=l1&limit=10&startAfter=1&startAfterId=c1", "locationId=l1&limit=10&sortBy=name", `"sortBy"`},
+		{"/locations/l1/customFields", "model=contact", "model=contact&fields=all", `"fields"`},
+		{"/contacts/c1", "", "locationId=l1", `"locationId"`},
+	} {
+		if _, err := s.ValidateRequest(newReq("GET", tc.path+"?"+tc.good, ""), nil); err != nil {
+			t.Errorf("GET %s?%s: refused: %v", tc.path, tc.good, err)
+		}
+		_, err := s.ValidateRequest(newReq("GET", tc.path+"?"+tc.bad, ""), nil)
+		if err == nil || !strings.Contains(err.Error(), tc.culprit) {
+			t.Errorf("GET %s?%s: %v, want a refusal naming %s", tc.path, tc.bad, err, tc.culprit)
+		}
+	}
+}
+
 func jsonReq(method, target string) func(string) *http.Request {
 	return func(body string) *http.Request { return newReq(method, target, body) }
 }

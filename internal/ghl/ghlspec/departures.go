@@ -102,7 +102,8 @@ var Departures = []Departure{
 		Where: "all three files: every request body",
 		Change: "Closes request bodies: each object schema that lists properties refuses any other " +
 			"(additionalProperties: false, recursively, anyOf branches included); a form body refuses fields its " +
-			"DTO does not define; a body sent to an operation that defines none is refused.",
+			"DTO does not define; a body sent to an operation that defines none is refused; so is a query " +
+			"parameter the operation does not declare.",
 		Evidence: "Not a claim about HighLevel but a stricter check: the DTOs leave additionalProperties open, and " +
 			"the client must not rely on anything they do not define. (HighLevel is reported to refuse such " +
 			"properties with 422 \"property … should not exist\", as the simulator does: " + NoEvidence +

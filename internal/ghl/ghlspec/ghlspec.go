@@ -162,11 +162,32 @@ func (s *Spec) ValidateRequest(req *http.Request, body []byte) (*openapi3filter.
 	probe := req.Clone(req.Context())
 	probe.Body = io.NopCloser(bytes.NewReader(body))
 	in := &openapi3filter.RequestValidationInput{Request: probe, PathParams: params, Route: route, Options: options()}
-	err = errors.Join(openapi3filter.ValidateRequest(req.Context(), in), closedBody(route.Operation, req.Header.Get("Content-Type"), body))
+	err = errors.Join(openapi3filter.ValidateRequest(req.Context(), in), closedQuery(route, req.URL.Query()),
+		closedBody(route.Operation, req.Header.Get("Content-Type"), body))
 	if err != nil {
 		return in, fmt.Errorf("%s: request: %w", route.Operation.OperationID, err)
 	}
 	return in, nil
+}
+
+// closedQuery refuses query parameters the operation does not declare (kin-openapi ignores
+// them; departure closed-requests).
+func closedQuery(route *routers.Route, q url.Values) error {
+	declared := map[string]bool{}
+	for _, params := range []openapi3.Parameters{route.PathItem.Parameters, route.Operation.Parameters} {
+		for _, p := range params {
+			if p.Value != nil && p.Value.In == openapi3.ParameterInQuery {
+				declared[p.Value.Name] = true
+			}
+		}
+	}
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !declared[k] {
+			errs = append(errs, fmt.Errorf("query parameter %q is not declared by the operation", k))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // closedBody refuses what kin-openapi lets through (see departure closed-requests): a body
