@@ -45,8 +45,8 @@ func TestContractEveryRequestField(t *testing.T) {
 			CompanyName: new("Lee Gym"), Address1: new("1 Main St"), City: new("Austin"), State: new("TX"), PostalCode: new("78701"),
 			Country: new("US"), Website: new("https://lee.example"), Timezone: new("America/Chicago"), Source: new("hlrz"),
 			AssignedTo: new("user-1"), DateOfBirth: new("1990-09-25"), DND: new(false),
-			DNDSettings: map[string]ghl.DNDSetting{"Call": dnd, "Email": dnd, "SMS": dnd, "WhatsApp": dnd, "GMB": dnd, "FB": dnd},
-			Tags:        []string{"vip"},
+			DNDSettings:  map[string]ghl.DNDSetting{"Call": dnd, "Email": dnd, "SMS": dnd, "WhatsApp": dnd, "GMB": dnd, "FB": dnd},
+			Tags:         []string{"vip"},
 			CustomFields: []ghl.CustomFieldInput{{ID: field.ID, Key: field.FieldKey, Value: "gold"}},
 		}
 	}
