@@ -31,7 +31,8 @@ var Departures = []Departure{
 			"searchAfter, filters (each {field, operator, value}, or a group {group: AND|OR, filters}) and sort " +
 			"(each {field, direction: asc|desc}).",
 		Evidence: "ghl-api/README.md (search: pageLimit, searchAfter cursor in the last record, locationId required); " +
-			"the operation's description links HighLevel's search guide (doc.clickup.com, not in ghl-api) for filters and sort.",
+			"GoHighLevel/highlevel-api-docs issue #31 (a working body is {pageLimit, locationId, query}); the " +
+			"operation's description links HighLevel's search guide (doc.clickup.com, not in ghl-api) for filters and sort.",
 	},
 	{
 		ID:    "search-response",
@@ -44,7 +45,8 @@ var Departures = []Departure{
 		ID:       "search-422",
 		Where:    "contacts.json POST /contacts/search, response 422",
 		Change:   "Adds the 422 answer (UnprocessableDTO), sent when pageLimit or locationId is missing.",
-		Evidence: "Reported from live calls in highlevel-api-docs issue #31 (not in ghl-api).",
+		Evidence: "Observed behaviour reported in GoHighLevel/highlevel-api-docs issue #31 (\"if pageLimit and " +
+			"locationId aren't specified, it'll 422\"; not in ghl-api).",
 	},
 	{
 		ID:    "list-meta",
