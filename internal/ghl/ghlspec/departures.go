@@ -42,9 +42,9 @@ var Departures = []Departure{
 		Evidence: "ghl-api/README.md (the searchAfter cursor is carried in the last record of each page).",
 	},
 	{
-		ID:       "search-422",
-		Where:    "contacts.json POST /contacts/search, response 422",
-		Change:   "Adds the 422 answer (UnprocessableDTO), sent when pageLimit or locationId is missing.",
+		ID:     "search-422",
+		Where:  "contacts.json POST /contacts/search, response 422",
+		Change: "Adds the 422 answer (UnprocessableDTO), sent when pageLimit or locationId is missing.",
 		Evidence: "Observed behaviour reported in GoHighLevel/highlevel-api-docs issue #31 (\"if pageLimit and " +
 			"locationId aren't specified, it'll 422\"; not in ghl-api).",
 	},
