@@ -69,6 +69,14 @@ var Departures = []Departure{
 		Evidence: "contacts.json itself: the example is 100.",
 	},
 	{
+		ID:    "duplicate-search-200",
+		Where: "contacts.json GET /contacts/search/duplicate (get-duplicate-contact), response 200",
+		Change: "The answer has no schema. Load types it {contact: GetContectByIdSchema, or null when none matches, " +
+			"traceId}.",
+		Evidence: NoEvidence + " (no official example): the shape integrators report. ghl-facts.md §4 says the " +
+			"operation returns the contact HighLevel considers the same person, not how.",
+	},
+	{
 		ID:       "custom-field-value",
 		Where:    "contacts.json CustomFieldSchema: value (contacts in answers)",
 		Change:   "Typed string; Load leaves it untyped (numeric, checkbox and file fields hold numbers, lists, objects).",
@@ -186,6 +194,7 @@ func patch(docs map[string]*openapi3.T) ([]string, error) {
 		{"list-meta", patchListMeta},
 		{"dob-string", patchDateOfBirth},
 		{"numeric-field-value", patchNumericFieldValue},
+		{"duplicate-search-200", patchDuplicateSearch},
 		{"custom-field-value", patchCustomFieldValue},
 		{"task-search-rows", patchTaskSearchRows},
 		{"task-search-201", patchTaskSearch201},
@@ -324,6 +333,26 @@ func patchNumericFieldValue(docs map[string]*openapi3.T) error {
 		}
 		s.Properties["field_value"] = openapi3.NewFloat64Schema().NewRef()
 	}
+	return nil
+}
+
+func patchDuplicateSearch(docs map[string]*openapi3.T) error {
+	dup := docs["contacts"].Paths.Value("/contacts/search/duplicate")
+	if dup == nil || dup.Get == nil || dup.Get.Responses.Value("200") == nil {
+		return errors.New("GET /contacts/search/duplicate is gone from the spec")
+	}
+	if dup.Get.Responses.Value("200").Value.Content != nil {
+		return errors.New("the duplicate search now documents its answer; drop this departure")
+	}
+	byID, err := schemaOf(docs["contacts"], "GetContectByIdSchema")
+	if err != nil {
+		return err
+	}
+	nullableContact := *byID
+	nullableContact.Nullable = true
+	dup.Get.Responses.Value("200").Value.Content = openapi3.NewContentWithJSONSchema(openapi3.NewObjectSchema().
+		WithProperty("contact", &nullableContact).
+		WithProperty("traceId", openapi3.NewStringSchema()))
 	return nil
 }
 

@@ -109,6 +109,10 @@ func simulatorErrorAnswers() []errorAnswer {
 		}, req: func(f *fixture, id any) *http.Request {
 			return apiReq("PUT", "/contacts/"+id.(string), map[string]any{"email": "ann@example.com"})(f, nil)
 		}, status: 400, msg: "does not allow duplicated contacts"},
+		{name: "duplicate search without email or number", req: apiReq("GET", "/contacts/search/duplicate?locationId="+loc, nil),
+			status: 400, msg: "email or number is required"},
+		{name: "duplicate search without locationId (the operation documents 400, not 422)",
+			req: apiReq("GET", "/contacts/search/duplicate?email=a@example.com", nil), status: 400, msg: "locationId should not be empty"},
 		{name: "not found answered 400", opts: ghlsim.Options{NotFoundStatus: 400}, req: apiReq("GET", "/contacts/nobody", nil),
 			status: 400, msg: "Contact not found"},
 		// 401

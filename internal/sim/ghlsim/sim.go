@@ -56,8 +56,9 @@ type Options struct {
 	// X-RateLimit-* headers, so it is off by default.
 	SendRetryAfter bool
 
-	// AllowDuplicates turns off duplicate detection on create, like the location setting
-	// "Allow Duplicate Contact". Off by default, as in most locations.
+	// AllowDuplicates turns off duplicate detection on create for every location, like the
+	// location setting "Allow Duplicate Contact". Off by default, as in most locations;
+	// SetAllowDuplicates changes it per location.
 	AllowDuplicates bool
 	// NotFoundStatus answers lookups of missing records; default 404. Set 400 to mimic the
 	// endpoints where HighLevel answers "not found" as a Bad Request.
@@ -163,6 +164,7 @@ type Server struct {
 	refresh   map[string]refreshGrant
 	codes     map[string]codeGrant
 	limits    map[string]*window
+	allowDup  map[string]bool // per-location "Allow Duplicate Contact"; absent: opts.AllowDuplicates
 	faults    Faults
 	stats     Stats
 	lastStamp time.Time
@@ -214,6 +216,7 @@ func New(opts Options) *Server {
 		log:      opts.Logger,
 		rng:      rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		contacts: map[string]*Contact{},
+		allowDup: map[string]bool{},
 		tasks:    map[string]*Task{},
 		notes:    map[string]*Note{},
 		appts:    map[string]*Appointment{},
