@@ -3,10 +3,15 @@ package ghlsim_test
 import (
 	"bytes"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -157,9 +162,24 @@ func simulatorErrorAnswers() []errorAnswer {
 		{name: "tags left out", setup: seedAnn, req: func(f *fixture, id any) *http.Request {
 			return apiReq("POST", "/contacts/"+id.(string)+"/tags", map[string]any{})(f, nil)
 		}, status: 422, msg: "tags should not be empty"},
-		{name: "task without title", setup: seedAnn, req: func(f *fixture, id any) *http.Request {
-			return apiReq("POST", "/contacts/"+id.(string)+"/tasks", map[string]any{"dueDate": "2030-01-02T15:00:00Z", "completed": false})(f, nil)
-		}, status: 422, msg: "title"},
+		{name: "task without title, dueDate or completed", setup: seedAnn, req: func(f *fixture, id any) *http.Request {
+			return apiReq("POST", "/contacts/"+id.(string)+"/tasks", map[string]any{"body": "x"})(f, nil)
+		}, status: 422, msg: `["title should not be empty","dueDate should not be empty","completed must be a boolean value"]`},
+		{name: "task due date not ISO 8601", setup: seedAnn, req: func(f *fixture, id any) *http.Request {
+			return apiReq("POST", "/contacts/"+id.(string)+"/tasks", map[string]any{"title": "Call", "dueDate": "tomorrow", "completed": false})(f, nil)
+		}, status: 422, msg: "dueDate must be a valid ISO 8601 date string"},
+		{name: "task completion without completed", setup: seedAnn, req: func(f *fixture, id any) *http.Request {
+			return apiReq("PUT", "/contacts/"+id.(string)+"/tasks/t1/completed", map[string]any{})(f, nil)
+		}, status: 422, msg: "completed must be a boolean value"},
+		{name: "invalid phone", req: apiReq("POST", "/contacts/", map[string]any{"locationId": loc, "phone": "call me"}),
+			status: 422, msg: "phone must be a valid phone number"},
+		{name: "list cursor not a number", req: apiReq("GET", "/contacts/?locationId="+loc+"&startAfter=x&startAfterId=c1", nil),
+			status: 422, msg: "startAfter must be a number"},
+		{name: "search cursor not a pair", req: apiReq("POST", "/contacts/search", map[string]any{"locationId": loc, "pageLimit": 5, "searchAfter": []any{1}}),
+			status: 422, msg: "searchAfter must be the [sortValue, id] pair"},
+		{name: "business list with a bad skip", req: apiReq("GET", "/contacts/business/b1?locationId="+loc+"&skip=x", nil), status: 422, msg: "skip must be a number string"},
+		{name: "task search with a negative skip", req: apiReq("POST", "/locations/"+loc+"/tasks/search", map[string]any{"skip": -1}),
+			status: 422, msg: "skip must be an integer not less than 0"},
 		{name: "note without body", setup: seedAnn, req: func(f *fixture, id any) *http.Request {
 			return apiReq("POST", "/contacts/"+id.(string)+"/notes", map[string]any{"title": "x"})(f, nil)
 		}, status: 422, msg: "body should not be empty"},
@@ -206,6 +226,7 @@ func TestErrorAnswersFollowDTOs(t *testing.T) {
 		t.Fatal(err)
 	}
 	statuses := map[int]bool{}
+	var said []string // every message and error_description answered
 	for _, a := range simulatorErrorAnswers() {
 		f := newFixture(t, a.opts)
 		var state any
@@ -230,10 +251,119 @@ func TestErrorAnswersFollowDTOs(t *testing.T) {
 		if err := spec.ValidateAnswer(req, resp.StatusCode, resp.Header, body); err != nil {
 			t.Errorf("%s: %s\n  %v", a.name, body, err)
 		}
+		var m struct {
+			Message     any    `json:"message"`
+			Description string `json:"error_description"`
+		}
+		_ = json.Unmarshal(body, &m)
+		said = append(said, m.Description)
+		switch msg := m.Message.(type) {
+		case string:
+			said = append(said, msg)
+		case []any:
+			for _, x := range msg {
+				s, _ := x.(string)
+				said = append(said, s)
+			}
+		}
+	}
+	// Every error message written into the simulator's code must have been answered above,
+	// so a new error answer fails here until it is provoked and checked.
+	for _, lit := range errorMessagesInSource(t) {
+		if !slices.ContainsFunc(said, func(s string) bool { return strings.Contains(s, lit) }) {
+			t.Errorf("the simulator can answer %q, which no case provokes: add it to simulatorErrorAnswers", lit)
+		}
 	}
 	for _, st := range []int{400, 401, 403, 404, 413, 422, 429, 500, 502, 503, 504} {
 		if !statuses[st] {
 			t.Errorf("no error answer with status %d was checked", st)
 		}
 	}
+}
+
+// unprovokable are error messages in the simulator's code that no request can bring about.
+var unprovokable = map[string]string{
+	"could not read request body": "the body is read from a local connection that does not fail mid-body",
+}
+
+// errorMessagesInSource lists the literal messages of the simulator's API and token error
+// answers: arguments of errBad, errUnprocessable and oauthErr, msg fields of apiError
+// literals and strings appended to a msgs list. The choose-location page (authorize, a web
+// page, not an API operation) and the admin API (not HighLevel's) are left out.
+func errorMessagesInSource(t *testing.T) []string {
+	t.Helper()
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	add := func(e ast.Expr) {
+		if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+			s, err := strconv.Unquote(lit.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, skip := unprovokable[s]; !skip {
+				out = append(out, s)
+			}
+		}
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") || name == "admin.go" {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok || fn.Name.Name == "authorize" {
+				continue
+			}
+			ast.Inspect(fn, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.CallExpr:
+					id, ok := n.Fun.(*ast.Ident)
+					if !ok {
+						return true
+					}
+					switch id.Name {
+					case "errBad", "errUnprocessable":
+						for _, a := range n.Args {
+							add(a)
+						}
+					case "oauthErr":
+						if len(n.Args) == 3 {
+							add(n.Args[2])
+						}
+					case "append":
+						if len(n.Args) > 1 {
+							if first, ok := n.Args[0].(*ast.Ident); ok && first.Name == "msgs" {
+								for _, a := range n.Args[1:] {
+									add(a)
+								}
+							}
+						}
+					}
+				case *ast.CompositeLit:
+					if id, ok := n.Type.(*ast.Ident); ok && id.Name == "apiError" {
+						for _, el := range n.Elts {
+							if kv, ok := el.(*ast.KeyValueExpr); ok {
+								if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "msg" {
+									add(kv.Value)
+								}
+							}
+						}
+					}
+				}
+				return true
+			})
+		}
+	}
+	if len(out) < 30 {
+		t.Fatalf("found only %d error messages in the simulator's code: the scan is broken", len(out))
+	}
+	return out
 }
