@@ -174,7 +174,11 @@ func (s *Spec) ValidateRequest(req *http.Request, body []byte) (*openapi3filter.
 // them; departure closed-requests).
 func closedQuery(route *routers.Route, q url.Values) error {
 	declared := map[string]bool{}
-	for _, params := range []openapi3.Parameters{route.PathItem.Parameters, route.Operation.Parameters} {
+	lists := []openapi3.Parameters{route.Operation.Parameters}
+	if route.PathItem != nil {
+		lists = append(lists, route.PathItem.Parameters)
+	}
+	for _, params := range lists {
 		for _, p := range params {
 			if p.Value != nil && p.Value.In == openapi3.ParameterInQuery {
 				declared[p.Value.Name] = true
