@@ -22,8 +22,8 @@ func (c *Client) GetContact(ctx context.Context, contactID string) (Contact, err
 	return out.Contact, err
 }
 
-// createBody adds the location to a contact body: HighLevel wants it on create and upsert
-// and rejects unknown properties on update.
+// createBody adds the location to a contact body: HighLevel's create and upsert DTOs require
+// it and the update DTO does not define it.
 type createBody struct {
 	LocationID string `json:"locationId"`
 	ContactInput
@@ -41,11 +41,17 @@ func (c *Client) CreateContact(ctx context.Context, in ContactInput) (Contact, e
 	return out.Contact, err
 }
 
-// UpdateContact changes the fields set in in and returns the updated contact.
+// UpdateContact changes the fields set in in and returns the updated contact. HighLevel's
+// UpdateContactDto has no companyName: an input that sets CompanyName fails with
+// ErrValidation before anything is sent.
 func (c *Client) UpdateContact(ctx context.Context, contactID string, in ContactInput) (Contact, error) {
 	const op = "update-contact"
 	if err := requireIDs(op, contactID); err != nil {
 		return Contact{}, err
+	}
+	if in.CompanyName != nil {
+		return Contact{}, &APIError{Op: op, kind: ErrValidation,
+			Message: "companyName is not a property of HighLevel's UpdateContactDto (set it on create or upsert)"}
 	}
 	var out struct {
 		Contact Contact `json:"contact"`

@@ -94,13 +94,21 @@ func TestContract(t *testing.T) {
 	}
 
 	time.Sleep(2 * time.Millisecond) // dateUpdated has millisecond precision
-	upd, err := c.UpdateContact(ctx, ann.ID, ghl.ContactInput{CompanyName: new("Lee Gym"),
+	upd, err := c.UpdateContact(ctx, ann.ID, ghl.ContactInput{Website: new("https://lee.example"),
 		CustomFields: []ghl.CustomFieldInput{{ID: visits.ID, Value: 42}}})
 	if err != nil {
 		t.Fatalf("update: %v", err)
 	}
-	if upd.CompanyName != "Lee Gym" || !upd.DateUpdated.After(ann.DateUpdated.Time) || len(upd.CustomFields) != 2 {
+	if upd.Website != "https://lee.example" || !upd.DateUpdated.After(ann.DateUpdated.Time) || len(upd.CustomFields) != 2 {
 		t.Errorf("updated contact = %+v", upd)
+	}
+	// UpdateContactDto has no companyName: refused before anything is sent.
+	before := e.sim.Stats().Requests
+	if _, err := c.UpdateContact(ctx, ann.ID, ghl.ContactInput{CompanyName: new("Lee Gym")}); !errors.Is(err, ghl.ErrValidation) || ghl.Retryable(err) {
+		t.Fatalf("update with companyName: %v", err)
+	}
+	if after := e.sim.Stats().Requests; after != before {
+		t.Errorf("update with companyName sent %d requests", after-before)
 	}
 
 	same, created, err := c.UpsertContact(ctx, ghl.ContactInput{Email: new("ann@example.com"), City: new("Austin")})

@@ -97,11 +97,10 @@ var (
 	createContactProps = []string{"firstName", "lastName", "name", "email", "locationId", "gender", "phone", "address1", "city", "state",
 		"postalCode", "website", "timezone", "dnd", "dndSettings", "inboundDndSettings", "tags", "customFields", "source", "dateOfBirth",
 		"country", "companyName", "assignedTo"}
-	// UpdateContactDto omits companyName although HighLevel's update accepts it (the create and
-	// upsert DTOs have it); the simulator follows HighLevel's behaviour.
+	// UpdateContactDto has no companyName (the create and upsert DTOs have it), so an update
+	// that sets it is refused like any property the DTO does not define.
 	updateContactProps = []string{"firstName", "lastName", "name", "email", "phone", "address1", "city", "state", "postalCode", "website",
-		"timezone", "dnd", "dndSettings", "inboundDndSettings", "tags", "customFields", "source", "dateOfBirth", "country", "assignedTo",
-		"companyName"}
+		"timezone", "dnd", "dndSettings", "inboundDndSettings", "tags", "customFields", "source", "dateOfBirth", "country", "assignedTo"}
 	upsertContactProps = append(slices.Clone(createContactProps), "createNewIfDuplicateAllowed")
 	taskProps          = []string{"title", "body", "dueDate", "completed", "assignedTo"}
 	noteProps          = []string{"userId", "body", "title", "color", "pinned"}
@@ -189,10 +188,13 @@ func (s *Server) deleteContact(q *request) (int, any, *apiError) {
 // same person, e-mail first, then phone (the spec's order when duplicates are allowed; with
 // them disallowed HighLevel uses the location's unique identifier, which by default is also
 // e-mail, then phone). The spec documents no 200 body: {"contact": {...}} or {"contact":
-// null} is our assumption, listed in ghlspec.Exceptions.
+// null} is our assumption, listed in ghlspec.Departures.
 func (s *Server) duplicateContact(q *request) (int, any, *apiError) {
 	loc := q.get("locationId")
 	if err := s.checkLocation(q, &loc); err != nil {
+		if err.status == http.StatusUnprocessableEntity { // this operation documents 400, not 422
+			err = errBad("locationId should not be empty")
+		}
 		return 0, nil, err
 	}
 	email, number := q.get("email"), q.get("number")

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // Options configures a Server. The zero value is a usable simulator with HighLevel's limits.
@@ -421,11 +422,21 @@ func decodeStrict(body []byte, allowed []string, v any) *apiError {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return errUnprocessable(fmt.Sprintf("%s must be a %s", te.Field, jsonKind(te.Type.Kind().String())))
+			return errUnprocessable(fmt.Sprintf("%s must be a %s", jsonPath(te.Field), jsonKind(te.Type.Kind().String())))
 		}
 		return errBad("Unexpected token in JSON body")
 	}
 	return nil
+}
+
+// jsonPath is the property path of an UnmarshalTypeError's Field without the Go names of
+// embedded structs it starts with ("ContactPatch.firstName" is "firstName" in the body).
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	for len(parts) > 1 && parts[0] != "" && unicode.IsUpper(rune(parts[0][0])) {
+		parts = parts[1:]
+	}
+	return strings.Join(parts, ".")
 }
 
 func jsonKind(goKind string) string {
