@@ -610,6 +610,31 @@ func TestCLI(t *testing.T) {
 		if n := len(e.GHLContacts()); n != 5 {
 			t.Errorf("HighLevel has %d contacts, want 5 (no duplicate of Solo)", n)
 		}
+
+		// A person held as ambiguous already has a link of their own on one side: linking
+		// absorbs it into the HighLevel contact's.
+		held, err := e.RZ.AdminCreateContact(e.RZToken, rzsim.Contact{FirstName: "Held", Email: "held@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		own, _, err := e.Store.EnsureLink(ctx, e.Conn.ID, store.SideRZ, held.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.GHL.SetWebhooks(ghlsim.WebhookOptions{})
+		heldGHL, err := e.GHL.CreateContact(ghlsim.Contact{LocationID: e.LocationID, FirstName: "Held", Email: "held@example.com"})
+		e.GHL.SetWebhooks(wh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want(t, c.on(t, "link", heldGHL.ID, held.ID), cli.ExitOK)
+		if got, err := e.Store.LinkBy(ctx, e.Conn.ID, store.SideRZ, held.ID); err != nil || got.GHLContactID != heldGHL.ID {
+			t.Errorf("held person after link: %+v, %v", got, err)
+		} else if got.ID != own.ID {
+			if _, err := e.Store.GetLink(ctx, e.Conn.ID, own.ID); err == nil {
+				t.Errorf("the held person's own link %s survived beside %s", own.ID, got.ID)
+			}
+		}
 	})
 
 	t.Run("sync links a new person found by e-mail", func(t *testing.T) {
