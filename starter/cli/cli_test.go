@@ -611,8 +611,8 @@ func TestCLI(t *testing.T) {
 			t.Errorf("HighLevel has %d contacts, want 5 (no duplicate of Solo)", n)
 		}
 
-		// A person held as ambiguous already has a link of their own on one side: linking
-		// absorbs it into the HighLevel contact's.
+		// A person held as ambiguous, and each candidate, already has a link of their own on
+		// one side: linking absorbs the Referrizer one into the HighLevel contact's.
 		held, err := e.RZ.AdminCreateContact(e.RZToken, rzsim.Contact{FirstName: "Held", Email: "held@example.com"})
 		if err != nil {
 			t.Fatal(err)
@@ -625,6 +625,10 @@ func TestCLI(t *testing.T) {
 		heldGHL, err := e.GHL.CreateContact(ghlsim.Contact{LocationID: e.LocationID, FirstName: "Held", Email: "held@example.com"})
 		e.GHL.SetWebhooks(wh)
 		if err != nil {
+			t.Fatal(err)
+		}
+		// The backfill linked the HighLevel candidate on its own too.
+		if _, _, err := e.Store.EnsureLink(ctx, e.Conn.ID, store.SideGHL, heldGHL.ID); err != nil {
 			t.Fatal(err)
 		}
 		want(t, c.on(t, "link", heldGHL.ID, held.ID), cli.ExitOK)
