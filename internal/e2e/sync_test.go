@@ -271,6 +271,17 @@ func TestBackfillConverges(t *testing.T) {
 // phone both hold.
 func assertExpected(t *testing.T, e *e2e.Env, want []app.ExpectedPerson) {
 	t.Helper()
+	diffs := expectedMismatches(e, want)
+	for i, d := range diffs {
+		if i == 20 {
+			t.Fatalf("… %d differences in all", len(diffs))
+		}
+		t.Error(d)
+	}
+}
+
+// expectedMismatches lists every way the two sides differ from the seed's expected merge.
+func expectedMismatches(e *e2e.Env, want []app.ExpectedPerson) []string {
 	ghlBy, rzBy := map[string][]ghlsim.Contact{}, map[string][]rzsim.Contact{}
 	for _, c := range e.GHLContacts() {
 		ghlBy[strings.ToLower(c.Email)] = append(ghlBy[strings.ToLower(c.Email)], c)
@@ -278,34 +289,29 @@ func assertExpected(t *testing.T, e *e2e.Env, want []app.ExpectedPerson) {
 	for _, c := range e.RZContacts() {
 		rzBy[strings.ToLower(c.Email)] = append(rzBy[strings.ToLower(c.Email)], c)
 	}
-	bad := 0
+	var out []string
+	// Referrizer may keep a phone in its local format: compare phones as E.164.
+	e164 := func(ph string) []string { return syncmodel.MatchKeys("", ph, "US") }
 	for _, p := range want {
 		gs, rs := ghlBy[p.Email], rzBy[p.Email]
 		if len(gs) != 1 || len(rs) != 1 {
-			t.Errorf("%s: %d HighLevel and %d Referrizer contacts, want 1 each", p.Email, len(gs), len(rs))
-			bad++
+			out = append(out, fmt.Sprintf("%s: %d HighLevel and %d Referrizer contacts, want 1 each", p.Email, len(gs), len(rs)))
 			continue
 		}
 		labels := slices.DeleteFunc(slices.Clone(rs[0].Labels), func(l string) bool { return strings.HasPrefix(l, "ghl-task-") })
-		got := []struct {
+		for _, g := range []struct {
 			side string
 			tags []string
-		}{{"HighLevel tags", gs[0].Tags}, {"Referrizer labels", labels}}
-		for _, g := range got {
+		}{{"HighLevel tags", gs[0].Tags}, {"Referrizer labels", labels}} {
 			if tags := slices.Sorted(slices.Values(g.tags)); !slices.Equal(tags, p.Tags) {
-				t.Errorf("%s: %s %v, want %v", p.Email, g.side, tags, p.Tags)
-				bad++
+				out = append(out, fmt.Sprintf("%s: %s %v, want %v", p.Email, g.side, tags, p.Tags))
 			}
 		}
-		// Referrizer may keep a phone in its local format: compare them as E.164.
-		if e164 := func(ph string) []string { return syncmodel.MatchKeys("", ph, "US") }; !slices.Equal(e164(gs[0].Phone), e164(p.Phone)) || !slices.Equal(e164(rs[0].Phone), e164(p.Phone)) {
-			t.Errorf("%s: phones HighLevel %q, Referrizer %q, want %q", p.Email, gs[0].Phone, rs[0].Phone, p.Phone)
-			bad++
-		}
-		if bad > 20 {
-			t.Fatal("too many differences; stopping")
+		if !slices.Equal(e164(gs[0].Phone), e164(p.Phone)) || !slices.Equal(e164(rs[0].Phone), e164(p.Phone)) {
+			out = append(out, fmt.Sprintf("%s: phones HighLevel %q, Referrizer %q, want %q", p.Email, gs[0].Phone, rs[0].Phone, p.Phone))
 		}
 	}
+	return out
 }
 
 func assertNoDuplicates(t *testing.T, e *e2e.Env) {
