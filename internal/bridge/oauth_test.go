@@ -33,7 +33,7 @@ func newOAuthFixture(t *testing.T) *oauthFixture {
 	t.Helper()
 	app := &ghl.OAuthApp{ClientID: "sim-client-id", ClientSecret: "sim-client-secret"}
 	life := &lifecycle{}
-	f := newFixture(t, func(c *bridge.Config) { c.OAuth = app; c.Schedules = life })
+	f := newFixture(t, func(c *bridge.Config) { c.OAuth = app; c.Schedules = life; c.AppID = "" }) // app id from the client id
 	sim := ghlsim.New(ghlsim.Options{DefaultLocationID: simLocation, Webhooks: ghlsim.WebhookOptions{URL: f.srv.URL + "/webhooks/ghl", Key: testKey()}})
 	t.Cleanup(sim.Close)
 	simSrv := httptest.NewServer(sim.Handler())
@@ -130,8 +130,13 @@ func TestOAuthInstall(t *testing.T) {
 		t.Errorf("confirmation page does not name connection %s:\n%s", connID, page)
 	}
 	conn, err := f.store.ConnectionByLocation(ctx, simLocation)
-	if err != nil || conn.ID != connID || conn.Status != store.ConnActive {
-		t.Fatalf("connection %+v (%v), want active %s", conn, err, connID)
+	// The install brings HighLevel only: the connection waits for its Referrizer token,
+	// and the page says how to add it.
+	if err != nil || conn.ID != connID || conn.Status != store.ConnPending {
+		t.Fatalf("connection %+v (%v), want pending %s", conn, err, connID)
+	}
+	if !strings.Contains(page, "starter connect -c "+connID+" --rz-token -") {
+		t.Errorf("confirmation page does not say how to add the Referrizer token:\n%s", page)
 	}
 	tok, err := f.store.GetToken(ctx, connID, store.TokenGHL)
 	if err != nil {
@@ -183,6 +188,13 @@ func TestOAuthReinstallAfterUninstall(t *testing.T) {
 	connID := bridge.ConnectionIDFor(simLocation)
 	first, err := f.store.GetToken(ctx, connID, store.TokenGHL)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// What `starter connect -c … --rz-token` does.
+	if _, err := f.store.PutToken(ctx, store.Token{ConnectionID: connID, Kind: store.TokenReferrizer, Mode: store.AuthPrivate, AccessToken: "rz"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.SetConnectionStatus(ctx, connID, store.ConnActive, ""); err != nil {
 		t.Fatal(err)
 	}
 	f.sim.Uninstall(simLocation)
@@ -304,5 +316,95 @@ func TestHealthAndReadiness(t *testing.T) {
 	ok.store.Close()
 	if resp, body := get(t, http.DefaultClient, ok.srv.URL+"/readyz"); resp.StatusCode != 503 || !strings.Contains(body, "store: unavailable") {
 		t.Errorf("/readyz with the store closed: %d %q", resp.StatusCode, body)
+	}
+}
+
+// An install started in HighLevel's marketplace reaches the callback with a code and no
+// state of ours (ghl-facts.md §3). It is accepted; only the code is taken from the browser.
+func TestOAuthMarketplaceInstall(t *testing.T) {
+	f := newOAuthFixture(t)
+	ctx := context.Background()
+	exchanges := func() int64 { return f.sim.Stats().TokenRequests["authorization_code"] }
+
+	// HighLevel, not /oauth/start, sends the admin to the choose-location page: no state,
+	// no cookie.
+	c := browser(t)
+	resp, _ := get(t, c, f.simURL+"/oauth/chooselocation?response_type=code&client_id=sim-client-id&redirect_uri="+url.QueryEscape(f.srv.URL+"/oauth/callback"))
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("choose-location: status %d", resp.StatusCode)
+	}
+	callback, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if callback.Query().Has("state") || callback.Query().Get("code") == "" {
+		t.Fatalf("callback URL %s: want a code and no state", callback)
+	}
+	// Parameters the browser adds are not trusted: the token response names the location.
+	q := callback.Query()
+	q.Set("locationId", "VictimLocation000001")
+	q.Set("companyId", "VictimCompany")
+	q.Set("state", "") // an empty state is no state
+	callback.RawQuery = q.Encode()
+	before := exchanges()
+	resp, page := get(t, c, callback.String())
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("marketplace callback: status %d: %s", resp.StatusCode, page)
+	}
+	if exchanges() != before+1 {
+		t.Errorf("%d code exchanges, want 1", exchanges()-before)
+	}
+	conn, err := f.store.ConnectionByLocation(ctx, simLocation)
+	if err != nil || conn.Status != store.ConnPending || conn.GHLCompanyID != "simCompany000000000a" {
+		t.Fatalf("connection of the granted location: %+v (%v), want pending with the granted company", conn, err)
+	}
+	if _, err := f.store.ConnectionByLocation(ctx, "VictimLocation000001"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a location from the query string was connected: %v", err)
+	}
+	if tok, err := f.store.GetToken(ctx, conn.ID, store.TokenGHL); err != nil || tok.Mode != store.AuthOAuth {
+		t.Errorf("token of the marketplace install: %v (%v)", tok, err)
+	}
+	if !strings.Contains(f.logs.String(), "origin=marketplace") {
+		t.Errorf("the log does not say the install came from the marketplace")
+	}
+
+	// The code is single-use: replaying the marketplace callback connects nothing more.
+	resp, page = get(t, browser(t), callback.String())
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(page, "did not accept") {
+		t.Errorf("replayed marketplace code: status %d, want 502", resp.StatusCode)
+	}
+	// A made-up code without state reaches the token endpoint, which refuses it.
+	resp, _ = get(t, browser(t), f.srv.URL+"/oauth/callback?code=made-up")
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("made-up code: status %d, want 502", resp.StatusCode)
+	}
+	if conns, _ := f.store.ListConnections(ctx); len(conns) != 2 {
+		t.Errorf("%d connections, want the fixture's and the installed one", len(conns))
+	}
+}
+
+// A re-install of a paused connection that never got its Referrizer token leaves it pending:
+// the new HighLevel token alone does not make it sync.
+func TestOAuthReinstallWithoutReferrizerStaysPending(t *testing.T) {
+	f := newOAuthFixture(t)
+	ctx := context.Background()
+	if resp, page := f.install(t); resp.StatusCode != http.StatusOK {
+		t.Fatalf("install: %d %s", resp.StatusCode, page)
+	}
+	connID := bridge.ConnectionIDFor(simLocation)
+	if err := f.store.SetConnectionStatus(ctx, connID, store.ConnPaused, "app uninstalled in HighLevel"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, page := f.install(t); resp.StatusCode != http.StatusOK {
+		t.Fatalf("re-install: %d %s", resp.StatusCode, page)
+	}
+	conn, err := f.store.GetConnection(ctx, connID)
+	if err != nil || conn.Status != store.ConnPending {
+		t.Errorf("after re-install without Referrizer token: %+v (%v), want pending", conn, err)
+	}
+	f.life.mu.Lock()
+	defer f.life.mu.Unlock()
+	if len(f.life.resumed) != 0 {
+		t.Errorf("schedules of a pending connection resumed: %v", f.life.resumed)
 	}
 }

@@ -46,6 +46,17 @@ type OAuthApp struct {
 	HTTPClient *http.Client
 }
 
+// AppIDFromClientID is a Marketplace app's id as HighLevel's official SDK derives it: the
+// part of the OAuth client id before the first '-' (client ids look like
+// "6578278e879ad2646715ba9c-lq4xxxxx"). It is "" for an empty client id.
+func AppIDFromClientID(clientID string) string {
+	id, _, _ := strings.Cut(strings.TrimSpace(clientID), "-")
+	return id
+}
+
+// AppID is the app's id, from its client id (AppIDFromClientID).
+func (a *OAuthApp) AppID() string { return AppIDFromClientID(a.ClientID) }
+
 func (a *OAuthApp) config() *oauth2.Config {
 	authURL, tokenURL := a.AuthURL, a.TokenURL
 	if authURL == "" {

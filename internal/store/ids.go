@@ -85,7 +85,7 @@ func CheckConnection(c Connection) error {
 		return err
 	}
 	switch c.Status {
-	case "", ConnActive, ConnPaused, ConnReconnectRequired:
+	case "", ConnActive, ConnPaused, ConnReconnectRequired, ConnPending:
 	default:
 		return fmt.Errorf("connection %s: unknown status %q", c.ID, c.Status)
 	}

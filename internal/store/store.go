@@ -36,6 +36,10 @@ const (
 	ConnActive            ConnectionStatus = "active"
 	ConnPaused            ConnectionStatus = "paused"             // e.g. after AppUninstall; data kept
 	ConnReconnectRequired ConnectionStatus = "reconnect_required" // refresh token rejected
+	// ConnPending is a connection an app install created: it has its HighLevel side but no
+	// Referrizer credential yet, so nothing syncs (no links, workflows or dead letters) until
+	// an operator adds one with `starter connect`.
+	ConnPending ConnectionStatus = "pending"
 )
 
 // Connection pairs one HighLevel location with one Referrizer account.

@@ -37,7 +37,9 @@ type Options struct {
 
 	// OAuth app the simulator accepts; defaults "sim-client-id" / "sim-client-secret".
 	ClientID, ClientSecret string
-	// AppID and CompanyID appear in token responses and install events.
+	// AppID and CompanyID appear in token responses and install events. AppID defaults to
+	// the client id up to its first '-' ("sim"), as on HighLevel, where the app id is that
+	// part of the client id.
 	AppID, CompanyID string
 	// DefaultLocationID is installed by the choose-location page when the request names
 	// no ?locationId=.
@@ -182,7 +184,8 @@ func New(opts Options) *Server {
 		opts.ClientSecret = "sim-client-secret"
 	}
 	if opts.AppID == "" {
-		opts.AppID = "simApp0000000000000a"
+		// HighLevel's app id is the part of the client id before the first '-'.
+		opts.AppID, _, _ = strings.Cut(opts.ClientID, "-")
 	}
 	if opts.CompanyID == "" {
 		opts.CompanyID = "simCompany000000000a"
