@@ -177,24 +177,14 @@ func grantOf(t *oauth2.Token) Grant {
 func oauthError(op string, err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		e := &OAuthError{Op: op, Code: re.ErrorCode}
+		e := &OAuthError{Op: op}
 		if re.Response != nil {
 			e.Status = re.Response.StatusCode
-		}
-		if e.Code == "" {
-			// HighLevel's NestJS error shape has no RFC 6749 "error" code in some versions;
-			// recognise a rejected grant by its message.
-			var eb errorBody
-			if json.Unmarshal(re.Body, &eb) == nil {
-				msg := strings.ToLower(messageText(eb.Message) + " " + eb.Error)
-				if strings.Contains(msg, "invalid_grant") || strings.Contains(msg, "invalid grant") {
-					e.Code = "invalid_grant"
-				}
-			}
 		}
 		if e.Status == 0 {
 			e.Status = http.StatusBadRequest // a 2xx carrying an "error" field
 		}
+		e.Code, e.Shape = classifyOAuthBody(e.Status, re.ErrorCode, re.Body)
 		return e
 	}
 	var ue *url.Error
@@ -202,6 +192,41 @@ func oauthError(op string, err error) error {
 		return &OAuthError{Op: op, Err: ue.Err}
 	}
 	return &OAuthError{Op: op, Err: err}
+}
+
+// rfc6749Codes are the error codes RFC 6749 §5.2 defines for the token endpoint.
+var rfc6749Codes = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true,
+	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true,
+}
+
+// classifyOAuthBody works out which documented shape a token endpoint error body has, and its
+// RFC 6749 code (“” when it has none). code is the "error" field x/oauth2 read.
+func classifyOAuthBody(status int, code string, body []byte) (rfcCode, shape string) {
+	if rfc6749Codes[code] {
+		return code, ShapeRFC6749
+	}
+	var eb errorBody
+	if json.Unmarshal(body, &eb) != nil {
+		return "", ""
+	}
+	msg := messageText(eb.Message)
+	dto := ""
+	switch {
+	case eb.StatusCode == 400 || (eb.StatusCode == 0 && strings.EqualFold(eb.Error, "Bad Request")):
+		dto = ShapeBadRequestDTO
+	case eb.StatusCode == 401 || (eb.StatusCode == 0 && strings.EqualFold(eb.Error, "Unauthorized")):
+		dto = ShapeUnauthorizedDTO
+	}
+	if dto == "" || (msg == "" && eb.Error == "") || (eb.StatusCode != 0 && eb.StatusCode != status) {
+		return "", "" // not a documented body, or one that contradicts the HTTP status
+	}
+	// Some HighLevel versions put the RFC wording in the message instead of a code.
+	lower := strings.ToLower(msg + " " + eb.Error)
+	if strings.Contains(lower, "invalid_grant") || strings.Contains(lower, "invalid grant") {
+		return "invalid_grant", dto
+	}
+	return "", dto
 }
 
 // formParams adds form fields a token request lacks.
@@ -322,6 +347,14 @@ func (s *StoredToken) AccessToken(ctx context.Context) (string, error) {
 			s.mu.Unlock()
 			return "", err
 		}
+		if t.RefreshRejected != "" && t.Mode != store.AuthPrivate {
+			// Refused before, by this process or another: no call to the token endpoint
+			// until a new token is stored.
+			err := &ReconnectError{ConnectionID: s.connID, Reason: refusedReason(t.RefreshRejected)}
+			s.cur, s.loaded, s.dead, s.deadVersion = t, true, err, t.Version
+			s.mu.Unlock()
+			return "", err
+		}
 		s.dead = nil
 		if !s.loaded || t.Version >= s.cur.Version {
 			s.cur, s.loaded = t, true
@@ -357,8 +390,11 @@ func (s *StoredToken) AccessToken(ctx context.Context) (string, error) {
 		f.token = t.AccessToken
 	} else {
 		f.err = err
-		if errors.Is(err, ErrReconnectRequired) {
-			s.dead, s.deadVersion = err, s.cur.Version
+		var re *ReconnectError
+		if errors.As(err, &re) {
+			// The store now holds the token with its rejection (a newer version than ours):
+			// only a version beyond that one revives the source.
+			s.dead, s.deadVersion = err, max(s.cur.Version, re.version)
 		}
 	}
 	s.flight = nil
@@ -383,51 +419,107 @@ func (s *StoredToken) Invalidate(_ context.Context, token string) bool {
 
 // refresh runs the single-flight refresh under the store's row lock. stale is an access
 // token HighLevel rejected ("" when refreshing because of expiry).
+//
+// When HighLevel refuses the refresh token (HTTP 400/401 in any documented shape, see
+// OAuthError.InvalidGrant), the stored token is read once more under the lock: another
+// process (a re-install, an operator) may have stored a new one meanwhile, and then that one
+// is used. Otherwise the refusal is written onto the token (store.Token.RefreshRejected), so
+// no process calls the token endpoint for it again, and the connection is marked
+// reconnect-required.
 func (s *StoredToken) refresh(ctx context.Context, stale string) (store.Token, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	defer cancel()
-	t, err := s.tokens.UpdateToken(ctx, s.connID, store.TokenGHL, func(cur store.Token) (store.Token, error) {
-		if cur.Mode == store.AuthPrivate {
+	for attempt := 0; ; attempt++ {
+		var refused store.Token // the token whose refresh token HighLevel refused
+		t, err := s.tokens.UpdateToken(ctx, s.connID, store.TokenGHL, func(cur store.Token) (store.Token, error) {
+			if cur.Mode == store.AuthPrivate {
+				return cur, nil
+			}
+			if cur.RefreshRejected != "" {
+				return cur, &ReconnectError{ConnectionID: s.connID, Reason: refusedReason(cur.RefreshRejected), version: cur.Version}
+			}
+			if cur.AccessToken != stale && s.fresh(cur, time.Now()) {
+				return cur, nil // another process refreshed while we waited for the lock
+			}
+			if cur.RefreshToken == "" {
+				return cur, &ReconnectError{ConnectionID: s.connID, Reason: "no refresh token is stored"}
+			}
+			if s.app == nil {
+				return cur, fmt.Errorf("ghl: connection %s uses OAuth but no OAuth app is configured", s.connID)
+			}
+			s.refreshes.Add(1)
+			g, err := s.app.Refresh(ctx, cur.RefreshToken)
+			if err != nil {
+				refused = cur
+				return cur, err
+			}
+			next := cur
+			next.AccessToken, next.Expiry = g.AccessToken, g.Expiry
+			if g.RefreshToken != "" {
+				next.RefreshToken = g.RefreshToken
+			}
+			if g.Scope != "" {
+				next.Scope = g.Scope
+			}
+			return next, nil
+		})
+		if err == nil {
+			return t, nil
+		}
+		var re *ReconnectError
+		var oe *OAuthError
+		switch {
+		case errors.As(err, &oe) && oe.InvalidGrant():
+			marked, rotated, merr := s.markRefused(ctx, refused, oe)
+			if merr != nil {
+				// Not recorded: the next use refreshes (and is refused) again.
+				return store.Token{}, errors.Join(fmt.Errorf("ghl: refresh token of connection %s: %w", s.connID, err), merr)
+			}
+			if rotated {
+				if attempt == 0 {
+					continue // someone stored a new token meanwhile: use it
+				}
+				return store.Token{}, fmt.Errorf("ghl: refresh token of connection %s: %w (and the stored token changed twice meanwhile)", s.connID, err)
+			}
+			re = &ReconnectError{ConnectionID: s.connID, Reason: refusedReason(marked.RefreshRejected), version: marked.Version}
+		case errors.As(err, &re):
+		default:
+			return store.Token{}, fmt.Errorf("ghl: refresh token of connection %s: %w", s.connID, err)
+		}
+		if serr := s.conns.SetConnectionStatus(ctx, s.connID, store.ConnReconnectRequired, re.Reason); serr != nil {
+			return store.Token{}, errors.Join(re, fmt.Errorf("ghl: record reconnect-required status: %w", serr))
+		}
+		return store.Token{}, re
+	}
+}
+
+// markRefused re-reads the stored token under its lock. If it is still the one whose refresh
+// token HighLevel refused, it records the refusal on it; if someone stored another token
+// meanwhile, it reports rotated and changes nothing.
+func (s *StoredToken) markRefused(ctx context.Context, refused store.Token, oe *OAuthError) (marked store.Token, rotated bool, err error) {
+	why := fmt.Sprintf("HTTP %d", oe.Status)
+	switch {
+	case oe.Code != "" && oe.Shape != ShapeRFC6749:
+		why += " " + oe.Shape + ", " + oe.Code
+	case oe.Code != "":
+		why += " " + oe.Code
+	default:
+		why += " " + oe.Shape
+	}
+	marked, err = s.tokens.UpdateToken(ctx, s.connID, store.TokenGHL, func(cur store.Token) (store.Token, error) {
+		if cur.Version != refused.Version || cur.RefreshToken != refused.RefreshToken {
+			rotated = true
 			return cur, nil
 		}
-		if cur.AccessToken != stale && s.fresh(cur, time.Now()) {
-			return cur, nil // another process refreshed while we waited for the lock
-		}
-		if cur.RefreshToken == "" {
-			return cur, &ReconnectError{ConnectionID: s.connID, Reason: "no refresh token is stored"}
-		}
-		if s.app == nil {
-			return cur, fmt.Errorf("ghl: connection %s uses OAuth but no OAuth app is configured", s.connID)
-		}
-		s.refreshes.Add(1)
-		g, err := s.app.Refresh(ctx, cur.RefreshToken)
-		if err != nil {
-			return cur, err
-		}
-		next := cur
-		next.AccessToken, next.Expiry = g.AccessToken, g.Expiry
-		if g.RefreshToken != "" {
-			next.RefreshToken = g.RefreshToken
-		}
-		if g.Scope != "" {
-			next.Scope = g.Scope
-		}
-		return next, nil
+		cur.RefreshRejected = why
+		return cur, nil
 	})
-	if err == nil {
-		return t, nil
+	if err != nil {
+		return marked, false, fmt.Errorf("ghl: record refused refresh token of connection %s: %w", s.connID, err)
 	}
-	var re *ReconnectError
-	var oe *OAuthError
-	switch {
-	case errors.As(err, &oe) && oe.InvalidGrant():
-		re = &ReconnectError{ConnectionID: s.connID, Reason: "HighLevel rejected the refresh token (invalid_grant)"}
-	case errors.As(err, &re):
-	default:
-		return store.Token{}, fmt.Errorf("ghl: refresh token of connection %s: %w", s.connID, err)
-	}
-	if serr := s.conns.SetConnectionStatus(ctx, s.connID, store.ConnReconnectRequired, re.Reason); serr != nil {
-		return store.Token{}, errors.Join(re, fmt.Errorf("ghl: record reconnect-required status: %w", serr))
-	}
-	return store.Token{}, re
+	return marked, rotated, nil
+}
+
+func refusedReason(why string) string {
+	return "HighLevel refused the refresh token (" + why + ")"
 }

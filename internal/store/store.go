@@ -97,6 +97,10 @@ type Token struct {
 	Scope        string
 	Version      int64 // bumped on every write; lets callers see a refresh happened
 	UpdatedAt    time.Time
+	// RefreshRejected says why HighLevel refused this token's refresh token; "" while it
+	// is usable. A token carrying it is never refreshed again: only writing a new token
+	// (a re-install) clears it.
+	RefreshRejected string
 }
 
 // String never prints secrets.

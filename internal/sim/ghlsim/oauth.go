@@ -92,6 +92,19 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, status, obj{"statusCode": status, "message": msg, "error": code, "error_description": desc})
 	}
+	// A refused code or refresh token, in the shape Faults.TokenErrorShape chooses.
+	refuseGrant := func(desc string) {
+		switch s.faults.TokenErrorShape {
+		case TokenErrorRFC6749:
+			writeJSON(w, http.StatusBadRequest, obj{"error": "invalid_grant", "error_description": desc})
+		case TokenErrorBadRequestDTO:
+			writeJSON(w, http.StatusBadRequest, obj{"statusCode": http.StatusBadRequest, "message": desc, "error": "Bad Request"})
+		case TokenErrorUnauthorizedDTO:
+			writeJSON(w, http.StatusUnauthorized, obj{"statusCode": http.StatusUnauthorized, "message": desc, "error": "Unauthorized"})
+		default:
+			oauthErr(http.StatusBadRequest, "invalid_grant", "Invalid grant: "+desc)
+		}
+	}
 	if id != s.opts.ClientID || secret != s.opts.ClientSecret {
 		oauthErr(http.StatusUnauthorized, "invalid_client", "Invalid client credentials")
 		return
@@ -108,11 +121,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		g, ok := s.codes[code]
 		delete(s.codes, code) // single use, even when the exchange fails
 		if !ok || !now.Before(g.expires) {
-			oauthErr(http.StatusBadRequest, "invalid_grant", "Invalid grant: authorization code is invalid or expired")
+			refuseGrant("authorization code is invalid or expired")
 			return
 		}
 		if ru := form.Get("redirect_uri"); ru != "" && ru != g.redirect {
-			oauthErr(http.StatusBadRequest, "invalid_grant", "Invalid grant: redirect_uri does not match")
+			refuseGrant("redirect_uri does not match")
 			return
 		}
 		loc, scope = g.loc, g.scope
@@ -120,7 +133,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		rt := form.Get("refresh_token")
 		g, ok := s.refresh[rt]
 		if !ok {
-			oauthErr(http.StatusBadRequest, "invalid_grant", "Invalid grant: refresh token is invalid")
+			refuseGrant("refresh token is invalid")
 			return
 		}
 		delete(s.refresh, rt)
@@ -155,6 +168,23 @@ func (s *Server) Uninstall(locationID string) {
 		}
 	}
 	s.emitLocked(obj{"type": "UNINSTALL", "appId": s.opts.AppID, "locationId": locationID})
+}
+
+// RevokeRefreshTokens makes every refresh token of a location invalid, as when HighLevel
+// revokes a grant without an UNINSTALL event: the next refresh is refused in the shape
+// Faults.TokenErrorShape chooses. Access tokens keep working until they expire. It returns
+// how many refresh tokens it revoked.
+func (s *Server) RevokeRefreshTokens(locationID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for tok, g := range s.refresh {
+		if g.loc == locationID {
+			delete(s.refresh, tok)
+			n++
+		}
+	}
+	return n
 }
 
 // ExpireAccessTokens makes every OAuth access token of a location expire now, so the next

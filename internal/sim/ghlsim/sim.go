@@ -90,7 +90,17 @@ type Faults struct {
 	JitterMillis  int64         `json:"jitterMs"`       // JSON form of LatencyJitter
 	RetryAfterSec float64       `json:"retryAfterSec"`  // JSON form of RetryAfter
 	TokenMillis   int64         `json:"tokenLatencyMs"` // JSON form of TokenLatency
+	// TokenErrorShape is the body the token endpoint refuses a code or refresh token with
+	// (TokenError* constants); "" answers HTTP 400 with HighLevel's shape and an RFC code.
+	TokenErrorShape string `json:"tokenErrorShape"`
 }
+
+// Shapes in which the token endpoint refuses a grant (ghl-facts.md §5).
+const (
+	TokenErrorRFC6749         = "rfc6749"         // 400 {"error":"invalid_grant","error_description":…}
+	TokenErrorBadRequestDTO   = "BadRequestDTO"   // 400 {"statusCode":400,"message":…,"error":"Bad Request"}
+	TokenErrorUnauthorizedDTO = "UnauthorizedDTO" // 401 {"statusCode":401,"message":…,"error":"Unauthorized"}
+)
 
 func (f Faults) normalized() Faults {
 	if f.Latency == 0 && f.LatencyMillis > 0 {
@@ -107,6 +117,11 @@ func (f Faults) normalized() Faults {
 	}
 	f.LatencyMillis, f.JitterMillis, f.RetryAfterSec = f.Latency.Milliseconds(), f.LatencyJitter.Milliseconds(), f.RetryAfter.Seconds()
 	f.TokenMillis = f.TokenLatency.Milliseconds()
+	switch f.TokenErrorShape {
+	case "", TokenErrorRFC6749, TokenErrorBadRequestDTO, TokenErrorUnauthorizedDTO:
+	default:
+		f.TokenErrorShape = "" // SetFaults validates; this keeps a stray value harmless
+	}
 	if f.Status5xx < 500 || f.Status5xx > 599 {
 		f.Status5xx = http.StatusServiceUnavailable
 	}

@@ -30,6 +30,8 @@ func Run(t *testing.T, open Opener) {
 		{"Tokens", testTokens},
 		{"TokenUpdateSingleFlight", testTokenSingleFlight},
 		{"TokenUpdateNoLostWrites", testTokenNoLostWrites},
+		{"TokenRefreshRejected", testTokenRefreshRejected},
+		{"PendingConnection", testPendingConnection},
 		{"Links", testLinks},
 		{"EnsureLinkConcurrent", testEnsureLinkConcurrent},
 		{"PairLinkConcurrent", testPairLinkConcurrent},
@@ -177,6 +179,67 @@ func testTokens(t *testing.T, s store.Store) {
 		if contains(f, "rz-jwt") {
 			t.Errorf("token formatting leaks the secret: %s", f)
 		}
+	}
+}
+
+// testTokenRefreshRejected: the mark that HighLevel refused a refresh token survives a
+// re-read, is set under the row lock by UpdateToken, and a new token (a re-install) clears it.
+func testTokenRefreshRejected(t *testing.T, s store.Store) {
+	c := ctx(t)
+	mustConn(t, s, "c1", "loc1")
+	in := store.Token{ConnectionID: "c1", Kind: store.TokenGHL, Mode: store.AuthOAuth, AccessToken: "acc-1", RefreshToken: "ref-1"}
+	if _, err := s.PutToken(c, in); err != nil {
+		t.Fatal(err)
+	}
+	marked, err := s.UpdateToken(c, "c1", store.TokenGHL, func(cur store.Token) (store.Token, error) {
+		if cur.RefreshRejected != "" {
+			t.Errorf("fresh token already marked: %q", cur.RefreshRejected)
+		}
+		cur.RefreshRejected = "HTTP 400 (invalid_grant)"
+		return cur, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetToken(c, "c1", store.TokenGHL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RefreshRejected != "HTTP 400 (invalid_grant)" || got.Version != marked.Version || got.RefreshToken != "ref-1" {
+		t.Errorf("after marking: rejected %q version %d (want %d), refresh token kept: %v", got.RefreshRejected, got.Version, marked.Version, got.RefreshToken == "ref-1")
+	}
+	in.AccessToken, in.RefreshToken = "acc-2", "ref-2"
+	if _, err := s.PutToken(c, in); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetToken(c, "c1", store.TokenGHL); got.RefreshRejected != "" {
+		t.Errorf("a new token kept the rejection %q", got.RefreshRejected)
+	}
+}
+
+// testPendingConnection: a connection an install created is pending until it has its
+// Referrizer credential; the status round-trips like the others.
+func testPendingConnection(t *testing.T, s store.Store) {
+	c := ctx(t)
+	in := store.Connection{ID: "inst-1", GHLLocationID: "locP", Status: store.ConnPending, StatusReason: "waiting for Referrizer"}
+	if _, err := s.PutConnection(c, in); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ConnectionByLocation(c, "locP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != store.ConnPending || got.StatusReason != "waiting for Referrizer" {
+		t.Errorf("status %s (%q), want pending", got.Status, got.StatusReason)
+	}
+	if err := s.SetConnectionStatus(c, "inst-1", store.ConnActive, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetConnection(c, "inst-1"); got.Status != store.ConnActive {
+		t.Errorf("status %s after activation, want active", got.Status)
+	}
+	if _, err := s.PutConnection(c, store.Connection{ID: "bad-1", Status: "limbo"}); err == nil {
+		t.Error("unknown status accepted")
 	}
 }
 
