@@ -32,6 +32,7 @@ func Run(t *testing.T, open Opener) {
 		{"TokenUpdateNoLostWrites", testTokenNoLostWrites},
 		{"TokenRefreshRejected", testTokenRefreshRejected},
 		{"PendingConnection", testPendingConnection},
+		{"CompanyTokens", testCompanyTokens},
 		{"Links", testLinks},
 		{"EnsureLinkConcurrent", testEnsureLinkConcurrent},
 		{"PairLinkConcurrent", testPairLinkConcurrent},
@@ -214,6 +215,65 @@ func testTokenRefreshRejected(t *testing.T, s store.Store) {
 	}
 	if got, _ := s.GetToken(c, "c1", store.TokenGHL); got.RefreshRejected != "" {
 		t.Errorf("a new token kept the rejection %q", got.RefreshRejected)
+	}
+}
+
+// testCompanyTokens: a company's token round-trips encrypted, UpdateCompanyToken persists
+// what fn returns (nothing when fn fails), and a Location token obtained from it is a
+// connection token of mode company.
+func testCompanyTokens(t *testing.T, s store.Store) {
+	c := ctx(t)
+	exp := time.Date(2030, 1, 2, 3, 4, 5, 6000, time.UTC)
+	in := store.Token{Mode: store.AuthOAuth, AccessToken: "co-acc", RefreshToken: "co-ref", Expiry: exp, Scope: "oauth.write"}
+	if _, err := s.GetCompanyToken(c, "Comp1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing company token: err = %v, want ErrNotFound", err)
+	}
+	put, err := s.PutCompanyToken(c, "Comp1", in)
+	if err != nil || put.Version != 1 {
+		t.Fatalf("put: version %d, %v", put.Version, err)
+	}
+	got, err := s.GetCompanyToken(c, "Comp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := in
+	want.Kind = store.TokenGHLCompany
+	if d := cmp.Diff(want, got, cmpopts.IgnoreFields(store.Token{}, "Version", "UpdatedAt")); d != "" {
+		t.Errorf("company token round trip (-want +got):\n%s", d)
+	}
+	boom := errors.New("boom")
+	if _, err := s.UpdateCompanyToken(c, "Comp1", func(cur store.Token) (store.Token, error) {
+		cur.AccessToken = "never"
+		return cur, boom
+	}); !errors.Is(err, boom) {
+		t.Errorf("update error = %v, want %v", err, boom)
+	}
+	up, err := s.UpdateCompanyToken(c, "Comp1", func(cur store.Token) (store.Token, error) {
+		if cur.AccessToken != "co-acc" {
+			t.Errorf("a failed update was written: %q", cur.AccessToken)
+		}
+		cur.AccessToken, cur.RefreshToken = "co-acc-2", "co-ref-2"
+		return cur, nil
+	})
+	if err != nil || up.Version != 2 {
+		t.Fatalf("update: version %d, %v", up.Version, err)
+	}
+	if got, _ := s.GetCompanyToken(c, "Comp1"); got.AccessToken != "co-acc-2" || got.RefreshToken != "co-ref-2" {
+		t.Errorf("after update: %v", got)
+	}
+	if _, err := s.PutCompanyToken(c, "", in); err == nil {
+		t.Error("company token without company id accepted")
+	}
+	if _, err := s.PutCompanyToken(c, "Comp2", store.Token{Mode: store.AuthPrivate, AccessToken: "x"}); err == nil {
+		t.Error("private company token accepted")
+	}
+	mustConn(t, s, "c1", "loc1")
+	loc := store.Token{ConnectionID: "c1", Kind: store.TokenGHL, Mode: store.AuthCompany, AccessToken: "loc-acc", Expiry: exp}
+	if _, err := s.PutToken(c, loc); err != nil {
+		t.Fatalf("Location token of mode company: %v", err)
+	}
+	if got, _ := s.GetToken(c, "c1", store.TokenGHL); got.Mode != store.AuthCompany || got.RefreshToken != "" {
+		t.Errorf("Location token read back as %v", got)
 	}
 }
 
