@@ -115,6 +115,10 @@ type Grant struct {
 	LocationID   string
 	CompanyID    string
 	UserID       string
+	// ApprovedLocations are the locations an agency approved in a bulk install (Company
+	// grants only).
+	ApprovedLocations  []string
+	IsBulkInstallation bool
 }
 
 func (g Grant) String() string {
@@ -165,11 +169,114 @@ func grantOf(t *oauth2.Token) Grant {
 		}
 		return ""
 	}
+	var approved []string
+	if list, ok := t.Extra("approvedLocations").([]any); ok {
+		for _, v := range list {
+			if s, ok := v.(string); ok && s != "" {
+				approved = append(approved, s)
+			}
+		}
+	}
+	bulk, _ := t.Extra("isBulkInstallation").(bool)
 	return Grant{
 		AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Expiry: t.Expiry,
 		Scope: str("scope"), UserType: str("userType"), LocationID: str("locationId"),
-		CompanyID: str("companyId"), UserID: str("userId"),
+		CompanyID: str("companyId"), UserID: str("userId"), ApprovedLocations: approved, IsBulkInstallation: bulk,
 	}
+}
+
+// CompanyToken is a Company grant as the store keeps it (store.CompanyTokens).
+func (g Grant) CompanyToken() store.Token {
+	return store.Token{Kind: store.TokenGHLCompany, Mode: store.AuthOAuth, AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, Expiry: g.Expiry, Scope: g.Scope}
+}
+
+// LocationGrant is a Location token obtained from a Company token.
+type LocationGrant struct {
+	AccessToken string
+	Expiry      time.Time
+	Scope       string
+	LocationID  string
+}
+
+func (g LocationGrant) String() string {
+	return fmt.Sprintf("ghl.LocationGrant{location=%s expiry=%s}", g.LocationID, g.Expiry.Format(time.RFC3339))
+}
+
+// GoString keeps %#v from printing the token.
+func (g LocationGrant) GoString() string { return g.String() }
+
+// StoreToken is the Location token as the store keeps it: mode company, no refresh token.
+func (g LocationGrant) StoreToken(connectionID string) store.Token {
+	return store.Token{ConnectionID: connectionID, Kind: store.TokenGHL, Mode: store.AuthCompany, AccessToken: g.AccessToken, Expiry: g.Expiry, Scope: g.Scope}
+}
+
+// locationTokenURL is POST /oauth/locationToken next to the token endpoint.
+func (a *OAuthApp) locationTokenURL() string {
+	if a.TokenURL == "" {
+		return DefaultBaseURL + "/oauth/locationToken"
+	}
+	return strings.TrimSuffix(a.TokenURL, "/oauth/token") + "/oauth/locationToken"
+}
+
+// LocationToken obtains a Location token for locationID from companyID's Company access token
+// (POST /oauth/locationToken, oauth.json), as an agency's bulk install requires. Errors are
+// *OAuthError (op "locationToken"), without the response body.
+func (a *OAuthApp) LocationToken(ctx context.Context, companyAccessToken, companyID, locationID string) (LocationGrant, error) {
+	if companyAccessToken == "" || companyID == "" || locationID == "" {
+		return LocationGrant{}, &OAuthError{Op: "locationToken", Err: errors.New("company token, company id and location id are required")}
+	}
+	form := url.Values{"companyId": {companyID}, "locationId": {locationID}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.locationTokenURL(), strings.NewReader(form))
+	if err != nil {
+		return LocationGrant{}, &OAuthError{Op: "locationToken", Err: err}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Version", APIVersion)
+	req.Header.Set("Authorization", "Bearer "+companyAccessToken)
+	hc := a.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is ours, but keep errors alike
+		}
+		return LocationGrant{}, &OAuthError{Op: "locationToken", Err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return LocationGrant{}, &OAuthError{Op: "locationToken", Err: fmt.Errorf("read answer: %w", err)}
+	}
+	if resp.StatusCode/100 != 2 {
+		var rfc struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(body, &rfc)
+		e := &OAuthError{Op: "locationToken", Status: resp.StatusCode}
+		e.Code, e.Shape = classifyOAuthBody(resp.StatusCode, rfc.Error, body)
+		return LocationGrant{}, e
+	}
+	var out struct {
+		AccessToken string  `json:"access_token"`
+		ExpiresIn   float64 `json:"expires_in"`
+		Scope       string  `json:"scope"`
+		LocationID  string  `json:"locationId"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil || out.AccessToken == "" {
+		return LocationGrant{}, &OAuthError{Op: "locationToken", Err: errors.New("answer has no access_token")}
+	}
+	if out.LocationID != "" && out.LocationID != locationID {
+		return LocationGrant{}, &OAuthError{Op: "locationToken", Err: fmt.Errorf("answer is for location %s, not %s", out.LocationID, locationID)}
+	}
+	g := LocationGrant{AccessToken: out.AccessToken, Scope: out.Scope, LocationID: locationID}
+	if out.ExpiresIn > 0 {
+		g.Expiry = time.Now().Add(time.Duration(out.ExpiresIn * float64(time.Second)))
+	}
+	return g, nil
 }
 
 // oauthError turns an x/oauth2 error into an *OAuthError without the response body (which
@@ -271,6 +378,10 @@ type StoredTokenConfig struct {
 	ConnectionID string
 	// RefreshBefore is how long before expiry to refresh; default DefaultRefreshBefore.
 	RefreshBefore time.Duration
+	// Companies, CompanyID and LocationID renew a Location token obtained from an agency's
+	// Company token (store.AuthCompany, after a bulk install); unused otherwise.
+	Companies             store.CompanyTokens
+	CompanyID, LocationID string
 }
 
 // StoredToken is the TokenSource of a connection whose token lives in the store. A Private
@@ -298,6 +409,10 @@ type StoredToken struct {
 	dead        error // reconnect required, as of token version deadVersion
 	deadVersion int64
 
+	// company is the agency's token source, for Location tokens of mode company.
+	company               *StoredToken
+	companyID, locationID string
+
 	refreshes atomic.Int64
 }
 
@@ -315,7 +430,16 @@ func NewStoredToken(cfg StoredTokenConfig) (*StoredToken, error) {
 	if cfg.RefreshBefore <= 0 {
 		cfg.RefreshBefore = DefaultRefreshBefore
 	}
-	return &StoredToken{app: cfg.App, tokens: cfg.Tokens, conns: cfg.Connections, connID: cfg.ConnectionID, before: cfg.RefreshBefore}, nil
+	s := &StoredToken{app: cfg.App, tokens: cfg.Tokens, conns: cfg.Connections, connID: cfg.ConnectionID, before: cfg.RefreshBefore,
+		companyID: cfg.CompanyID, locationID: cfg.LocationID}
+	if cfg.Companies != nil && cfg.CompanyID != "" && cfg.App != nil {
+		c, err := NewCompanyToken(cfg.App, cfg.Companies, cfg.CompanyID)
+		if err != nil {
+			return nil, err
+		}
+		s.company = c
+	}
+	return s, nil
 }
 
 // Refreshes is how many times this source called the token endpoint to refresh.
@@ -376,10 +500,10 @@ func (s *StoredToken) AccessToken(ctx context.Context) (string, error) {
 	}
 	f := &refreshFlight{done: make(chan struct{})}
 	s.flight = f
-	stale := s.rejected
+	stale, fromCompany := s.rejected, s.cur.Mode == store.AuthCompany
 	s.mu.Unlock()
 
-	t, err := s.refresh(ctx, stale)
+	t, err := s.refresh(ctx, stale, fromCompany)
 
 	s.mu.Lock()
 	if err == nil {
@@ -426,10 +550,21 @@ func (s *StoredToken) Invalidate(_ context.Context, token string) bool {
 // is used. Otherwise the refusal is written onto the token (store.Token.RefreshRejected), so
 // no process calls the token endpoint for it again, and the connection is marked
 // reconnect-required.
-func (s *StoredToken) refresh(ctx context.Context, stale string) (store.Token, error) {
+func (s *StoredToken) refresh(ctx context.Context, stale string, fromCompany bool) (store.Token, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
+		// A Location token from a company token needs the company's access token, read (and
+		// refreshed) before this row's lock is taken: SQLite has one writer, so the two row
+		// locks cannot nest.
+		var companyAT string
+		if fromCompany {
+			at, err := s.companyAccessToken(ctx)
+			if err != nil {
+				return store.Token{}, s.reconnectOr(ctx, err)
+			}
+			companyAT = at
+		}
 		var refused store.Token // the token whose refresh token HighLevel refused
 		t, err := s.tokens.UpdateToken(ctx, s.connID, store.TokenGHL, func(cur store.Token) (store.Token, error) {
 			if cur.Mode == store.AuthPrivate {
@@ -440,6 +575,9 @@ func (s *StoredToken) refresh(ctx context.Context, stale string) (store.Token, e
 			}
 			if cur.AccessToken != stale && s.fresh(cur, time.Now()) {
 				return cur, nil // another process refreshed while we waited for the lock
+			}
+			if cur.Mode == store.AuthCompany {
+				return s.locationToken(ctx, cur, companyAT)
 			}
 			if cur.RefreshToken == "" {
 				return cur, &ReconnectError{ConnectionID: s.connID, Reason: "no refresh token is stored"}
@@ -469,7 +607,10 @@ func (s *StoredToken) refresh(ctx context.Context, stale string) (store.Token, e
 		var re *ReconnectError
 		var oe *OAuthError
 		switch {
-		case errors.As(err, &oe) && oe.InvalidGrant():
+		case errors.Is(err, errCompanyTokenRefused) && attempt == 0:
+			s.company.Invalidate(ctx, companyAT) // refreshed on the next round
+			continue
+		case errors.As(err, &oe) && oe.Op != "locationToken" && oe.InvalidGrant():
 			marked, rotated, merr := s.markRefused(ctx, refused, oe)
 			if merr != nil {
 				// Not recorded: the next use refreshes (and is refused) again.

@@ -301,6 +301,7 @@ func (s *Server) Snapshot() Snapshot {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth/token", s.token)
+	mux.HandleFunc("POST /oauth/locationToken", s.locationToken)
 	mux.HandleFunc("GET /oauth/chooselocation", s.authorize)
 	mux.HandleFunc("GET /v2/oauth/chooselocation", s.authorize)
 	mux.HandleFunc("/", s.serveAPI)

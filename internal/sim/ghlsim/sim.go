@@ -146,13 +146,23 @@ type Stats struct {
 type accessGrant struct {
 	loc     string
 	expires time.Time // zero: never (private integration)
+	// company and locs are set for a Company (agency) token: it reaches no location API,
+	// only POST /oauth/locationToken for the locations the agency approved.
+	company string
+	locs    []string
 }
 
-type refreshGrant struct{ loc, scope string }
+type refreshGrant struct {
+	loc, scope string
+	company    string
+	locs       []string
+}
 
 type codeGrant struct {
 	loc, redirect, scope string
 	expires              time.Time
+	company              string   // a bulk install by the agency: Company token
+	locs                 []string // the locations it approved
 }
 
 type window struct {
@@ -538,6 +548,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if !known || (!grant.expires.IsZero() && !now.Before(grant.expires)) {
 		s.mu.Unlock()
 		writeError(w, &apiError{status: http.StatusUnauthorized, msg: "Invalid JWT"})
+		return
+	}
+	if grant.loc == "" {
+		s.mu.Unlock()
+		writeError(w, &apiError{status: http.StatusUnauthorized, msg: "This authClass type is not allowed to access this scope. Please reach out to the Platform team to get it added."})
 		return
 	}
 	ok, remaining, dailyRemaining := s.admitLocked(grant.loc, time.Now())
