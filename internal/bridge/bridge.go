@@ -72,6 +72,7 @@ type Store interface {
 	store.Connections
 	store.Links
 	store.Tokens
+	store.CompanyTokens
 	Ping(ctx context.Context) error
 }
 

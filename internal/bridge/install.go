@@ -93,12 +93,14 @@ func (b *Bridge) install(ctx context.Context, env ghl.Envelope) outcome {
 		}
 	}
 	note := fmt.Sprintf("app install: created %d connection(s) %v, %d existed %v", len(created), created, len(existing), existing)
-	if len(locations) > 1 || env.LocationID == "" {
-		out := b.bulkLocationTokens(ctx, companyID, locations)
+	if companyID != "" {
+		out := b.locationTokensFromCompany(ctx, companyID, locations)
 		if out.err != nil {
 			return out
 		}
-		note += "; " + out.note
+		if out.note != "" {
+			note += "; " + out.note
+		}
 	}
 	return done(store.InboxSignalled, note)
 }
@@ -151,13 +153,111 @@ func (b *Bridge) installedStatus(ctx context.Context, connID string) (store.Conn
 	}
 }
 
-// bulkLocationTokens is a placeholder until bulk installs obtain Location tokens.
-func (b *Bridge) bulkLocationTokens(_ context.Context, _ string, _ []string) outcome {
-	return outcome{note: "Location tokens not obtained"}
+// locationTokensFromCompany gives each location's connection that has no HighLevel token yet
+// a Location token obtained from the agency's stored Company token (POST
+// /oauth/locationToken): a bulk install, or an install on a location the agency added later,
+// brings no OAuth callback of its own. Without a stored Company token it does nothing (a
+// location-level install's token arrives through the callback). Transient failures retry
+// the event; a location HighLevel refuses is noted and skipped.
+func (b *Bridge) locationTokensFromCompany(ctx context.Context, companyID string, locations []string) outcome {
+	if _, err := b.store.GetCompanyToken(ctx, companyID); errors.Is(err, store.ErrNotFound) {
+		return outcome{} // nothing to obtain tokens from
+	} else if err != nil {
+		return retry(fmt.Errorf("read token of company %s: %w", companyID, err))
+	}
+	if b.cfg.OAuth == nil {
+		return outcome{note: "company token stored but no OAuth app configured: Location tokens not obtained"}
+	}
+	src, err := ghl.NewCompanyToken(b.oauthApp(), b.store, companyID)
+	if err != nil {
+		return retry(err)
+	}
+	var got, refused []string
+	for _, loc := range locations {
+		conn, err := b.store.ConnectionByLocation(ctx, loc)
+		if err != nil {
+			return retry(fmt.Errorf("look up connection of location %s: %w", loc, err))
+		}
+		if _, err := b.store.GetToken(ctx, conn.ID, store.TokenGHL); err == nil {
+			continue // it has its token (OAuth callback, earlier event, Private Integration)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return retry(fmt.Errorf("read HighLevel token of connection %s: %w", conn.ID, err))
+		}
+		at, err := src.AccessToken(ctx)
+		if errors.Is(err, ghl.ErrReconnectRequired) {
+			b.log.Warn("relay: company token unusable; Location tokens not obtained", "companyId", companyID, "error", err)
+			return outcome{note: "company token unusable: " + err.Error()}
+		}
+		if err != nil {
+			return retry(fmt.Errorf("token of company %s: %w", companyID, err))
+		}
+		g, err := b.oauthApp().LocationToken(ctx, at, companyID, loc)
+		var oe *ghl.OAuthError
+		switch {
+		case err == nil:
+		case errors.As(err, &oe) && oe.Status == http.StatusUnauthorized:
+			src.Invalidate(ctx, at)
+			return retry(fmt.Errorf("Location token for %s: %w", loc, err))
+		case errors.As(err, &oe) && oe.InvalidGrant():
+			b.log.Warn("relay: HighLevel refused a Location token", "companyId", companyID, "locationId", loc, "error", err)
+			refused = append(refused, loc)
+			continue
+		default:
+			return retry(fmt.Errorf("Location token for %s: %w", loc, err))
+		}
+		if _, err := b.store.PutToken(ctx, g.StoreToken(conn.ID)); err != nil {
+			return retry(fmt.Errorf("store Location token of connection %s: %w", conn.ID, err))
+		}
+		got = append(got, conn.ID)
+	}
+	note := fmt.Sprintf("Location tokens from company %s for %v", companyID, got)
+	if len(refused) > 0 {
+		note += fmt.Sprintf("; refused for %v", refused)
+	}
+	return outcome{note: note}
 }
 
-// installCompany is a placeholder until agency (Company) installs are supported.
-func (b *Bridge) installCompany(_ context.Context, w http.ResponseWriter, grant ghl.Grant, origin string) {
-	b.log.Warn("oauth: grant without location", "origin", origin, "userType", grant.UserType, "companyId", grant.CompanyID)
-	b.oauthError(w, http.StatusBadRequest, "Install the app on a single sub-account (location), not on the agency.")
+// installCompany finishes an install on an agency: it stores the Company token and connects
+// each location the agency approved, with a Location token obtained from it. Locations the
+// token response does not list are connected when their INSTALL events arrive.
+func (b *Bridge) installCompany(ctx context.Context, w http.ResponseWriter, grant ghl.Grant, origin string) {
+	if grant.CompanyID == "" || grant.UserType != "Company" {
+		b.log.Warn("oauth: grant names neither a location nor a company", "origin", origin, "userType", grant.UserType)
+		b.oauthError(w, http.StatusBadRequest, "HighLevel's answer names no location or agency to connect.")
+		return
+	}
+	if _, err := b.store.PutCompanyToken(ctx, grant.CompanyID, grant.CompanyToken()); err != nil {
+		b.log.Error("oauth: store company token", "origin", origin, "companyId", grant.CompanyID, "error", err)
+		b.oauthError(w, http.StatusInternalServerError, "Could not store the agency's credentials; please try again.")
+		return
+	}
+	var conns []pageConn
+	var failed []string
+	for _, loc := range grant.ApprovedLocations {
+		if !storableID(loc) {
+			failed = append(failed, clip(loc, 64))
+			continue
+		}
+		lg, err := b.oauthApp().LocationToken(ctx, grant.AccessToken, grant.CompanyID, loc)
+		if err != nil {
+			b.log.Error("oauth: Location token from company token", "origin", origin, "companyId", grant.CompanyID, "locationId", loc, "error", err)
+			failed = append(failed, loc)
+			continue
+		}
+		conn, created, err := b.installLocation(ctx, loc, grant.CompanyID, lg.StoreToken)
+		if err != nil {
+			b.log.Error("oauth: record install", "origin", origin, "locationId", loc, "error", err)
+			failed = append(failed, loc)
+			continue
+		}
+		b.log.Info("oauth: installed", "origin", origin, "connection", conn.ID, "locationId", loc, "companyId", grant.CompanyID, "created", created, "status", string(conn.Status))
+		conns = append(conns, pageConnOf(conn, created))
+	}
+	b.log.Info("oauth: agency installed", "origin", origin, "companyId", grant.CompanyID, "locations", len(grant.ApprovedLocations), "connected", len(conns), "failed", len(failed))
+	if len(failed) > 0 {
+		b.render(w, http.StatusBadGateway, page{Title: "HighLevel partly connected", Connections: conns,
+			Message: fmt.Sprintf("These locations could not be connected; install the app on them again: %v", failed)})
+		return
+	}
+	b.render(w, http.StatusOK, page{Title: "HighLevel connected", CompanyID: grant.CompanyID, Connections: conns})
 }

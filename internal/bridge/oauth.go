@@ -28,17 +28,17 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title></head>
 <body>
 <h1>{{.Title}}</h1>
-{{if .Connections}}{{range .Connections}}<p>HighLevel location <code>{{.LocationID}}</code> is connected as connection <code>{{.ID}}</code>{{if .Created}} (new){{end}}.
+{{if .CompanyID}}<p>Agency <code>{{.CompanyID}}</code> is connected{{if not .Connections}}; its locations are connected as HighLevel reports the app installed on them{{end}}.</p>
+{{end}}{{range .Connections}}<p>HighLevel location <code>{{.LocationID}}</code> is connected as connection <code>{{.ID}}</code>{{if .Created}} (new){{end}}.
 {{if .Pending}}It syncs once its Referrizer API token is added: <code>starter connect -c {{.ID}} --rz-token -</code>{{end}}</p>
-{{end}}<p>You can close this page.</p>
-{{else}}<p>{{.Message}}</p>
-<p><a href="start">Start the installation again</a></p>{{end}}
+{{end}}{{if .Message}}<p>{{.Message}}</p>
+<p><a href="start">Start the installation again</a></p>{{else}}<p>You can close this page.</p>{{end}}
 </body></html>
 `))
 
 type page struct {
-	Title, Message string
-	Connections    []pageConn
+	Title, Message, CompanyID string
+	Connections               []pageConn
 }
 
 type pageConn struct {

@@ -408,3 +408,89 @@ func TestOAuthReinstallWithoutReferrizerStaysPending(t *testing.T) {
 		t.Errorf("schedules of a pending connection resumed: %v", f.life.resumed)
 	}
 }
+
+// An agency installs the app on several locations at once from HighLevel's marketplace: the
+// callback gets a Company token, stores it, and connects each approved location (pending)
+// with a Location token obtained from it; the bulk INSTALL event finds them; a later INSTALL
+// of a location without a token gets its Location token from the stored Company token.
+func TestOAuthAgencyBulkInstall(t *testing.T) {
+	f := newOAuthFixture(t)
+	ctx := context.Background()
+	const loc1, loc2, loc3 = "AgencyLocation000001", "AgencyLocation000002", "AgencyLocation000003"
+
+	c := browser(t)
+	resp, _ := get(t, c, f.simURL+"/oauth/chooselocation?response_type=code&client_id=sim-client-id&userType=Company&locationIds="+loc1+","+loc2+
+		"&redirect_uri="+url.QueryEscape(f.srv.URL+"/oauth/callback"))
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("choose-location: status %d", resp.StatusCode)
+	}
+	resp, page := get(t, c, resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("callback: status %d: %s", resp.StatusCode, page)
+	}
+	company, err := f.store.GetCompanyToken(ctx, "simCompany000000000a")
+	if err != nil || company.Mode != store.AuthOAuth || company.RefreshToken == "" {
+		t.Fatalf("company token: %v (%v)", company, err)
+	}
+	for _, loc := range []string{loc1, loc2} {
+		conn, err := f.store.ConnectionByLocation(ctx, loc)
+		if err != nil || conn.Status != store.ConnPending || conn.GHLCompanyID != "simCompany000000000a" {
+			t.Fatalf("connection of %s: %+v (%v), want pending", loc, conn, err)
+		}
+		if !strings.Contains(page, conn.ID) {
+			t.Errorf("page does not name connection %s:\n%s", conn.ID, page)
+		}
+		tok, err := f.store.GetToken(ctx, conn.ID, store.TokenGHL)
+		if err != nil || tok.Mode != store.AuthCompany || tok.RefreshToken != "" || tok.Expiry.IsZero() {
+			t.Errorf("token of %s: %v (%v), want a Location token from the company token", conn.ID, tok, err)
+		}
+		if strings.Contains(page, tok.AccessToken) || strings.Contains(f.logs.String(), tok.AccessToken) {
+			t.Errorf("a token leaked")
+		}
+	}
+	if n := f.sim.Stats().TokenRequests["locationToken"]; n != 2 {
+		t.Errorf("%d Location token requests, want 2", n)
+	}
+
+	// HighLevel's bulk INSTALL event: the connections exist and hold tokens, nothing more.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := f.sim.WaitDelivered(wctx); err != nil {
+		t.Fatal(err)
+	}
+	f.drain()
+	if n := f.inboxCounts()[store.InboxSignalled]; n != 1 {
+		t.Errorf("bulk INSTALL: %d rows handled, want 1 (%v)", n, f.inboxCounts())
+	}
+	if conns, _ := f.store.ListConnections(ctx); len(conns) != 3 {
+		t.Errorf("%d connections, want the fixture's and two installed", len(conns))
+	}
+	if n := f.sim.Stats().TokenRequests["locationToken"]; n != 2 {
+		t.Errorf("%d Location token requests after the event, want still 2", n)
+	}
+
+	// A location whose connection has no token (say its callback failed) gets one from the
+	// company token when an INSTALL names it; one the agency did not approve is refused and
+	// noted, its connection left pending without a token.
+	conn2, _ := f.store.ConnectionByLocation(ctx, loc2)
+	if _, err := f.store.Pool().Exec(ctx, `DELETE FROM tokens WHERE connection_id = $1`, conn2.ID); err != nil {
+		t.Fatal(err)
+	}
+	ev := payload("INSTALL", "", map[string]any{"appId": "sim", "companyId": "simCompany000000000a", "locationIds": []string{loc2, loc3}, "locationId": nil})
+	f.mustPost(ev, http.StatusOK)
+	f.drain()
+	row := f.inboxByKey(webhookID(t, ev))
+	if row.State != store.InboxSignalled || !strings.Contains(row.Note, "refused for ["+loc3+"]") {
+		t.Errorf("bulk INSTALL row: %s %q", row.State, row.Note)
+	}
+	if tok, err := f.store.GetToken(ctx, conn2.ID, store.TokenGHL); err != nil || tok.Mode != store.AuthCompany {
+		t.Errorf("token of %s after the event: %v (%v)", conn2.ID, tok, err)
+	}
+	conn3, err := f.store.ConnectionByLocation(ctx, loc3)
+	if err != nil || conn3.Status != store.ConnPending {
+		t.Fatalf("connection of %s: %+v (%v)", loc3, conn3, err)
+	}
+	if _, err := f.store.GetToken(ctx, conn3.ID, store.TokenGHL); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a refused location got a token: %v", err)
+	}
+}
