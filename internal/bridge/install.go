@@ -197,13 +197,13 @@ func (b *Bridge) locationTokensFromCompany(ctx context.Context, companyID string
 		case err == nil:
 		case errors.As(err, &oe) && oe.Status == http.StatusUnauthorized:
 			src.Invalidate(ctx, at)
-			return retry(fmt.Errorf("Location token for %s: %w", loc, err))
+			return retry(fmt.Errorf("obtain Location token for %s: %w", loc, err))
 		case errors.As(err, &oe) && oe.InvalidGrant():
 			b.log.Warn("relay: HighLevel refused a Location token", "companyId", companyID, "locationId", loc, "error", err)
 			refused = append(refused, loc)
 			continue
 		default:
-			return retry(fmt.Errorf("Location token for %s: %w", loc, err))
+			return retry(fmt.Errorf("obtain Location token for %s: %w", loc, err))
 		}
 		if _, err := b.store.PutToken(ctx, g.StoreToken(conn.ID)); err != nil {
 			return retry(fmt.Errorf("store Location token of connection %s: %w", conn.ID, err))

@@ -58,6 +58,10 @@ func NewCompanyToken(app *OAuthApp, companies store.CompanyTokens, companyID str
 // access token: refresh the company token and try once more.
 var errCompanyTokenRefused = errors.New("ghl: HighLevel refused the company's access token")
 
+// errNeedCompanyToken means the stored token turned out to be a Location token from a
+// company token (a bulk re-install replaced it): read the company's token and try again.
+var errNeedCompanyToken = errors.New("ghl: the stored token is renewed from the company token")
+
 // companyAccessToken is the company's current access token, refreshed when needed.
 func (s *StoredToken) companyAccessToken(ctx context.Context) (string, error) {
 	if s.company == nil || s.app == nil {

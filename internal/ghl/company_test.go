@@ -118,3 +118,50 @@ func TestLocationTokensFromCompanyToken(t *testing.T) {
 		})
 	}
 }
+
+// TestStoredTokenSwitchesToCompanyMode: a source that loaded an OAuth Location token finds,
+// when it next refreshes, that an agency's re-install replaced it with a Location token from
+// the Company token; it renews that one from the company instead of failing.
+func TestStoredTokenSwitchesToCompanyMode(t *testing.T) {
+	for _, drv := range stores {
+		t.Run(drv.name, func(t *testing.T) {
+			e := newEnv(t, ghlsim.Options{})
+			ctx := ctxT(t)
+			app := e.app()
+			single := e.install(t, app)
+			st, _ := drv.open(t)
+			putConnection(t, st, "conn-1")
+			storedOAuth(t, st, "conn-1", single, single.Expiry)
+			cg := e.installCompany(t, app, loc)
+			if _, err := st.PutCompanyToken(ctx, cg.CompanyID, cg.CompanyToken()); err != nil {
+				t.Fatal(err)
+			}
+			src, err := ghl.NewStoredToken(ghl.StoredTokenConfig{App: app, Tokens: st, Connections: st, ConnectionID: "conn-1",
+				Companies: st, CompanyID: cg.CompanyID, LocationID: loc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, err := src.AccessToken(ctx)
+			if err != nil || first != single.AccessToken {
+				t.Fatalf("first token: %v", err)
+			}
+			lg, err := app.LocationToken(ctx, cg.AccessToken, cg.CompanyID, loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := lg.StoreToken("conn-1")
+			tok.Expiry = time.Now().Add(-time.Minute)
+			if _, err := st.PutToken(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+			src.Invalidate(ctx, first) // HighLevel answered 401 to the old token
+			got, err := src.AccessToken(ctx)
+			if err != nil || got == first || got == lg.AccessToken {
+				t.Fatalf("after the switch: %v (want a new Location token from the company)", err)
+			}
+			if n := e.sim.Stats().TokenRequests["locationToken"]; n != 2 {
+				t.Errorf("locationToken requests = %d, want 2", n)
+			}
+		})
+	}
+}

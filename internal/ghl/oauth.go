@@ -577,6 +577,9 @@ func (s *StoredToken) refresh(ctx context.Context, stale string, fromCompany boo
 				return cur, nil // another process refreshed while we waited for the lock
 			}
 			if cur.Mode == store.AuthCompany {
+				if companyAT == "" {
+					return cur, errNeedCompanyToken // stored as company mode since we loaded it
+				}
 				return s.locationToken(ctx, cur, companyAT)
 			}
 			if cur.RefreshToken == "" {
@@ -607,6 +610,9 @@ func (s *StoredToken) refresh(ctx context.Context, stale string, fromCompany boo
 		var re *ReconnectError
 		var oe *OAuthError
 		switch {
+		case errors.Is(err, errNeedCompanyToken) && attempt == 0:
+			fromCompany = true
+			continue
 		case errors.Is(err, errCompanyTokenRefused) && attempt == 0:
 			s.company.Invalidate(ctx, companyAT) // refreshed on the next round
 			continue
