@@ -25,6 +25,12 @@ import (
 	"time"
 )
 
+// The OAuth app a simulator accepts unless Options name another.
+const (
+	DefaultClientID     = "sim-client-id"
+	DefaultClientSecret = "sim-client-secret"
+)
+
 // Options configures a Server. The zero value is a usable simulator with HighLevel's limits.
 type Options struct {
 	// Seed makes ids, tokens and fault decisions reproducible; 0 means 1.
@@ -203,10 +209,10 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	if opts.ClientID == "" {
-		opts.ClientID = "sim-client-id"
+		opts.ClientID = DefaultClientID
 	}
 	if opts.ClientSecret == "" {
-		opts.ClientSecret = "sim-client-secret"
+		opts.ClientSecret = DefaultClientSecret
 	}
 	if opts.AppID == "" {
 		// HighLevel's app id is the part of the client id before the first '-'.
