@@ -29,6 +29,14 @@ const (
 // Valid reports whether s is a known side.
 func (s Side) Valid() bool { return s == SideGHL || s == SideRZ }
 
+// Other returns the other side.
+func (s Side) Other() Side {
+	if s == SideGHL {
+		return SideRZ
+	}
+	return SideGHL
+}
+
 // ConnectionStatus is the lifecycle state of a connection.
 type ConnectionStatus string
 

@@ -29,6 +29,15 @@ func (s *Server) CreateContact(c Contact) (Contact, error) {
 	return out.clone(), nil
 }
 
+// SetAllowDuplicates sets a location's "Allow Duplicate Contact" setting: when allowed,
+// POST /contacts/ creates a second contact with an existing e-mail or phone instead of
+// refusing it (upsert still updates the match unless createNewIfDuplicateAllowed is set).
+func (s *Server) SetAllowDuplicates(loc string, allow bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.allowDup[loc] = allow
+}
+
 // Contact returns a contact by id.
 func (s *Server) Contact(id string) (Contact, bool) {
 	s.mu.Lock()

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // The OAuth app a simulator accepts unless Options name another.
@@ -63,8 +64,9 @@ type Options struct {
 	// X-RateLimit-* headers, so it is off by default.
 	SendRetryAfter bool
 
-	// AllowDuplicates turns off duplicate detection on create, like the location setting
-	// "Allow Duplicate Contact". Off by default, as in most locations.
+	// AllowDuplicates turns off duplicate detection on create for every location, like the
+	// location setting "Allow Duplicate Contact". Off by default, as in most locations;
+	// SetAllowDuplicates changes it per location.
 	AllowDuplicates bool
 	// NotFoundStatus answers lookups of missing records; default 404. Set 400 to mimic the
 	// endpoints where HighLevel answers "not found" as a Bad Request.
@@ -195,6 +197,7 @@ type Server struct {
 	refresh   map[string]refreshGrant
 	codes     map[string]codeGrant
 	limits    map[string]*window
+	allowDup  map[string]bool // per-location "Allow Duplicate Contact"; absent: opts.AllowDuplicates
 	faults    Faults
 	stats     Stats
 	lastStamp time.Time
@@ -247,6 +250,7 @@ func New(opts Options) *Server {
 		log:      opts.Logger,
 		rng:      rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		contacts: map[string]*Contact{},
+		allowDup: map[string]bool{},
 		tasks:    map[string]*Task{},
 		notes:    map[string]*Note{},
 		appts:    map[string]*Appointment{},
@@ -452,11 +456,21 @@ func decodeStrict(body []byte, allowed []string, v any) *apiError {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return errUnprocessable(fmt.Sprintf("%s must be a %s", te.Field, jsonKind(te.Type.Kind().String())))
+			return errUnprocessable(fmt.Sprintf("%s must be a %s", jsonPath(te.Field), jsonKind(te.Type.Kind().String())))
 		}
 		return errBad("Unexpected token in JSON body")
 	}
 	return nil
+}
+
+// jsonPath is the property path of an UnmarshalTypeError's Field without the Go names of
+// embedded structs it starts with ("ContactPatch.firstName" is "firstName" in the body).
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	for len(parts) > 1 && parts[0] != "" && unicode.IsUpper(rune(parts[0][0])) {
+		parts = parts[1:]
+	}
+	return strings.Join(parts, ".")
 }
 
 func jsonKind(goKind string) string {
