@@ -494,3 +494,45 @@ func TestOAuthAgencyBulkInstall(t *testing.T) {
 		t.Errorf("a refused location got a token: %v", err)
 	}
 }
+
+// The bulk INSTALL event usually arrives before the browser reaches the callback: the relay
+// creates the connections (pending, no token: no Company token yet), and the callback then
+// gives each its Location token.
+func TestOAuthAgencyInstallEventFirst(t *testing.T) {
+	f := newOAuthFixture(t)
+	ctx := context.Background()
+	const loc1, loc2 = "AgencyLocation00000a", "AgencyLocation00000b"
+	c := browser(t)
+	resp, _ := get(t, c, f.simURL+"/oauth/chooselocation?response_type=code&client_id=sim-client-id&userType=Company&locationIds="+loc1+","+loc2+
+		"&redirect_uri="+url.QueryEscape(f.srv.URL+"/oauth/callback"))
+	callback := resp.Header.Get("Location")
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := f.sim.WaitDelivered(wctx); err != nil {
+		t.Fatal(err)
+	}
+	f.drain()
+	for _, loc := range []string{loc1, loc2} {
+		conn, err := f.store.ConnectionByLocation(ctx, loc)
+		if err != nil || conn.Status != store.ConnPending {
+			t.Fatalf("connection of %s after the event: %+v (%v)", loc, conn, err)
+		}
+		if _, err := f.store.GetToken(ctx, conn.ID, store.TokenGHL); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("token before any Company token exists: %v", err)
+		}
+	}
+	if n := f.inboxCounts()[store.InboxSignalled]; n != 1 {
+		t.Errorf("bulk INSTALL: %v", f.inboxCounts())
+	}
+	resp, page := get(t, c, callback)
+	if resp.StatusCode != http.StatusOK || strings.Contains(page, "(new)") {
+		t.Fatalf("callback: %d %s", resp.StatusCode, page)
+	}
+	for _, loc := range []string{loc1, loc2} {
+		conn, _ := f.store.ConnectionByLocation(ctx, loc)
+		tok, err := f.store.GetToken(ctx, conn.ID, store.TokenGHL)
+		if err != nil || tok.Mode != store.AuthCompany || conn.Status != store.ConnPending {
+			t.Errorf("%s after the callback: status %s, token %v (%v)", conn.ID, conn.Status, tok, err)
+		}
+	}
+}
