@@ -723,7 +723,7 @@ func TestCLI(t *testing.T) {
 		if len(st.Connections) != 1 || st.Connections[0].Status != "pending" || !strings.Contains(st.Connections[0].Next, "--rz-token") {
 			t.Errorf("status json: %+v", st)
 		}
-		for _, args := range [][]string{{"backfill", "--detach"}, {"schedules", "install"}, {"schedules", "resume"}, {"schedules", "trigger", "poll"}, {"sync", "someone@example.com"}} {
+		for _, args := range [][]string{{"backfill", "--detach"}, {"schedules", "install"}, {"schedules", "resume"}, {"schedules", "trigger", "poll"}, {"sync", "someone@example.com"}, {"link", "ghl-1", "rz-1"}} {
 			r := want(t, c.run(t, append([]string{"-c", id}, args...)...), cli.ExitUsage)
 			if !strings.Contains(r.stderr, "pending") && !strings.Contains(r.stderr, "does not sync") {
 				t.Errorf("%v on a pending connection: %s", args, r)
