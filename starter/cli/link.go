@@ -25,6 +25,9 @@ person afterwards to sync them.`,
 			if err != nil {
 				return err
 			}
+			if err := refusePending(conn); err != nil {
+				return err
+			}
 			c, err := a.conn(ctx, conn.ID)
 			if err != nil {
 				return err

@@ -213,6 +213,61 @@ func simulatorErrorAnswers() []errorAnswer {
 			r.Body = io.NopCloser(strings.NewReader("%zz"))
 			r.ContentLength = 3
 		}), status: 400, msg: "x-www-form-urlencoded"},
+		// A refused refresh token in each shape Faults.TokenErrorShape offers (ghl-facts §5).
+		{name: "token: refresh refused, RFC 6749 body", opts: ghlsim.Options{Faults: ghlsim.Faults{TokenErrorShape: ghlsim.TokenErrorRFC6749}},
+			req: tokenReq(form("grant_type", "refresh_token", "refresh_token", "nope")), status: 400, msg: "refresh token is invalid"},
+		{name: "token: refresh refused, BadRequestDTO", opts: ghlsim.Options{Faults: ghlsim.Faults{TokenErrorShape: ghlsim.TokenErrorBadRequestDTO}},
+			req: tokenReq(form("grant_type", "refresh_token", "refresh_token", "nope")), status: 400, msg: "refresh token is invalid"},
+		{name: "token: refresh refused, UnauthorizedDTO", opts: ghlsim.Options{Faults: ghlsim.Faults{TokenErrorShape: ghlsim.TokenErrorUnauthorizedDTO}},
+			req: tokenReq(form("grant_type", "refresh_token", "refresh_token", "nope")), status: 401, msg: "refresh token is invalid"},
+		// An agency's Company token and POST /oauth/locationToken.
+		{name: "company token on a location API", setup: companyToken,
+			req: func(f *fixture, tok any) *http.Request {
+				return with(apiReq("GET", "/contacts/c1", nil), func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok.(string)) })(f, nil)
+			}, status: 401, msg: "authClass"},
+		{name: "locationToken: no Version header", setup: companyToken,
+			req: with(locationTokenReq(loc), func(r *http.Request) { r.Header.Del("Version") }), status: 400, msg: "version header was not found"},
+		{name: "locationToken: unknown token", req: locationTokenReq(loc), status: 401, msg: "Invalid JWT"},
+		{name: "locationToken: a Location token", setup: func(*testing.T, *fixture) any { return pit },
+			req: locationTokenReq(loc), status: 401, msg: "Agency (Company) access token"},
+		{name: "locationToken: no locationId", setup: companyToken, req: locationTokenReq(""), status: 422, msg: "companyId and locationId should not be empty"},
+		{name: "locationToken: location not approved", setup: companyToken, req: locationTokenReq("locNotApproved000001"), status: 400, msg: "not installed on this location"},
+		{name: "locationToken: body not a form", setup: companyToken, req: with(locationTokenReq(loc), func(r *http.Request) {
+			r.Body = io.NopCloser(strings.NewReader("%zz"))
+			r.ContentLength = 3
+		}), status: 400, msg: "x-www-form-urlencoded"},
+	}
+}
+
+// companyToken installs the app on the agency (a bulk install of loc) and returns the
+// Company access token.
+func companyToken(t *testing.T, f *fixture) any {
+	t.Helper()
+	code := f.authorize(t, "&userType=Company&locationIds="+loc)
+	st, tok := f.tokenCall(t, url.Values{"client_id": {"sim-client-id"}, "client_secret": {"sim-client-secret"}, "grant_type": {"authorization_code"},
+		"code": {code}, "redirect_uri": {"https://x.example/cb?keep=1"}})
+	if st != http.StatusOK || tok["userType"] != "Company" {
+		t.Fatalf("company install: %d %v", st, tok)
+	}
+	return tok["access_token"].(string)
+}
+
+// locationTokenReq asks for a Location token of location with the setup's token.
+func locationTokenReq(location string) func(*fixture, any) *http.Request {
+	return func(f *fixture, state any) *http.Request {
+		tok, _ := state.(string)
+		if tok == "" {
+			tok = "nope"
+		}
+		v := url.Values{"companyId": {"simCompany000000000a"}}
+		if location != "" {
+			v.Set("locationId", location)
+		}
+		r, _ := http.NewRequest("POST", f.srv.URL+"/oauth/locationToken", strings.NewReader(v.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Version", "2021-07-28")
+		r.Header.Set("Authorization", "Bearer "+tok)
+		return r
 	}
 }
 

@@ -26,6 +26,12 @@ import (
 	"unicode"
 )
 
+// The OAuth app a simulator accepts unless Options name another.
+const (
+	DefaultClientID     = "sim-client-id"
+	DefaultClientSecret = "sim-client-secret"
+)
+
 // Options configures a Server. The zero value is a usable simulator with HighLevel's limits.
 type Options struct {
 	// Seed makes ids, tokens and fault decisions reproducible; 0 means 1.
@@ -38,7 +44,9 @@ type Options struct {
 
 	// OAuth app the simulator accepts; defaults "sim-client-id" / "sim-client-secret".
 	ClientID, ClientSecret string
-	// AppID and CompanyID appear in token responses and install events.
+	// AppID and CompanyID appear in token responses and install events. AppID defaults to
+	// the client id up to its first '-' ("sim"), as on HighLevel, where the app id is that
+	// part of the client id.
 	AppID, CompanyID string
 	// DefaultLocationID is installed by the choose-location page when the request names
 	// no ?locationId=.
@@ -90,7 +98,17 @@ type Faults struct {
 	JitterMillis  int64         `json:"jitterMs"`       // JSON form of LatencyJitter
 	RetryAfterSec float64       `json:"retryAfterSec"`  // JSON form of RetryAfter
 	TokenMillis   int64         `json:"tokenLatencyMs"` // JSON form of TokenLatency
+	// TokenErrorShape is the body the token endpoint refuses a code or refresh token with
+	// (TokenError* constants); "" answers HTTP 400 with HighLevel's shape and an RFC code.
+	TokenErrorShape string `json:"tokenErrorShape"`
 }
+
+// Shapes in which the token endpoint refuses a grant (ghl-facts.md §5).
+const (
+	TokenErrorRFC6749         = "rfc6749"         // 400 {"error":"invalid_grant","error_description":…}
+	TokenErrorBadRequestDTO   = "BadRequestDTO"   // 400 {"statusCode":400,"message":…,"error":"Bad Request"}
+	TokenErrorUnauthorizedDTO = "UnauthorizedDTO" // 401 {"statusCode":401,"message":…,"error":"Unauthorized"}
+)
 
 func (f Faults) normalized() Faults {
 	if f.Latency == 0 && f.LatencyMillis > 0 {
@@ -107,6 +125,11 @@ func (f Faults) normalized() Faults {
 	}
 	f.LatencyMillis, f.JitterMillis, f.RetryAfterSec = f.Latency.Milliseconds(), f.LatencyJitter.Milliseconds(), f.RetryAfter.Seconds()
 	f.TokenMillis = f.TokenLatency.Milliseconds()
+	switch f.TokenErrorShape {
+	case "", TokenErrorRFC6749, TokenErrorBadRequestDTO, TokenErrorUnauthorizedDTO:
+	default:
+		f.TokenErrorShape = "" // SetFaults validates; this keeps a stray value harmless
+	}
 	if f.Status5xx < 500 || f.Status5xx > 599 {
 		f.Status5xx = http.StatusServiceUnavailable
 	}
@@ -131,13 +154,23 @@ type Stats struct {
 type accessGrant struct {
 	loc     string
 	expires time.Time // zero: never (private integration)
+	// company and locs are set for a Company (agency) token: it reaches no location API,
+	// only POST /oauth/locationToken for the locations the agency approved.
+	company string
+	locs    []string
 }
 
-type refreshGrant struct{ loc, scope string }
+type refreshGrant struct {
+	loc, scope string
+	company    string
+	locs       []string
+}
 
 type codeGrant struct {
 	loc, redirect, scope string
 	expires              time.Time
+	company              string   // a bulk install by the agency: Company token
+	locs                 []string // the locations it approved
 }
 
 type window struct {
@@ -179,13 +212,14 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	if opts.ClientID == "" {
-		opts.ClientID = "sim-client-id"
+		opts.ClientID = DefaultClientID
 	}
 	if opts.ClientSecret == "" {
-		opts.ClientSecret = "sim-client-secret"
+		opts.ClientSecret = DefaultClientSecret
 	}
 	if opts.AppID == "" {
-		opts.AppID = "simApp0000000000000a"
+		// HighLevel's app id is the part of the client id before the first '-'.
+		opts.AppID, _, _ = strings.Cut(opts.ClientID, "-")
 	}
 	if opts.CompanyID == "" {
 		opts.CompanyID = "simCompany000000000a"
@@ -534,6 +568,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if !known || (!grant.expires.IsZero() && !now.Before(grant.expires)) {
 		s.mu.Unlock()
 		writeError(w, &apiError{status: http.StatusUnauthorized, msg: "Invalid JWT"})
+		return
+	}
+	if grant.loc == "" {
+		s.mu.Unlock()
+		writeError(w, &apiError{status: http.StatusUnauthorized, msg: "This authClass type is not allowed to access this scope. Please reach out to the Platform team to get it added."})
 		return
 	}
 	ok, remaining, dailyRemaining := s.admitLocked(grant.loc, time.Now())
