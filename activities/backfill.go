@@ -132,17 +132,23 @@ func (b *Backfill) rzPage(ctx context.Context, conn *connector.Conn, in Backfill
 		ghlID, ambiguous := pickMatch(keysOf[c.ID], matches)
 		switch {
 		case ambiguous != nil:
+			if err := b.holdAmbiguous(ctx, in.ConnectionID, c.ID, ambiguous, "Referrizer contact matches %d HighLevel contacts"); err != nil {
+				return out, err
+			}
 			out.Ambiguous++
-			b.reportAmbiguous(ctx, in.ConnectionID, c.ID, ambiguous)
 			continue
 		case ghlID != "":
 			if _, err := b.Store.PairLink(ctx, in.ConnectionID, ghlID, c.ID); err != nil {
-				if errors.Is(err, store.ErrConflict) {
-					out.Ambiguous++
-					b.reportAmbiguous(ctx, in.ConnectionID, c.ID, []string{ghlID})
-					continue
+				if !errors.Is(err, store.ErrConflict) {
+					return out, classify("pair contacts", err)
 				}
-				return out, classify("pair contacts", err)
+				// One of them is already linked to someone else (a pass matched them
+				// differently, or an operator did): not ours to undo.
+				if err := b.holdAmbiguous(ctx, in.ConnectionID, c.ID, []string{ghlID}, "Referrizer contact matches %d HighLevel contact that is linked to another person"); err != nil {
+					return out, err
+				}
+				out.Ambiguous++
+				continue
 			}
 			out.Linked++
 		default:
@@ -178,16 +184,50 @@ func pickMatch(keys []string, matches map[string][]string) (ghlID string, ambigu
 	return "", nil
 }
 
-// reportAmbiguous leaves a dead letter an operator resolves with `starter link`.
-func (b *Backfill) reportAmbiguous(ctx context.Context, connID, rzID string, candidates []string) {
+// holdAmbiguous links the Referrizer contact on its own and holds it, and every candidate
+// still on one side, so that no pass creates any of them on the other side, and leaves a
+// dead letter an operator resolves with `starter link`. A retried page holds nothing twice
+// and reports once.
+func (b *Backfill) holdAmbiguous(ctx context.Context, connID, rzID string, candidates []string, reason string) error {
 	sort.Strings(candidates)
-	raw, _ := json.Marshal(map[string]any{"rzContactId": rzID, "ghlCandidates": candidates})
-	if _, err := b.Store.AddDeadLetter(ctx, store.DeadLetter{
-		ConnectionID: connID, Kind: "Backfill.ambiguous-match", Input: raw,
-		Error: fmt.Sprintf("Referrizer contact matches %d HighLevel contacts; not linked", len(candidates)),
-	}); err != nil {
-		b.log().Warn("could not record ambiguous match", "connection", connID, "error", err)
+	h := Hold{Reason: fmt.Sprintf(reason, len(candidates)), Side: string(store.SideGHL), Candidates: candidates}
+	l, _, err := b.Store.EnsureLink(ctx, connID, store.SideRZ, rzID)
+	if err != nil {
+		return classify("link Referrizer contact", err)
 	}
+	fresh := false
+	if oneSided(l) {
+		if fresh, err = b.putHold(ctx, connID, l.ID, h); err != nil {
+			return err
+		}
+	}
+	for _, id := range candidates {
+		cl, err := b.Store.LinkBy(ctx, connID, store.SideGHL, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return classify("look up candidate link", err)
+		}
+		if oneSided(cl) {
+			if held, err := b.putHold(ctx, connID, cl.ID, Hold{Reason: "one of several HighLevel contacts matching one Referrizer contact", Side: string(store.SideRZ), Candidates: []string{rzID}}); err != nil {
+				return err
+			} else if held {
+				fresh = true
+			}
+		}
+	}
+	if !fresh {
+		return nil
+	}
+	raw, _ := json.Marshal(map[string]any{"rzContactId": rzID, "ghlCandidates": candidates, "linkId": l.ID})
+	if _, err := b.Store.AddDeadLetter(ctx, store.DeadLetter{
+		ConnectionID: connID, LinkID: l.ID, Kind: "Backfill.ambiguous-match", Input: raw,
+		Error: h.Reason + "; not linked, held (settle with `starter link`)",
+	}); err != nil {
+		return classify("record ambiguous match", err)
+	}
+	return nil
 }
 
 // StartSyncs signals (starting when needed) the ContactSync of each person in the batch.

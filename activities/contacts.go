@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -149,8 +148,50 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	if err != nil {
 		return ContactPlan{}, err
 	}
+	// Creating is never updating: a person known on one side only is first looked for on
+	// the other, by the backfill's matching rules, whatever brought them here.
+	var match *Match
+	if oneSided(link) && !s.ghlGone && !s.rzGone {
+		held, err := a.heldBy(ctx, in.Ref)
+		if err != nil {
+			return ContactPlan{}, err
+		}
+		if held != nil {
+			return ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, Held: true, PlannedAt: a.now(),
+				Summary: "held, not created: " + held.Reason + "; an operator settles it with `starter link`"}, nil
+		}
+		p, err := a.findPartner(ctx, conn, link, s)
+		if err != nil {
+			return ContactPlan{}, err
+		}
+		if p.hold != nil {
+			return ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, Hold: p.hold, Writes: true, PlannedAt: a.now(),
+				Summary: "ambiguous, not created: " + p.hold.Reason}, nil
+		}
+		if p.match.ID != "" {
+			match = &p.match
+			if p.ghl != nil {
+				s.ghl = p.ghl
+			}
+			if p.rz != nil {
+				s.rz, s.rzRead = p.rz, a.now()
+			}
+			if s.ghl == nil {
+				c, err := conn.GHL.GetContact(ctx, p.match.ID)
+				if err != nil {
+					return ContactPlan{}, classify("read matched HighLevel contact", err)
+				}
+				s.ghl = &c
+			}
+		}
+	}
 	m := conn.Mapping
 	var baseP *syncmodel.Person
+	// A base recorded while the person was on one side only says nothing about the other:
+	// with both sides present now, this is their first sync.
+	if hasBase && s.ghl != nil && s.rz != nil && (entry.GHLHash == "" || entry.RZHash == "") {
+		hasBase = false
+	}
 	if hasBase {
 		baseP = &base
 	}
@@ -165,11 +206,14 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	}
 	createdTags := plan.NewBase.Tags
 	plan.NewBase.Tags = nil
-	out := ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, PlannedAt: a.now(), Summary: plan.Summary()}
+	out := ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, PlannedAt: a.now(), Summary: plan.Summary(), Match: match}
 	if out.Plan, err = json.Marshal(plan); err != nil {
 		return out, classify("encode plan", err)
 	}
-	out.Writes = !plan.Empty()
+	out.Writes = !plan.Empty() || match != nil
+	if match != nil {
+		out.Summary = fmt.Sprintf("matched existing %s contact %s (first sync); %s", sideName(store.Side(match.Side)), match.ID, out.Summary)
+	}
 	out.Conflicts = len(plan.Conflicts)
 	for _, sc := range []struct {
 		side store.Side
@@ -245,15 +289,34 @@ func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (_ ApplyResu
 	if err != nil {
 		return ApplyResult{}, err
 	}
+	res := ApplyResult{GHLID: link.GHLContactID, RZID: link.RZContactID}
+	if p.Hold != nil {
+		return res, a.recordHold(ctx, p, link)
+	}
 	var plan syncmodel.Plan
 	if err := json.Unmarshal(p.Plan, &plan); err != nil {
 		return ApplyResult{}, classify("decode plan", err)
 	}
-	res := ApplyResult{GHLID: link.GHLContactID, RZID: link.RZContactID}
-	if link, err = a.applyRZ(ctx, conn, link, plan, p, &res); err != nil {
+	if p.Match != nil {
+		// Link the person found before writing anything; if someone else took the contact
+		// meanwhile, plan again (matching then holds the person).
+		l, err := a.claim(ctx, link, store.Side(p.Match.Side), p.Match.ID)
+		if errors.Is(err, store.ErrConflict) {
+			res.Rematch, res.Summary = true, "matched contact taken meanwhile; planning again"
+			return res, nil
+		}
+		if err != nil {
+			return res, err
+		}
+		link = l
+		res.GHLID, res.RZID = link.GHLContactID, link.RZContactID
+	}
+	if link, err = a.applyRZ(ctx, conn, link, plan, p, &res); err != nil || res.Rematch {
+		res.GHLID, res.RZID = link.GHLContactID, link.RZContactID
 		return res, err
 	}
-	if link, err = a.applyGHL(ctx, conn, link, plan, &res); err != nil {
+	if link, err = a.applyGHL(ctx, conn, link, plan, &res); err != nil || res.Rematch {
+		res.GHLID, res.RZID = link.GHLContactID, link.RZContactID
 		return res, err
 	}
 	res.GHLID, res.RZID = link.GHLContactID, link.RZContactID
@@ -298,32 +361,27 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 	ch := plan.RZ
 	switch {
 	case ch.Create && link.RZContactID == "":
+		// Planning found nobody to match (findPartner). A create Referrizer refuses for an
+		// existing e-mail (someone added meanwhile, or our own earlier attempt whose answer
+		// was lost) is a match: link it and plan again, never write over it.
 		person := syncmodel.Apply(syncmodel.Person{}, ch)
-		existing, err := a.findRZ(ctx, conn, person)
-		if err != nil {
-			return link, err
-		}
-		id := existing
-		if id == "" {
-			var rc referrizer.Contact
-			rzPatch(conn.Mapping, ch).Apply(&rc)
-			created, err := conn.RZ.CreateContact(ctx, rc)
-			if errors.Is(err, referrizer.ErrDuplicate) && person.Email != "" {
-				// Created meanwhile (or by our own earlier, unrecorded attempt): link to it
-				// instead of creating a duplicate.
-				created, err = findRZByEmail(ctx, conn.RZ, person.Email)
-			} else if err == nil {
-				res.RZWrites++
-				res.Created = append(res.Created, string(store.SideRZ))
+		var rc referrizer.Contact
+		rzPatch(conn.Mapping, ch).Apply(&rc)
+		created, err := conn.RZ.CreateContact(ctx, rc)
+		switch {
+		case errors.Is(err, referrizer.ErrDuplicate) && person.Email != "":
+			if created, err = findRZByEmail(ctx, conn.RZ, person.Email); err != nil {
+				return link, classify("find the existing Referrizer contact", err)
 			}
-			if err != nil {
-				return link, classify("create Referrizer contact", err)
-			}
-			id = created.ID
+			res.Rematch = true
+		case err != nil:
+			return link, classify("create Referrizer contact", err)
+		default:
+			res.RZWrites++
+			res.Created = append(res.Created, string(store.SideRZ))
 		}
 		// Persist the id before anything else can fail, so a retry updates, not creates.
-		link, err = a.claim(ctx, link, store.SideRZ, id)
-		if err != nil {
+		if link, err = a.claimOrRematch(ctx, link, store.SideRZ, created.ID, res); err != nil {
 			return link, err
 		}
 	case ch.Delete && link.RZContactID != "":
@@ -350,36 +408,6 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 	return link, nil
 }
 
-// findRZ looks for the person in Referrizer by phone before creating them: Referrizer
-// itself rejects a duplicate email, but not a duplicate phone. A phone matching exactly one
-// unlinked contact is the person; several is ambiguous and fails rather than guessing.
-func (a *Contacts) findRZ(ctx context.Context, conn *connector.Conn, person syncmodel.Person) (string, error) {
-	keys := matchKeys(conn, "", person.Phone)
-	if len(keys) == 0 {
-		return "", nil
-	}
-	e164 := strings.TrimPrefix(keys[0], "phone:")
-	page, err := conn.RZ.ListContacts(ctx, referrizer.ListOptions{Phone: e164, PerPage: 3})
-	if err != nil {
-		return "", classify("find Referrizer contact by phone", err)
-	}
-	var ids []string
-	for _, c := range page.Contacts {
-		if _, err := a.Store.LinkBy(ctx, conn.ID, store.SideRZ, c.ID); errors.Is(err, store.ErrNotFound) {
-			if ks := matchKeys(conn, "", c.Phone); len(ks) > 0 && ks[0] == keys[0] {
-				ids = append(ids, c.ID)
-			}
-		}
-	}
-	switch len(ids) {
-	case 0:
-		return "", nil
-	case 1:
-		return ids[0], nil
-	}
-	return "", classify("find Referrizer contact by phone", fmt.Errorf("%d unlinked Referrizer contacts share the phone: %w", len(ids), store.ErrConflict))
-}
-
 // claim attaches a contact we created (or found) to the link. The create's own webhook (or
 // the next poll) may have made a one-sided link for it already; that link is absorbed, and
 // its workflow finds its link gone and ends.
@@ -392,6 +420,34 @@ func (a *Contacts) claim(ctx context.Context, link store.Link, side store.Side, 
 		a.log().Info("absorbed the link our create's echo made", "connection", link.ConnectionID, "link", link.ID, "absorbed", absorbed)
 	}
 	return l, nil
+}
+
+// claimOrRematch claims a contact we created or found on a create. A contact found (not
+// created) that another person already owns is not ours to take: the pass plans again and
+// matching holds the person.
+func (a *Contacts) claimOrRematch(ctx context.Context, link store.Link, side store.Side, id string, res *ApplyResult) (store.Link, error) {
+	l, err := a.claim(ctx, link, side, id)
+	if res.Rematch && errors.Is(err, store.ErrConflict) {
+		return link, nil
+	}
+	return l, err
+}
+
+// recordHold holds an ambiguous person back and leaves a dead letter for an operator, once.
+func (a *Contacts) recordHold(ctx context.Context, p ContactPlan, link store.Link) error {
+	fresh, err := a.putHold(ctx, p.ConnectionID, p.LinkID, *p.Hold)
+	if err != nil || !fresh {
+		return err
+	}
+	raw, _ := json.Marshal(map[string]any{"linkId": link.ID, "ghlContactId": link.GHLContactID, "rzContactId": link.RZContactID,
+		"candidatesSide": p.Hold.Side, "candidates": p.Hold.Candidates})
+	if _, err := a.Store.AddDeadLetter(ctx, store.DeadLetter{
+		ConnectionID: p.ConnectionID, LinkID: p.LinkID, Kind: DeadAmbiguousMatch, Input: raw,
+		Error: p.Hold.Reason + "; not linked, not created (settle with `starter link`)",
+	}); err != nil {
+		return classify("record ambiguous match", err)
+	}
+	return nil
 }
 
 // freshRZ returns the contact read while planning when it is recent enough to PUT back.
@@ -407,16 +463,24 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 	ch := plan.GHL
 	switch {
 	case ch.Create && link.GHLContactID == "":
-		// Upsert, not create: HighLevel matches the person by email or phone itself, so a
-		// retried create (or a person added meanwhile) never becomes a duplicate.
-		created, _, err := conn.GHL.UpsertContact(ctx, ghlInput(conn.Mapping, ch))
+		// Create, never upsert: upsert would overwrite an existing person's tags and fields
+		// (ghl-facts.md §4). Planning found nobody (findPartner); HighLevel refusing the
+		// create as a duplicate names the person added meanwhile (or created by our own
+		// earlier attempt whose answer was lost): link them and plan again.
+		created, err := conn.GHL.CreateContact(ctx, ghlInput(conn.Mapping, ch))
+		id := created.ID
+		if dup, ok := ghl.DuplicateContactID(err); ok {
+			id, err = dup, nil
+			res.Rematch = true
+		}
 		if err != nil {
 			return link, classify("create HighLevel contact", err)
 		}
-		res.GHLWrites++
-		res.Created = append(res.Created, string(store.SideGHL))
-		link, err = a.claim(ctx, link, store.SideGHL, created.ID)
-		if err != nil {
+		if !res.Rematch {
+			res.GHLWrites++
+			res.Created = append(res.Created, string(store.SideGHL))
+		}
+		if link, err = a.claimOrRematch(ctx, link, store.SideGHL, id, res); err != nil {
 			return link, err
 		}
 	case ch.Delete && link.GHLContactID != "":

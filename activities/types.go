@@ -85,6 +85,13 @@ type ContactPlan struct {
 	Actions json.RawMessage `json:"actions,omitempty"`
 	// LinkGone says the link was absorbed into another; the workflow ends.
 	LinkGone bool `json:"linkGone,omitempty"`
+	// Match is the existing contact matching found on the side the person lacked: apply
+	// links it first, and the plan is their first-sync merge (never a create).
+	Match *Match `json:"match,omitempty"`
+	// Hold is set when matching found the person ambiguous: apply records the hold and a
+	// dead letter, and nothing is created. Held says the person was held already.
+	Hold *Hold `json:"hold,omitempty"`
+	Held bool  `json:"held,omitempty"`
 }
 
 // ApplyResult reports what an apply did.
@@ -95,6 +102,10 @@ type ApplyResult struct {
 	RZID      string   `json:"rzId,omitempty"`
 	Created   []string `json:"created,omitempty"`
 	Summary   string   `json:"summary,omitempty"`
+	// Rematch says a create found the person already there (HighLevel's or Referrizer's
+	// duplicate refusal) or the planned match was taken meanwhile: the contact was linked
+	// (or not) and nothing else written; the pass must plan again.
+	Rematch bool `json:"rematch,omitempty"`
 }
 
 // ObjectPlan is the plan of a child workflow (tags, notes or tasks) for one person.

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"strconv"
 	"strings"
 	"testing"
@@ -93,6 +95,21 @@ func TestDevStackStartsAndStops(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "backfill started") {
 		t.Errorf("no demo backfill announced: %s", out.String())
+	}
+	// The app installs from the HighLevel simulator: /oauth/start ends on a page naming the
+	// new connection, pending until its Referrizer token is added.
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = (&http.Client{Jar: jar, Timeout: 30 * time.Second}).Get("http://127.0.0.1:" + strconv.Itoa(ports[0]) + "/oauth/start")
+	if err != nil {
+		t.Fatalf("install: %v", err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "devinstalllocation1") || !strings.Contains(string(page), "--rz-token") {
+		t.Errorf("install in --dev: %d %s", resp.StatusCode, page)
 	}
 	cancel()
 	select {

@@ -18,6 +18,7 @@ const (
 	DefaultDebounce   = time.Second
 	DefaultMaxHistory = 4000 // events before continue-as-new, well under Temporal's limits
 	seenEventIDs      = 256  // recent event ids kept for dedupe across passes and runs
+	maxContactPlans   = 3    // plans per pass when creates keep finding the person already there
 )
 
 // ContactSyncInput starts (or continues) a person's entity workflow.
@@ -267,16 +268,34 @@ func (w *contactSync) runPass(ctx workflow.Context, batch []activities.Event) (g
 	if n.contact {
 		var c *activities.Contacts
 		var plan activities.ContactPlan
-		err := workflow.ExecuteActivity(actx, c.PlanContact, in).Get(ctx, &plan)
-		if err == nil && (plan.Writes || plan.NeedsBase) {
-			var applied activities.ApplyResult
-			if err = workflow.ExecuteActivity(actx, c.ApplyContact, plan).Get(ctx, &applied); err == nil {
-				w.setIDs(applied.GHLID, applied.RZID)
-				createdOn = applied.Created
-				created = len(createdOn) > 0
+		var err error
+		matched := false
+		// A create that finds the person already there links them and asks for a new plan:
+		// their first-sync merge. Bounded: a third find in a row is left to the next event.
+		for attempt := 0; attempt < maxContactPlans; attempt++ {
+			err = workflow.ExecuteActivity(actx, c.PlanContact, in).Get(ctx, &plan)
+			matched = matched || (err == nil && plan.Match != nil)
+			if err != nil || !(plan.Writes || plan.NeedsBase) {
+				if err == nil {
+					w.setIDs(plan.GHLID, plan.RZID)
+				}
+				break
 			}
-		} else if err == nil {
-			w.setIDs(plan.GHLID, plan.RZID)
+			var applied activities.ApplyResult
+			if err = workflow.ExecuteActivity(actx, c.ApplyContact, plan).Get(ctx, &applied); err != nil {
+				break
+			}
+			w.setIDs(applied.GHLID, applied.RZID)
+			createdOn = applied.Created
+			created = len(createdOn) > 0
+			if !applied.Rematch {
+				break
+			}
+			matched = true
+		}
+		if matched && err == nil {
+			// Linked to someone who already existed: their tags, notes and tasks merge now.
+			n.tags, n.notes, n.tasks = true, true, true
 		}
 		if err != nil {
 			failed = true

@@ -36,6 +36,7 @@ import (
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/metrics"
 	"github.com/hlrz/hlrz/internal/schedules"
+	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/internal/store/postgres"
 	"github.com/hlrz/hlrz/internal/store/sqlite"
@@ -140,6 +141,14 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 	}
 
 	var oauth *ghl.OAuthApp
+	if cfg.Dev && a.Dev != nil && cfg.GHLClientID == "" && cfg.GHLSecret == "" {
+		// --dev installs the app from the HighLevel simulator (/oauth/start), with its
+		// client credentials; the bridge is the redirect target.
+		cfg.GHLClientID, cfg.GHLSecret = ghlsim.DefaultClientID, ghlsim.DefaultClientSecret
+		if cfg.PublicURL == "" {
+			cfg.PublicURL = "http://" + a.HTTPAddr
+		}
+	}
 	if cfg.GHLClientID != "" {
 		oauth = &ghl.OAuthApp{ClientID: cfg.GHLClientID, ClientSecret: cfg.GHLSecret, RedirectURL: strings.TrimRight(cfg.PublicURL, "/") + "/oauth/callback"}
 		if cfg.Dev && a.Dev != nil {

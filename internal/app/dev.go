@@ -35,6 +35,9 @@ type DevStack struct {
 	servers      []*http.Server
 }
 
+// DevInstallLocation is the simulator location an OAuth install in --dev connects.
+const DevInstallLocation = "devInstallLocation1"
+
 const (
 	devGHLToken = "demo-ghl-private-integration-token"
 	devRZToken  = "demo-referrizer-token"
@@ -44,8 +47,11 @@ func startDevStack(ctx context.Context, a *App, out io.Writer) (*DevStack, error
 	cfg := a.Config
 	d := &DevStack{}
 	d.GHL = ghlsim.New(ghlsim.Options{
-		Seed:     uint64(time.Now().UnixNano()),
-		Webhooks: ghlsim.WebhookOptions{URL: "http://" + a.HTTPAddr + "/webhooks/ghl"},
+		Seed: uint64(time.Now().UnixNano()),
+		// Where /oauth/start installs the app: a location of its own, so the install shows
+		// a new, pending connection beside the demo one.
+		DefaultLocationID: DevInstallLocation,
+		Webhooks:          ghlsim.WebhookOptions{URL: "http://" + a.HTTPAddr + "/webhooks/ghl"},
 	})
 	keys, err := d.GHL.WebhookPublicKeys()
 	if err != nil {

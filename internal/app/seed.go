@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
@@ -26,6 +27,19 @@ func DemoPopulation(n int) Population {
 // SeedResult counts what was seeded.
 type SeedResult struct {
 	People, GHLContacts, RZContacts, MatchByEmail, MatchByPhone int
+	// Expected is each person as a correct first sync leaves them on both sides, computed
+	// from what was seeded (not read back): tests compare every record with it.
+	Expected []ExpectedPerson
+}
+
+// ExpectedPerson is one seeded person after a first sync under the default mapping.
+type ExpectedPerson struct {
+	Email string // the e-mail both sides hold (HighLevel's wins a conflict)
+	Phone string // E.164
+	// Tags is the union of HighLevel tags and Referrizer labels, lower case, sorted;
+	// Referrizer may also carry the tasks projection's status labels.
+	Tags     []string
+	HasTasks bool
 }
 
 // Seed fills the simulators. Webhooks are switched off while seeding: this is data that
@@ -48,10 +62,12 @@ func Seed(g *ghlsim.Server, rz *rzsim.Server, locationID, rzToken string, pop Po
 		inGHL := i < ghlOnly || i >= ghlOnly+rzOnly
 		inRZ := i >= ghlOnly
 		byPhone := i >= ghlOnly+rzOnly && (i-ghlOnly-rzOnly)%2 == 1
+		want := ExpectedPerson{Email: email, Phone: phone}
 		if inGHL {
 			c := ghlsim.Contact{LocationID: locationID, FirstName: first, LastName: last, Email: email, Phone: phone, Source: sources[i%len(sources)]}
 			if pop.Extras {
 				c.Tags = []string{tagsPool[i%len(tagsPool)], tagsPool[(i/3)%len(tagsPool)]}
+				want.Tags = append(want.Tags, c.Tags...)
 			}
 			created, err := g.CreateContact(c)
 			if err != nil {
@@ -64,6 +80,7 @@ func Seed(g *ghlsim.Server, rz *rzsim.Server, locationID, rzToken string, pop Po
 				}
 			}
 			if pop.Extras && i%4 == 0 {
+				want.HasTasks = true
 				if _, err := g.CreateTask(created.ID, ghlsim.Task{Title: "Call back " + first, Body: "Follow up on the trial class", DueDate: now.Add(time.Duration(i%5-2) * 24 * time.Hour)}); err != nil {
 					return res, err
 				}
@@ -81,12 +98,19 @@ func Seed(g *ghlsim.Server, rz *rzsim.Server, locationID, rzToken string, pop Po
 			}
 			if pop.Extras {
 				c.Labels = []string{labelsPool[i%len(labelsPool)]}
+				want.Tags = append(want.Tags, c.Labels...)
+			}
+			if !inGHL {
+				want.Email = c.Email
 			}
 			if _, err := rz.AdminCreateContact(rzToken, c); err != nil {
 				return res, fmt.Errorf("seed Referrizer contact %d: %w", i, err)
 			}
 			res.RZContacts++
 		}
+		slices.Sort(want.Tags)
+		want.Tags = slices.Compact(want.Tags)
+		res.Expected = append(res.Expected, want)
 	}
 	return res, nil
 }

@@ -38,6 +38,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -76,6 +77,7 @@ type Store interface {
 	store.Connections
 	store.Links
 	store.Tokens
+	store.CompanyTokens
 	Ping(ctx context.Context) error
 }
 
@@ -168,6 +170,12 @@ type Config struct {
 	// OAuth enables /oauth/start and /oauth/callback; nil answers them 404. Its Scopes
 	// default to DefaultScopes.
 	OAuth *ghl.OAuthApp
+	// AppID is this HighLevel Marketplace app's id. INSTALL and UNINSTALL events carrying
+	// another appId, or none, are acknowledged, stored as ignored and logged: HighLevel signs
+	// every app's events with the same key, so the signature alone does not make an event
+	// ours (ghl-facts.md §3). Default: OAuth's client id before the first '-', as HighLevel's
+	// SDK derives it. With neither, every app event is ignored.
+	AppID string
 	// Echo suppresses our own writes; nil signals every event.
 	Echo EchoChecker
 	// Tasks resolves task events without contactId; nil leaves such events failed.
@@ -209,6 +217,7 @@ type Bridge struct {
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	scopes  []string
+	appID   string
 	// wake nudges the relay when this process stored an event, so it need not wait for the
 	// next poll.
 	wake chan struct{}
@@ -287,6 +296,13 @@ func New(cfg Config) (*Bridge, error) {
 		if len(b.scopes) == 0 {
 			b.scopes = DefaultScopes
 		}
+	}
+	b.appID = strings.TrimSpace(cfg.AppID)
+	if b.appID == "" && cfg.OAuth != nil {
+		b.appID = cfg.OAuth.AppID()
+	}
+	if b.appID == "" {
+		b.log.Warn("bridge: no HighLevel app id (HLRZ_GHL_CLIENT_ID unset): INSTALL and UNINSTALL events will be ignored")
 	}
 	return b, nil
 }

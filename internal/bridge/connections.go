@@ -47,8 +47,10 @@ func locationHash(locationID string) string {
 	return hex.EncodeToString(sum[:4])
 }
 
-// ensureConnection returns the connection of a location, creating an active one when none
-// exists. created is true when this call created it.
+// ensureConnection returns the connection of a location, creating it when none exists.
+// created is true when this call created it. A new connection is pending: an install brings
+// only the HighLevel side, and nothing syncs before an operator adds the Referrizer
+// credential (`starter connect`).
 func (b *Bridge) ensureConnection(ctx context.Context, locationID, companyID string) (store.Connection, bool, error) {
 	conn, err := b.store.ConnectionByLocation(ctx, locationID)
 	if err == nil {
@@ -67,7 +69,7 @@ func (b *Bridge) ensureConnection(ctx context.Context, locationID, companyID str
 	}
 	conn, err = b.store.PutConnection(ctx, store.Connection{
 		ID: id, Name: "HighLevel location " + locationID, GHLLocationID: locationID, GHLCompanyID: companyID,
-		Status: store.ConnActive,
+		Status: store.ConnPending, StatusReason: pendingReason(id),
 	})
 	if errors.Is(err, store.ErrConflict) {
 		// Someone created a connection for the location under another id meanwhile.

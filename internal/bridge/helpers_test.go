@@ -38,6 +38,8 @@ import (
 const (
 	testLocation = "LocTest0000000000001"
 	testConnID   = "gym-1"
+	// testAppID is the app the fixture's bridge is; its INSTALL/UNINSTALL events carry it.
+	testAppID = "app1"
 )
 
 // PII markers put in every test payload; no log line may contain them.
@@ -233,7 +235,7 @@ func newFixtureOn(t *testing.T, dsn string, st *postgres.Store, tune func(*bridg
 		Store: st, Signaler: f.rec, Keys: testKeys(), Metrics: f.metrics,
 		Logger:       slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		PollInterval: 20 * time.Millisecond, RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
-		GaugeEvery: time.Millisecond,
+		GaugeEvery: time.Millisecond, AppID: testAppID,
 	}
 	if tune != nil {
 		tune(&f.cfg)

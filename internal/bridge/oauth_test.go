@@ -33,7 +33,7 @@ func newOAuthFixture(t *testing.T) *oauthFixture {
 	t.Helper()
 	app := &ghl.OAuthApp{ClientID: "sim-client-id", ClientSecret: "sim-client-secret"}
 	life := &lifecycle{}
-	f := newFixture(t, func(c *bridge.Config) { c.OAuth = app; c.Schedules = life })
+	f := newFixture(t, func(c *bridge.Config) { c.OAuth = app; c.Schedules = life; c.AppID = "" }) // app id from the client id
 	sim := ghlsim.New(ghlsim.Options{DefaultLocationID: simLocation, Webhooks: ghlsim.WebhookOptions{URL: f.srv.URL + "/webhooks/ghl", Key: testKey()}})
 	t.Cleanup(sim.Close)
 	simSrv := httptest.NewServer(sim.Handler())
@@ -130,8 +130,13 @@ func TestOAuthInstall(t *testing.T) {
 		t.Errorf("confirmation page does not name connection %s:\n%s", connID, page)
 	}
 	conn, err := f.store.ConnectionByLocation(ctx, simLocation)
-	if err != nil || conn.ID != connID || conn.Status != store.ConnActive {
-		t.Fatalf("connection %+v (%v), want active %s", conn, err, connID)
+	// The install brings HighLevel only: the connection waits for its Referrizer token,
+	// and the page says how to add it.
+	if err != nil || conn.ID != connID || conn.Status != store.ConnPending {
+		t.Fatalf("connection %+v (%v), want pending %s", conn, err, connID)
+	}
+	if !strings.Contains(page, "starter connect -c "+connID+" --rz-token -") {
+		t.Errorf("confirmation page does not say how to add the Referrizer token:\n%s", page)
 	}
 	tok, err := f.store.GetToken(ctx, connID, store.TokenGHL)
 	if err != nil {
@@ -183,6 +188,13 @@ func TestOAuthReinstallAfterUninstall(t *testing.T) {
 	connID := bridge.ConnectionIDFor(simLocation)
 	first, err := f.store.GetToken(ctx, connID, store.TokenGHL)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// What `starter connect -c … --rz-token` does.
+	if _, err := f.store.PutToken(ctx, store.Token{ConnectionID: connID, Kind: store.TokenReferrizer, Mode: store.AuthPrivate, AccessToken: "rz"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.SetConnectionStatus(ctx, connID, store.ConnActive, ""); err != nil {
 		t.Fatal(err)
 	}
 	f.sim.Uninstall(simLocation)
@@ -304,5 +316,223 @@ func TestHealthAndReadiness(t *testing.T) {
 	ok.store.Close()
 	if resp, body := get(t, http.DefaultClient, ok.srv.URL+"/readyz"); resp.StatusCode != 503 || !strings.Contains(body, "store: unavailable") {
 		t.Errorf("/readyz with the store closed: %d %q", resp.StatusCode, body)
+	}
+}
+
+// An install started in HighLevel's marketplace reaches the callback with a code and no
+// state of ours (ghl-facts.md §3). It is accepted; only the code is taken from the browser.
+func TestOAuthMarketplaceInstall(t *testing.T) {
+	f := newOAuthFixture(t)
+	ctx := context.Background()
+	exchanges := func() int64 { return f.sim.Stats().TokenRequests["authorization_code"] }
+
+	// HighLevel, not /oauth/start, sends the admin to the choose-location page: no state,
+	// no cookie.
+	c := browser(t)
+	resp, _ := get(t, c, f.simURL+"/oauth/chooselocation?response_type=code&client_id=sim-client-id&redirect_uri="+url.QueryEscape(f.srv.URL+"/oauth/callback"))
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("choose-location: status %d", resp.StatusCode)
+	}
+	callback, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if callback.Query().Has("state") || callback.Query().Get("code") == "" {
+		t.Fatalf("callback URL %s: want a code and no state", callback)
+	}
+	// Parameters the browser adds are not trusted: the token response names the location.
+	q := callback.Query()
+	q.Set("locationId", "VictimLocation000001")
+	q.Set("companyId", "VictimCompany")
+	q.Set("state", "") // an empty state is no state
+	callback.RawQuery = q.Encode()
+	before := exchanges()
+	resp, page := get(t, c, callback.String())
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("marketplace callback: status %d: %s", resp.StatusCode, page)
+	}
+	if exchanges() != before+1 {
+		t.Errorf("%d code exchanges, want 1", exchanges()-before)
+	}
+	conn, err := f.store.ConnectionByLocation(ctx, simLocation)
+	if err != nil || conn.Status != store.ConnPending || conn.GHLCompanyID != "simCompany000000000a" {
+		t.Fatalf("connection of the granted location: %+v (%v), want pending with the granted company", conn, err)
+	}
+	if _, err := f.store.ConnectionByLocation(ctx, "VictimLocation000001"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a location from the query string was connected: %v", err)
+	}
+	if tok, err := f.store.GetToken(ctx, conn.ID, store.TokenGHL); err != nil || tok.Mode != store.AuthOAuth {
+		t.Errorf("token of the marketplace install: %v (%v)", tok, err)
+	}
+	if !strings.Contains(f.logs.String(), "origin=marketplace") {
+		t.Errorf("the log does not say the install came from the marketplace")
+	}
+
+	// The code is single-use: replaying the marketplace callback connects nothing more.
+	resp, page = get(t, browser(t), callback.String())
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(page, "did not accept") {
+		t.Errorf("replayed marketplace code: status %d, want 502", resp.StatusCode)
+	}
+	// A made-up code without state reaches the token endpoint, which refuses it.
+	resp, _ = get(t, browser(t), f.srv.URL+"/oauth/callback?code=made-up")
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("made-up code: status %d, want 502", resp.StatusCode)
+	}
+	if conns, _ := f.store.ListConnections(ctx); len(conns) != 2 {
+		t.Errorf("%d connections, want the fixture's and the installed one", len(conns))
+	}
+}
+
+// A re-install of a paused connection that never got its Referrizer token leaves it pending:
+// the new HighLevel token alone does not make it sync.
+func TestOAuthReinstallWithoutReferrizerStaysPending(t *testing.T) {
+	f := newOAuthFixture(t)
+	ctx := context.Background()
+	if resp, page := f.install(t); resp.StatusCode != http.StatusOK {
+		t.Fatalf("install: %d %s", resp.StatusCode, page)
+	}
+	connID := bridge.ConnectionIDFor(simLocation)
+	if err := f.store.SetConnectionStatus(ctx, connID, store.ConnPaused, "app uninstalled in HighLevel"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, page := f.install(t); resp.StatusCode != http.StatusOK {
+		t.Fatalf("re-install: %d %s", resp.StatusCode, page)
+	}
+	conn, err := f.store.GetConnection(ctx, connID)
+	if err != nil || conn.Status != store.ConnPending {
+		t.Errorf("after re-install without Referrizer token: %+v (%v), want pending", conn, err)
+	}
+	f.life.mu.Lock()
+	defer f.life.mu.Unlock()
+	if len(f.life.resumed) != 0 {
+		t.Errorf("schedules of a pending connection resumed: %v", f.life.resumed)
+	}
+}
+
+// An agency installs the app on several locations at once from HighLevel's marketplace: the
+// callback gets a Company token, stores it, and connects each approved location (pending)
+// with a Location token obtained from it; the bulk INSTALL event finds them; a later INSTALL
+// of a location without a token gets its Location token from the stored Company token.
+func TestOAuthAgencyBulkInstall(t *testing.T) {
+	f := newOAuthFixture(t)
+	ctx := context.Background()
+	const loc1, loc2, loc3 = "AgencyLocation000001", "AgencyLocation000002", "AgencyLocation000003"
+
+	c := browser(t)
+	resp, _ := get(t, c, f.simURL+"/oauth/chooselocation?response_type=code&client_id=sim-client-id&userType=Company&locationIds="+loc1+","+loc2+
+		"&redirect_uri="+url.QueryEscape(f.srv.URL+"/oauth/callback"))
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("choose-location: status %d", resp.StatusCode)
+	}
+	resp, page := get(t, c, resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("callback: status %d: %s", resp.StatusCode, page)
+	}
+	company, err := f.store.GetCompanyToken(ctx, "simCompany000000000a")
+	if err != nil || company.Mode != store.AuthOAuth || company.RefreshToken == "" {
+		t.Fatalf("company token: %v (%v)", company, err)
+	}
+	for _, loc := range []string{loc1, loc2} {
+		conn, err := f.store.ConnectionByLocation(ctx, loc)
+		if err != nil || conn.Status != store.ConnPending || conn.GHLCompanyID != "simCompany000000000a" {
+			t.Fatalf("connection of %s: %+v (%v), want pending", loc, conn, err)
+		}
+		if !strings.Contains(page, conn.ID) {
+			t.Errorf("page does not name connection %s:\n%s", conn.ID, page)
+		}
+		tok, err := f.store.GetToken(ctx, conn.ID, store.TokenGHL)
+		if err != nil || tok.Mode != store.AuthCompany || tok.RefreshToken != "" || tok.Expiry.IsZero() {
+			t.Errorf("token of %s: %v (%v), want a Location token from the company token", conn.ID, tok, err)
+		}
+		if strings.Contains(page, tok.AccessToken) || strings.Contains(f.logs.String(), tok.AccessToken) {
+			t.Errorf("a token leaked")
+		}
+	}
+	if n := f.sim.Stats().TokenRequests["locationToken"]; n != 2 {
+		t.Errorf("%d Location token requests, want 2", n)
+	}
+
+	// HighLevel's bulk INSTALL event: the connections exist and hold tokens, nothing more.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := f.sim.WaitDelivered(wctx); err != nil {
+		t.Fatal(err)
+	}
+	f.drain()
+	if n := f.inboxCounts()[store.InboxSignalled]; n != 1 {
+		t.Errorf("bulk INSTALL: %d rows handled, want 1 (%v)", n, f.inboxCounts())
+	}
+	if conns, _ := f.store.ListConnections(ctx); len(conns) != 3 {
+		t.Errorf("%d connections, want the fixture's and two installed", len(conns))
+	}
+	if n := f.sim.Stats().TokenRequests["locationToken"]; n != 2 {
+		t.Errorf("%d Location token requests after the event, want still 2", n)
+	}
+
+	// A location whose connection has no token (say its callback failed) gets one from the
+	// company token when an INSTALL names it; one the agency did not approve is refused and
+	// noted, its connection left pending without a token.
+	conn2, _ := f.store.ConnectionByLocation(ctx, loc2)
+	if _, err := f.store.Pool().Exec(ctx, `DELETE FROM tokens WHERE connection_id = $1`, conn2.ID); err != nil {
+		t.Fatal(err)
+	}
+	ev := payload("INSTALL", "", map[string]any{"appId": "sim", "companyId": "simCompany000000000a", "locationIds": []string{loc2, loc3}, "locationId": nil})
+	f.mustPost(ev, http.StatusOK)
+	f.drain()
+	row := f.inboxByKey(webhookID(t, ev))
+	if row.State != store.InboxSignalled || !strings.Contains(row.Note, "refused for ["+loc3+"]") {
+		t.Errorf("bulk INSTALL row: %s %q", row.State, row.Note)
+	}
+	if tok, err := f.store.GetToken(ctx, conn2.ID, store.TokenGHL); err != nil || tok.Mode != store.AuthCompany {
+		t.Errorf("token of %s after the event: %v (%v)", conn2.ID, tok, err)
+	}
+	conn3, err := f.store.ConnectionByLocation(ctx, loc3)
+	if err != nil || conn3.Status != store.ConnPending {
+		t.Fatalf("connection of %s: %+v (%v)", loc3, conn3, err)
+	}
+	if _, err := f.store.GetToken(ctx, conn3.ID, store.TokenGHL); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a refused location got a token: %v", err)
+	}
+}
+
+// The bulk INSTALL event usually arrives before the browser reaches the callback: the relay
+// creates the connections (pending, no token: no Company token yet), and the callback then
+// gives each its Location token.
+func TestOAuthAgencyInstallEventFirst(t *testing.T) {
+	f := newOAuthFixture(t)
+	ctx := context.Background()
+	const loc1, loc2 = "AgencyLocation00000a", "AgencyLocation00000b"
+	c := browser(t)
+	resp, _ := get(t, c, f.simURL+"/oauth/chooselocation?response_type=code&client_id=sim-client-id&userType=Company&locationIds="+loc1+","+loc2+
+		"&redirect_uri="+url.QueryEscape(f.srv.URL+"/oauth/callback"))
+	callback := resp.Header.Get("Location")
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := f.sim.WaitDelivered(wctx); err != nil {
+		t.Fatal(err)
+	}
+	f.drain()
+	for _, loc := range []string{loc1, loc2} {
+		conn, err := f.store.ConnectionByLocation(ctx, loc)
+		if err != nil || conn.Status != store.ConnPending {
+			t.Fatalf("connection of %s after the event: %+v (%v)", loc, conn, err)
+		}
+		if _, err := f.store.GetToken(ctx, conn.ID, store.TokenGHL); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("token before any Company token exists: %v", err)
+		}
+	}
+	if n := f.inboxCounts()[store.InboxSignalled]; n != 1 {
+		t.Errorf("bulk INSTALL: %v", f.inboxCounts())
+	}
+	resp, page := get(t, c, callback)
+	if resp.StatusCode != http.StatusOK || strings.Contains(page, "(new)") {
+		t.Fatalf("callback: %d %s", resp.StatusCode, page)
+	}
+	for _, loc := range []string{loc1, loc2} {
+		conn, _ := f.store.ConnectionByLocation(ctx, loc)
+		tok, err := f.store.GetToken(ctx, conn.ID, store.TokenGHL)
+		if err != nil || tok.Mode != store.AuthCompany || conn.Status != store.ConnPending {
+			t.Errorf("%s after the callback: status %s, token %v (%v)", conn.ID, conn.Status, tok, err)
+		}
 	}
 }

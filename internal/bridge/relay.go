@@ -148,8 +148,13 @@ func (b *Bridge) handle(ctx context.Context, ev store.InboxEvent, tripped *atomi
 	if err != nil {
 		return retry(fmt.Errorf("look up connection of location %s: %w", env.LocationID, err))
 	}
-	if conn.Status == store.ConnPaused {
+	switch conn.Status {
+	case store.ConnPaused:
 		return done(store.InboxIgnored, "connection "+conn.ID+" is paused")
+	case store.ConnPending:
+		// Nothing syncs before the Referrizer credential exists; the backfill that follows
+		// `starter connect` reads every contact, so nothing is lost by not linking now.
+		return done(store.InboxIgnored, "connection "+conn.ID+" is pending (no Referrizer credential yet)")
 	}
 
 	contactID := env.ContactID
@@ -240,53 +245,6 @@ func (b *Bridge) resolveTask(ctx context.Context, conn store.Connection, taskID,
 		return done(store.InboxIgnored, "task has no contact"), ""
 	}
 	return outcome{}, id
-}
-
-// install creates the connection of a newly installed location. Tokens arrive separately,
-// through the OAuth callback.
-func (b *Bridge) install(ctx context.Context, env ghl.Envelope) outcome {
-	if env.LocationID == "" {
-		return done(store.InboxIgnored, "agency-level app event")
-	}
-	var companyID string
-	if p, ok := env.Payload.(*ghl.AppInstallEvent); ok {
-		companyID = p.CompanyID
-	}
-	conn, created, err := b.ensureConnection(ctx, env.LocationID, companyID)
-	if err != nil {
-		return retry(fmt.Errorf("create connection for location %s: %w", env.LocationID, err))
-	}
-	if created {
-		b.log.Info("relay: app installed; connection created", "connection", conn.ID, "locationId", env.LocationID)
-		return done(store.InboxSignalled, "app install: created connection "+conn.ID)
-	}
-	return done(store.InboxSignalled, "app install: connection "+conn.ID+" exists")
-}
-
-// uninstall pauses the location's connection and its schedules. Links, ledger and tokens are
-// kept so a re-install resumes where it stopped.
-func (b *Bridge) uninstall(ctx context.Context, env ghl.Envelope) outcome {
-	conn, err := b.store.ConnectionByLocation(ctx, env.LocationID)
-	if errors.Is(err, store.ErrNotFound) {
-		return done(store.InboxOrphaned, "no connection for location")
-	}
-	if err != nil {
-		return retry(fmt.Errorf("look up connection of location %s: %w", env.LocationID, err))
-	}
-	const reason = "app uninstalled in HighLevel"
-	if conn.Status != store.ConnPaused {
-		if err := b.store.SetConnectionStatus(ctx, conn.ID, store.ConnPaused, reason); err != nil {
-			return retry(fmt.Errorf("pause connection %s: %w", conn.ID, err))
-		}
-	}
-	// Pausing is idempotent, so a retry after a Temporal error simply pauses again.
-	if b.cfg.Schedules != nil {
-		if err := b.cfg.Schedules.PauseSchedules(ctx, conn.ID, reason); err != nil {
-			return retry(fmt.Errorf("pause schedules of connection %s: %w", conn.ID, err))
-		}
-	}
-	b.log.Info("relay: app uninstalled; connection paused", "connection", conn.ID, "locationId", env.LocationID)
-	return done(store.InboxSignalled, "app uninstall: paused connection "+conn.ID)
 }
 
 // settle records an outcome. It runs detached from ctx (see settleTimeout); if it fails the

@@ -262,8 +262,9 @@ func TestRelayAppInstallAndUninstall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("install did not create a connection: %v", err)
 	}
-	if conn.ID != "newlocation000000abc" || conn.Status != store.ConnActive || conn.GHLCompanyID != "Comp1" {
-		t.Errorf("connection %+v, want id newlocation000000abc, active, company Comp1", conn)
+	if conn.ID != "newlocation000000abc" || conn.Status != store.ConnPending || conn.GHLCompanyID != "Comp1" ||
+		!strings.Contains(conn.StatusReason, "starter connect -c newlocation000000abc --rz-token") {
+		t.Errorf("connection %+v, want id newlocation000000abc, pending with the connect command as reason, company Comp1", conn)
 	}
 	if row := f.inboxByKey(webhookID(t, install)); row.State != store.InboxSignalled || !strings.Contains(row.Note, "created") {
 		t.Errorf("install row: %s %q", row.State, row.Note)
@@ -272,11 +273,33 @@ func TestRelayAppInstallAndUninstall(t *testing.T) {
 	f.mustPost(payload("INSTALL", loc, map[string]any{"appId": "app1"}), http.StatusOK)
 	f.drain()
 
+	// Pending: the install brought no Referrizer credential, so events make no link and no
+	// signal (no workflow).
+	early := payload("ContactCreate", loc, map[string]any{"id": "c-new"})
+	f.mustPost(early, http.StatusOK)
+	f.drain()
+	if row := f.inboxByKey(webhookID(t, early)); row.State != store.InboxIgnored || !strings.Contains(row.Note, "pending") {
+		t.Errorf("event of a pending connection: %s %q, want ignored as pending", row.State, row.Note)
+	}
+	if f.rec.counts()[webhookID(t, early)] != 0 {
+		t.Errorf("event of a pending connection was signalled")
+	}
+	if n, err := f.store.CountLinks(ctx, conn.ID); err != nil || n != 0 {
+		t.Errorf("pending connection has %d links (%v), want none", n, err)
+	}
+
+	// `starter connect` adds the Referrizer token and activates it.
+	if _, err := f.store.PutToken(ctx, store.Token{ConnectionID: conn.ID, Kind: store.TokenReferrizer, Mode: store.AuthPrivate, AccessToken: "rz"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.SetConnectionStatus(ctx, conn.ID, store.ConnActive, ""); err != nil {
+		t.Fatal(err)
+	}
 	first := payload("ContactCreate", loc, map[string]any{"id": "c-new"})
 	f.mustPost(first, http.StatusOK)
 	f.drain()
 	if f.rec.counts()[webhookID(t, first)] != 1 {
-		t.Fatalf("event of the new connection not signalled")
+		t.Fatalf("event of the connected connection not signalled")
 	}
 
 	f.mustPost(payload("UNINSTALL", loc, map[string]any{"appId": "app1"}), http.StatusOK)
@@ -327,7 +350,7 @@ func TestRelayInstallAvoidsTakenConnectionID(t *testing.T) {
 	if _, err := f.store.PutConnection(ctx, store.Connection{ID: bridge.ConnectionIDFor("abcDEF"), GHLLocationID: "abcdef"}); err != nil {
 		t.Fatal(err)
 	}
-	f.mustPost(payload("INSTALL", "abcDEF", nil), http.StatusOK)
+	f.mustPost(payload("INSTALL", "abcDEF", map[string]any{"appId": testAppID}), http.StatusOK)
 	f.drain()
 	conn, err := f.store.ConnectionByLocation(ctx, "abcDEF")
 	if err != nil {

@@ -146,14 +146,20 @@ func (b *Bridge) classify(ctx context.Context, env ghl.Envelope) (store.InboxEve
 		return row, http.StatusOK, nil
 	}
 	if env.Type == ghl.EventAppInstall || env.Type == ghl.EventAppUninstall {
-		if env.LocationID == "" {
-			// Agency-level (company) installs carry no location; connections are per location,
-			// and each location's own install event follows.
-			row.State, row.Note = store.InboxIgnored, "agency-level app event"
+		if why := b.notOurApp(env); why != "" {
+			// Acknowledged (HighLevel would otherwise retry it) and kept, but never acted on.
+			b.log.Warn("webhook: app event ignored", "type", env.RawType, "webhookId", env.WebhookID, "locationId", env.LocationID, "reason", why)
+			row.State, row.Note = store.InboxIgnored, why
 			return row, http.StatusOK, nil
 		}
 		if env.Type == ghl.EventAppInstall {
-			return row, http.StatusOK, nil // the relay creates the connection
+			// The relay creates the connections: of locationId, or of each of a bulk
+			// install's locationIds.
+			return row, http.StatusOK, nil
+		}
+		if env.LocationID == "" {
+			row.State, row.Note = store.InboxIgnored, "agency-level app event"
+			return row, http.StatusOK, nil
 		}
 	}
 	if env.LocationID == "" {

@@ -129,7 +129,8 @@ func (r *Registry) build(ctx context.Context, c store.Connection) (*Conn, error)
 	if c.GHLLocationID == "" {
 		return nil, fmt.Errorf("connection %s has no HighLevel location: %w", c.ID, ErrConfig)
 	}
-	tok, err := ghl.NewStoredToken(ghl.StoredTokenConfig{App: r.opts.OAuth, Tokens: r.opts.Store, Connections: r.opts.Store, ConnectionID: c.ID})
+	tok, err := ghl.NewStoredToken(ghl.StoredTokenConfig{App: r.opts.OAuth, Tokens: r.opts.Store, Connections: r.opts.Store, ConnectionID: c.ID,
+		Companies: r.opts.Store, CompanyID: c.GHLCompanyID, LocationID: c.GHLLocationID})
 	if err != nil {
 		return nil, fmt.Errorf("connection %s: %w", c.ID, err)
 	}

@@ -955,7 +955,7 @@ func BenchmarkBackfill(b *testing.B) {
 	rateMax, rateIv := benchGHLLimit()
 	e := benchStart(b, e2e.Options{GHL: ghlsim.Options{RateMax: rateMax, RateInterval: rateIv}})
 	ctx := context.Background()
-	seed, err := app.Seed(e.GHL, e.RZ, e.LocationID, e.RZToken, app.Population{People: n, GHLOnly: 0.6, RZOnly: 0.2, Both: 0.2})
+	seed, err := app.Seed(e.GHL, e.RZ, e.LocationID, e.RZToken, app.Population{People: n, GHLOnly: 0.6, RZOnly: 0.2, Both: 0.2, Extras: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -1114,12 +1114,14 @@ func BenchmarkBackfill(b *testing.B) {
 		th := hist.byType[t]
 		rows = append(rows, []string{"  " + t, fmt.Sprintf("%d executions, %d events (%.1f / person, %.1f / execution)", th.execs, th.events, float64(th.events)/fn, float64(th.events)/float64(th.execs))})
 	}
+	mismatches := expectedMismatches(e, seed.Expected)
 	rows = append(rows,
 		[]string{"signals sent", fmt.Sprintf("%.0f (%.2f / person); HighLevel echoes suppressed %.0f", d.signals, d.signals/fn, d.echoesGHL)},
 		[]string{"inbox rows", benchInboxString(d.inbox)},
 		[]string{"links", fmt.Sprint(links)},
 		[]string{"people on each side", fmt.Sprintf("HighLevel %d, Referrizer %d (want %d each)", people.ghl, people.rz, n)},
 		[]string{"duplicates created", fmt.Sprintf("%d (HighLevel %d, Referrizer %d); missing: HighLevel %d, Referrizer %d; unidentifiable %d", dups, people.ghlDup, people.rzDup, people.ghlMissing, people.rzMissing, people.unknown)},
+		[]string{"differences from the expected first-sync merge", fmt.Sprintf("%d %s", len(mismatches), strings.Join(mismatches[:min(3, len(mismatches))], "; "))},
 	)
 	benchTable(fmt.Sprintf("BenchmarkBackfill: %d people", n), rows)
 	for _, t := range []string{workflows.ContactSyncName, workflows.TagSyncName, workflows.NoteSyncName, workflows.TaskSyncName} {
@@ -1147,8 +1149,8 @@ func BenchmarkBackfill(b *testing.B) {
 	benchNote("Backfill: %s.", benchLimitNote())
 	benchPrintSummary()
 
-	if dups > 0 || people.ghlMissing > 0 || people.rzMissing > 0 {
-		b.Fatalf("backfill did not converge: %+v", people)
+	if dups > 0 || people.ghlMissing > 0 || people.rzMissing > 0 || len(mismatches) > 0 {
+		b.Fatalf("backfill did not converge: %+v; %d people differ from the expected merge", people, len(mismatches))
 	}
 }
 

@@ -66,19 +66,25 @@ func waitIdle(t *testing.T, e *e2e.Env) {
 // runPoll runs one Referrizer poll to completion and returns what it did.
 func runPoll(t *testing.T, e *e2e.Env) activities.PollResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	res, err := pollOnce(context.Background(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// pollOnce is runPoll for goroutines other than the test's.
+func pollOnce(ctx context.Context, e *e2e.Env) (activities.PollResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	var res activities.PollResult
 	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "test-poll-" + fmt.Sprint(time.Now().UnixNano()), TaskQueue: e.App.Config.TaskQueue,
 	}, workflows.ReferrizerPoll, activities.PollInput{ConnectionID: e.Conn.ID, PageSize: 100})
 	if err != nil {
-		t.Fatal(err)
+		return res, err
 	}
-	var res activities.PollResult
-	if err := run.Get(ctx, &res); err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return res, run.Get(ctx, &res)
 }
 
 var _ = enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING

@@ -228,7 +228,7 @@ func TestReferrizerDeletePolicy(t *testing.T) {
 // only) converges with zero duplicates.
 func TestBackfillConverges(t *testing.T) {
 	e := e2e.Start(t, e2e.Options{})
-	res, err := app.Seed(e.GHL, e.RZ, e.LocationID, e.RZToken, app.Population{People: 500, GHLOnly: 0.6, RZOnly: 0.2, Both: 0.2})
+	res, err := app.Seed(e.GHL, e.RZ, e.LocationID, e.RZToken, app.Population{People: 500, GHLOnly: 0.6, RZOnly: 0.2, Both: 0.2, Extras: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,56 @@ func TestBackfillConverges(t *testing.T) {
 	}
 	assertNoDuplicates(t, e)
 	waitIdle(t, e)
+	assertExpected(t, e, res.Expected)
 	e.RecordHistories("backfill", workflows.BackfillName)
+}
+
+// assertExpected compares each seeded person, on each side, with the first-sync merge the
+// seed computed: the union of tags and labels, one contact per side with the e-mail and
+// phone both hold.
+func assertExpected(t *testing.T, e *e2e.Env, want []app.ExpectedPerson) {
+	t.Helper()
+	diffs := expectedMismatches(e, want)
+	for i, d := range diffs {
+		if i == 20 {
+			t.Fatalf("… %d differences in all", len(diffs))
+		}
+		t.Error(d)
+	}
+}
+
+// expectedMismatches lists every way the two sides differ from the seed's expected merge.
+func expectedMismatches(e *e2e.Env, want []app.ExpectedPerson) []string {
+	ghlBy, rzBy := map[string][]ghlsim.Contact{}, map[string][]rzsim.Contact{}
+	for _, c := range e.GHLContacts() {
+		ghlBy[strings.ToLower(c.Email)] = append(ghlBy[strings.ToLower(c.Email)], c)
+	}
+	for _, c := range e.RZContacts() {
+		rzBy[strings.ToLower(c.Email)] = append(rzBy[strings.ToLower(c.Email)], c)
+	}
+	var out []string
+	// Referrizer may keep a phone in its local format: compare phones as E.164.
+	e164 := func(ph string) []string { return syncmodel.MatchKeys("", ph, "US") }
+	for _, p := range want {
+		gs, rs := ghlBy[p.Email], rzBy[p.Email]
+		if len(gs) != 1 || len(rs) != 1 {
+			out = append(out, fmt.Sprintf("%s: %d HighLevel and %d Referrizer contacts, want 1 each", p.Email, len(gs), len(rs)))
+			continue
+		}
+		labels := slices.DeleteFunc(slices.Clone(rs[0].Labels), func(l string) bool { return strings.HasPrefix(l, "ghl-task-") })
+		for _, g := range []struct {
+			side string
+			tags []string
+		}{{"HighLevel tags", gs[0].Tags}, {"Referrizer labels", labels}} {
+			if tags := slices.Sorted(slices.Values(g.tags)); !slices.Equal(tags, p.Tags) {
+				out = append(out, fmt.Sprintf("%s: %s %v, want %v", p.Email, g.side, tags, p.Tags))
+			}
+		}
+		if !slices.Equal(e164(gs[0].Phone), e164(p.Phone)) || !slices.Equal(e164(rs[0].Phone), e164(p.Phone)) {
+			out = append(out, fmt.Sprintf("%s: phones HighLevel %q, Referrizer %q, want %q", p.Email, gs[0].Phone, rs[0].Phone, p.Phone))
+		}
+	}
+	return out
 }
 
 func assertNoDuplicates(t *testing.T, e *e2e.Env) {

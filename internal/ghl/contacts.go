@@ -3,6 +3,7 @@ package ghl
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,8 +22,8 @@ func (c *Client) GetContact(ctx context.Context, contactID string) (Contact, err
 	return out.Contact, err
 }
 
-// createBody adds the location to a contact body: HighLevel wants it on create and upsert
-// and rejects unknown properties on update.
+// createBody adds the location to a contact body: HighLevel's create and upsert DTOs require
+// it and the update DTO does not define it.
 type createBody struct {
 	LocationID string `json:"locationId"`
 	ContactInput
@@ -40,11 +41,17 @@ func (c *Client) CreateContact(ctx context.Context, in ContactInput) (Contact, e
 	return out.Contact, err
 }
 
-// UpdateContact changes the fields set in in and returns the updated contact.
+// UpdateContact changes the fields set in in and returns the updated contact. HighLevel's
+// UpdateContactDto has no companyName: an input that sets CompanyName fails with
+// ErrValidation before anything is sent.
 func (c *Client) UpdateContact(ctx context.Context, contactID string, in ContactInput) (Contact, error) {
 	const op = "update-contact"
 	if err := requireIDs(op, contactID); err != nil {
 		return Contact{}, err
+	}
+	if in.CompanyName != nil {
+		return Contact{}, &APIError{Op: op, kind: ErrValidation,
+			Message: "companyName is not a property of HighLevel's UpdateContactDto (set it on create or upsert)"}
 	}
 	var out struct {
 		Contact Contact `json:"contact"`
@@ -61,6 +68,33 @@ func (c *Client) DeleteContact(ctx context.Context, contactID string) error {
 		return err
 	}
 	return c.deleted(ctx, call{op: op, method: http.MethodDelete, path: pathf("/contacts/%s", contactID)})
+}
+
+// FindDuplicate asks HighLevel which contact of the location it considers the same person
+// as email and phone (GET /contacts/search/duplicate: e-mail first, then phone). found is
+// false when there is none. Either value may be empty, not both.
+func (c *Client) FindDuplicate(ctx context.Context, email, phone string) (contact Contact, found bool, err error) {
+	const op = "get-duplicate-contact"
+	if email == "" && phone == "" {
+		return Contact{}, false, fmt.Errorf("ghl: %s: an e-mail or a phone is required", op)
+	}
+	q := url.Values{"locationId": {c.loc}}
+	if email != "" {
+		q.Set("email", email)
+	}
+	if phone != "" {
+		q.Set("number", phone)
+	}
+	var out struct {
+		Contact *Contact `json:"contact"`
+	}
+	if err := c.do(ctx, call{op: op, method: http.MethodGet, path: "/contacts/search/duplicate", query: q, out: &out}); err != nil {
+		return Contact{}, false, err
+	}
+	if out.Contact == nil || out.Contact.ID == "" {
+		return Contact{}, false, nil
+	}
+	return *out.Contact, true, nil
 }
 
 // UpsertContact updates the contact matching in's e-mail (else phone) or creates one;

@@ -19,7 +19,7 @@ import (
 // clientOperations are the HighLevel operations the client exposes; the contract test must
 // exercise every one.
 var clientOperations = []string{
-	"get-contact", "create-contact", "update-contact", "delete-contact", "upsert-contact",
+	"get-contact", "create-contact", "update-contact", "delete-contact", "upsert-contact", "get-duplicate-contact",
 	"get-contacts", "search-contacts-advanced", "get-contacts-by-businessId",
 	"add-tags", "remove-tags",
 	"get-all-tasks", "get-task", "create-task", "update-task", "delete-task", "update-task-completed", "task-search",
@@ -79,15 +79,36 @@ func TestContract(t *testing.T) {
 	if strings.Contains(err.Error(), "example.com") || strings.Contains(err.Error(), "5550102030") {
 		t.Errorf("error text leaks personal data: %q", err)
 	}
+	// The duplicate search: e-mail first, then phone, nothing for a stranger.
+	for _, tc := range []struct{ email, phone, want string }{
+		{"ANN@example.com", "", ann.ID}, {"", "+1 555 010 2030", ann.ID}, {"nobody@example.com", "+15559999999", ""},
+		{"nobody@example.com", "(555) 010-2030", ann.ID},
+	} {
+		got, found, err := c.FindDuplicate(ctx, tc.email, tc.phone)
+		if err != nil || found != (tc.want != "") || got.ID != tc.want {
+			t.Errorf("FindDuplicate(%q, %q) = %q, %v, %v; want %q", tc.email, tc.phone, got.ID, found, err, tc.want)
+		}
+	}
+	if _, _, err := c.FindDuplicate(ctx, "", ""); err == nil {
+		t.Error("FindDuplicate without e-mail or phone: no error")
+	}
 
 	time.Sleep(2 * time.Millisecond) // dateUpdated has millisecond precision
-	upd, err := c.UpdateContact(ctx, ann.ID, ghl.ContactInput{CompanyName: new("Lee Gym"),
+	upd, err := c.UpdateContact(ctx, ann.ID, ghl.ContactInput{Website: new("https://lee.example"),
 		CustomFields: []ghl.CustomFieldInput{{ID: visits.ID, Value: 42}}})
 	if err != nil {
 		t.Fatalf("update: %v", err)
 	}
-	if upd.CompanyName != "Lee Gym" || !upd.DateUpdated.After(ann.DateUpdated.Time) || len(upd.CustomFields) != 2 {
+	if upd.Website != "https://lee.example" || !upd.DateUpdated.After(ann.DateUpdated.Time) || len(upd.CustomFields) != 2 {
 		t.Errorf("updated contact = %+v", upd)
+	}
+	// UpdateContactDto has no companyName: refused before anything is sent.
+	before := e.sim.Stats().Requests
+	if _, err := c.UpdateContact(ctx, ann.ID, ghl.ContactInput{CompanyName: new("Lee Gym")}); !errors.Is(err, ghl.ErrValidation) || ghl.Retryable(err) {
+		t.Fatalf("update with companyName: %v", err)
+	}
+	if after := e.sim.Stats().Requests; after != before {
+		t.Errorf("update with companyName sent %d requests", after-before)
 	}
 
 	same, created, err := c.UpsertContact(ctx, ghl.ContactInput{Email: new("ann@example.com"), City: new("Austin")})

@@ -78,18 +78,35 @@ func (e *APIError) RetryAfter() time.Duration { return e.retryAfter }
 // OAuthError is a failed call to the token endpoint. It carries the RFC 6749 error code but
 // never the response body, which may echo credentials.
 type OAuthError struct {
-	Op     string // "exchange" or "refresh"
+	Op     string // "exchange", "refresh" or "locationToken"
 	Status int    // 0 for transport failures
-	Code   string // RFC 6749 error code, e.g. "invalid_grant"
-	Err    error  // transport or decoding failure, when Status is 0
+	Code   string // RFC 6749 error code, e.g. "invalid_grant"; "" when the body had none
+	// Shape names the documented error body the endpoint answered with: ShapeRFC6749,
+	// ShapeBadRequestDTO or ShapeUnauthorizedDTO; "" when it was none of them.
+	Shape string
+	Err   error // transport or decoding failure, when Status is 0
 }
 
+// Error body shapes of HighLevel's token endpoint (ghl-facts.md §5).
+const (
+	ShapeRFC6749         = "rfc6749"         // {"error":"invalid_grant",…}
+	ShapeBadRequestDTO   = "BadRequestDTO"   // {"statusCode":400,"message":"…"[,"error":"Bad Request"]}
+	ShapeUnauthorizedDTO = "UnauthorizedDTO" // {"statusCode":401,"message":"…","error":"Unauthorized"}
+)
+
 func (e *OAuthError) Error() string {
+	var detail []string
+	if e.Shape != "" && e.Shape != ShapeRFC6749 {
+		detail = append(detail, e.Shape)
+	}
+	if e.Code != "" {
+		detail = append(detail, e.Code)
+	}
 	switch {
 	case e.Status == 0 && e.Err != nil:
 		return fmt.Sprintf("ghl oauth: %s: %v", e.Op, e.Err)
-	case e.Code != "":
-		return fmt.Sprintf("ghl oauth: %s: token endpoint answered HTTP %d (%s)", e.Op, e.Status, e.Code)
+	case len(detail) > 0:
+		return fmt.Sprintf("ghl oauth: %s: token endpoint answered HTTP %d (%s)", e.Op, e.Status, strings.Join(detail, ", "))
 	default:
 		return fmt.Sprintf("ghl oauth: %s: token endpoint answered HTTP %d", e.Op, e.Status)
 	}
@@ -97,8 +114,23 @@ func (e *OAuthError) Error() string {
 
 func (e *OAuthError) Unwrap() error { return e.Err }
 
-// InvalidGrant reports whether the token endpoint rejected the code or refresh token itself.
-func (e *OAuthError) InvalidGrant() bool { return e.Code == "invalid_grant" }
+// InvalidGrant reports whether the token endpoint refused the code or refresh token itself:
+// HTTP 400 or 401 with RFC 6749's invalid_grant, or with HighLevel's BadRequestDTO or
+// UnauthorizedDTO body, which carry no RFC code at all (ghl-facts.md §5). An RFC code naming
+// another problem (invalid_client, invalid_request, …) is the app's configuration, not the
+// grant, and does not count.
+func (e *OAuthError) InvalidGrant() bool {
+	if e.Status != 400 && e.Status != 401 {
+		return false
+	}
+	switch e.Shape {
+	case ShapeRFC6749:
+		return e.Code == "invalid_grant"
+	case ShapeBadRequestDTO, ShapeUnauthorizedDTO:
+		return e.Code == "" || e.Code == "invalid_grant"
+	}
+	return false
+}
 
 // Retryable reports whether the same token request can succeed later.
 func (e *OAuthError) Retryable() bool {
@@ -109,6 +141,8 @@ func (e *OAuthError) Retryable() bool {
 type ReconnectError struct {
 	ConnectionID string
 	Reason       string
+
+	version int64 // the stored token's version the error is about, when known
 }
 
 func (e *ReconnectError) Error() string {

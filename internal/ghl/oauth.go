@@ -46,6 +46,17 @@ type OAuthApp struct {
 	HTTPClient *http.Client
 }
 
+// AppIDFromClientID is a Marketplace app's id as HighLevel's official SDK derives it: the
+// part of the OAuth client id before the first '-' (client ids look like
+// "6578278e879ad2646715ba9c-lq4xxxxx"). It is "" for an empty client id.
+func AppIDFromClientID(clientID string) string {
+	id, _, _ := strings.Cut(strings.TrimSpace(clientID), "-")
+	return id
+}
+
+// AppID is the app's id, from its client id (AppIDFromClientID).
+func (a *OAuthApp) AppID() string { return AppIDFromClientID(a.ClientID) }
+
 func (a *OAuthApp) config() *oauth2.Config {
 	authURL, tokenURL := a.AuthURL, a.TokenURL
 	if authURL == "" {
@@ -104,6 +115,10 @@ type Grant struct {
 	LocationID   string
 	CompanyID    string
 	UserID       string
+	// ApprovedLocations are the locations an agency approved in a bulk install (Company
+	// grants only).
+	ApprovedLocations  []string
+	IsBulkInstallation bool
 }
 
 func (g Grant) String() string {
@@ -154,11 +169,114 @@ func grantOf(t *oauth2.Token) Grant {
 		}
 		return ""
 	}
+	var approved []string
+	if list, ok := t.Extra("approvedLocations").([]any); ok {
+		for _, v := range list {
+			if s, ok := v.(string); ok && s != "" {
+				approved = append(approved, s)
+			}
+		}
+	}
+	bulk, _ := t.Extra("isBulkInstallation").(bool)
 	return Grant{
 		AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Expiry: t.Expiry,
 		Scope: str("scope"), UserType: str("userType"), LocationID: str("locationId"),
-		CompanyID: str("companyId"), UserID: str("userId"),
+		CompanyID: str("companyId"), UserID: str("userId"), ApprovedLocations: approved, IsBulkInstallation: bulk,
 	}
+}
+
+// CompanyToken is a Company grant as the store keeps it (store.CompanyTokens).
+func (g Grant) CompanyToken() store.Token {
+	return store.Token{Kind: store.TokenGHLCompany, Mode: store.AuthOAuth, AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, Expiry: g.Expiry, Scope: g.Scope}
+}
+
+// LocationGrant is a Location token obtained from a Company token.
+type LocationGrant struct {
+	AccessToken string
+	Expiry      time.Time
+	Scope       string
+	LocationID  string
+}
+
+func (g LocationGrant) String() string {
+	return fmt.Sprintf("ghl.LocationGrant{location=%s expiry=%s}", g.LocationID, g.Expiry.Format(time.RFC3339))
+}
+
+// GoString keeps %#v from printing the token.
+func (g LocationGrant) GoString() string { return g.String() }
+
+// StoreToken is the Location token as the store keeps it: mode company, no refresh token.
+func (g LocationGrant) StoreToken(connectionID string) store.Token {
+	return store.Token{ConnectionID: connectionID, Kind: store.TokenGHL, Mode: store.AuthCompany, AccessToken: g.AccessToken, Expiry: g.Expiry, Scope: g.Scope}
+}
+
+// locationTokenURL is POST /oauth/locationToken next to the token endpoint.
+func (a *OAuthApp) locationTokenURL() string {
+	if a.TokenURL == "" {
+		return DefaultBaseURL + "/oauth/locationToken"
+	}
+	return strings.TrimSuffix(a.TokenURL, "/oauth/token") + "/oauth/locationToken"
+}
+
+// LocationToken obtains a Location token for locationID from companyID's Company access token
+// (POST /oauth/locationToken, oauth.json), as an agency's bulk install requires. Errors are
+// *OAuthError (op "locationToken"), without the response body.
+func (a *OAuthApp) LocationToken(ctx context.Context, companyAccessToken, companyID, locationID string) (LocationGrant, error) {
+	if companyAccessToken == "" || companyID == "" || locationID == "" {
+		return LocationGrant{}, &OAuthError{Op: "locationToken", Err: errors.New("company token, company id and location id are required")}
+	}
+	form := url.Values{"companyId": {companyID}, "locationId": {locationID}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.locationTokenURL(), strings.NewReader(form))
+	if err != nil {
+		return LocationGrant{}, &OAuthError{Op: "locationToken", Err: err}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Version", APIVersion)
+	req.Header.Set("Authorization", "Bearer "+companyAccessToken)
+	hc := a.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is ours, but keep errors alike
+		}
+		return LocationGrant{}, &OAuthError{Op: "locationToken", Err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return LocationGrant{}, &OAuthError{Op: "locationToken", Err: fmt.Errorf("read answer: %w", err)}
+	}
+	if resp.StatusCode/100 != 2 {
+		var rfc struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(body, &rfc)
+		e := &OAuthError{Op: "locationToken", Status: resp.StatusCode}
+		e.Code, e.Shape = classifyOAuthBody(resp.StatusCode, rfc.Error, body)
+		return LocationGrant{}, e
+	}
+	var out struct {
+		AccessToken string  `json:"access_token"`
+		ExpiresIn   float64 `json:"expires_in"`
+		Scope       string  `json:"scope"`
+		LocationID  string  `json:"locationId"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil || out.AccessToken == "" {
+		return LocationGrant{}, &OAuthError{Op: "locationToken", Err: errors.New("answer has no access_token")}
+	}
+	if out.LocationID != "" && out.LocationID != locationID {
+		return LocationGrant{}, &OAuthError{Op: "locationToken", Err: fmt.Errorf("answer is for location %s, not %s", out.LocationID, locationID)}
+	}
+	g := LocationGrant{AccessToken: out.AccessToken, Scope: out.Scope, LocationID: locationID}
+	if out.ExpiresIn > 0 {
+		g.Expiry = time.Now().Add(time.Duration(out.ExpiresIn * float64(time.Second)))
+	}
+	return g, nil
 }
 
 // oauthError turns an x/oauth2 error into an *OAuthError without the response body (which
@@ -166,24 +284,14 @@ func grantOf(t *oauth2.Token) Grant {
 func oauthError(op string, err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		e := &OAuthError{Op: op, Code: re.ErrorCode}
+		e := &OAuthError{Op: op}
 		if re.Response != nil {
 			e.Status = re.Response.StatusCode
-		}
-		if e.Code == "" {
-			// HighLevel's NestJS error shape has no RFC 6749 "error" code in some versions;
-			// recognise a rejected grant by its message.
-			var eb errorBody
-			if json.Unmarshal(re.Body, &eb) == nil {
-				msg := strings.ToLower(messageText(eb.Message) + " " + eb.Error)
-				if strings.Contains(msg, "invalid_grant") || strings.Contains(msg, "invalid grant") {
-					e.Code = "invalid_grant"
-				}
-			}
 		}
 		if e.Status == 0 {
 			e.Status = http.StatusBadRequest // a 2xx carrying an "error" field
 		}
+		e.Code, e.Shape = classifyOAuthBody(e.Status, re.ErrorCode, re.Body)
 		return e
 	}
 	var ue *url.Error
@@ -191,6 +299,41 @@ func oauthError(op string, err error) error {
 		return &OAuthError{Op: op, Err: ue.Err}
 	}
 	return &OAuthError{Op: op, Err: err}
+}
+
+// rfc6749Codes are the error codes RFC 6749 §5.2 defines for the token endpoint.
+var rfc6749Codes = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true,
+	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true,
+}
+
+// classifyOAuthBody works out which documented shape a token endpoint error body has, and its
+// RFC 6749 code (“” when it has none). code is the "error" field x/oauth2 read.
+func classifyOAuthBody(status int, code string, body []byte) (rfcCode, shape string) {
+	if rfc6749Codes[code] {
+		return code, ShapeRFC6749
+	}
+	var eb errorBody
+	if json.Unmarshal(body, &eb) != nil {
+		return "", ""
+	}
+	msg := messageText(eb.Message)
+	dto := ""
+	switch {
+	case eb.StatusCode == 400 || (eb.StatusCode == 0 && strings.EqualFold(eb.Error, "Bad Request")):
+		dto = ShapeBadRequestDTO
+	case eb.StatusCode == 401 || (eb.StatusCode == 0 && strings.EqualFold(eb.Error, "Unauthorized")):
+		dto = ShapeUnauthorizedDTO
+	}
+	if dto == "" || (msg == "" && eb.Error == "") || (eb.StatusCode != 0 && eb.StatusCode != status) {
+		return "", "" // not a documented body, or one that contradicts the HTTP status
+	}
+	// Some HighLevel versions put the RFC wording in the message instead of a code.
+	lower := strings.ToLower(msg + " " + eb.Error)
+	if strings.Contains(lower, "invalid_grant") || strings.Contains(lower, "invalid grant") {
+		return "invalid_grant", dto
+	}
+	return "", dto
 }
 
 // formParams adds form fields a token request lacks.
@@ -235,6 +378,10 @@ type StoredTokenConfig struct {
 	ConnectionID string
 	// RefreshBefore is how long before expiry to refresh; default DefaultRefreshBefore.
 	RefreshBefore time.Duration
+	// Companies, CompanyID and LocationID renew a Location token obtained from an agency's
+	// Company token (store.AuthCompany, after a bulk install); unused otherwise.
+	Companies             store.CompanyTokens
+	CompanyID, LocationID string
 }
 
 // StoredToken is the TokenSource of a connection whose token lives in the store. A Private
@@ -262,6 +409,10 @@ type StoredToken struct {
 	dead        error // reconnect required, as of token version deadVersion
 	deadVersion int64
 
+	// company is the agency's token source, for Location tokens of mode company.
+	company               *StoredToken
+	companyID, locationID string
+
 	refreshes atomic.Int64
 }
 
@@ -279,7 +430,16 @@ func NewStoredToken(cfg StoredTokenConfig) (*StoredToken, error) {
 	if cfg.RefreshBefore <= 0 {
 		cfg.RefreshBefore = DefaultRefreshBefore
 	}
-	return &StoredToken{app: cfg.App, tokens: cfg.Tokens, conns: cfg.Connections, connID: cfg.ConnectionID, before: cfg.RefreshBefore}, nil
+	s := &StoredToken{app: cfg.App, tokens: cfg.Tokens, conns: cfg.Connections, connID: cfg.ConnectionID, before: cfg.RefreshBefore,
+		companyID: cfg.CompanyID, locationID: cfg.LocationID}
+	if cfg.Companies != nil && cfg.CompanyID != "" && cfg.App != nil {
+		c, err := NewCompanyToken(cfg.App, cfg.Companies, cfg.CompanyID)
+		if err != nil {
+			return nil, err
+		}
+		s.company = c
+	}
+	return s, nil
 }
 
 // Refreshes is how many times this source called the token endpoint to refresh.
@@ -311,6 +471,14 @@ func (s *StoredToken) AccessToken(ctx context.Context) (string, error) {
 			s.mu.Unlock()
 			return "", err
 		}
+		if t.RefreshRejected != "" && t.Mode != store.AuthPrivate {
+			// Refused before, by this process or another: no call to the token endpoint
+			// until a new token is stored.
+			err := &ReconnectError{ConnectionID: s.connID, Reason: refusedReason(t.RefreshRejected)}
+			s.cur, s.loaded, s.dead, s.deadVersion = t, true, err, t.Version
+			s.mu.Unlock()
+			return "", err
+		}
 		s.dead = nil
 		if !s.loaded || t.Version >= s.cur.Version {
 			s.cur, s.loaded = t, true
@@ -332,10 +500,10 @@ func (s *StoredToken) AccessToken(ctx context.Context) (string, error) {
 	}
 	f := &refreshFlight{done: make(chan struct{})}
 	s.flight = f
-	stale := s.rejected
+	stale, fromCompany := s.rejected, s.cur.Mode == store.AuthCompany
 	s.mu.Unlock()
 
-	t, err := s.refresh(ctx, stale)
+	t, err := s.refresh(ctx, stale, fromCompany)
 
 	s.mu.Lock()
 	if err == nil {
@@ -346,8 +514,11 @@ func (s *StoredToken) AccessToken(ctx context.Context) (string, error) {
 		f.token = t.AccessToken
 	} else {
 		f.err = err
-		if errors.Is(err, ErrReconnectRequired) {
-			s.dead, s.deadVersion = err, s.cur.Version
+		var re *ReconnectError
+		if errors.As(err, &re) {
+			// The store now holds the token with its rejection (a newer version than ours):
+			// only a version beyond that one revives the source.
+			s.dead, s.deadVersion = err, max(s.cur.Version, re.version)
 		}
 	}
 	s.flight = nil
@@ -372,51 +543,130 @@ func (s *StoredToken) Invalidate(_ context.Context, token string) bool {
 
 // refresh runs the single-flight refresh under the store's row lock. stale is an access
 // token HighLevel rejected ("" when refreshing because of expiry).
-func (s *StoredToken) refresh(ctx context.Context, stale string) (store.Token, error) {
+//
+// When HighLevel refuses the refresh token (HTTP 400/401 in any documented shape, see
+// OAuthError.InvalidGrant), the stored token is read once more under the lock: another
+// process (a re-install, an operator) may have stored a new one meanwhile, and then that one
+// is used. Otherwise the refusal is written onto the token (store.Token.RefreshRejected), so
+// no process calls the token endpoint for it again, and the connection is marked
+// reconnect-required.
+func (s *StoredToken) refresh(ctx context.Context, stale string, fromCompany bool) (store.Token, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	defer cancel()
-	t, err := s.tokens.UpdateToken(ctx, s.connID, store.TokenGHL, func(cur store.Token) (store.Token, error) {
-		if cur.Mode == store.AuthPrivate {
+	for attempt := 0; ; attempt++ {
+		// A Location token from a company token needs the company's access token, read (and
+		// refreshed) before this row's lock is taken: SQLite has one writer, so the two row
+		// locks cannot nest.
+		var companyAT string
+		if fromCompany {
+			at, err := s.companyAccessToken(ctx)
+			if err != nil {
+				return store.Token{}, s.reconnectOr(ctx, err)
+			}
+			companyAT = at
+		}
+		var refused store.Token // the token whose refresh token HighLevel refused
+		t, err := s.tokens.UpdateToken(ctx, s.connID, store.TokenGHL, func(cur store.Token) (store.Token, error) {
+			if cur.Mode == store.AuthPrivate {
+				return cur, nil
+			}
+			if cur.RefreshRejected != "" {
+				return cur, &ReconnectError{ConnectionID: s.connID, Reason: refusedReason(cur.RefreshRejected), version: cur.Version}
+			}
+			if cur.AccessToken != stale && s.fresh(cur, time.Now()) {
+				return cur, nil // another process refreshed while we waited for the lock
+			}
+			if cur.Mode == store.AuthCompany {
+				if companyAT == "" {
+					return cur, errNeedCompanyToken // stored as company mode since we loaded it
+				}
+				return s.locationToken(ctx, cur, companyAT)
+			}
+			if cur.RefreshToken == "" {
+				return cur, &ReconnectError{ConnectionID: s.connID, Reason: "no refresh token is stored"}
+			}
+			if s.app == nil {
+				return cur, fmt.Errorf("ghl: connection %s uses OAuth but no OAuth app is configured", s.connID)
+			}
+			s.refreshes.Add(1)
+			g, err := s.app.Refresh(ctx, cur.RefreshToken)
+			if err != nil {
+				refused = cur
+				return cur, err
+			}
+			next := cur
+			next.AccessToken, next.Expiry = g.AccessToken, g.Expiry
+			if g.RefreshToken != "" {
+				next.RefreshToken = g.RefreshToken
+			}
+			if g.Scope != "" {
+				next.Scope = g.Scope
+			}
+			return next, nil
+		})
+		if err == nil {
+			return t, nil
+		}
+		var re *ReconnectError
+		var oe *OAuthError
+		switch {
+		case errors.Is(err, errNeedCompanyToken) && attempt == 0:
+			fromCompany = true
+			continue
+		case errors.Is(err, errCompanyTokenRefused) && attempt == 0:
+			s.company.Invalidate(ctx, companyAT) // refreshed on the next round
+			continue
+		case errors.As(err, &oe) && oe.Op != "locationToken" && oe.InvalidGrant():
+			marked, rotated, merr := s.markRefused(ctx, refused, oe)
+			if merr != nil {
+				// Not recorded: the next use refreshes (and is refused) again.
+				return store.Token{}, errors.Join(fmt.Errorf("ghl: refresh token of connection %s: %w", s.connID, err), merr)
+			}
+			if rotated {
+				if attempt == 0 {
+					continue // someone stored a new token meanwhile: use it
+				}
+				return store.Token{}, fmt.Errorf("ghl: refresh token of connection %s: %w (and the stored token changed twice meanwhile)", s.connID, err)
+			}
+			re = &ReconnectError{ConnectionID: s.connID, Reason: refusedReason(marked.RefreshRejected), version: marked.Version}
+		case errors.As(err, &re):
+		default:
+			return store.Token{}, fmt.Errorf("ghl: refresh token of connection %s: %w", s.connID, err)
+		}
+		if serr := s.conns.SetConnectionStatus(ctx, s.connID, store.ConnReconnectRequired, re.Reason); serr != nil {
+			return store.Token{}, errors.Join(re, fmt.Errorf("ghl: record reconnect-required status: %w", serr))
+		}
+		return store.Token{}, re
+	}
+}
+
+// markRefused re-reads the stored token under its lock. If it is still the one whose refresh
+// token HighLevel refused, it records the refusal on it; if someone stored another token
+// meanwhile, it reports rotated and changes nothing.
+func (s *StoredToken) markRefused(ctx context.Context, refused store.Token, oe *OAuthError) (marked store.Token, rotated bool, err error) {
+	why := fmt.Sprintf("HTTP %d", oe.Status)
+	switch {
+	case oe.Code != "" && oe.Shape != ShapeRFC6749:
+		why += " " + oe.Shape + ", " + oe.Code
+	case oe.Code != "":
+		why += " " + oe.Code
+	default:
+		why += " " + oe.Shape
+	}
+	marked, err = s.tokens.UpdateToken(ctx, s.connID, store.TokenGHL, func(cur store.Token) (store.Token, error) {
+		if cur.Version != refused.Version || cur.RefreshToken != refused.RefreshToken {
+			rotated = true
 			return cur, nil
 		}
-		if cur.AccessToken != stale && s.fresh(cur, time.Now()) {
-			return cur, nil // another process refreshed while we waited for the lock
-		}
-		if cur.RefreshToken == "" {
-			return cur, &ReconnectError{ConnectionID: s.connID, Reason: "no refresh token is stored"}
-		}
-		if s.app == nil {
-			return cur, fmt.Errorf("ghl: connection %s uses OAuth but no OAuth app is configured", s.connID)
-		}
-		s.refreshes.Add(1)
-		g, err := s.app.Refresh(ctx, cur.RefreshToken)
-		if err != nil {
-			return cur, err
-		}
-		next := cur
-		next.AccessToken, next.Expiry = g.AccessToken, g.Expiry
-		if g.RefreshToken != "" {
-			next.RefreshToken = g.RefreshToken
-		}
-		if g.Scope != "" {
-			next.Scope = g.Scope
-		}
-		return next, nil
+		cur.RefreshRejected = why
+		return cur, nil
 	})
-	if err == nil {
-		return t, nil
+	if err != nil {
+		return marked, false, fmt.Errorf("ghl: record refused refresh token of connection %s: %w", s.connID, err)
 	}
-	var re *ReconnectError
-	var oe *OAuthError
-	switch {
-	case errors.As(err, &oe) && oe.InvalidGrant():
-		re = &ReconnectError{ConnectionID: s.connID, Reason: "HighLevel rejected the refresh token (invalid_grant)"}
-	case errors.As(err, &re):
-	default:
-		return store.Token{}, fmt.Errorf("ghl: refresh token of connection %s: %w", s.connID, err)
-	}
-	if serr := s.conns.SetConnectionStatus(ctx, s.connID, store.ConnReconnectRequired, re.Reason); serr != nil {
-		return store.Token{}, errors.Join(re, fmt.Errorf("ghl: record reconnect-required status: %w", serr))
-	}
-	return store.Token{}, re
+	return marked, rotated, nil
+}
+
+func refusedReason(why string) string {
+	return "HighLevel refused the refresh token (" + why + ")"
 }

@@ -131,7 +131,7 @@ type ContactInput struct {
 	Name        *string               `json:"name,omitempty"`
 	Email       *string               `json:"email,omitempty"`
 	Phone       *string               `json:"phone,omitempty"`
-	CompanyName *string               `json:"companyName,omitempty"`
+	CompanyName *string               `json:"companyName,omitempty"` // create and upsert only: UpdateContactDto has none
 	Address1    *string               `json:"address1,omitempty"`
 	City        *string               `json:"city,omitempty"`
 	State       *string               `json:"state,omitempty"`

@@ -89,15 +89,17 @@ type AppointmentEvent struct {
 }
 
 // AppInstallEvent is the payload of an app install. Agency-level installs have no
-// LocationID; installs to future locations may lack CompanyID and UserID.
+// LocationID; a bulk install by an agency names its locations in LocationIDs instead
+// (ghl-facts.md §3); installs to future locations may lack CompanyID and UserID.
 type AppInstallEvent struct {
-	AppID               string `json:"appId"`
-	CompanyID           string `json:"companyId,omitempty"`
-	LocationID          string `json:"locationId,omitempty"`
-	UserID              string `json:"userId,omitempty"`
-	PlanID              string `json:"planId,omitempty"`
-	CompanyName         string `json:"companyName,omitempty"`
-	IsWhitelabelCompany bool   `json:"isWhitelabelCompany,omitempty"`
+	AppID               string   `json:"appId"`
+	CompanyID           string   `json:"companyId,omitempty"`
+	LocationID          string   `json:"locationId,omitempty"`
+	LocationIDs         []string `json:"locationIds,omitempty"`
+	UserID              string   `json:"userId,omitempty"`
+	PlanID              string   `json:"planId,omitempty"`
+	CompanyName         string   `json:"companyName,omitempty"`
+	IsWhitelabelCompany bool     `json:"isWhitelabelCompany,omitempty"`
 	Trial               struct {
 		OnTrial        bool    `json:"onTrial,omitempty"`
 		TrialDuration  float64 `json:"trialDuration,omitempty"`
@@ -174,7 +176,7 @@ func DecodeWebhook(body []byte) (Envelope, error) {
 		}
 		env.Payload, env.ObjectID, env.ContactID = p, p.Appointment.ID, p.Appointment.ContactID
 	case EventAppInstall:
-		p := &AppInstallEvent{AppID: o.str("appId"), CompanyID: o.str("companyId"), LocationID: o.str("locationId"), UserID: o.str("userId"),
+		p := &AppInstallEvent{AppID: o.str("appId"), CompanyID: o.str("companyId"), LocationID: o.str("locationId"), LocationIDs: o.strs("locationIds"), UserID: o.str("userId"),
 			PlanID: o.str("planId"), CompanyName: o.str("companyName"), IsWhitelabelCompany: o.boolean("isWhitelabelCompany")}
 		tr := o.obj("trial")
 		p.Trial.OnTrial, p.Trial.TrialDuration, p.Trial.TrialStartDate = tr.boolean("onTrial"), tr.num("trialDuration"), Time{tr.time("trialStartDate")}

@@ -64,6 +64,40 @@ func OpenToken(kr *secrets.Keyring, t *Token, s SealedToken) error {
 	return nil
 }
 
+func companyAAD(companyID string) []byte { return []byte("company-token/" + companyID) }
+
+// SealCompanyToken encrypts a company token's secrets, bound to its company.
+func SealCompanyToken(kr *secrets.Keyring, companyID string, t Token) SealedToken {
+	aad := companyAAD(companyID)
+	return SealedToken{Access: kr.SealString(t.AccessToken, aad), Refresh: kr.SealString(t.RefreshToken, aad)}
+}
+
+// OpenCompanyToken decrypts what SealCompanyToken produced into t.
+func OpenCompanyToken(kr *secrets.Keyring, companyID string, t *Token, s SealedToken) error {
+	aad := companyAAD(companyID)
+	var err error
+	if t.AccessToken, err = kr.OpenString(s.Access, aad); err != nil {
+		return fmt.Errorf("open access token of company %s: %w", companyID, err)
+	}
+	if t.RefreshToken, err = kr.OpenString(s.Refresh, aad); err != nil {
+		return fmt.Errorf("open refresh token of company %s: %w", companyID, err)
+	}
+	return nil
+}
+
+// CheckCompanyToken validates a company token before it is written.
+func CheckCompanyToken(companyID string, t Token) error {
+	switch {
+	case strings.TrimSpace(companyID) == "":
+		return fmt.Errorf("company token: company id is empty")
+	case t.Mode != AuthOAuth:
+		return fmt.Errorf("company token of %s: auth mode must be %q, got %q", companyID, AuthOAuth, t.Mode)
+	case strings.TrimSpace(t.AccessToken) == "":
+		return fmt.Errorf("company token of %s: access token is empty", companyID)
+	}
+	return nil
+}
+
 // CheckToken validates a token before it is written.
 func CheckToken(t Token) error {
 	switch {
@@ -71,7 +105,7 @@ func CheckToken(t Token) error {
 		return fmt.Errorf("token: connection id is empty")
 	case t.Kind != TokenGHL && t.Kind != TokenReferrizer:
 		return fmt.Errorf("token: unknown kind %q", t.Kind)
-	case t.Mode != AuthOAuth && t.Mode != AuthPrivate:
+	case t.Mode != AuthOAuth && t.Mode != AuthPrivate && t.Mode != AuthCompany:
 		return fmt.Errorf("token: unknown auth mode %q", t.Mode)
 	case strings.TrimSpace(t.AccessToken) == "":
 		return fmt.Errorf("token: access token is empty")
@@ -85,7 +119,7 @@ func CheckConnection(c Connection) error {
 		return err
 	}
 	switch c.Status {
-	case "", ConnActive, ConnPaused, ConnReconnectRequired:
+	case "", ConnActive, ConnPaused, ConnReconnectRequired, ConnPending:
 	default:
 		return fmt.Errorf("connection %s: unknown status %q", c.ID, c.Status)
 	}

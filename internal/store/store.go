@@ -29,6 +29,14 @@ const (
 // Valid reports whether s is a known side.
 func (s Side) Valid() bool { return s == SideGHL || s == SideRZ }
 
+// Other returns the other side.
+func (s Side) Other() Side {
+	if s == SideGHL {
+		return SideRZ
+	}
+	return SideGHL
+}
+
 // ConnectionStatus is the lifecycle state of a connection.
 type ConnectionStatus string
 
@@ -36,6 +44,10 @@ const (
 	ConnActive            ConnectionStatus = "active"
 	ConnPaused            ConnectionStatus = "paused"             // e.g. after AppUninstall; data kept
 	ConnReconnectRequired ConnectionStatus = "reconnect_required" // refresh token rejected
+	// ConnPending is a connection an app install created: it has its HighLevel side but no
+	// Referrizer credential yet, so nothing syncs (no links, workflows or dead letters) until
+	// an operator adds one with `starter connect`.
+	ConnPending ConnectionStatus = "pending"
 )
 
 // Connection pairs one HighLevel location with one Referrizer account.
@@ -72,6 +84,7 @@ type TokenKind string
 const (
 	TokenGHL        TokenKind = "ghl"
 	TokenReferrizer TokenKind = "referrizer"
+	TokenGHLCompany TokenKind = "ghl_company" // a company's token (CompanyTokens)
 )
 
 // AuthMode says how a HighLevel token is obtained.
@@ -80,6 +93,10 @@ type AuthMode string
 const (
 	AuthOAuth   AuthMode = "oauth"   // authorization code; rotating refresh token
 	AuthPrivate AuthMode = "private" // Private Integration / API token; static
+	// AuthCompany is a Location token obtained from the agency's Company token (POST
+	// /oauth/locationToken) after a bulk install: it has no refresh token and is obtained
+	// again from the Company token when it expires.
+	AuthCompany AuthMode = "company"
 )
 
 // Token is a credential in clear text; the store encrypts AccessToken and RefreshToken at rest.
@@ -93,6 +110,10 @@ type Token struct {
 	Scope        string
 	Version      int64 // bumped on every write; lets callers see a refresh happened
 	UpdatedAt    time.Time
+	// RefreshRejected says why HighLevel refused this token's refresh token; "" while it
+	// is usable. A token carrying it is never refreshed again: only writing a new token
+	// (a re-install) clears it.
+	RefreshRejected string
 }
 
 // String never prints secrets.
@@ -209,6 +230,16 @@ type Tokens interface {
 	UpdateToken(ctx context.Context, connectionID string, kind TokenKind, fn func(current Token) (Token, error)) (Token, error)
 }
 
+// CompanyTokens persists agencies' (HighLevel companies') OAuth tokens, encrypted at rest,
+// from which the Location tokens of bulk installs are obtained. The Token's ConnectionID and
+// Kind are unused (Kind reads back as TokenGHLCompany).
+type CompanyTokens interface {
+	PutCompanyToken(ctx context.Context, companyID string, t Token) (Token, error)
+	GetCompanyToken(ctx context.Context, companyID string) (Token, error)
+	// UpdateCompanyToken is UpdateToken for a company's token.
+	UpdateCompanyToken(ctx context.Context, companyID string, fn func(current Token) (Token, error)) (Token, error)
+}
+
 // Links persists person links.
 type Links interface {
 	// EnsureLink returns the link owning contact id on side, creating it when none does.
@@ -304,6 +335,7 @@ type Store interface {
 	MatchKeys
 	Connections
 	Tokens
+	CompanyTokens
 	Links
 	Ledger
 	Inbox

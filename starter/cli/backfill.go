@@ -44,6 +44,9 @@ func (a *app) backfill(ctx context.Context, detach, quiet bool, every time.Durat
 	if err != nil {
 		return err
 	}
+	if err := refusePending(conn); err != nil {
+		return err
+	}
 	tc, _, err := a.temporal()
 	if err != nil {
 		return err

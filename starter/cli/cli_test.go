@@ -415,7 +415,7 @@ func TestCLI(t *testing.T) {
 		if p.Phase != workflows.PhaseDone || p.Seen < 5 || p.Started < 4 || p.Created < 3 || p.Failed != 0 {
 			t.Errorf("final progress: %+v", p)
 		}
-		if !strings.Contains(r.stderr, "seen") || !strings.Contains(r.stderr, "people/s") {
+		if !strings.Contains(r.stderr, "seen") || !strings.Contains(r.stderr, "people/") { // the bar picks /s, /min or /hr by speed
 			t.Errorf("no progress bar on stderr:\n%q", r.stderr)
 		}
 		if n := len(e.GHLContacts()); n != 4 {
@@ -610,6 +610,35 @@ func TestCLI(t *testing.T) {
 		if n := len(e.GHLContacts()); n != 5 {
 			t.Errorf("HighLevel has %d contacts, want 5 (no duplicate of Solo)", n)
 		}
+
+		// A person held as ambiguous, and each candidate, already has a link of their own on
+		// one side: linking absorbs the Referrizer one into the HighLevel contact's.
+		held, err := e.RZ.AdminCreateContact(e.RZToken, rzsim.Contact{FirstName: "Held", Email: "held@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		own, _, err := e.Store.EnsureLink(ctx, e.Conn.ID, store.SideRZ, held.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.GHL.SetWebhooks(ghlsim.WebhookOptions{})
+		heldGHL, err := e.GHL.CreateContact(ghlsim.Contact{LocationID: e.LocationID, FirstName: "Held", Email: "held@example.com"})
+		e.GHL.SetWebhooks(wh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The backfill linked the HighLevel candidate on its own too.
+		if _, _, err := e.Store.EnsureLink(ctx, e.Conn.ID, store.SideGHL, heldGHL.ID); err != nil {
+			t.Fatal(err)
+		}
+		want(t, c.on(t, "link", heldGHL.ID, held.ID), cli.ExitOK)
+		if got, err := e.Store.LinkBy(ctx, e.Conn.ID, store.SideRZ, held.ID); err != nil || got.GHLContactID != heldGHL.ID {
+			t.Errorf("held person after link: %+v, %v", got, err)
+		} else if got.ID != own.ID {
+			if _, err := e.Store.GetLink(ctx, e.Conn.ID, own.ID); err == nil {
+				t.Errorf("the held person's own link %s survived beside %s", own.ID, got.ID)
+			}
+		}
 	})
 
 	t.Run("sync links a new person found by e-mail", func(t *testing.T) {
@@ -697,6 +726,66 @@ func TestCLI(t *testing.T) {
 		}
 		if in.ConnectionID != e.Conn.ID || in.LinkID != link.ID {
 			t.Errorf("decoded input %+v", in)
+		}
+	})
+
+	// A connection an app install created holds only its HighLevel grant: it stays pending,
+	// status says what to do, nothing starts work for it, and connect --rz-token activates it.
+	t.Run("pending connection from an install", func(t *testing.T) {
+		const id = "installed-1"
+		loc := "installedLoc" + store.NewID()
+		if _, err := e.Store.PutConnection(ctx, store.Connection{ID: id, Name: "Installed", GHLLocationID: loc, Status: store.ConnPending, StatusReason: "installed"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Store.PutToken(ctx, store.Token{ConnectionID: id, Kind: store.TokenGHL, Mode: store.AuthOAuth, AccessToken: "oauth-at", RefreshToken: "oauth-rt", Expiry: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		r := want(t, c.run(t, "-c", id, "status"), cli.ExitOK)
+		for _, s := range []string{"connection " + id, "pending", "not syncing yet", "next: add the Referrizer token: starter connect -c " + id + " --rz-token -"} {
+			if !strings.Contains(r.stdout, s) {
+				t.Errorf("status of a pending connection lacks %q:\n%s", s, r)
+			}
+		}
+		st := decode[struct {
+			Connections []struct{ ID, Status, Next string }
+		}](t, want(t, c.run(t, "-c", id, "-o", "json", "status"), cli.ExitOK))
+		if len(st.Connections) != 1 || st.Connections[0].Status != "pending" || !strings.Contains(st.Connections[0].Next, "--rz-token") {
+			t.Errorf("status json: %+v", st)
+		}
+		for _, args := range [][]string{{"backfill", "--detach"}, {"schedules", "install"}, {"schedules", "resume"}, {"schedules", "trigger", "poll"}, {"sync", "someone@example.com"}, {"link", "ghl-1", "rz-1"}} {
+			r := want(t, c.run(t, append([]string{"-c", id}, args...)...), cli.ExitUsage)
+			if !strings.Contains(r.stderr, "pending") && !strings.Contains(r.stderr, "does not sync") {
+				t.Errorf("%v on a pending connection: %s", args, r)
+			}
+		}
+		resp, err := e.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: e.Namespace, Query: fmt.Sprintf("%s = '%s'", workflows.SAConnection.GetName(), id),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(resp.Executions); n != 0 {
+			t.Errorf("%d workflows of a pending connection", n)
+		}
+		if _, err := e.Client.ScheduleClient().GetHandle(ctx, workflows.PollScheduleID(id)).Describe(ctx); err == nil {
+			t.Errorf("a schedule exists for a pending connection")
+		}
+
+		r = want(t, c.run(t, "connect", "-c", id, "--rz-token", e.RZToken), cli.ExitOK)
+		if !strings.Contains(r.stdout, "OAuth grant kept") || !strings.Contains(r.stdout, "next: starter schedules install -c "+id) {
+			t.Errorf("connect of a pending connection: %s", r)
+		}
+		noSecrets(t, r)
+		conn, err := e.Store.GetConnection(ctx, id)
+		if err != nil || conn.Status != store.ConnActive || conn.StatusReason != "" {
+			t.Errorf("after connect: %+v (%v), want active", conn, err)
+		}
+		if tok, err := e.Store.GetToken(ctx, id, store.TokenGHL); err != nil || tok.AccessToken != "oauth-at" || tok.Mode != store.AuthOAuth {
+			t.Errorf("connect replaced the install's HighLevel grant: %v (%v)", tok, err)
+		}
+		r = want(t, c.run(t, "-c", id, "status"), cli.ExitOK)
+		if strings.Contains(r.stdout, "not syncing yet") || strings.Contains(r.stdout, "next:") {
+			t.Errorf("status of the connected connection still says it waits:\n%s", r)
 		}
 	})
 }

@@ -176,7 +176,13 @@ func (a *app) connect(ctx context.Context, f connectFlags) error {
 	// Fresh, checked credentials make the connection usable again (e.g. after the worker
 	// marked it reconnect_required); a kept OAuth grant proves nothing, so it changes nothing.
 	wasInactive := exists && conn.Status != store.ConnActive
-	if ghlCheck != "" {
+	wasPending := exists && conn.Status == store.ConnPending
+	switch {
+	case ghlCheck != "":
+		conn.Status, conn.StatusReason = store.ConnActive, ""
+	case wasPending:
+		// An install made the connection with its HighLevel grant and waited only for the
+		// Referrizer credential, which was just checked.
 		conn.Status, conn.StatusReason = store.ConnActive, ""
 	}
 	saved, err := st.PutConnection(ctx, conn)
@@ -229,12 +235,32 @@ func (a *app) connect(ctx context.Context, f connectFlags) error {
 	}
 	a.printf("  Referrizer: token %s\n", rzResult)
 	switch {
-	case !exists:
+	case !exists, wasPending:
 		a.printf("next: starter schedules install -c %s && starter backfill -c %s\n", id, id)
 	case wasInactive && saved.Status == store.ConnActive:
 		a.printf("connection %s is active again; its schedules are unchanged (starter schedules resume -c %s)\n", id, id)
 	}
 	return nil
+}
+
+// refusePending stops commands that would start work for a connection still waiting for
+// its Referrizer credential: nothing may sync (no workflows, no dead letters) before it.
+func refusePending(c store.Connection) error {
+	if c.Status != store.ConnPending {
+		return nil
+	}
+	return usageErr("connection %s is pending: it has no Referrizer token yet; add it with `starter connect -c %s --rz-token -`", c.ID, c.ID)
+}
+
+// nextStep is what an operator does about a connection that does not sync, or "".
+func nextStep(c store.Connection) string {
+	switch c.Status {
+	case store.ConnPending:
+		return "add the Referrizer token: starter connect -c " + c.ID + " --rz-token -"
+	case store.ConnReconnectRequired:
+		return "install the app on the location again (starter connect --oauth), or give a Private Integration token with starter connect -c " + c.ID + " --ghl-token -"
+	}
+	return ""
 }
 
 // secretFlag returns a token flag's value, reading the first line of stdin for "-".

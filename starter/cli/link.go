@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -24,6 +25,9 @@ person afterwards to sync them.`,
 			if err != nil {
 				return err
 			}
+			if err := refusePending(conn); err != nil {
+				return err
+			}
 			c, err := a.conn(ctx, conn.ID)
 			if err != nil {
 				return err
@@ -42,7 +46,7 @@ person afterwards to sync them.`,
 			if err != nil {
 				return err
 			}
-			l, err := st.PairLink(ctx, conn.ID, args[0], args[1])
+			l, err := pairHeld(ctx, st, conn.ID, args[0], args[1])
 			if errors.Is(err, store.ErrConflict) {
 				return invalidErr("%w", err)
 			}
@@ -57,4 +61,23 @@ person afterwards to sync them.`,
 			return nil
 		},
 	}
+}
+
+// pairHeld links the two contacts as one person. Either may already have a link of its own
+// on one side only (a held, ambiguous person has one): the Referrizer contact's one-sided
+// link is absorbed into the HighLevel contact's. A contact linked to a different partner is
+// a conflict.
+func pairHeld(ctx context.Context, st store.Store, connID, ghlID, rzID string) (store.Link, error) {
+	l, _, err := st.EnsureLink(ctx, connID, store.SideGHL, ghlID)
+	if err != nil {
+		return l, err
+	}
+	switch l.RZContactID {
+	case rzID:
+		return l, nil
+	case "":
+		l, _, err = st.ClaimContact(ctx, connID, l.ID, store.SideRZ, rzID)
+		return l, err
+	}
+	return l, fmt.Errorf("HighLevel contact %s is linked to Referrizer contact %s: %w", ghlID, l.RZContactID, store.ErrConflict)
 }

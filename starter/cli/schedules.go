@@ -20,6 +20,9 @@ func (a *app) schedulesCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withSchedules(cmd.Context(), "installed", func(ctx context.Context, m *schedules.Manager, c store.Connection) error {
+				if err := refusePending(c); err != nil {
+					return err
+				}
 				return m.Install(ctx, c, pollEvery, reconcileEvery)
 			})
 		},
@@ -44,6 +47,9 @@ func (a *app) schedulesCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withSchedules(cmd.Context(), "resumed", func(ctx context.Context, m *schedules.Manager, c store.Connection) error {
+				if err := refusePending(c); err != nil {
+					return err
+				}
 				return m.Resume(ctx, c.ID, note)
 			})
 		},
@@ -61,6 +67,9 @@ func (a *app) schedulesCmd() *cobra.Command {
 				return usageErr("schedule kind %q: want %s or %s", kind, schedules.Poll, schedules.Reconcile)
 			}
 			return a.withSchedules(cmd.Context(), "triggered "+kind, func(ctx context.Context, m *schedules.Manager, c store.Connection) error {
+				if err := refusePending(c); err != nil {
+					return err
+				}
 				return m.Trigger(ctx, c.ID, kind)
 			})
 		},

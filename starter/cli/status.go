@@ -30,10 +30,13 @@ type statusOut struct {
 }
 
 type connStatus struct {
-	ID              string            `json:"id"`
-	Name            string            `json:"name"`
-	Status          string            `json:"status"`
-	StatusReason    string            `json:"statusReason,omitempty"`
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Status       string `json:"status"`
+	StatusReason string `json:"statusReason,omitempty"`
+	// Next is what an operator must do before the connection syncs (pending, reconnect
+	// required); empty when nothing.
+	Next            string            `json:"next,omitempty"`
 	LocationID      string            `json:"locationId"`
 	Schedules       []schedules.State `json:"schedules"`
 	DeadLettersOpen int               `json:"deadLettersOpen"`
@@ -99,7 +102,7 @@ func (a *app) status(ctx context.Context) error {
 	}
 	mgr := &schedules.Manager{Client: tc, TaskQueue: a.taskQueue()}
 	for _, c := range conns {
-		cs := connStatus{ID: c.ID, Name: c.Name, Status: string(c.Status), StatusReason: c.StatusReason, LocationID: c.GHLLocationID}
+		cs := connStatus{ID: c.ID, Name: c.Name, Status: string(c.Status), StatusReason: c.StatusReason, Next: nextStep(c), LocationID: c.GHLLocationID}
 		if cs.Schedules, err = mgr.Describe(ctx, c.ID); err != nil {
 			return err
 		}
@@ -183,6 +186,12 @@ func (a *app) writeStatus(out statusOut, budgetErr error) {
 			status += " (" + c.StatusReason + ")"
 		}
 		a.printf("connection %s (%s): %s, HighLevel location %s\n", c.ID, c.Name, status, c.LocationID)
+		if c.Status == string(store.ConnPending) {
+			a.printf("  not syncing yet: no links, workflows or dead letters until its Referrizer token is added\n")
+		}
+		if c.Next != "" {
+			a.printf("  next: %s\n", c.Next)
+		}
 		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 		for _, s := range c.Schedules {
 			var state string

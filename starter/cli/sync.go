@@ -53,6 +53,9 @@ func (a *app) syncPerson(ctx context.Context, q string) error {
 	if err != nil {
 		return err
 	}
+	if err := refusePending(conn); err != nil {
+		return err
+	}
 	if conn.Status != store.ConnActive {
 		return fmt.Errorf("connection %s is %s (%s): the worker does not sync it; reconnect it with `starter connect`", conn.ID, conn.Status, conn.StatusReason)
 	}

@@ -2,8 +2,10 @@
 // the module root) and validates HTTP exchanges against them. It is test support for the
 // contract tests of package ghl and package ghlsim; product code does not import it.
 //
-// Where the official spec is wrong or silent, Load patches the loaded document in memory and
-// Exceptions lists every patch with the reason; nothing else is relaxed.
+// Where the official spec is wrong or silent, Load patches the loaded document in memory, and
+// where it is loose (request bodies, error answers) Load closes it; Departures lists every
+// change with its evidence, and README's table "Where we depart from HighLevel's OpenAPI
+// files" lists every Departure.
 package ghlspec
 
 import (
@@ -12,10 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,40 +67,11 @@ func checkDir(d string) (string, error) {
 	return d, nil
 }
 
-// Exceptions are the places where the official spec is wrong or silent, and what Load does
-// about each.
-var Exceptions = []string{
-	"contacts.json POST /contacts/search: the request DTO SearchBodyV2DTO has no properties and the 200 response no schema. " +
-		"Load documents the shape HighLevel's search guide and API behaviour show: locationId and pageLimit required, " +
-		"query, filters, sort, searchAfter; response {contacts[] (each with its searchAfter cursor), total}; and a 422 " +
-		"answer, which HighLevel sends when pageLimit or locationId is missing (highlevel-api-docs issue #31).",
-	"contacts.json GET /contacts/: the response schema lacks meta (total, startAfterId, startAfter, nextPageUrl, ...), " +
-		"which carries the cursor. Load adds it to ContactsSearchSuccessfulResponseDto.",
-	"contacts.json CreateContactDto/UpdateContactDto/UpsertContactDto.dateOfBirth: typed object although described and " +
-		"exemplified as a date string (\"1990-09-25\"). Load types it string.",
-	"contacts.json NumericField/MonetoryField.field_value: typed object although the value is a number (example 100). " +
-		"Load types it number.",
-	"contacts.json CustomFieldSchema.value: typed string, but values of numeric, checkbox and file fields are numbers, " +
-		"lists or objects (the webhook docs say string|number|array|object). Load leaves it untyped.",
-	"locations.json POST /locations/{locationId}/tasks/search (task-search): LocationTaskListSuccessfulResponseDto types " +
-		"tasks as an array of arrays, but HighLevel sends an array of task objects, keyed by _id (not id like the per-contact " +
-		"task endpoints), with title, body, assignedTo, dueDate, completed, contactId, locationId, deleted, dateAdded, " +
-		"dateUpdated, contactDetails {firstName, lastName, often null} and assignedToUserDetails, and no total. Load types the " +
-		"items as that object with _id required (other properties stay allowed). HighLevel also answers this POST 201, not " +
-		"the documented 200 (reported from live calls); Load documents 201 with the same schema. (Users also report an " +
-		"undocumented searchAfter cursor on each row; the client pages with the documented skip/limit.)",
-	"contacts.json and locations.json: no operation documents 403 (token lacks access to the location), 404 (record not " +
-		"found), 413 (body too large), 429 (rate limited) or 5XX answers, all of which HighLevel sends. Load adds them " +
-		"with the common error shape {statusCode, message, error}.",
-	"contacts.json UpdateContactDto omits companyName, which HighLevel's update accepts (create and upsert have it); " +
-		"the DTO does not forbid extra properties, so no patch is needed, but the client relies on it.",
-	"oauth.json POST /oauth/token: the 4xx schemas lack RFC 6749's error/error_description, which HighLevel sends and " +
-		"OAuth clients key on (invalid_grant); they are extra properties, so no patch is needed.",
-}
-
 // Spec is the loaded documents with a router each.
 type Spec struct {
-	Docs    map[string]*openapi3.T // "contacts", "locations", "oauth"
+	Docs map[string]*openapi3.T // "contacts", "locations", "oauth"
+	// Applied are the IDs of the Departures Load applied, in order.
+	Applied []string
 	routers []routers.Router
 }
 
@@ -126,7 +102,7 @@ func load() (*Spec, error) {
 		}
 		s.Docs[name] = doc
 	}
-	if err := patch(s.Docs); err != nil {
+	if s.Applied, err = patch(s.Docs); err != nil {
 		return nil, err
 	}
 	for _, name := range []string{"contacts", "locations", "oauth"} {
@@ -140,160 +116,6 @@ func load() (*Spec, error) {
 		s.routers = append(s.routers, r)
 	}
 	return s, nil
-}
-
-func schemaOf(doc *openapi3.T, name string) (*openapi3.Schema, error) {
-	ref := doc.Components.Schemas[name]
-	if ref == nil || ref.Value == nil {
-		return nil, fmt.Errorf("ghlspec: schema %s is gone from the spec; revisit the exceptions", name)
-	}
-	return ref.Value, nil
-}
-
-func errorShape() *openapi3.Schema {
-	return openapi3.NewObjectSchema().
-		WithProperty("statusCode", openapi3.NewFloat64Schema()).
-		WithProperty("message", &openapi3.Schema{}). // string, or a list for 422s
-		WithProperty("error", openapi3.NewStringSchema())
-}
-
-// patch applies Exceptions.
-func patch(docs map[string]*openapi3.T) error {
-	c := docs["contacts"]
-
-	search := c.Paths.Value("/contacts/search")
-	if search == nil || search.Post == nil {
-		return errors.New("ghlspec: POST /contacts/search is gone from the spec")
-	}
-	searchBody := openapi3.NewObjectSchema().
-		WithProperty("locationId", openapi3.NewStringSchema()).
-		WithProperty("pageLimit", openapi3.NewIntegerSchema()).
-		WithProperty("page", openapi3.NewIntegerSchema()).
-		WithProperty("query", openapi3.NewStringSchema()).
-		WithProperty("searchAfter", openapi3.NewArraySchema().WithItems(&openapi3.Schema{})).
-		WithProperty("filters", openapi3.NewArraySchema().WithItems(openapi3.NewObjectSchema())).
-		WithProperty("sort", openapi3.NewArraySchema().WithItems(openapi3.NewObjectSchema().
-			WithProperty("field", openapi3.NewStringSchema()).
-			WithProperty("direction", openapi3.NewStringSchema().WithEnum("asc", "desc"))))
-	searchBody.Required = []string{"locationId", "pageLimit"}
-	search.Post.RequestBody.Value.Content = openapi3.NewContentWithJSONSchema(searchBody)
-	item, err := schemaOf(c, "ContactsSearchSchema")
-	if err != nil {
-		return err
-	}
-	hit := *item
-	hit.Properties = openapi3.Schemas{}
-	for k, v := range item.Properties {
-		hit.Properties[k] = v
-	}
-	hit.Properties["searchAfter"] = openapi3.NewArraySchema().WithItems(&openapi3.Schema{}).NewRef()
-	searchResp := openapi3.NewObjectSchema().
-		WithProperty("contacts", openapi3.NewArraySchema().WithItems(&hit)).
-		WithProperty("total", openapi3.NewFloat64Schema())
-	searchResp.Required = []string{"contacts", "total"}
-	search.Post.Responses.Value("200").Value.Content = openapi3.NewContentWithJSONSchema(searchResp)
-	if unprocessable := c.Paths.Value("/contacts/").Post.Responses.Value("422"); unprocessable != nil && search.Post.Responses.Value("422") == nil {
-		search.Post.Responses.Set("422", unprocessable)
-	}
-
-	list, err := schemaOf(c, "ContactsSearchSuccessfulResponseDto")
-	if err != nil {
-		return err
-	}
-	nullableStr := openapi3.NewStringSchema().WithNullable()
-	nullableNum := openapi3.NewFloat64Schema().WithNullable()
-	list.Properties["meta"] = openapi3.NewObjectSchema().
-		WithProperty("total", openapi3.NewFloat64Schema()).
-		WithProperty("startAfterId", nullableStr).
-		WithProperty("startAfter", nullableNum).
-		WithProperty("nextPageUrl", nullableStr).
-		WithProperty("currentPage", nullableNum).
-		WithProperty("nextPage", nullableNum).
-		WithProperty("prevPage", nullableNum).NewRef()
-
-	for _, dto := range []string{"CreateContactDto", "UpdateContactDto", "UpsertContactDto"} {
-		s, err := schemaOf(c, dto)
-		if err != nil {
-			return err
-		}
-		s.Properties["dateOfBirth"] = openapi3.NewStringSchema().WithNullable().NewRef()
-	}
-	for _, f := range []string{"NumericField", "MonetoryField"} {
-		s, err := schemaOf(c, f)
-		if err != nil {
-			return err
-		}
-		s.Properties["field_value"] = openapi3.NewFloat64Schema().NewRef()
-	}
-	cf, err := schemaOf(c, "CustomFieldSchema")
-	if err != nil {
-		return err
-	}
-	cf.Properties["value"] = (&openapi3.Schema{}).NewRef()
-
-	if err := patchTaskSearch(docs["locations"]); err != nil {
-		return err
-	}
-
-	for _, name := range []string{"contacts", "locations"} {
-		for _, item := range docs[name].Paths.Map() {
-			for _, op := range item.Operations() {
-				for _, st := range []string{"403", "404", "413", "429", "5XX"} {
-					if op.Responses.Value(st) == nil {
-						desc := "added by ghlspec (undocumented by HighLevel)"
-						op.Responses.Set(st, &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription(desc).WithJSONSchema(errorShape())})
-					}
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// patchTaskSearch applies the task-search exception.
-func patchTaskSearch(l *openapi3.T) error {
-	search := l.Paths.Value("/locations/{locationId}/tasks/search")
-	if search == nil || search.Post == nil || search.Post.Responses.Value("200") == nil {
-		return errors.New("ghlspec: POST /locations/{locationId}/tasks/search is gone from the spec; revisit the exceptions")
-	}
-	list, err := schemaOf(l, "LocationTaskListSuccessfulResponseDto")
-	if err != nil {
-		return err
-	}
-	str := openapi3.NewStringSchema
-	nullableStr := func() *openapi3.Schema { return openapi3.NewStringSchema().WithNullable() }
-	row := openapi3.NewObjectSchema().
-		WithProperty("_id", str()).
-		WithProperty("title", str()).
-		WithProperty("body", nullableStr()).
-		WithProperty("assignedTo", nullableStr()).
-		WithProperty("dueDate", str()).
-		WithProperty("completed", openapi3.NewBoolSchema()).
-		WithProperty("contactId", nullableStr()).
-		WithProperty("locationId", str()).
-		WithProperty("deleted", openapi3.NewBoolSchema()).
-		WithProperty("dateAdded", str()).
-		WithProperty("dateUpdated", str()).
-		WithProperty("updatedAt", str()).
-		WithProperty("status", str()).
-		WithProperty("statusGroup", str()).
-		WithProperty("searchAfter", openapi3.NewArraySchema().WithItems(&openapi3.Schema{})).
-		WithProperty("contactDetails", openapi3.NewObjectSchema().WithNullable().
-			WithProperty("_id", str()).
-			WithProperty("firstName", nullableStr()).
-			WithProperty("lastName", nullableStr())).
-		WithProperty("assignedToUserDetails", openapi3.NewObjectSchema().WithNullable().
-			WithProperty("id", str()).
-			WithProperty("firstName", nullableStr()).
-			WithProperty("lastName", nullableStr()).
-			WithProperty("profilePhoto", nullableStr()))
-	row.Required = []string{"_id"}
-	list.Properties["tasks"] = openapi3.NewArraySchema().WithItems(row).NewRef()
-	list.Required = []string{"tasks"}
-	if search.Post.Responses.Value("201") == nil {
-		search.Post.Responses.Set("201", search.Post.Responses.Value("200"))
-	}
-	return nil
 }
 
 // Find returns the route of req, matched as if sent to HighLevel's server.
@@ -319,6 +141,8 @@ func options() *openapi3filter.Options {
 	return &openapi3filter.Options{
 		IncludeResponseStatus: true,
 		MultiError:            true,
+		// One line per violation instead of a dump of the whole schema.
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails()},
 		AuthenticationFunc: func(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 			h := in.RequestValidationInput.Request.Header.Get("Authorization")
 			if !strings.HasPrefix(h, "Bearer ") || strings.TrimSpace(h[len("Bearer "):]) == "" {
@@ -338,10 +162,78 @@ func (s *Spec) ValidateRequest(req *http.Request, body []byte) (*openapi3filter.
 	probe := req.Clone(req.Context())
 	probe.Body = io.NopCloser(bytes.NewReader(body))
 	in := &openapi3filter.RequestValidationInput{Request: probe, PathParams: params, Route: route, Options: options()}
-	if err := openapi3filter.ValidateRequest(req.Context(), in); err != nil {
+	err = errors.Join(openapi3filter.ValidateRequest(req.Context(), in), closedQuery(route, req.URL.Query()),
+		closedBody(route.Operation, req.Header.Get("Content-Type"), body))
+	if err != nil {
 		return in, fmt.Errorf("%s: request: %w", route.Operation.OperationID, err)
 	}
 	return in, nil
+}
+
+// closedQuery refuses query parameters the operation does not declare (kin-openapi ignores
+// them; departure closed-requests).
+func closedQuery(route *routers.Route, q url.Values) error {
+	declared := map[string]bool{}
+	lists := []openapi3.Parameters{route.Operation.Parameters}
+	if route.PathItem != nil {
+		lists = append(lists, route.PathItem.Parameters)
+	}
+	for _, params := range lists {
+		for _, p := range params {
+			if p.Value != nil && p.Value.In == openapi3.ParameterInQuery {
+				declared[p.Value.Name] = true
+			}
+		}
+	}
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !declared[k] {
+			errs = append(errs, fmt.Errorf("query parameter %q is not declared by the operation", k))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// closedBody refuses what kin-openapi lets through (see departure closed-requests): a body
+// sent to an operation that defines none, and form fields the form's DTO does not define.
+func closedBody(op *openapi3.Operation, contentType string, body []byte) error {
+	if op.RequestBody == nil || op.RequestBody.Value == nil {
+		if len(bytes.TrimSpace(body)) > 0 {
+			return errors.New("HighLevel's spec defines no request body for this operation, and one was sent")
+		}
+		return nil
+	}
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	if err != nil || mediaType != "application/x-www-form-urlencoded" {
+		return nil // JSON bodies are closed in their schemas; other types fail in kin-openapi
+	}
+	mt := op.RequestBody.Value.Content.Get(mediaType)
+	if mt == nil || mt.Schema == nil || mt.Schema.Value == nil {
+		return nil
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return fmt.Errorf("form body: %w", err)
+	}
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(form)) {
+		if _, ok := mt.Schema.Value.Properties[k]; !ok {
+			errs = append(errs, fmt.Errorf("form field %q is not defined by the request schema", k))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateAnswer checks a response to req against its operation without checking req itself:
+// for answers to requests that break the contract on purpose (an unknown field, a missing
+// header), which must still be answered in HighLevel's error shapes.
+func (s *Spec) ValidateAnswer(req *http.Request, status int, h http.Header, body []byte) error {
+	route, params, err := s.Find(req)
+	if err != nil {
+		return err
+	}
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: options()}
+	return s.ValidateResponse(in, status, h, body)
 }
 
 // ValidateResponse checks a response to the request in.

@@ -31,6 +31,15 @@ func (s *Server) CreateContact(c Contact) (Contact, error) {
 	return out.clone(), nil
 }
 
+// SetAllowDuplicates sets a location's "Allow Duplicate Contact" setting: when allowed,
+// POST /contacts/ creates a second contact with an existing e-mail or phone instead of
+// refusing it (upsert still updates the match unless createNewIfDuplicateAllowed is set).
+func (s *Server) SetAllowDuplicates(loc string, allow bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.allowDup[loc] = allow
+}
+
 // Contact returns a contact by id.
 func (s *Server) Contact(id string) (Contact, bool) {
 	s.mu.Lock()
@@ -303,6 +312,7 @@ func (s *Server) Snapshot() Snapshot {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth/token", s.token)
+	mux.HandleFunc("POST /oauth/locationToken", s.locationToken)
 	mux.HandleFunc("GET /oauth/chooselocation", s.authorize)
 	mux.HandleFunc("GET /v2/oauth/chooselocation", s.authorize)
 	mux.HandleFunc("/", s.serveAPI)
@@ -358,6 +368,11 @@ func (s *Server) routes() http.Handler {
 	})
 
 	handle(s, mux, "POST /admin/faults", func(_ *http.Request, f Faults) (int, any, error) {
+		switch f.TokenErrorShape {
+		case "", TokenErrorRFC6749, TokenErrorBadRequestDTO, TokenErrorUnauthorizedDTO:
+		default:
+			return 0, nil, errUnprocessable("tokenErrorShape must be one of rfc6749, BadRequestDTO, UnauthorizedDTO (or empty)")
+		}
 		s.SetFaults(f)
 		return http.StatusOK, s.Faults(), nil
 	})
@@ -384,6 +399,12 @@ func (s *Server) routes() http.Handler {
 	handle(s, mux, "POST /admin/uninstall", func(_ *http.Request, in locToken) (int, any, error) {
 		s.Uninstall(in.LocationID)
 		return http.StatusOK, obj{"locationId": in.LocationID}, nil
+	})
+	handle(s, mux, "POST /admin/revoke-refresh-tokens", func(_ *http.Request, in locToken) (int, any, error) {
+		if in.LocationID == "" {
+			return 0, nil, errUnprocessable("locationId should not be empty")
+		}
+		return http.StatusOK, obj{"locationId": in.LocationID, "revoked": s.RevokeRefreshTokens(in.LocationID)}, nil
 	})
 	handle(s, mux, "POST /admin/expire-tokens", func(_ *http.Request, in locToken) (int, any, error) {
 		s.ExpireAccessTokens(in.LocationID)

@@ -24,6 +24,7 @@ type route struct {
 var apiRoutes = []route{
 	endpoint("POST", "/contacts/search", "search-contacts-advanced", false, (*Server).searchContacts),
 	endpoint("POST", "/contacts/upsert", "upsert-contact", true, (*Server).upsertContact),
+	endpoint("GET", "/contacts/search/duplicate", "get-duplicate-contact", false, (*Server).duplicateContact),
 	endpoint("GET", "/contacts/business/{businessId}", "get-contacts-by-businessId", false, (*Server).contactsByBusiness),
 	endpoint("GET", "/contacts/", "get-contacts", false, (*Server).listContacts),
 	endpoint("POST", "/contacts/", "create-contact", true, (*Server).createContact),
@@ -96,11 +97,10 @@ var (
 	createContactProps = []string{"firstName", "lastName", "name", "email", "locationId", "gender", "phone", "address1", "city", "state",
 		"postalCode", "website", "timezone", "dnd", "dndSettings", "inboundDndSettings", "tags", "customFields", "source", "dateOfBirth",
 		"country", "companyName", "assignedTo"}
-	// UpdateContactDto omits companyName although HighLevel's update accepts it (the create and
-	// upsert DTOs have it); the simulator follows HighLevel's behaviour.
+	// UpdateContactDto has no companyName (the create and upsert DTOs have it), so an update
+	// that sets it is refused like any property the DTO does not define.
 	updateContactProps = []string{"firstName", "lastName", "name", "email", "phone", "address1", "city", "state", "postalCode", "website",
-		"timezone", "dnd", "dndSettings", "inboundDndSettings", "tags", "customFields", "source", "dateOfBirth", "country", "assignedTo",
-		"companyName"}
+		"timezone", "dnd", "dndSettings", "inboundDndSettings", "tags", "customFields", "source", "dateOfBirth", "country", "assignedTo"}
 	upsertContactProps = append(slices.Clone(createContactProps), "createNewIfDuplicateAllowed")
 	taskProps          = []string{"title", "body", "dueDate", "completed", "assignedTo"}
 	noteProps          = []string{"userId", "body", "title", "color", "pinned"}
@@ -184,6 +184,32 @@ func (s *Server) deleteContact(q *request) (int, any, *apiError) {
 	return http.StatusOK, obj{"succeded": true}, nil
 }
 
+// duplicateContact is GET /contacts/search/duplicate: the contact HighLevel considers the
+// same person, e-mail first, then phone (the spec's order when duplicates are allowed; with
+// them disallowed HighLevel uses the location's unique identifier, which by default is also
+// e-mail, then phone). The spec documents no 200 body: {"contact": {...}} or {"contact":
+// null} is our assumption, listed in ghlspec.Departures.
+func (s *Server) duplicateContact(q *request) (int, any, *apiError) {
+	loc := q.get("locationId")
+	if err := s.checkLocation(q, &loc); err != nil {
+		if err.status == http.StatusUnprocessableEntity { // this operation documents 400, not 422
+			err = errBad("locationId should not be empty")
+		}
+		return 0, nil, err
+	}
+	email, number := q.get("email"), q.get("number")
+	if email == "" && number == "" {
+		return 0, nil, errBad("email or number is required")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dup, _ := s.duplicateLocked(q.loc, email, number, "")
+	if dup == nil {
+		return http.StatusOK, obj{"contact": nil, "traceId": s.traceIDLocked()}, nil
+	}
+	return http.StatusOK, obj{"contact": dup.wire(), "traceId": s.traceIDLocked()}, nil
+}
+
 // upsertContact updates the duplicate (e-mail first, then phone) or creates a contact.
 func (s *Server) upsertContact(q *request) (int, any, *apiError) {
 	var in contactBody
@@ -195,7 +221,7 @@ func (s *Server) upsertContact(q *request) (int, any, *apiError) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if in.CreateNew && s.opts.AllowDuplicates {
+	if in.CreateNew && s.allowsDuplicatesLocked(q.loc) {
 		c, err := s.createContactLocked(q.loc, in.ContactPatch, time.Time{})
 		if err != nil {
 			return 0, nil, err

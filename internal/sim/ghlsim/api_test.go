@@ -51,10 +51,15 @@ func TestContactCRUD(t *testing.T) {
 	if contactOf(t, body)["dateUpdated"] != c["dateUpdated"] {
 		t.Error("no-op update moved dateUpdated")
 	}
-	st, _, body = f.call(t, "PUT", "/contacts/"+id, pit, map[string]any{"city": "Austin", "companyName": "Lee Gym"})
+	st, _, body = f.call(t, "PUT", "/contacts/"+id, pit, map[string]any{"city": "Austin", "website": "https://lee.example"})
 	u := contactOf(t, body)
-	if st != http.StatusOK || body["succeded"] != true || u["city"] != "Austin" || u["companyName"] != "Lee Gym" || u["dateUpdated"] == c["dateUpdated"] {
+	if st != http.StatusOK || body["succeded"] != true || u["city"] != "Austin" || u["website"] != "https://lee.example" || u["dateUpdated"] == c["dateUpdated"] {
 		t.Errorf("update: %d %v", st, body)
+	}
+	// UpdateContactDto has no companyName: refused like any undefined property.
+	st, _, body = f.raw(t, "PUT", "/contacts/"+id, pit, map[string]any{"companyName": "Lee Gym"}, nil)
+	if msgs, _ := body["message"].([]any); st != http.StatusUnprocessableEntity || len(msgs) != 1 || msgs[0] != "property companyName should not exist" {
+		t.Errorf("update with companyName: %d %v", st, body)
 	}
 
 	st, _, body = f.call(t, "DELETE", "/contacts/"+id, pit, nil)
@@ -119,6 +124,49 @@ func TestDuplicateDetectionAndUpsert(t *testing.T) {
 	}
 	f.contract(t)
 	g.contract(t)
+}
+
+// Upsert replaces the existing person's tags, as HighLevel's UpsertContactDto says ("will
+// overwrite all current tags"); the duplicate rule is a per-location setting; the duplicate
+// search names the person whichever the setting.
+func TestUpsertOverwritesAndDuplicateSetting(t *testing.T) {
+	f := newFixture(t, ghlsim.Options{})
+	ann, err := f.sim.CreateContact(ghlsim.Contact{LocationID: loc, FirstName: "Ann", Email: "ann@example.com", Phone: "+15550100001", Tags: []string{"crm", "shared"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, body := f.call(t, "POST", "/contacts/upsert", pit, map[string]any{"locationId": loc, "email": "ann@example.com", "firstName": "Annie", "tags": []string{"loyal"}})
+	if c := contactOf(t, body); st != http.StatusOK || body["new"] != false || c["id"] != ann.ID || !cmp.Equal(c["tags"], []any{"loyal"}) || c["firstName"] != "Annie" {
+		t.Fatalf("upsert of an existing person: %d %v", st, body)
+	}
+	for _, q := range []struct{ query, want string }{
+		{"email=ANN%40example.com", ann.ID}, {"number=%2B15550100001", ann.ID}, {"email=x%40example.com&number=555-010-0001", ann.ID}, {"email=x%40example.com", ""},
+	} {
+		st, _, body := f.call(t, "GET", "/contacts/search/duplicate?locationId="+loc+"&"+q.query, pit, nil)
+		got, _ := body["contact"].(map[string]any)
+		if st != http.StatusOK || (q.want == "" && got != nil) || (q.want != "" && (got == nil || got["id"] != q.want)) {
+			t.Errorf("duplicate search %s: %d %v, want %q", q.query, st, body, q.want)
+		}
+	}
+	if st, _, _ := f.call(t, "GET", "/contacts/search/duplicate?locationId="+loc, pit, nil); st != http.StatusBadRequest {
+		t.Errorf("duplicate search without e-mail or number: %d, want 400", st)
+	}
+	// This location allows duplicates from now on: create makes a second Ann.
+	f.sim.SetAllowDuplicates(loc, true)
+	st, _, body = f.call(t, "POST", "/contacts/", pit, map[string]any{"locationId": loc, "email": "ann@example.com"})
+	if st != http.StatusCreated || contactOf(t, body)["id"] == ann.ID {
+		t.Fatalf("create with duplicates allowed: %d %v", st, body)
+	}
+	st, _, body = f.call(t, "GET", "/contacts/search/duplicate?locationId="+loc+"&email=ann%40example.com", pit, nil)
+	if got, _ := body["contact"].(map[string]any); st != http.StatusOK || got == nil || got["id"] != ann.ID {
+		t.Errorf("duplicate search with duplicates allowed: %d %v, want the oldest, %s", st, body, ann.ID)
+	}
+	f.sim.SetAllowDuplicates(loc, false)
+	st, _, body = f.call(t, "POST", "/contacts/", pit, map[string]any{"locationId": loc, "phone": "555 010 0001"})
+	if meta, _ := body["meta"].(map[string]any); st != http.StatusBadRequest || meta["contactId"] != ann.ID {
+		t.Errorf("create of a duplicate phone: %d %v", st, body)
+	}
+	f.contract(t)
 }
 
 func TestTagsNormalized(t *testing.T) {

@@ -3,6 +3,8 @@ package ghlsim
 import (
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -15,7 +17,22 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	redirect, state := q.Get("redirect_uri"), q.Get("state")
 	loc := q.Get("locationId")
-	if loc == "" {
+	// ?userType=Company stands in for an agency admin installing on several locations at
+	// once (?locationIds=a,b; default the default location): the code then yields a Company
+	// token and the INSTALL event is a bulk one.
+	company := q.Get("userType") == "Company"
+	var locs []string
+	if company {
+		for _, l := range strings.Split(q.Get("locationIds"), ",") {
+			if l = strings.TrimSpace(l); l != "" {
+				locs = append(locs, l)
+			}
+		}
+		if len(locs) == 0 && s.opts.DefaultLocationID != "" {
+			locs = []string{s.opts.DefaultLocationID}
+		}
+		loc = ""
+	} else if loc == "" {
 		loc = s.opts.DefaultLocationID
 	}
 	switch {
@@ -28,8 +45,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	case redirect == "":
 		writeError(w, errBad("redirect_uri is required"))
 		return
-	case loc == "":
-		writeError(w, errBad("no location chosen: pass locationId or set Options.DefaultLocationID"))
+	case loc == "" && len(locs) == 0:
+		writeError(w, errBad("no location chosen: pass locationId (or userType=Company&locationIds=) or set Options.DefaultLocationID"))
 		return
 	}
 	target, err := url.Parse(redirect)
@@ -39,9 +56,17 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	code := "sim-code-" + s.randLocked(32)
-	s.codes[code] = codeGrant{loc: loc, redirect: redirect, scope: q.Get("scope"), expires: s.opts.Now().Add(codeTTL)}
-	s.emitLocked(obj{"type": "INSTALL", "appId": s.opts.AppID, "locationId": loc, "companyId": s.opts.CompanyID,
-		"userId": "simUser00000000000001", "isWhitelabelCompany": false, "whitelabelDetails": obj{}, "companyName": "Simulated Agency"})
+	g := codeGrant{loc: loc, redirect: redirect, scope: q.Get("scope"), expires: s.opts.Now().Add(codeTTL)}
+	install := obj{"type": "INSTALL", "appId": s.opts.AppID, "companyId": s.opts.CompanyID,
+		"userId": "simUser00000000000001", "isWhitelabelCompany": false, "whitelabelDetails": obj{}, "companyName": "Simulated Agency"}
+	if company {
+		g.company, g.locs = s.opts.CompanyID, locs
+		install["locationIds"] = locs
+	} else {
+		install["locationId"] = loc
+	}
+	s.codes[code] = g
+	s.emitLocked(install)
 	s.mu.Unlock()
 	vals := target.Query()
 	vals.Set("code", code)
@@ -92,6 +117,19 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, status, obj{"statusCode": status, "message": msg, "error": code, "error_description": desc})
 	}
+	// A refused code or refresh token, in the shape Faults.TokenErrorShape chooses.
+	refuseGrant := func(desc string) {
+		switch s.faults.TokenErrorShape {
+		case TokenErrorRFC6749:
+			writeJSON(w, http.StatusBadRequest, obj{"error": "invalid_grant", "error_description": desc})
+		case TokenErrorBadRequestDTO:
+			writeJSON(w, http.StatusBadRequest, obj{"statusCode": http.StatusBadRequest, "message": desc, "error": "Bad Request"})
+		case TokenErrorUnauthorizedDTO:
+			writeJSON(w, http.StatusUnauthorized, obj{"statusCode": http.StatusUnauthorized, "message": desc, "error": "Unauthorized"})
+		default:
+			oauthErr(http.StatusBadRequest, "invalid_grant", "Invalid grant: "+desc)
+		}
+	}
 	if id != s.opts.ClientID || secret != s.opts.ClientSecret {
 		oauthErr(http.StatusUnauthorized, "invalid_client", "Invalid client credentials")
 		return
@@ -101,42 +139,117 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.opts.Now()
-	var loc, scope string
+	var loc, scope, company string
+	var locs []string
 	switch grantType {
 	case "authorization_code":
 		code := form.Get("code")
 		g, ok := s.codes[code]
 		delete(s.codes, code) // single use, even when the exchange fails
 		if !ok || !now.Before(g.expires) {
-			oauthErr(http.StatusBadRequest, "invalid_grant", "Invalid grant: authorization code is invalid or expired")
+			refuseGrant("authorization code is invalid or expired")
 			return
 		}
 		if ru := form.Get("redirect_uri"); ru != "" && ru != g.redirect {
-			oauthErr(http.StatusBadRequest, "invalid_grant", "Invalid grant: redirect_uri does not match")
+			refuseGrant("redirect_uri does not match")
 			return
 		}
-		loc, scope = g.loc, g.scope
+		loc, scope, company, locs = g.loc, g.scope, g.company, g.locs
 	case "refresh_token":
 		rt := form.Get("refresh_token")
 		g, ok := s.refresh[rt]
 		if !ok {
-			oauthErr(http.StatusBadRequest, "invalid_grant", "Invalid grant: refresh token is invalid")
+			refuseGrant("refresh token is invalid")
 			return
 		}
 		delete(s.refresh, rt)
-		loc, scope = g.loc, g.scope
+		loc, scope, company, locs = g.loc, g.scope, g.company, g.locs
 	default:
 		oauthErr(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
 		return
 	}
 	access, refresh := "sim-at-"+s.randLocked(40), "sim-rt-"+s.randLocked(40)
-	s.access[access] = accessGrant{loc: loc, expires: now.Add(s.opts.AccessTokenTTL)}
-	s.refresh[refresh] = refreshGrant{loc: loc, scope: scope}
-	writeJSON(w, http.StatusOK, obj{
+	s.access[access] = accessGrant{loc: loc, expires: now.Add(s.opts.AccessTokenTTL), company: company, locs: locs}
+	s.refresh[refresh] = refreshGrant{loc: loc, scope: scope, company: company, locs: locs}
+	out := obj{
 		"access_token": access, "token_type": "Bearer", "expires_in": int(s.opts.AccessTokenTTL.Seconds()),
 		"refresh_token": refresh, "scope": scope, "userType": "Location", "locationId": loc, "companyId": s.opts.CompanyID,
 		"userId": "simUser00000000000001", "isBulkInstallation": false,
+	}
+	if company != "" {
+		// A Company token names no location; it lists the approved ones.
+		delete(out, "locationId")
+		out["userType"], out["companyId"], out["approvedLocations"], out["isBulkInstallation"] = "Company", company, locs, true
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// locationToken is POST /oauth/locationToken: a Location token for one of the locations an
+// agency approved, obtained with its Company access token (oauth.json,
+// get-location-access-token). Location tokens obtained this way have no refresh token.
+func (s *Server) locationToken(w http.ResponseWriter, r *http.Request) {
+	if v := r.Header.Get("Version"); v != "2021-07-28" {
+		writeJSON(w, http.StatusBadRequest, obj{"statusCode": http.StatusBadRequest, "message": "version header was not found"})
+		return
+	}
+	body, aerr := s.readBody(w, r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, obj{"statusCode": http.StatusBadRequest, "message": "body must be application/x-www-form-urlencoded"})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.TokenRequests["locationToken"]++
+	now := s.opts.Now()
+	g, ok := s.access[bearer(r)]
+	if !ok || (!g.expires.IsZero() && !now.Before(g.expires)) {
+		writeJSON(w, http.StatusUnauthorized, obj{"statusCode": http.StatusUnauthorized, "message": "Invalid JWT", "error": "Unauthorized"})
+		return
+	}
+	companyID, loc := form.Get("companyId"), form.Get("locationId")
+	switch {
+	case g.company == "":
+		writeJSON(w, http.StatusUnauthorized, obj{"statusCode": http.StatusUnauthorized, "message": "This route needs an Agency (Company) access token", "error": "Unauthorized"})
+		return
+	case companyID == "" || loc == "":
+		writeJSON(w, http.StatusUnprocessableEntity, obj{"statusCode": http.StatusUnprocessableEntity, "message": []string{"companyId and locationId should not be empty"}, "error": "Unprocessable Entity"})
+		return
+	case companyID != g.company || !slices.Contains(g.locs, loc):
+		writeJSON(w, http.StatusBadRequest, obj{"statusCode": http.StatusBadRequest, "message": "The app is not installed on this location", "error": "Bad Request"})
+		return
+	}
+	access := "sim-at-" + s.randLocked(40)
+	s.access[access] = accessGrant{loc: loc, expires: now.Add(s.opts.AccessTokenTTL)}
+	writeJSON(w, http.StatusOK, obj{
+		"access_token": access, "token_type": "Bearer", "expires_in": int(s.opts.AccessTokenTTL.Seconds()),
+		"scope": "contacts.readonly contacts.write", "locationId": loc, "userId": "simUser00000000000001", "appId": s.opts.AppID,
 	})
+}
+
+// UninstallFromCompany stands in for an agency removing the app from one of its approved
+// locations: the Company token can no longer obtain a Location token for it, the location's
+// tokens stop working, and the UNINSTALL webhook is sent.
+func (s *Server) UninstallFromCompany(locationID string) {
+	s.mu.Lock()
+	for tok, g := range s.access {
+		if g.company != "" {
+			g.locs = slices.DeleteFunc(slices.Clone(g.locs), func(l string) bool { return l == locationID })
+			s.access[tok] = g
+		}
+	}
+	for tok, g := range s.refresh {
+		if g.company != "" {
+			g.locs = slices.DeleteFunc(slices.Clone(g.locs), func(l string) bool { return l == locationID })
+			s.refresh[tok] = g
+		}
+	}
+	s.mu.Unlock()
+	s.Uninstall(locationID)
 }
 
 // Uninstall revokes every OAuth token of a location and sends the UNINSTALL webhook.
@@ -155,6 +268,23 @@ func (s *Server) Uninstall(locationID string) {
 		}
 	}
 	s.emitLocked(obj{"type": "UNINSTALL", "appId": s.opts.AppID, "locationId": locationID})
+}
+
+// RevokeRefreshTokens makes every refresh token of a location invalid, as when HighLevel
+// revokes a grant without an UNINSTALL event: the next refresh is refused in the shape
+// Faults.TokenErrorShape chooses. Access tokens keep working until they expire. It returns
+// how many refresh tokens it revoked.
+func (s *Server) RevokeRefreshTokens(locationID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for tok, g := range s.refresh {
+		if g.loc == locationID {
+			delete(s.refresh, tok)
+			n++
+		}
+	}
+	return n
 }
 
 // ExpireAccessTokens makes every OAuth access token of a location expire now, so the next

@@ -74,6 +74,14 @@ func (s *Server) duplicateLocked(loc, email, phone, exceptID string) (*Contact, 
 	return nil, ""
 }
 
+// allowsDuplicatesLocked reports the location's "Allow Duplicate Contact" setting.
+func (s *Server) allowsDuplicatesLocked(loc string) bool {
+	if v, ok := s.allowDup[loc]; ok {
+		return v
+	}
+	return s.opts.AllowDuplicates
+}
+
 func (s *Server) errDuplicateLocked(dup *Contact, field string) *apiError {
 	return &apiError{status: http.StatusBadRequest, msg: "This location does not allow duplicated contacts.", extra: obj{
 		"meta":    obj{"contactName": dup.Name(), "contactId": dup.ID, "matchingField": field},
@@ -98,7 +106,7 @@ func (s *Server) createContactLocked(loc string, p ContactPatch, dateAdded time.
 	if msgs := p.validate(); len(msgs) > 0 {
 		return nil, errUnprocessable(msgs...)
 	}
-	if !s.opts.AllowDuplicates {
+	if !s.allowsDuplicatesLocked(loc) {
 		if dup, field := s.duplicateLocked(loc, str(p.Email), str(p.Phone), ""); dup != nil {
 			return nil, s.errDuplicateLocked(dup, field)
 		}
@@ -119,7 +127,7 @@ func (s *Server) updateContactLocked(c *Contact, p ContactPatch) *apiError {
 	if msgs := p.validate(); len(msgs) > 0 {
 		return errUnprocessable(msgs...)
 	}
-	if !s.opts.AllowDuplicates && (p.Email != nil || p.Phone != nil) {
+	if !s.allowsDuplicatesLocked(c.LocationID) && (p.Email != nil || p.Phone != nil) {
 		if dup, field := s.duplicateLocked(c.LocationID, str(p.Email), str(p.Phone), c.ID); dup != nil {
 			return s.errDuplicateLocked(dup, field)
 		}

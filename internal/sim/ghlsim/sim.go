@@ -24,6 +24,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+)
+
+// The OAuth app a simulator accepts unless Options name another.
+const (
+	DefaultClientID     = "sim-client-id"
+	DefaultClientSecret = "sim-client-secret"
 )
 
 // Options configures a Server. The zero value is a usable simulator with HighLevel's limits.
@@ -38,7 +45,9 @@ type Options struct {
 
 	// OAuth app the simulator accepts; defaults "sim-client-id" / "sim-client-secret".
 	ClientID, ClientSecret string
-	// AppID and CompanyID appear in token responses and install events.
+	// AppID and CompanyID appear in token responses and install events. AppID defaults to
+	// the client id up to its first '-' ("sim"), as on HighLevel, where the app id is that
+	// part of the client id.
 	AppID, CompanyID string
 	// DefaultLocationID is installed by the choose-location page when the request names
 	// no ?locationId=.
@@ -56,8 +65,9 @@ type Options struct {
 	// X-RateLimit-* headers, so it is off by default.
 	SendRetryAfter bool
 
-	// AllowDuplicates turns off duplicate detection on create, like the location setting
-	// "Allow Duplicate Contact". Off by default, as in most locations.
+	// AllowDuplicates turns off duplicate detection on create for every location, like the
+	// location setting "Allow Duplicate Contact". Off by default, as in most locations;
+	// SetAllowDuplicates changes it per location.
 	AllowDuplicates bool
 	// NotFoundStatus answers lookups of missing records; default 404. Set 400 to mimic the
 	// endpoints where HighLevel answers "not found" as a Bad Request.
@@ -89,7 +99,17 @@ type Faults struct {
 	JitterMillis  int64         `json:"jitterMs"`       // JSON form of LatencyJitter
 	RetryAfterSec float64       `json:"retryAfterSec"`  // JSON form of RetryAfter
 	TokenMillis   int64         `json:"tokenLatencyMs"` // JSON form of TokenLatency
+	// TokenErrorShape is the body the token endpoint refuses a code or refresh token with
+	// (TokenError* constants); "" answers HTTP 400 with HighLevel's shape and an RFC code.
+	TokenErrorShape string `json:"tokenErrorShape"`
 }
+
+// Shapes in which the token endpoint refuses a grant (ghl-facts.md §5).
+const (
+	TokenErrorRFC6749         = "rfc6749"         // 400 {"error":"invalid_grant","error_description":…}
+	TokenErrorBadRequestDTO   = "BadRequestDTO"   // 400 {"statusCode":400,"message":…,"error":"Bad Request"}
+	TokenErrorUnauthorizedDTO = "UnauthorizedDTO" // 401 {"statusCode":401,"message":…,"error":"Unauthorized"}
+)
 
 func (f Faults) normalized() Faults {
 	if f.Latency == 0 && f.LatencyMillis > 0 {
@@ -106,6 +126,11 @@ func (f Faults) normalized() Faults {
 	}
 	f.LatencyMillis, f.JitterMillis, f.RetryAfterSec = f.Latency.Milliseconds(), f.LatencyJitter.Milliseconds(), f.RetryAfter.Seconds()
 	f.TokenMillis = f.TokenLatency.Milliseconds()
+	switch f.TokenErrorShape {
+	case "", TokenErrorRFC6749, TokenErrorBadRequestDTO, TokenErrorUnauthorizedDTO:
+	default:
+		f.TokenErrorShape = "" // SetFaults validates; this keeps a stray value harmless
+	}
 	if f.Status5xx < 500 || f.Status5xx > 599 {
 		f.Status5xx = http.StatusServiceUnavailable
 	}
@@ -130,13 +155,23 @@ type Stats struct {
 type accessGrant struct {
 	loc     string
 	expires time.Time // zero: never (private integration)
+	// company and locs are set for a Company (agency) token: it reaches no location API,
+	// only POST /oauth/locationToken for the locations the agency approved.
+	company string
+	locs    []string
 }
 
-type refreshGrant struct{ loc, scope string }
+type refreshGrant struct {
+	loc, scope string
+	company    string
+	locs       []string
+}
 
 type codeGrant struct {
 	loc, redirect, scope string
 	expires              time.Time
+	company              string   // a bulk install by the agency: Company token
+	locs                 []string // the locations it approved
 }
 
 type window struct {
@@ -163,6 +198,7 @@ type Server struct {
 	refresh   map[string]refreshGrant
 	codes     map[string]codeGrant
 	limits    map[string]*window
+	allowDup  map[string]bool // per-location "Allow Duplicate Contact"; absent: opts.AllowDuplicates
 	faults    Faults
 	stats     Stats
 	lastStamp time.Time
@@ -177,13 +213,14 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	if opts.ClientID == "" {
-		opts.ClientID = "sim-client-id"
+		opts.ClientID = DefaultClientID
 	}
 	if opts.ClientSecret == "" {
-		opts.ClientSecret = "sim-client-secret"
+		opts.ClientSecret = DefaultClientSecret
 	}
 	if opts.AppID == "" {
-		opts.AppID = "simApp0000000000000a"
+		// HighLevel's app id is the part of the client id before the first '-'.
+		opts.AppID, _, _ = strings.Cut(opts.ClientID, "-")
 	}
 	if opts.CompanyID == "" {
 		opts.CompanyID = "simCompany000000000a"
@@ -214,6 +251,7 @@ func New(opts Options) *Server {
 		log:      opts.Logger,
 		rng:      rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		contacts: map[string]*Contact{},
+		allowDup: map[string]bool{},
 		tasks:    map[string]*Task{},
 		notes:    map[string]*Note{},
 		appts:    map[string]*Appointment{},
@@ -419,11 +457,21 @@ func decodeStrict(body []byte, allowed []string, v any) *apiError {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return errUnprocessable(fmt.Sprintf("%s must be a %s", te.Field, jsonKind(te.Type.Kind().String())))
+			return errUnprocessable(fmt.Sprintf("%s must be a %s", jsonPath(te.Field), jsonKind(te.Type.Kind().String())))
 		}
 		return errBad("Unexpected token in JSON body")
 	}
 	return nil
+}
+
+// jsonPath is the property path of an UnmarshalTypeError's Field without the Go names of
+// embedded structs it starts with ("ContactPatch.firstName" is "firstName" in the body).
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	for len(parts) > 1 && parts[0] != "" && unicode.IsUpper(rune(parts[0][0])) {
+		parts = parts[1:]
+	}
+	return strings.Join(parts, ".")
 }
 
 func jsonKind(goKind string) string {
@@ -521,6 +569,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if !known || (!grant.expires.IsZero() && !now.Before(grant.expires)) {
 		s.mu.Unlock()
 		writeError(w, &apiError{status: http.StatusUnauthorized, msg: "Invalid JWT"})
+		return
+	}
+	if grant.loc == "" {
+		s.mu.Unlock()
+		writeError(w, &apiError{status: http.StatusUnauthorized, msg: "This authClass type is not allowed to access this scope. Please reach out to the Platform team to get it added."})
 		return
 	}
 	ok, remaining, dailyRemaining := s.admitLocked(grant.loc, time.Now())

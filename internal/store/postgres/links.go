@@ -176,6 +176,11 @@ func (s *Store) claimContact(ctx context.Context, connID, linkID string, side st
 	}
 	absorbed := ""
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Serialise with pairings and other claims: two one-sided links claiming each
+		// other's contact must not both absorb (or deadlock).
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('links/' || $1))`, connID); err != nil {
+			return err
+		}
 		owner, err := scanLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND `+col+` = $2 FOR UPDATE`, connID, contactID))
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):

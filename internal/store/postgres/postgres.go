@@ -262,11 +262,11 @@ func (s *Store) readToken(ctx context.Context, q querier, connID string, kind st
 	var sealed store.SealedToken
 	var mode string
 	var expiry *time.Time
-	query := `SELECT mode, access_sealed, refresh_sealed, expiry, scope, version, updated_at FROM tokens WHERE connection_id = $1 AND kind = $2`
+	query := `SELECT mode, access_sealed, refresh_sealed, expiry, scope, version, updated_at, refresh_rejected FROM tokens WHERE connection_id = $1 AND kind = $2`
 	if forUpdate {
 		query += ` FOR UPDATE`
 	}
-	err := q.QueryRow(ctx, query, connID, string(kind)).Scan(&mode, &sealed.Access, &sealed.Refresh, &expiry, &t.Scope, &t.Version, &t.UpdatedAt)
+	err := q.QueryRow(ctx, query, connID, string(kind)).Scan(&mode, &sealed.Access, &sealed.Refresh, &expiry, &t.Scope, &t.Version, &t.UpdatedAt, &t.RefreshRejected)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, notFound("%s token of connection %s", kind, connID)
 	}
@@ -288,13 +288,13 @@ func (s *Store) writeToken(ctx context.Context, q querier, t store.Token) (store
 	sealed := store.SealToken(s.kr, t)
 	now := store.Now()
 	err := q.QueryRow(ctx, `
-		INSERT INTO tokens (connection_id, kind, mode, access_sealed, refresh_sealed, expiry, scope, version, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8)
+		INSERT INTO tokens (connection_id, kind, mode, access_sealed, refresh_sealed, expiry, scope, version, updated_at, refresh_rejected)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9)
 		ON CONFLICT (connection_id, kind) DO UPDATE SET mode = excluded.mode, access_sealed = excluded.access_sealed,
 			refresh_sealed = excluded.refresh_sealed, expiry = excluded.expiry, scope = excluded.scope,
-			version = tokens.version + 1, updated_at = excluded.updated_at
+			version = tokens.version + 1, updated_at = excluded.updated_at, refresh_rejected = excluded.refresh_rejected
 		RETURNING version`,
-		t.ConnectionID, string(t.Kind), string(t.Mode), sealed.Access, sealed.Refresh, nullTime(t.Expiry), t.Scope, now).Scan(&t.Version)
+		t.ConnectionID, string(t.Kind), string(t.Mode), sealed.Access, sealed.Refresh, nullTime(t.Expiry), t.Scope, now, t.RefreshRejected).Scan(&t.Version)
 	if isFK(err) {
 		return t, notFound("connection %s", t.ConnectionID)
 	}

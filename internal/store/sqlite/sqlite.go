@@ -247,9 +247,9 @@ func (s *Store) readToken(ctx context.Context, q queryer, connID string, kind st
 	var mode string
 	var expiry sql.NullInt64
 	var updated int64
-	err := q.QueryRowContext(ctx, `SELECT mode, access_sealed, refresh_sealed, expiry, scope, version, updated_at
+	err := q.QueryRowContext(ctx, `SELECT mode, access_sealed, refresh_sealed, expiry, scope, version, updated_at, refresh_rejected
 		FROM tokens WHERE connection_id = ? AND kind = ?`, connID, string(kind)).
-		Scan(&mode, &sealed.Access, &sealed.Refresh, &expiry, &t.Scope, &t.Version, &updated)
+		Scan(&mode, &sealed.Access, &sealed.Refresh, &expiry, &t.Scope, &t.Version, &updated, &t.RefreshRejected)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, notFound("%s token of connection %s", kind, connID)
 	}
@@ -269,13 +269,13 @@ func (s *Store) writeToken(ctx context.Context, q queryer, t store.Token) (store
 	sealed := store.SealToken(s.kr, t)
 	now := store.Now()
 	err := q.QueryRowContext(ctx, `
-		INSERT INTO tokens (connection_id, kind, mode, access_sealed, refresh_sealed, expiry, scope, version, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
+		INSERT INTO tokens (connection_id, kind, mode, access_sealed, refresh_sealed, expiry, scope, version, updated_at, refresh_rejected)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
 		ON CONFLICT (connection_id, kind) DO UPDATE SET mode = excluded.mode, access_sealed = excluded.access_sealed,
 			refresh_sealed = excluded.refresh_sealed, expiry = excluded.expiry, scope = excluded.scope,
-			version = tokens.version + 1, updated_at = excluded.updated_at
+			version = tokens.version + 1, updated_at = excluded.updated_at, refresh_rejected = excluded.refresh_rejected
 		RETURNING version`,
-		t.ConnectionID, string(t.Kind), string(t.Mode), sealed.Access, sealed.Refresh, nullMicros(t.Expiry), t.Scope, micros(now)).Scan(&t.Version)
+		t.ConnectionID, string(t.Kind), string(t.Mode), sealed.Access, sealed.Refresh, nullMicros(t.Expiry), t.Scope, micros(now), t.RefreshRejected).Scan(&t.Version)
 	if err != nil {
 		if isFK(err) {
 			return t, notFound("connection %s", t.ConnectionID)

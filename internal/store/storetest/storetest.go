@@ -30,6 +30,9 @@ func Run(t *testing.T, open Opener) {
 		{"Tokens", testTokens},
 		{"TokenUpdateSingleFlight", testTokenSingleFlight},
 		{"TokenUpdateNoLostWrites", testTokenNoLostWrites},
+		{"TokenRefreshRejected", testTokenRefreshRejected},
+		{"PendingConnection", testPendingConnection},
+		{"CompanyTokens", testCompanyTokens},
 		{"Links", testLinks},
 		{"EnsureLinkConcurrent", testEnsureLinkConcurrent},
 		{"PairLinkConcurrent", testPairLinkConcurrent},
@@ -177,6 +180,126 @@ func testTokens(t *testing.T, s store.Store) {
 		if contains(f, "rz-jwt") {
 			t.Errorf("token formatting leaks the secret: %s", f)
 		}
+	}
+}
+
+// testTokenRefreshRejected: the mark that HighLevel refused a refresh token survives a
+// re-read, is set under the row lock by UpdateToken, and a new token (a re-install) clears it.
+func testTokenRefreshRejected(t *testing.T, s store.Store) {
+	c := ctx(t)
+	mustConn(t, s, "c1", "loc1")
+	in := store.Token{ConnectionID: "c1", Kind: store.TokenGHL, Mode: store.AuthOAuth, AccessToken: "acc-1", RefreshToken: "ref-1"}
+	if _, err := s.PutToken(c, in); err != nil {
+		t.Fatal(err)
+	}
+	marked, err := s.UpdateToken(c, "c1", store.TokenGHL, func(cur store.Token) (store.Token, error) {
+		if cur.RefreshRejected != "" {
+			t.Errorf("fresh token already marked: %q", cur.RefreshRejected)
+		}
+		cur.RefreshRejected = "HTTP 400 (invalid_grant)"
+		return cur, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetToken(c, "c1", store.TokenGHL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RefreshRejected != "HTTP 400 (invalid_grant)" || got.Version != marked.Version || got.RefreshToken != "ref-1" {
+		t.Errorf("after marking: rejected %q version %d (want %d), refresh token kept: %v", got.RefreshRejected, got.Version, marked.Version, got.RefreshToken == "ref-1")
+	}
+	in.AccessToken, in.RefreshToken = "acc-2", "ref-2"
+	if _, err := s.PutToken(c, in); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetToken(c, "c1", store.TokenGHL); got.RefreshRejected != "" {
+		t.Errorf("a new token kept the rejection %q", got.RefreshRejected)
+	}
+}
+
+// testCompanyTokens: a company's token round-trips encrypted, UpdateCompanyToken persists
+// what fn returns (nothing when fn fails), and a Location token obtained from it is a
+// connection token of mode company.
+func testCompanyTokens(t *testing.T, s store.Store) {
+	c := ctx(t)
+	exp := time.Date(2030, 1, 2, 3, 4, 5, 6000, time.UTC)
+	in := store.Token{Mode: store.AuthOAuth, AccessToken: "co-acc", RefreshToken: "co-ref", Expiry: exp, Scope: "oauth.write"}
+	if _, err := s.GetCompanyToken(c, "Comp1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing company token: err = %v, want ErrNotFound", err)
+	}
+	put, err := s.PutCompanyToken(c, "Comp1", in)
+	if err != nil || put.Version != 1 {
+		t.Fatalf("put: version %d, %v", put.Version, err)
+	}
+	got, err := s.GetCompanyToken(c, "Comp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := in
+	want.Kind = store.TokenGHLCompany
+	if d := cmp.Diff(want, got, cmpopts.IgnoreFields(store.Token{}, "Version", "UpdatedAt")); d != "" {
+		t.Errorf("company token round trip (-want +got):\n%s", d)
+	}
+	boom := errors.New("boom")
+	if _, err := s.UpdateCompanyToken(c, "Comp1", func(cur store.Token) (store.Token, error) {
+		cur.AccessToken = "never"
+		return cur, boom
+	}); !errors.Is(err, boom) {
+		t.Errorf("update error = %v, want %v", err, boom)
+	}
+	up, err := s.UpdateCompanyToken(c, "Comp1", func(cur store.Token) (store.Token, error) {
+		if cur.AccessToken != "co-acc" {
+			t.Errorf("a failed update was written: %q", cur.AccessToken)
+		}
+		cur.AccessToken, cur.RefreshToken = "co-acc-2", "co-ref-2"
+		return cur, nil
+	})
+	if err != nil || up.Version != 2 {
+		t.Fatalf("update: version %d, %v", up.Version, err)
+	}
+	if got, _ := s.GetCompanyToken(c, "Comp1"); got.AccessToken != "co-acc-2" || got.RefreshToken != "co-ref-2" {
+		t.Errorf("after update: %v", got)
+	}
+	if _, err := s.PutCompanyToken(c, "", in); err == nil {
+		t.Error("company token without company id accepted")
+	}
+	if _, err := s.PutCompanyToken(c, "Comp2", store.Token{Mode: store.AuthPrivate, AccessToken: "x"}); err == nil {
+		t.Error("private company token accepted")
+	}
+	mustConn(t, s, "c1", "loc1")
+	loc := store.Token{ConnectionID: "c1", Kind: store.TokenGHL, Mode: store.AuthCompany, AccessToken: "loc-acc", Expiry: exp}
+	if _, err := s.PutToken(c, loc); err != nil {
+		t.Fatalf("Location token of mode company: %v", err)
+	}
+	if got, _ := s.GetToken(c, "c1", store.TokenGHL); got.Mode != store.AuthCompany || got.RefreshToken != "" {
+		t.Errorf("Location token read back as %v", got)
+	}
+}
+
+// testPendingConnection: a connection an install created is pending until it has its
+// Referrizer credential; the status round-trips like the others.
+func testPendingConnection(t *testing.T, s store.Store) {
+	c := ctx(t)
+	in := store.Connection{ID: "inst-1", GHLLocationID: "locP", Status: store.ConnPending, StatusReason: "waiting for Referrizer"}
+	if _, err := s.PutConnection(c, in); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ConnectionByLocation(c, "locP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != store.ConnPending || got.StatusReason != "waiting for Referrizer" {
+		t.Errorf("status %s (%q), want pending", got.Status, got.StatusReason)
+	}
+	if err := s.SetConnectionStatus(c, "inst-1", store.ConnActive, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetConnection(c, "inst-1"); got.Status != store.ConnActive {
+		t.Errorf("status %s after activation, want active", got.Status)
+	}
+	if _, err := s.PutConnection(c, store.Connection{ID: "bad-1", Status: "limbo"}); err == nil {
+		t.Error("unknown status accepted")
 	}
 }
 

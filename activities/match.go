@@ -1,0 +1,242 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/ghl"
+	"github.com/hlrz/hlrz/internal/referrizer"
+	"github.com/hlrz/hlrz/internal/store"
+)
+
+// ObjHold is the ledger object of a person held back from being created on the side they
+// lack: matching found several people who could be them (or one who is already someone
+// else's partner). Only an operator's `starter link` settles it.
+const ObjHold = "hold"
+
+// DeadAmbiguousMatch is the dead-letter kind of a person held by a sync pass's matching
+// (the backfill's own is "Backfill.ambiguous-match").
+const DeadAmbiguousMatch = "ContactSync.ambiguous-match"
+
+// Hold says why a one-sided person is not created on the other side.
+type Hold struct {
+	Reason string `json:"reason"`
+	// Side is where the candidates are; Candidates their contact ids there.
+	Side       string   `json:"side"`
+	Candidates []string `json:"candidates"`
+}
+
+// Match is the existing contact that matching found for a person on the side they lack:
+// the person is linked to it and merged as a first sync, never created again.
+type Match struct {
+	Side string `json:"side"`
+	ID   string `json:"id"`
+}
+
+// partner is what matching found for a one-sided person.
+type partner struct {
+	match Match
+	ghl   *ghl.Contact
+	rz    *referrizer.Contact
+	hold  *Hold
+}
+
+// oneSided reports whether the link has a contact on exactly one side.
+func oneSided(l store.Link) bool { return (l.GHLContactID == "") != (l.RZContactID == "") }
+
+// heldBy returns the link's hold, if it has one.
+func (d *Deps) heldBy(ctx context.Context, ref Ref) (*Hold, error) {
+	var h Hold
+	_, found, err := d.loadBase(ctx, ref, ObjHold, &h)
+	if err != nil || !found || h.Reason == "" {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// putHold records a hold on a link; it reports whether the link was not held before.
+func (d *Deps) putHold(ctx context.Context, connID, linkID string, h Hold) (bool, error) {
+	prev, err := d.heldBy(ctx, Ref{ConnectionID: connID, LinkID: linkID})
+	if err != nil || prev != nil {
+		return false, err
+	}
+	raw, _ := json.Marshal(h)
+	if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: connID, LinkID: linkID, Object: ObjHold, Snapshot: raw, Hash: h.Reason}); err != nil {
+		return false, classify("record hold", err)
+	}
+	return true, nil
+}
+
+// findPartner applies the matching rules to a person known on one side only, on the side
+// they lack: e-mail first, then E.164 phone, exactly as the backfill matches. Exactly one
+// candidate that no other person owns is the match; several candidates, or one that belongs
+// to another person (or is held), is a hold: nobody is created or linked until an operator
+// decides.
+func (d *Deps) findPartner(ctx context.Context, conn *connector.Conn, link store.Link, s sides) (partner, error) {
+	var email, phone string
+	lack := store.SideRZ
+	switch {
+	case s.ghl != nil:
+		email, phone = s.ghl.Email, s.ghl.Phone
+	case s.rz != nil:
+		email, phone, lack = s.rz.Email, s.rz.Phone, store.SideGHL
+	default:
+		return partner{}, nil
+	}
+	keys := matchKeys(conn, email, phone)
+	if len(keys) == 0 {
+		return partner{}, nil
+	}
+	// People on the person's own side sharing the key make the match ambiguous too (a
+	// location that allows duplicates): the backfill's index knows them.
+	if others, err := d.sharingKey(ctx, conn.ID, lack.Other(), keys, link.ContactID(lack.Other())); err != nil {
+		return partner{}, err
+	} else if len(others) > 0 {
+		return partner{hold: &Hold{Reason: fmt.Sprintf("%d other %s contacts share this person's e-mail or phone", len(others), sideName(lack.Other())),
+			Side: string(lack.Other()), Candidates: others}}, nil
+	}
+	var p partner
+	var candidates []string
+	if lack == store.SideGHL {
+		found, err := findGHLCandidates(ctx, conn, keys)
+		if err != nil {
+			return p, err
+		}
+		for i := range found {
+			candidates = append(candidates, found[i].ID)
+		}
+		if len(found) == 1 {
+			p.ghl = &found[0]
+		}
+	} else {
+		found, err := findRZCandidates(ctx, conn, keys)
+		if err != nil {
+			return p, err
+		}
+		for i := range found {
+			candidates = append(candidates, found[i].ID)
+		}
+		if len(found) == 1 {
+			p.rz = &found[0]
+		}
+	}
+	switch len(candidates) {
+	case 0:
+		return p, nil
+	case 1:
+	default:
+		slices.Sort(candidates)
+		p.hold = &Hold{Reason: fmt.Sprintf("%d %s contacts could be this person", len(candidates), sideName(lack)), Side: string(lack), Candidates: candidates}
+		return p, nil
+	}
+	owner, err := d.Store.LinkBy(ctx, conn.ID, lack, candidates[0])
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return p, classify("look up the match's link", err)
+	case owner.ContactID(lack.Other()) != "" || owner.Deleted:
+		p.hold = &Hold{Reason: fmt.Sprintf("the matching %s contact already belongs to another person", sideName(lack)), Side: string(lack), Candidates: candidates}
+		return p, nil
+	default:
+		if h, err := d.heldBy(ctx, Ref{ConnectionID: conn.ID, LinkID: owner.ID}); err != nil {
+			return p, err
+		} else if h != nil {
+			p.hold = &Hold{Reason: fmt.Sprintf("the matching %s contact is itself held as ambiguous", sideName(lack)), Side: string(lack), Candidates: candidates}
+			return p, nil
+		}
+	}
+	p.match = Match{Side: string(lack), ID: candidates[0]}
+	return p, nil
+}
+
+// findGHLCandidates lists the HighLevel contacts carrying the first key kind (e-mail, then
+// phone) that any carries. A search, not GET /contacts/search/duplicate: that names one
+// contact where a location allowing duplicates may hold several, and several is ambiguous.
+func findGHLCandidates(ctx context.Context, conn *connector.Conn, keys []string) ([]ghl.Contact, error) {
+	for _, k := range keys {
+		field, value, ok := strings.Cut(k, ":")
+		if !ok {
+			continue
+		}
+		page, err := conn.GHL.SearchContacts(ctx, ghl.SearchParams{PageLimit: 10, Filters: []ghl.SearchFilter{{Field: field, Operator: "eq", Value: value}}})
+		if err != nil {
+			return nil, classify("find HighLevel contact", err)
+		}
+		var out []ghl.Contact
+		for _, c := range page.Contacts {
+			if slices.Contains(matchKeys(conn, c.Email, c.Phone), k) {
+				out = append(out, c)
+			}
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+	}
+	return nil, nil
+}
+
+// findRZCandidates lists the Referrizer contacts carrying the first key kind (e-mail, then
+// phone) that any carries.
+func findRZCandidates(ctx context.Context, conn *connector.Conn, keys []string) ([]referrizer.Contact, error) {
+	for _, k := range keys {
+		field, value, ok := strings.Cut(k, ":")
+		if !ok {
+			continue
+		}
+		opts := referrizer.ListOptions{PerPage: 10}
+		if field == "email" {
+			opts.Email = value
+		} else {
+			opts.Phone = value
+		}
+		page, err := conn.RZ.ListContacts(ctx, opts)
+		if err != nil {
+			return nil, classify("find Referrizer contact", err)
+		}
+		// The filters' exact semantics are unknown (referrizer-api.md): keep exact key matches.
+		var out []referrizer.Contact
+		for _, c := range page.Contacts {
+			if slices.Contains(matchKeys(conn, c.Email, c.Phone), k) {
+				out = append(out, c)
+			}
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+	}
+	return nil, nil
+}
+
+// sharingKey returns the contacts on side (other than except) that the match index holds
+// under the first of keys that any carries.
+func (d *Deps) sharingKey(ctx context.Context, connID string, side store.Side, keys []string, except string) ([]string, error) {
+	idx, err := d.Store.MatchContacts(ctx, connID, side, keys)
+	if err != nil {
+		return nil, classify("read match index", err)
+	}
+	for _, k := range keys {
+		var ids []string
+		for _, id := range idx[k] {
+			if id != except && !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+		if len(idx[k]) > 0 {
+			slices.Sort(ids)
+			return ids, nil
+		}
+	}
+	return nil, nil
+}
+
+func sideName(s store.Side) string {
+	if s == store.SideGHL {
+		return "HighLevel"
+	}
+	return "Referrizer"
+}
