@@ -158,36 +158,16 @@ func (d *Deps) findPartner(ctx context.Context, conn *connector.Conn, link store
 // phone) that any carries. A search, not GET /contacts/search/duplicate: that names one
 // contact where a location allowing duplicates may hold several, and several is ambiguous.
 func findGHLCandidates(ctx context.Context, conn *connector.Conn, keys []string) ([]ghl.Contact, error) {
-	for _, k := range keys {
-		field, value, ok := strings.Cut(k, ":")
-		if !ok {
-			continue
-		}
+	return firstKeyMatches(conn, keys, func(field, value string) ([]ghl.Contact, error) {
 		page, err := conn.GHL.SearchContacts(ctx, ghl.SearchParams{PageLimit: 10, Filters: []ghl.SearchFilter{{Field: field, Operator: "eq", Value: value}}})
-		if err != nil {
-			return nil, classify("find HighLevel contact", err)
-		}
-		var out []ghl.Contact
-		for _, c := range page.Contacts {
-			if slices.Contains(matchKeys(conn, c.Email, c.Phone), k) {
-				out = append(out, c)
-			}
-		}
-		if len(out) > 0 {
-			return out, nil
-		}
-	}
-	return nil, nil
+		return page.Contacts, classify("find HighLevel contact", err)
+	}, func(c ghl.Contact) (string, string) { return c.Email, c.Phone })
 }
 
 // findRZCandidates lists the Referrizer contacts carrying the first key kind (e-mail, then
 // phone) that any carries.
 func findRZCandidates(ctx context.Context, conn *connector.Conn, keys []string) ([]referrizer.Contact, error) {
-	for _, k := range keys {
-		field, value, ok := strings.Cut(k, ":")
-		if !ok {
-			continue
-		}
+	return firstKeyMatches(conn, keys, func(field, value string) ([]referrizer.Contact, error) {
 		opts := referrizer.ListOptions{PerPage: 10}
 		if field == "email" {
 			opts.Email = value
@@ -195,16 +175,27 @@ func findRZCandidates(ctx context.Context, conn *connector.Conn, keys []string) 
 			opts.Phone = value
 		}
 		page, err := conn.RZ.ListContacts(ctx, opts)
+		return page.Contacts, classify("find Referrizer contact", err)
+	}, func(c referrizer.Contact) (string, string) { return c.Email, c.Phone })
+}
+
+// firstKeyMatches looks each key up in order ("email:…" before "phone:…") with find and
+// returns the contacts of the first key that any carries exactly: a side's own filter may
+// match more loosely (Referrizer's semantics are unknown, referrizer-api.md).
+func firstKeyMatches[C any](conn *connector.Conn, keys []string, find func(field, value string) ([]C, error), emailPhone func(C) (string, string)) ([]C, error) {
+	for _, k := range keys {
+		field, value, ok := strings.Cut(k, ":")
+		if !ok {
+			continue
+		}
+		found, err := find(field, value)
 		if err != nil {
-			return nil, classify("find Referrizer contact", err)
+			return nil, err
 		}
-		// The filters' exact semantics are unknown (referrizer-api.md): keep exact key matches.
-		var out []referrizer.Contact
-		for _, c := range page.Contacts {
-			if slices.Contains(matchKeys(conn, c.Email, c.Phone), k) {
-				out = append(out, c)
-			}
-		}
+		out := slices.DeleteFunc(found, func(c C) bool {
+			email, phone := emailPhone(c)
+			return !slices.Contains(matchKeys(conn, email, phone), k)
+		})
 		if len(out) > 0 {
 			return out, nil
 		}
