@@ -24,7 +24,16 @@ import (
 const (
 	EnvDatabaseURL   = "DATABASE_URL"
 	EnvKeys          = secrets.KeyEnv
-	EnvListen        = "HLRZ_LISTEN"
+	EnvListen        = "HLRZ_LISTEN"          // public listener: webhooks, OAuth, /healthz
+	EnvInternal      = "HLRZ_INTERNAL_LISTEN" // internal listener: codec, /metrics, /status/*, /readyz
+	EnvCodecToken    = "HLRZ_CODEC_TOKEN"     // shared bearer token(s) for the codec, comma-separated
+	EnvCodecJWKS     = "HLRZ_CODEC_JWKS_URL"  // verify access tokens the Temporal UI forwards to the codec
+	EnvCodecAudience = "HLRZ_CODEC_AUDIENCE"  // required "aud" of forwarded access tokens (optional)
+	EnvUIOrigin      = "HLRZ_UI_ORIGIN"       // the Temporal UI's origin, the only one CORS allows on the codec
+	EnvWebhookConc   = "HLRZ_WEBHOOK_MAX_CONCURRENT"
+	EnvInboxRetain   = "HLRZ_INBOX_RETENTION"       // finished inbox rows keep their body this long
+	EnvInboxKeys     = "HLRZ_INBOX_KEY_RETENTION"   // finished inbox rows (webhookId) are kept this long
+	EnvObsRetain     = "HLRZ_OBSERVATION_RETENTION" // bulk-read records are deleted after this long
 	EnvTaskQueue     = "HLRZ_TASK_QUEUE"
 	EnvLogLevel      = "HLRZ_LOG_LEVEL"
 	EnvWebhookKey    = "HLRZ_WEBHOOK_PUBLIC_KEYS" // PEM file paths (or "highlevel"), comma-separated
@@ -50,14 +59,16 @@ const (
 
 // Worker is the worker binary's configuration.
 type Worker struct {
-	Dev        bool
-	Mode       Mode
-	DataDir    string
-	Listen     string // bridge + metrics + codec HTTP address
-	TaskQueue  string
-	LogLevel   string
-	Keys       *secrets.Keyring
-	KeysSource string // where the keys came from, for the startup line
+	Dev     bool
+	Mode    Mode
+	DataDir string
+	Listen  string // public HTTP address: /webhooks/ghl, /oauth/*, /healthz
+	// InternalListen is the internal HTTP address: /codec, /metrics, /status/*, /readyz.
+	InternalListen string
+	TaskQueue      string
+	LogLevel       string
+	Keys           *secrets.Keyring
+	KeysSource     string // where the keys came from, for the startup line
 
 	DatabaseURL string // empty in --dev: SQLite in DataDir
 
@@ -82,6 +93,37 @@ type Worker struct {
 	WebhookMaxAge  time.Duration
 	WebhookMaxSkew time.Duration
 	ShutdownGrace  time.Duration
+
+	// Codec authentication: CodecTokens are shared bearer tokens; CodecJWKSURL, when set,
+	// verifies the access token the Temporal UI forwards (Authorization header, or its
+	// session cookie when the UI includes credentials). UIOrigin is the only origin CORS
+	// admits. In --dev without any of them a token is generated.
+	CodecTokens   []string
+	CodecJWKSURL  string
+	CodecAudience string
+	UIOrigin      string
+
+	// HTTP limits of every server.
+	HTTP HTTPLimits
+	// WebhookMaxConcurrent bounds webhook requests in progress; more are answered 429.
+	WebhookMaxConcurrent int
+
+	// Retention of personal data at rest.
+	InboxRetention       time.Duration // finished inbox rows lose their body after this
+	InboxKeyRetention    time.Duration // and are deleted (webhookId forgotten) after this
+	ObservationRetention time.Duration // bulk-read records are deleted after this
+}
+
+// HTTPLimits are the timeouts and header limit every HTTP server gets.
+type HTTPLimits struct {
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	MaxHeaderBytes                                            int
+}
+
+// DefaultHTTPLimits are the flags' defaults.
+var DefaultHTTPLimits = HTTPLimits{
+	ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second,
+	IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
 }
 
 // Getenv is how configuration reads the environment; tests pass a map.
@@ -96,7 +138,18 @@ func ParseWorker(args []string, getenv Getenv) (*Worker, error) {
 	fs.BoolVar(&c.Dev, "dev", false, "run the whole local stack in this process: Temporal, its Web UI, SQLite, both simulators, demo data")
 	fs.StringVar(&mode, "mode", string(ModeAll), "what to run: all, worker, or bridge")
 	fs.StringVar(&c.DataDir, "data-dir", ".data", "with --dev: where the Temporal and SQLite files live")
-	fs.StringVar(&c.Listen, "listen", envOr(getenv, EnvListen, "127.0.0.1:8080"), "bridge, metrics and codec HTTP address (env "+EnvListen+")")
+	fs.StringVar(&c.Listen, "listen", envOr(getenv, EnvListen, "127.0.0.1:8080"), "public HTTP address: webhooks, OAuth, /healthz (env "+EnvListen+")")
+	fs.StringVar(&c.InternalListen, "internal-listen", envOr(getenv, EnvInternal, "127.0.0.1:8081"), "internal HTTP address: codec, /metrics, /status, /readyz (env "+EnvInternal+")")
+	c.HTTP = DefaultHTTPLimits
+	fs.DurationVar(&c.HTTP.ReadHeaderTimeout, "http-read-header-timeout", c.HTTP.ReadHeaderTimeout, "time allowed to read a request's headers")
+	fs.DurationVar(&c.HTTP.ReadTimeout, "http-read-timeout", c.HTTP.ReadTimeout, "time allowed to read a whole request, body included")
+	fs.DurationVar(&c.HTTP.WriteTimeout, "http-write-timeout", c.HTTP.WriteTimeout, "time allowed from the end of the headers to the end of the answer")
+	fs.DurationVar(&c.HTTP.IdleTimeout, "http-idle-timeout", c.HTTP.IdleTimeout, "how long an idle keep-alive connection stays open")
+	fs.IntVar(&c.HTTP.MaxHeaderBytes, "http-max-header-bytes", c.HTTP.MaxHeaderBytes, "largest request header block accepted (larger: 431)")
+	webhookConc := fs.String("webhook-max-concurrent", envOr(getenv, EnvWebhookConc, "64"), "webhook requests handled at once; more are answered 429 so HighLevel retries (env "+EnvWebhookConc+")")
+	inboxRetain := fs.String("inbox-retention", envOr(getenv, EnvInboxRetain, "168h"), "finished inbox rows lose their body after this (env "+EnvInboxRetain+")")
+	inboxKeys := fs.String("inbox-key-retention", envOr(getenv, EnvInboxKeys, "720h"), "finished inbox rows, and with them their webhookId, are deleted after this; longer than --webhook-max-age (env "+EnvInboxKeys+")")
+	obsRetain := fs.String("observation-retention", envOr(getenv, EnvObsRetain, "24h"), "bulk-read records are deleted after this (env "+EnvObsRetain+")")
 	fs.StringVar(&c.TaskQueue, "task-queue", envOr(getenv, EnvTaskQueue, "hlrz-sync"), "Temporal task queue (env "+EnvTaskQueue+")")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, EnvLogLevel, "info"), "debug, info, warn or error (env "+EnvLogLevel+")")
 	fs.IntVar(&c.TemporalPort, "temporal-port", 7233, "with --dev: Temporal gRPC port")
@@ -124,8 +177,39 @@ func ParseWorker(args []string, getenv Getenv) (*Worker, error) {
 	default:
 		return nil, fmt.Errorf("%s: %q is not one of debug, info, warn, error", EnvLogLevel, c.LogLevel)
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return nil, fmt.Errorf("%s: %q is not host:port", EnvListen, c.Listen)
+	for _, l := range []struct{ name, v string }{{EnvListen, c.Listen}, {EnvInternal, c.InternalListen}} {
+		host, _, err := net.SplitHostPort(l.v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not host:port", l.name, l.v)
+		}
+		if c.Dev && !isLoopback(host) {
+			return nil, fmt.Errorf("%s: %q is not a loopback address; --dev listens on loopback only", l.name, l.v)
+		}
+	}
+	if c.Listen == c.InternalListen {
+		return nil, fmt.Errorf("%s: %q is also %s; the internal endpoints must not share the public listener", EnvInternal, c.InternalListen, EnvListen)
+	}
+	if err := c.HTTP.check(); err != nil {
+		return nil, err
+	}
+	n, err := strconv.Atoi(*webhookConc)
+	if err != nil || n <= 0 {
+		return nil, fmt.Errorf("%s: %q is not a positive number", EnvWebhookConc, *webhookConc)
+	}
+	c.WebhookMaxConcurrent = n
+	for _, d := range []struct {
+		name string
+		v    string
+		into *time.Duration
+	}{{EnvInboxRetain, *inboxRetain, &c.InboxRetention}, {EnvInboxKeys, *inboxKeys, &c.InboxKeyRetention}, {EnvObsRetain, *obsRetain, &c.ObservationRetention}} {
+		v, err := time.ParseDuration(d.v)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive duration (e.g. 168h)", d.name, d.v)
+		}
+		*d.into = v
+	}
+	if err := c.parseCodec(getenv); err != nil {
+		return nil, err
 	}
 	if c.TaskQueue == "" {
 		return nil, fmt.Errorf("%s: must not be empty", EnvTaskQueue)
@@ -148,6 +232,9 @@ func ParseWorker(args []string, getenv Getenv) (*Worker, error) {
 		return nil, fmt.Errorf("%s: %q is not a positive duration (e.g. 75m)", EnvWebhookMaxAge, *maxAge)
 	}
 	c.WebhookMaxAge = d
+	if c.InboxKeyRetention <= c.WebhookMaxAge || c.InboxKeyRetention < c.InboxRetention {
+		return nil, fmt.Errorf("%s: %s must be longer than %s (%s) and at least %s (%s): a webhookId forgotten inside the window could be replayed", EnvInboxKeys, c.InboxKeyRetention, EnvWebhookMaxAge, c.WebhookMaxAge, EnvInboxRetain, c.InboxRetention)
+	}
 	if c.WebhookMaxSkew <= 0 {
 		return nil, fmt.Errorf("--webhook-max-skew: %s is not a positive duration", c.WebhookMaxSkew)
 	}
@@ -270,6 +357,57 @@ func (c *Worker) loadWebhookKeys() error {
 	return nil
 }
 
+func (l HTTPLimits) check() error {
+	for name, d := range map[string]time.Duration{"--http-read-header-timeout": l.ReadHeaderTimeout, "--http-read-timeout": l.ReadTimeout, "--http-write-timeout": l.WriteTimeout, "--http-idle-timeout": l.IdleTimeout} {
+		if d <= 0 {
+			return fmt.Errorf("%s: %s is not a positive duration", name, d)
+		}
+	}
+	if l.MaxHeaderBytes < 1024 {
+		return fmt.Errorf("--http-max-header-bytes: %d is less than 1024", l.MaxHeaderBytes)
+	}
+	return nil
+}
+
+// minCodecToken is the shortest shared codec token accepted.
+const minCodecToken = 16
+
+// parseCodec reads the codec's credentials and the UI origin. With none configured the
+// codec refuses every request (401).
+func (c *Worker) parseCodec(getenv Getenv) error {
+	for _, t := range strings.Split(getenv(EnvCodecToken), ",") {
+		if t = strings.TrimSpace(t); t == "" {
+			continue
+		}
+		if len(t) < minCodecToken {
+			return fmt.Errorf("%s: a token is shorter than %d characters (generate one with `openssl rand -hex 32`)", EnvCodecToken, minCodecToken)
+		}
+		c.CodecTokens = append(c.CodecTokens, t)
+	}
+	c.CodecJWKSURL, c.CodecAudience = getenv(EnvCodecJWKS), getenv(EnvCodecAudience)
+	if c.CodecJWKSURL != "" {
+		if err := checkURL(EnvCodecJWKS, c.CodecJWKSURL); err != nil {
+			return err
+		}
+	}
+	c.UIOrigin = strings.TrimRight(getenv(EnvUIOrigin), "/")
+	if c.UIOrigin != "" {
+		u, err := url.Parse(c.UIOrigin)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return fmt.Errorf("%s: %q is not an origin (scheme://host[:port])", EnvUIOrigin, c.UIOrigin)
+		}
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func envOr(getenv Getenv, name, def string) string {
 	if v := getenv(name); v != "" {
 		return v
@@ -315,7 +453,8 @@ func checkDatabaseURL(v string) error {
 // and the TEMPORAL_* names the SDK's envconfig reads for the client connection.
 func EnvNames() []string {
 	return []string{
-		EnvDatabaseURL, EnvKeys, EnvListen, EnvTaskQueue, EnvLogLevel, EnvWebhookKey, EnvWebhookMaxAge, EnvPublicURL,
+		EnvDatabaseURL, EnvKeys, EnvListen, EnvInternal, EnvCodecToken, EnvCodecJWKS, EnvCodecAudience, EnvUIOrigin,
+		EnvWebhookConc, EnvInboxRetain, EnvInboxKeys, EnvObsRetain, EnvTaskQueue, EnvLogLevel, EnvWebhookKey, EnvWebhookMaxAge, EnvPublicURL,
 		EnvGHLClientID, EnvGHLSecret, EnvGHLBaseURL, EnvRZBaseURL,
 		EnvTemporalAddr, EnvTemporalNS, "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_TLS_CLIENT_CERT_PATH",
 		"TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_NAME",
