@@ -5,7 +5,9 @@ package codec
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
@@ -74,21 +76,49 @@ func DataConverter(kr *secrets.Keyring) converter.DataConverter {
 }
 
 // Handler serves the codec endpoint the Temporal Web UI and CLI call to decode payloads
-// for display (POST /decode, POST /encode). CORS is allowed for the UI's origin only.
-func Handler(kr *secrets.Keyring, uiOrigin string) http.Handler {
+// for display (POST /decode, POST /encode), for holders of a credential auth allows (401
+// otherwise), with CORS for auth.UIOrigins only. GET /login?token=<shared token> sets the
+// SessionCookie and sends the browser to the UI, for a UI configured to include credentials
+// but without single sign-on (as in --dev).
+func Handler(kr *secrets.Keyring, auth Auth) http.Handler {
 	h := converter.NewPayloadCodecHTTPHandler(New(kr))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if uiOrigin != "" && r.Header.Get("Origin") == uiOrigin {
-			w.Header().Set("Access-Control-Allow-Origin", uiOrigin)
-			w.Header().Set("Access-Control-Allow-Credentials", "true")
-			w.Header().Set("Access-Control-Allow-Headers", "Content-Type,X-Namespace,Authorization")
-			w.Header().Set("Access-Control-Allow-Methods", "POST,OPTIONS")
-		}
+		w.Header().Set("Cache-Control", "no-store")
+		admitted := auth.cors(w, r)
 		if r.Method == http.MethodOptions {
-			w.WriteHeader(http.StatusOK)
+			if !admitted {
+				http.Error(w, "origin not allowed", http.StatusForbidden)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		if r.URL.Path == "/login" && r.Method == http.MethodGet {
+			serveLogin(w, r, auth)
+			return
+		}
+		if err := auth.authorize(r); err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hlrz-codec"`)
+			http.Error(w, "codec: credential required", http.StatusUnauthorized)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, 4<<20)
 		h.ServeHTTP(w, r)
 	})
+}
+
+func serveLogin(w http.ResponseWriter, r *http.Request, auth Auth) {
+	tok := r.URL.Query().Get("token")
+	if !auth.sharedToken(tok) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="hlrz-codec"`)
+		http.Error(w, "codec: unknown token", http.StatusUnauthorized)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: tok, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteLaxMode, MaxAge: int((30 * 24 * time.Hour).Seconds())})
+	if len(auth.UIOrigins) > 0 {
+		http.Redirect(w, r, auth.UIOrigins[0], http.StatusSeeOther)
+		return
+	}
+	_, _ = io.WriteString(w, "codec: signed in\n")
 }

@@ -59,11 +59,12 @@ func TestRotation(t *testing.T) {
 func TestHTTPDecode(t *testing.T) {
 	kr := secrets.NewRandom()
 	p, _ := codec.DataConverter(kr).ToPayload("hello")
-	srv := httptest.NewServer(codec.Handler(kr, "http://ui.local"))
+	srv := httptest.NewServer(codec.Handler(kr, codec.Auth{Tokens: []string{testToken}, UIOrigins: []string{"http://ui.local"}}))
 	defer srv.Close()
 	body, _ := json.Marshal(map[string]any{"payloads": []any{map[string]any{"metadata": p.Metadata, "data": p.Data}}})
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/decode", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testToken)
 	req.Header.Set("Origin", "http://ui.local")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
