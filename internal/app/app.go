@@ -6,6 +6,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -75,15 +77,21 @@ type App struct {
 	Deps     *activities.Deps
 	Bridge   *bridge.Bridge
 	Dev      *DevStack // nil without --dev
-	// HTTPAddr is where the bridge, /metrics and /codec listen.
+	// HTTPAddr is the public listener: /webhooks/ghl, /oauth/*, /healthz.
 	HTTPAddr string
+	// InternalAddr is the internal listener: /codec, /metrics, /status/*, /readyz, /healthz.
+	InternalAddr string
+	// CodecToken is the codec token --dev generated when none was configured.
+	CodecToken string
 
 	log        *slog.Logger
 	ownStore   bool
 	ownClient  bool
 	dev        *devserver.Server
 	worker     worker.Worker
-	http       *http.Server
+	http       *http.Server // public
+	internal   *http.Server
+	closers    []func()
 	sdkMetrics io.Closer
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
@@ -109,21 +117,32 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
 
-	// The HTTP listener comes first: a busy port is the commonest misconfiguration and must
+	// The HTTP listeners come first: a busy port is the commonest misconfiguration and must
 	// fail before anything slow starts.
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot listen on %s: %w", config.EnvListen, cfg.Listen, errors.Unwrap(err))
+	internalAddr := cfg.InternalListen
+	if internalAddr == "" {
+		internalAddr = "127.0.0.1:0"
 	}
-	a.HTTPAddr = ln.Addr().String()
-	a.http = &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 10 * time.Second}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("http server stopped", "error", err)
+	for _, l := range []struct {
+		env, addr string
+		srv       **http.Server
+		bound     *string
+	}{{config.EnvListen, cfg.Listen, &a.http, &a.HTTPAddr}, {config.EnvInternal, internalAddr, &a.internal, &a.InternalAddr}} {
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: cannot listen on %s: %w", l.env, l.addr, errors.Unwrap(err))
 		}
-	}()
+		*l.bound = ln.Addr().String()
+		srv := NewHTTPServer(cfg.HTTP, http.NotFoundHandler(), a.log)
+		*l.srv = srv
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("http server stopped", "listener", l.env, "error", err)
+			}
+		}()
+	}
 
 	if err := a.openStore(ctx, opts); err != nil {
 		return nil, err
@@ -173,10 +192,12 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 		opts.Tune(a.Deps)
 	}
 
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", a.Metrics.Handler())
-	mux.HandleFunc("GET /status/budgets", a.serveBudgets)
-	mux.Handle("/codec/", http.StripPrefix("/codec", codec.Handler(cfg.Keys, a.uiOrigin())))
+	// Public: only what HighLevel and browsers need. Internal: everything an operator and
+	// the Temporal UI use; never exposed to the internet.
+	public, internal := http.NewServeMux(), http.NewServeMux()
+	internal.Handle("GET /metrics", a.Metrics.Handler())
+	internal.HandleFunc("GET /status/budgets", a.serveBudgets)
+	internal.Handle("/codec/", http.StripPrefix("/codec", codec.Handler(cfg.Keys, a.codecAuth(out))))
 	if cfg.Mode != config.ModeWorker {
 		keys, notes, err := webhookKeys(cfg, opts.WebhookKeys, a.Dev)
 		if err != nil {
@@ -188,12 +209,14 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 		}
 		a.Bridge, err = bridge.New(bridge.Config{
 			Store: a.Store, Signaler: a.Dispatch, Health: a.Temporal, Keys: keys, MaxAge: cfg.WebhookMaxAge, MaxSkew: cfg.WebhookMaxSkew,
-			Metrics: a.Metrics, Logger: a.log, OAuth: oauth, Echo: activities.BridgeHooks{Deps: a.Deps}, Tasks: activities.BridgeHooks{Deps: a.Deps}, Schedules: &schedules.Manager{Client: a.Temporal, TaskQueue: cfg.TaskQueue},
+			MaxConcurrent: cfg.WebhookMaxConcurrent,
+			Metrics:       a.Metrics, Logger: a.log, OAuth: oauth, Echo: activities.BridgeHooks{Deps: a.Deps}, Tasks: activities.BridgeHooks{Deps: a.Deps}, Schedules: &schedules.Manager{Client: a.Temporal, TaskQueue: cfg.TaskQueue},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("bridge: %w", err)
 		}
-		mux.Handle("/", a.Bridge.Handler())
+		public.Handle("/", a.Bridge.Handler())
+		internal.Handle("/", a.Bridge.InternalHandler())
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
@@ -202,9 +225,10 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 			}
 		}()
 	} else {
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+		public.HandleFunc("GET /healthz", bridge.ServeHealthz)
+		internal.HandleFunc("GET /healthz", bridge.ServeHealthz)
 	}
-	a.http.Handler = mux
+	a.http.Handler, a.internal.Handler = public, internal
 
 	if cfg.Mode != config.ModeBridge {
 		// Two pollers (the SDK default) leave the worker idle while tasks queue up: one entity
@@ -226,7 +250,7 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 			return nil, err
 		}
 	}
-	fmt.Fprintf(out, "hlrz: %s mode, task queue %s, bridge/metrics/codec on http://%s\n", cfg.Mode, cfg.TaskQueue, a.HTTPAddr)
+	fmt.Fprintf(out, "hlrz: %s mode, task queue %s, webhooks/OAuth on http://%s, codec/metrics/status on http://%s\n", cfg.Mode, cfg.TaskQueue, a.HTTPAddr, a.InternalAddr)
 	return a, nil
 }
 
@@ -239,10 +263,15 @@ func (a *App) Stop() {
 		if a.cancel != nil {
 			a.cancel()
 		}
-		if a.http != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = a.http.Shutdown(ctx)
-			cancel()
+		for _, srv := range []*http.Server{a.http, a.internal} {
+			if srv != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_ = srv.Shutdown(ctx)
+				cancel()
+			}
+		}
+		for _, c := range a.closers {
+			c()
 		}
 		a.wg.Wait()
 		if a.Dev != nil {
@@ -305,7 +334,7 @@ func (a *App) connectTemporal(ctx context.Context, opts Options) error {
 		dev, err := devserver.Start(ctx, devserver.Config{
 			DataDir: filepath.Join(cfg.DataDir, "temporal"), Port: cfg.TemporalPort, UIPort: cfg.UIPort,
 			SearchAttributes: workflows.SearchAttributes(),
-			CodecEndpoint:    "http://" + a.HTTPAddr + "/codec",
+			CodecEndpoint:    "http://" + a.InternalAddr + "/codec",
 		})
 		if err != nil {
 			return fmt.Errorf("dev server: %w", err)
@@ -337,11 +366,61 @@ func (a *App) namespace() string {
 	return client.DefaultNamespace
 }
 
-func (a *App) uiOrigin() string {
-	if a.Config.Dev {
-		return fmt.Sprintf("http://127.0.0.1:%d", a.Config.UIPort)
+// codecAuth is who may use the codec: the configured shared tokens and identity provider,
+// with CORS for the UI origin. --dev without a token makes one and prints the link that
+// gives the browser its cookie, so the Web UI (which includes credentials) can decode.
+func (a *App) codecAuth(out io.Writer) codec.Auth {
+	cfg := a.Config
+	auth := codec.Auth{Tokens: cfg.CodecTokens, Namespace: a.namespace()}
+	if cfg.UIOrigin != "" {
+		auth.UIOrigins = []string{cfg.UIOrigin}
 	}
-	return os.Getenv("HLRZ_UI_ORIGIN")
+	if cfg.CodecJWKSURL != "" {
+		v := codec.NewJWTVerifier(cfg.CodecJWKSURL, cfg.CodecAudience)
+		a.closers = append(a.closers, v.Close)
+		auth.Verifier = v
+	}
+	if cfg.Dev {
+		auth.UIOrigins = append(auth.UIOrigins, fmt.Sprintf("http://127.0.0.1:%d", cfg.UIPort), fmt.Sprintf("http://localhost:%d", cfg.UIPort))
+		if len(auth.Tokens) == 0 {
+			var b [24]byte
+			_, _ = rand.Read(b[:])
+			a.CodecToken = hex.EncodeToString(b[:])
+			auth.Tokens = []string{a.CodecToken}
+			fmt.Fprintf(out, "hlrz: to let the Temporal UI decode payloads, open http://%s/codec/login?token=%s once in the browser\n", a.InternalAddr, a.CodecToken)
+		}
+	} else if len(auth.Tokens) == 0 && auth.Verifier == nil {
+		a.log.Warn("codec: neither " + config.EnvCodecToken + " nor " + config.EnvCodecJWKS + " is set; the codec endpoint refuses every request")
+	}
+	return auth
+}
+
+// NewHTTPServer is how every HTTP server of the product is made: with read, write and idle
+// timeouts and a header size limit, so slow or oversized clients cannot hold connections or
+// memory. Zero fields of l take config.DefaultHTTPLimits.
+func NewHTTPServer(l config.HTTPLimits, h http.Handler, log *slog.Logger) *http.Server {
+	d := config.DefaultHTTPLimits
+	pick := func(v, def time.Duration) time.Duration {
+		if v > 0 {
+			return v
+		}
+		return def
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: pick(l.ReadHeaderTimeout, d.ReadHeaderTimeout),
+		ReadTimeout:       pick(l.ReadTimeout, d.ReadTimeout),
+		WriteTimeout:      pick(l.WriteTimeout, d.WriteTimeout),
+		IdleTimeout:       pick(l.IdleTimeout, d.IdleTimeout),
+		MaxHeaderBytes:    l.MaxHeaderBytes,
+	}
+	if srv.MaxHeaderBytes <= 0 {
+		srv.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	if log != nil {
+		srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	}
+	return srv
 }
 
 // debounceFor reads a connection's debounce setting (cached by the connector).

@@ -70,7 +70,7 @@ func startDevStack(ctx context.Context, a *App, out io.Writer) (*DevStack, error
 			d.stop()
 			return nil, fmt.Errorf("%s: cannot listen on 127.0.0.1:%d: %w", s.name, s.port, errors.Unwrap(err))
 		}
-		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second}
+		srv := NewHTTPServer(cfg.HTTP, s.h, a.log)
 		d.servers = append(d.servers, srv)
 		go func() { _ = srv.Serve(ln) }()
 	}

@@ -64,6 +64,9 @@ const (
 	DefaultRetryMax      = time.Minute
 	DefaultSignalTimeout = 10 * time.Second
 	DefaultGaugeEvery    = 5 * time.Second
+	// DefaultMaxConcurrent bounds webhook requests in progress (reading, verifying,
+	// storing); more are answered 429 so HighLevel sends them again later.
+	DefaultMaxConcurrent = 64
 )
 
 // DefaultScopes are what the install asks HighLevel for: read and write contacts (which
@@ -164,6 +167,10 @@ type Config struct {
 	// StoreTimeout bounds the store work of one delivery; past it the answer is 429 so
 	// HighLevel retries. Keep it under HighLevel's delivery timeout. Default 3 s.
 	StoreTimeout time.Duration
+	// MaxConcurrent bounds webhook requests in progress; a request beyond it is answered
+	// 429 with Retry-After at once, before its body is read (HighLevel retries only a 429,
+	// ghl-facts.md §2). Default DefaultMaxConcurrent.
+	MaxConcurrent int
 	// Metrics receives the bridge's counters and gauges; nil uses a private registry.
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
@@ -221,6 +228,8 @@ type Bridge struct {
 	// wake nudges the relay when this process stored an event, so it need not wait for the
 	// next poll.
 	wake chan struct{}
+	// inflight holds a token per webhook request in progress (MaxConcurrent).
+	inflight chan struct{}
 
 	lastGauges atomic.Int64 // unix nanos of the last gauge refresh
 }
@@ -276,6 +285,9 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent
+	}
 	if cfg.RelayID == "" {
 		cfg.RelayID = defaultRelayID()
 	}
@@ -290,6 +302,7 @@ func New(cfg Config) (*Bridge, error) {
 	b := &Bridge{
 		cfg: cfg, store: cfg.Store, sig: cfg.Signaler, keys: keys, metrics: m,
 		log: log.With("component", "bridge"), wake: make(chan struct{}, 1),
+		inflight: make(chan struct{}, cfg.MaxConcurrent),
 	}
 	if cfg.OAuth != nil {
 		b.scopes = cfg.OAuth.Scopes
@@ -317,27 +330,42 @@ func defaultRelayID() string {
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// Handler serves the bridge's routes:
+// Handler serves the bridge's public routes, the only ones HighLevel and browsers need:
 //
 //	POST /webhooks/ghl   HighLevel webhooks
 //	GET  /oauth/start    begin the install (redirect to HighLevel's choose-location page)
 //	GET  /oauth/callback finish the install
 //	GET  /healthz        the process is up
-//	GET  /readyz         the store and Temporal answer
-//	GET  /metrics        Prometheus metrics
+//
+// Everything else (readiness details, metrics) is on InternalHandler.
 func (b *Bridge) Handler() http.Handler {
 	mux := http.NewServeMux()
 	// No method in the pattern: the handler answers 405 itself so the rejection is counted.
 	mux.HandleFunc("/webhooks/ghl", b.serveWebhook)
 	mux.HandleFunc("GET /oauth/start", b.serveOAuthStart)
 	mux.HandleFunc("GET /oauth/callback", b.serveOAuthCallback)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "ok\n")
-	})
+	mux.HandleFunc("GET /healthz", ServeHealthz)
+	return mux
+}
+
+// InternalHandler serves the routes for operators and their tools, which must not be
+// reachable from the internet:
+//
+//	GET  /healthz        the process is up
+//	GET  /readyz         the store and Temporal answer
+//	GET  /metrics        Prometheus metrics
+func (b *Bridge) InternalHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", ServeHealthz)
 	mux.HandleFunc("GET /readyz", b.serveReady)
 	mux.Handle("GET /metrics", b.metrics.Handler())
 	return mux
+}
+
+// ServeHealthz answers that the process is up.
+func ServeHealthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "ok\n")
 }
 
 // serveReady checks the dependencies the bridge cannot work without. The answer names what

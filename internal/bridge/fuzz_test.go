@@ -67,6 +67,7 @@ func FuzzWebhookHandler(f *testing.F) {
 	h := b.Handler()
 	post := func(body []byte, signed bool) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, "/webhooks/ghl", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		if signed {
 			req.Header.Set(ghl.SignatureHeader, sign(testKey(), body))
 		} else {

@@ -202,7 +202,8 @@ type fixture struct {
 	metrics *metrics.Metrics
 	cfg     bridge.Config
 	bridge  *bridge.Bridge
-	srv     *httptest.Server
+	srv     *httptest.Server // the public routes
+	intl    *httptest.Server // the internal routes
 	logs    *syncBuffer
 	conn    store.Connection
 }
@@ -246,6 +247,8 @@ func newFixtureOn(t *testing.T, dsn string, st *postgres.Store, tune func(*bridg
 	}
 	f.srv = httptest.NewServer(f.bridge.Handler())
 	t.Cleanup(f.srv.Close)
+	f.intl = httptest.NewServer(f.bridge.InternalHandler())
+	t.Cleanup(f.intl.Close)
 	t.Cleanup(func() {
 		logs := f.logs.String()
 		for _, pii := range []string{piiEmail, piiPhone, piiName} {

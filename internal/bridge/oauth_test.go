@@ -305,7 +305,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		{down, "/readyz", 503, "temporal: unavailable"},
 		{ok, "/metrics", 200, "hlrz_inbox_depth"},
 	} {
-		resp, body := get(t, http.DefaultClient, tc.f.srv.URL+tc.path)
+		resp, body := get(t, http.DefaultClient, tc.f.intl.URL+tc.path)
 		if resp.StatusCode != tc.want || !strings.Contains(body, tc.body) {
 			t.Errorf("%s: %d %q, want %d containing %q", tc.path, resp.StatusCode, body, tc.want, tc.body)
 		}
@@ -314,7 +314,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		}
 	}
 	ok.store.Close()
-	if resp, body := get(t, http.DefaultClient, ok.srv.URL+"/readyz"); resp.StatusCode != 503 || !strings.Contains(body, "store: unavailable") {
+	if resp, body := get(t, http.DefaultClient, ok.intl.URL+"/readyz"); resp.StatusCode != 503 || !strings.Contains(body, "store: unavailable") {
 		t.Errorf("/readyz with the store closed: %d %q", resp.StatusCode, body)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,6 +29,8 @@ const (
 	RejectStale            = "timestamp_stale"
 	RejectFuture           = "timestamp_future"
 	RejectStoreUnavailable = "store_unavailable"
+	RejectContentType      = "content_type"
+	RejectOverloaded       = "overloaded"
 )
 
 // SourceGHL is the inbox source of HighLevel webhooks.
@@ -48,6 +51,22 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		b.reject(w, r, http.StatusMethodNotAllowed, RejectMethod, nil)
+		return
+	}
+	// HighLevel posts JSON; anything else is not one of its webhooks.
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		b.reject(w, r, http.StatusUnsupportedMediaType, RejectContentType, nil, "contentType", clip(r.Header.Get("Content-Type"), 100))
+		return
+	}
+	// A bounded number of requests in progress, so a flood (or many slow senders) cannot
+	// exhaust memory, goroutines or the store's connection pool. The overflow is answered
+	// 429: HighLevel sends it again later (ghl-facts.md §2).
+	select {
+	case b.inflight <- struct{}{}:
+		defer func() { <-b.inflight }()
+	default:
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+		b.reject(w, r, http.StatusTooManyRequests, RejectOverloaded, nil)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))

@@ -390,6 +390,7 @@ func TestWebhookResponseBody(t *testing.T) {
 	body := payload("ContactUpdate", testLocation, map[string]any{"id": "c1"})
 	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/webhooks/ghl", bytes.NewReader(body))
 	req.Header.Set(ghl.SignatureHeader, sign(testKey(), body))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

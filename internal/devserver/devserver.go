@@ -66,7 +66,9 @@ type Config struct {
 	Namespace string // "default" by default
 	// SearchAttributes are registered on the namespace when it is created.
 	SearchAttributes map[string]enumspb.IndexedValueType
-	// CodecEndpoint, when set, is given to the UI so it can decode encrypted payloads.
+	// CodecEndpoint, when set, is given to the UI so it can decode encrypted payloads. The
+	// UI sends the browser's cookies with its codec requests (include credentials), which is
+	// how a codec that requires a credential lets it in.
 	CodecEndpoint string
 	Logger        log.Logger // nil: silent; the server's own logs are noisy at shutdown
 }
@@ -243,7 +245,7 @@ func (s *Server) startUI() {
 		HideLogs:            true,
 		DisableNewsFetch:    true,
 		CORS:                uiconfig.CORS{CookieInsecure: true},
-		Codec:               uiconfig.Codec{Endpoint: s.cfg.CodecEndpoint},
+		Codec:               uiconfig.Codec{Endpoint: s.cfg.CodecEndpoint, IncludeCredentials: s.cfg.CodecEndpoint != ""},
 	}
 	s.ui = uiserver.NewServer(uioptions.WithConfigProvider(cfg))
 	s.uiDone = make(chan struct{})

@@ -87,6 +87,9 @@ type Env struct {
 	appOpts    app.Options
 }
 
+// CodecToken is the shared codec token of the harness's App.
+const CodecToken = "e2e-codec-token-0123456789"
+
 // Start brings up everything; it is torn down when the test ends.
 func Start(t testing.TB, o Options) *Env {
 	t.Helper()
@@ -190,6 +193,7 @@ func Start(t testing.TB, o Options) *Env {
 		Config: &config.Worker{
 			Mode: config.ModeAll, Listen: "127.0.0.1:0", TaskQueue: "hlrz-" + store.NewID(), LogLevel: "warn",
 			Keys: kr, GHLBaseURL: e.GHLURL, RZBaseURL: e.RZURL, WebhookMaxAge: 75 * time.Minute, WebhookMaxSkew: 5 * time.Minute,
+			CodecTokens: []string{CodecToken},
 		},
 		Temporal: e.Client, Namespace: e.Namespace, Store: st,
 		WebhookKeys: ghl.WebhookKeys{Ed25519: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,12 +90,12 @@ func newCLI(e *e2e.Env) *cliEnv {
 
 func (c *cliEnv) run(t *testing.T, args ...string) result {
 	t.Helper()
-	return run(t, c.env, nil, append([]string{"--worker-url", "http://" + c.e.App.HTTPAddr}, args...)...)
+	return run(t, c.env, nil, append([]string{"--worker-url", "http://" + c.e.App.InternalAddr}, args...)...)
 }
 
 func (c *cliEnv) runOpts(t *testing.T, opts []cli.Option, args ...string) result {
 	t.Helper()
-	return run(t, c.env, opts, append([]string{"--worker-url", "http://" + c.e.App.HTTPAddr}, args...)...)
+	return run(t, c.env, opts, append([]string{"--worker-url", "http://" + c.e.App.InternalAddr}, args...)...)
 }
 
 // on runs a command against the test's main connection.
@@ -715,7 +716,11 @@ func TestCLI(t *testing.T) {
 		if len(payloads) != 1 || string(payloads[0].Metadata["encoding"]) != codec.Encoding || bytes.Contains(payloads[0].Data, []byte(link.ID)) {
 			t.Fatalf("history payload is not encrypted: %v", payloads)
 		}
-		remote := converter.NewRemotePayloadCodec(converter.RemotePayloadCodecOptions{Endpoint: "http://" + e.App.HTTPAddr + "/codec"})
+		remote := converter.NewRemotePayloadCodec(converter.RemotePayloadCodecOptions{Endpoint: "http://" + e.App.InternalAddr + "/codec",
+			ModifyRequest: func(r *http.Request) error { r.Header.Set("Authorization", "Bearer "+e2e.CodecToken); return nil }})
+		if _, err := converter.NewRemotePayloadCodec(converter.RemotePayloadCodecOptions{Endpoint: "http://" + e.App.InternalAddr + "/codec"}).Decode(payloads); err == nil {
+			t.Error("the codec decoded for a caller without a credential")
+		}
 		plain, err := remote.Decode(payloads)
 		if err != nil {
 			t.Fatal(err)
