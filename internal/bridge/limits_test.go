@@ -73,6 +73,8 @@ func TestWebhookConcurrencyLimit(t *testing.T) {
 	body := payload("ContactUpdate", testLocation, map[string]any{"id": "c1"})
 
 	// Two senders that never finish their bodies hold both slots.
+	// Fresh connections of their own: a pipe body cannot be retried on a stale one.
+	slowClient := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	var writers []*io.PipeWriter
 	done := make(chan int, 2)
 	for range 2 {
@@ -83,8 +85,9 @@ func TestWebhookConcurrencyLimit(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set(ghl.SignatureHeader, sign(testKey(), body))
 		go func() {
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := slowClient.Do(req)
 			if err != nil {
+				t.Logf("slow sender: %v", err)
 				done <- -1
 				return
 			}

@@ -96,6 +96,7 @@ func TestWebhookRejectsBadInput(t *testing.T) {
 			if tc.hdr != nil {
 				hdr = tc.hdr(tc.body)
 			}
+			req.Header.Set("Content-Type", "application/json")
 			for k, v := range hdr {
 				req.Header[k] = v
 			}
