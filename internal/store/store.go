@@ -316,6 +316,17 @@ type MatchKey struct {
 	ContactID string
 }
 
+// Retention forgets personal data once it is no longer needed.
+type Retention interface {
+	// PruneInbox empties the body of finished (not pending) inbox rows received before
+	// bodiesBefore, and deletes finished rows received before rowsBefore: a row's
+	// webhookId (dedupe key) outlives its body so replays stay recognised. Pending rows are
+	// never touched.
+	PruneInbox(ctx context.Context, bodiesBefore, rowsBefore time.Time) (bodies, rows int64, err error)
+	// PruneObservations deletes bulk-read records observed before before.
+	PruneObservations(ctx context.Context, before time.Time) (int64, error)
+}
+
 // Observations persists bulk-read records.
 type Observations interface {
 	PutObservations(ctx context.Context, connectionID string, side Side, obs []Observation) error
@@ -331,6 +342,7 @@ type MatchKeys interface {
 
 // Store is everything together.
 type Store interface {
+	Retention
 	Observations
 	MatchKeys
 	Connections

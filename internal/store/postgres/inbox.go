@@ -14,14 +14,20 @@ import (
 
 const inboxCols = `id, dedupe_key, source, event_type, location_id, body, received_at, state, attempts, next_attempt_at, last_error, note`
 
-func scanInbox(row pgx.Row) (store.InboxEvent, error) {
+func (s *Store) scanInbox(row pgx.Row) (store.InboxEvent, error) {
 	var e store.InboxEvent
 	var state string
 	err := row.Scan(&e.ID, &e.DedupeKey, &e.Source, &e.EventType, &e.LocationID, &e.Body, &e.ReceivedAt, &state, &e.Attempts, &e.NextAttemptAt, &e.LastError, &e.Note)
 	e.State = store.InboxState(state)
 	utc(&e.ReceivedAt)
 	utc(&e.NextAttemptAt)
-	return e, err
+	if err != nil {
+		return e, err
+	}
+	if e.Body, err = store.OpenBlob(s.kr, e.Body, store.InboxAAD(e.DedupeKey)); err != nil {
+		return e, fmt.Errorf("inbox event %d: %w", e.ID, err)
+	}
+	return e, nil
 }
 
 // InsertInbox stores a webhook delivery unless its dedupe key was seen.
@@ -38,7 +44,7 @@ func (s *Store) InsertInbox(ctx context.Context, e store.InboxEvent) (int64, boo
 	var id int64
 	err := s.pool.QueryRow(ctx, `INSERT INTO inbox (dedupe_key, source, event_type, location_id, body, received_at, state, next_attempt_at, note)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
-		e.DedupeKey, e.Source, e.EventType, e.LocationID, e.Body, e.ReceivedAt, string(e.State), e.Note).Scan(&id)
+		e.DedupeKey, e.Source, e.EventType, e.LocationID, store.SealBlob(s.kr, e.Body, store.InboxAAD(e.DedupeKey)), e.ReceivedAt, string(e.State), e.Note).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -66,7 +72,7 @@ func (s *Store) ClaimInbox(ctx context.Context, owner string, limit int, lease t
 	defer rows.Close()
 	var out []store.InboxEvent
 	for rows.Next() {
-		e, err := scanInbox(rows)
+		e, err := s.scanInbox(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +122,7 @@ func (s *Store) RetryInbox(ctx context.Context, id int64, next time.Time, lastEr
 
 // GetInbox reads one event.
 func (s *Store) GetInbox(ctx context.Context, id int64) (store.InboxEvent, error) {
-	e, err := scanInbox(s.pool.QueryRow(ctx, `SELECT `+inboxCols+` FROM inbox WHERE id = $1`, id))
+	e, err := s.scanInbox(s.pool.QueryRow(ctx, `SELECT `+inboxCols+` FROM inbox WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return e, notFound("inbox event %d", id)
 	}

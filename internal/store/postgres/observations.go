@@ -23,7 +23,7 @@ func (s *Store) PutObservations(ctx context.Context, connID string, side store.S
 		}
 		b.Queue(`INSERT INTO observations (connection_id, side, contact_id, body, observed_at) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (connection_id, side, contact_id) DO UPDATE SET body = excluded.body, observed_at = excluded.observed_at`,
-			connID, string(side), o.ContactID, o.Body, at)
+			connID, string(side), o.ContactID, store.SealBlob(s.kr, o.Body, store.ObservationAAD(connID, side, o.ContactID)), at)
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("put observations: %w", err)
@@ -40,7 +40,13 @@ func (s *Store) GetObservation(ctx context.Context, connID string, side store.Si
 		return o, notFound("observation of %s contact", side)
 	}
 	utc(&o.ObservedAt)
-	return o, err
+	if err != nil {
+		return o, err
+	}
+	if o.Body, err = store.OpenBlob(s.kr, o.Body, store.ObservationAAD(connID, side, contactID)); err != nil {
+		return o, fmt.Errorf("observation: %w", err)
+	}
+	return o, nil
 }
 
 // PutMatchKeys records match keys.

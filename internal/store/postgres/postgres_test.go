@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"strings"
@@ -106,4 +107,40 @@ func TestBadDSN(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("bad DSN: err = %v (must fail without echoing the password)", err)
 	}
+}
+
+// Personal data is sealed at rest; see storetest.AtRest.
+func TestDataAtRest(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	storetest.AtRest(t, func(t *testing.T, kr *secrets.Keyring) store.Store {
+		s, err := postgres.Open(context.Background(), dsn, kr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}, func(t *testing.T, tables ...string) string {
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		var b strings.Builder
+		for _, table := range tables {
+			rows, err := conn.Query(context.Background(), "SELECT * FROM "+table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				vals, err := rows.Values()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, v := range vals {
+					fmt.Fprintf(&b, "%s\n", v)
+				}
+			}
+			rows.Close()
+		}
+		return b.String()
+	})
 }

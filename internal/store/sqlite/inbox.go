@@ -12,13 +12,19 @@ import (
 
 const inboxCols = `id, dedupe_key, source, event_type, location_id, body, received_at, state, attempts, next_attempt_at, last_error, note`
 
-func scanInbox(row interface{ Scan(...any) error }) (store.InboxEvent, error) {
+func (s *Store) scanInbox(row interface{ Scan(...any) error }) (store.InboxEvent, error) {
 	var e store.InboxEvent
 	var received, next int64
 	var state string
 	err := row.Scan(&e.ID, &e.DedupeKey, &e.Source, &e.EventType, &e.LocationID, &e.Body, &received, &state, &e.Attempts, &next, &e.LastError, &e.Note)
 	e.ReceivedAt, e.NextAttemptAt, e.State = fromMicros(received), fromMicros(next), store.InboxState(state)
-	return e, err
+	if err != nil {
+		return e, err
+	}
+	if e.Body, err = store.OpenBlob(s.kr, e.Body, store.InboxAAD(e.DedupeKey)); err != nil {
+		return e, fmt.Errorf("inbox event %d: %w", e.ID, err)
+	}
+	return e, nil
 }
 
 // InsertInbox stores a webhook delivery unless its dedupe key was seen.
@@ -35,7 +41,7 @@ func (s *Store) InsertInbox(ctx context.Context, e store.InboxEvent) (int64, boo
 	var id int64
 	err := s.db.QueryRowContext(ctx, `INSERT INTO inbox (dedupe_key, source, event_type, location_id, body, received_at, state, next_attempt_at, note)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
-		e.DedupeKey, e.Source, e.EventType, e.LocationID, e.Body, micros(e.ReceivedAt), string(e.State), micros(e.ReceivedAt), e.Note).Scan(&id)
+		e.DedupeKey, e.Source, e.EventType, e.LocationID, store.SealBlob(s.kr, e.Body, store.InboxAAD(e.DedupeKey)), micros(e.ReceivedAt), string(e.State), micros(e.ReceivedAt), e.Note).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -62,7 +68,7 @@ func (s *Store) ClaimInbox(ctx context.Context, owner string, limit int, lease t
 	}
 	var out []store.InboxEvent
 	for rows.Next() {
-		e, err := scanInbox(rows)
+		e, err := s.scanInbox(rows)
 		if err != nil {
 			rows.Close()
 			return nil, err
@@ -110,7 +116,7 @@ func (s *Store) RetryInbox(ctx context.Context, id int64, next time.Time, lastEr
 
 // GetInbox reads one event.
 func (s *Store) GetInbox(ctx context.Context, id int64) (store.InboxEvent, error) {
-	e, err := scanInbox(s.db.QueryRowContext(ctx, `SELECT `+inboxCols+` FROM inbox WHERE id = ?`, id))
+	e, err := s.scanInbox(s.db.QueryRowContext(ctx, `SELECT `+inboxCols+` FROM inbox WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, notFound("inbox event %d", id)
 	}

@@ -254,7 +254,10 @@ func (s *Store) GetLedger(ctx context.Context, connID, linkID, object string) (s
 		return e, notFound("ledger %s/%s/%s", connID, linkID, object)
 	}
 	e.UpdatedAt = fromMicros(updated)
-	return e, err
+	if err != nil {
+		return e, err
+	}
+	return e, s.openSnapshot(&e)
 }
 
 // PutLedger writes a ledger entry.
@@ -263,7 +266,7 @@ func (s *Store) PutLedger(ctx context.Context, e store.LedgerEntry) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (connection_id, link_id, object) DO UPDATE SET snapshot = excluded.snapshot, hash = excluded.hash,
 			ghl_hash = excluded.ghl_hash, rz_hash = excluded.rz_hash, updated_at = excluded.updated_at`,
-		e.ConnectionID, e.LinkID, e.Object, e.Snapshot, e.Hash, e.GHLHash, e.RZHash, micros(store.Now()))
+		e.ConnectionID, e.LinkID, e.Object, store.SealBlob(s.kr, e.Snapshot, store.LedgerAAD(e.ConnectionID, e.LinkID, e.Object)), e.Hash, e.GHLHash, e.RZHash, micros(store.Now()))
 	if isFK(err) {
 		return notFound("link %s/%s", e.ConnectionID, e.LinkID)
 	}
@@ -317,6 +320,9 @@ func (s *Store) LedgerEntries(ctx context.Context, connID, object, afterLinkID s
 			return nil, err
 		}
 		e.UpdatedAt = fromMicros(updated)
+		if err := s.openSnapshot(&e); err != nil {
+			return nil, err
+		}
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -339,7 +345,20 @@ func (s *Store) LedgerEntriesOf(ctx context.Context, connID, linkID, prefix, aft
 			return nil, err
 		}
 		e.UpdatedAt = fromMicros(updated)
+		if err := s.openSnapshot(&e); err != nil {
+			return nil, err
+		}
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// openSnapshot opens e's sealed snapshot in place.
+func (s *Store) openSnapshot(e *store.LedgerEntry) error {
+	plain, err := store.OpenBlob(s.kr, e.Snapshot, store.LedgerAAD(e.ConnectionID, e.LinkID, e.Object))
+	if err != nil {
+		return fmt.Errorf("ledger %s/%s/%s: %w", e.ConnectionID, e.LinkID, e.Object, err)
+	}
+	e.Snapshot = plain
+	return nil
 }

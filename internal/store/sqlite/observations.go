@@ -32,7 +32,7 @@ func (s *Store) PutObservations(ctx context.Context, connID string, side store.S
 		if at.IsZero() {
 			at = store.Now()
 		}
-		if _, err := stmt.ExecContext(ctx, connID, string(side), o.ContactID, o.Body, micros(at)); err != nil {
+		if _, err := stmt.ExecContext(ctx, connID, string(side), o.ContactID, store.SealBlob(s.kr, o.Body, store.ObservationAAD(connID, side, o.ContactID)), micros(at)); err != nil {
 			return fmt.Errorf("put observation: %w", err)
 		}
 	}
@@ -49,7 +49,13 @@ func (s *Store) GetObservation(ctx context.Context, connID string, side store.Si
 		return o, notFound("observation of %s contact", side)
 	}
 	o.ObservedAt = fromMicros(at)
-	return o, err
+	if err != nil {
+		return o, err
+	}
+	if o.Body, err = store.OpenBlob(s.kr, o.Body, store.ObservationAAD(connID, side, contactID)); err != nil {
+		return o, fmt.Errorf("observation: %w", err)
+	}
+	return o, nil
 }
 
 // PutMatchKeys records match keys.

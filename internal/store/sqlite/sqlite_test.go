@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,4 +62,45 @@ func TestReopenKeepsDataAndTokensEncrypted(t *testing.T) {
 	if err != nil || tok.AccessToken != "secret-access" {
 		t.Errorf("after reopen: %v, %v", tok, err)
 	}
+}
+
+// Personal data is sealed at rest; see storetest.AtRest.
+func TestDataAtRest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hlrz.db")
+	storetest.AtRest(t, func(t *testing.T, kr *secrets.Keyring) store.Store {
+		s, err := sqlite.Open(context.Background(), path, kr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}, func(t *testing.T, tables ...string) string {
+		raw, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		var b strings.Builder
+		for _, table := range tables {
+			rows, err := raw.Query("SELECT * FROM " + table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cols, _ := rows.Columns()
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				for _, v := range vals {
+					fmt.Fprintf(&b, "%s\n", v)
+				}
+			}
+			rows.Close()
+		}
+		return b.String()
+	})
 }

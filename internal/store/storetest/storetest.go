@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeadLetters", testDeadLetters},
 		{"Observations", testObservations},
 		{"MatchKeys", testMatchKeys},
+		{"Retention", Retention},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,75 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/hlrz/hlrz/internal/secrets"
+)
+
+// Personal data at rest (inbox bodies, ledger snapshots, observations) is sealed with the
+// same keyring as tokens. A sealed blob names its key, so keys rotate: the primary seals,
+// every listed key opens. Layout: blobMagic, one byte of key id length, the key id, then
+// secrets.Keyring.Seal's nonce||ciphertext. The magic cannot begin JSON, so rows written
+// before encryption (plain JSON) are still read, and sealed the next time they are written.
+var blobMagic = []byte{0, 'h', 'z', '1'}
+
+// AAD prefixes bind a sealed blob to its row, so it cannot be moved to another.
+func InboxAAD(dedupeKey string) []byte { return []byte("inbox\x00" + dedupeKey) }
+
+// LedgerAAD binds a ledger snapshot to its row.
+func LedgerAAD(connID, linkID, object string) []byte {
+	return []byte("ledger\x00" + connID + "\x00" + linkID + "\x00" + object)
+}
+
+// ObservationAAD binds an observation body to its row.
+func ObservationAAD(connID string, side Side, contactID string) []byte {
+	return []byte("observation\x00" + connID + "\x00" + string(side) + "\x00" + contactID)
+}
+
+// SealBlob seals plain with kr's primary key; empty stays empty.
+func SealBlob(kr *secrets.Keyring, plain, aad []byte) []byte {
+	if len(plain) == 0 {
+		return plain
+	}
+	id, sealed := kr.Seal(plain, aad)
+	out := make([]byte, 0, len(blobMagic)+1+len(id)+len(sealed))
+	out = append(out, blobMagic...)
+	out = append(out, byte(len(id)))
+	out = append(out, id...)
+	return append(out, sealed...)
+}
+
+// IsSealed reports whether b is a sealed blob.
+func IsSealed(b []byte) bool { return bytes.HasPrefix(b, blobMagic) }
+
+// BlobKeyID is the id of the key that sealed b, or "" when b is not sealed.
+func BlobKeyID(b []byte) string {
+	if !IsSealed(b) || len(b) < len(blobMagic)+1 {
+		return ""
+	}
+	n := int(b[len(blobMagic)])
+	if len(b) < len(blobMagic)+1+n {
+		return ""
+	}
+	return string(b[len(blobMagic)+1 : len(blobMagic)+1+n])
+}
+
+// OpenBlob reverses SealBlob. A blob without the magic is a row written before encryption
+// and is returned as it is.
+func OpenBlob(kr *secrets.Keyring, b, aad []byte) ([]byte, error) {
+	if !IsSealed(b) {
+		return b, nil
+	}
+	rest := b[len(blobMagic):]
+	if len(rest) < 1 || len(rest) < 1+int(rest[0]) {
+		return nil, errors.New("open sealed blob: truncated")
+	}
+	id := string(rest[1 : 1+int(rest[0])])
+	plain, err := kr.Open(id, rest[1+int(rest[0]):], aad)
+	if err != nil {
+		return nil, fmt.Errorf("open sealed blob (key %q): %w", id, err)
+	}
+	return plain, nil
+}
