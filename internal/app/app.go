@@ -230,6 +230,12 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 	}
 	a.http.Handler, a.internal.Handler = public, internal
 
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.runRetention(runCtx)
+	}()
+
 	if cfg.Mode != config.ModeBridge {
 		// Two pollers (the SDK default) leave the worker idle while tasks queue up: one entity
 		// workflow per person means many small tasks, so poll with more.
@@ -421,6 +427,45 @@ func NewHTTPServer(l config.HTTPLimits, h http.Handler, log *slog.Logger) *http.
 		srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	}
 	return srv
+}
+
+// retentionEvery is how often personal data past its retention is forgotten.
+const retentionEvery = time.Hour
+
+// runRetention forgets, at start and then hourly, what the retention settings say:
+// finished inbox bodies, then their rows (webhookIds), and expired observations. Several
+// processes may do it at once; the statements are idempotent.
+func (a *App) runRetention(ctx context.Context) {
+	cfg := a.Config
+	bodies, keys, obs := orDur(cfg.InboxRetention, 7*24*time.Hour), orDur(cfg.InboxKeyRetention, 30*24*time.Hour), orDur(cfg.ObservationRetention, 24*time.Hour)
+	t := time.NewTicker(retentionEvery)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		b, r, err := a.Store.PruneInbox(ctx, now.Add(-bodies), now.Add(-keys))
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("retention: prune inbox", "error", err)
+		}
+		o, err := a.Store.PruneObservations(ctx, now.Add(-obs))
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("retention: prune observations", "error", err)
+		}
+		if b+r+o > 0 {
+			a.log.Info("retention: forgotten", "inboxBodies", b, "inboxRows", r, "observations", o)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func orDur(v, def time.Duration) time.Duration {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 // debounceFor reads a connection's debounce setting (cached by the connector).
