@@ -362,6 +362,9 @@ func (b *Bridge) InternalHandler() http.Handler {
 	return mux
 }
 
+// WebhooksInFlight is the number of webhook requests in progress (at most MaxConcurrent).
+func (b *Bridge) WebhooksInFlight() int { return len(b.inflight) }
+
 // ServeHealthz answers that the process is up.
 func ServeHealthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -96,6 +96,7 @@ func TestWebhookConcurrencyLimit(t *testing.T) {
 		}()
 		go func() { _, _ = pw.Write(body[:10]) }()
 	}
+	eventually(t, 5*time.Second, "both slow senders in the handler", func() bool { return f.bridge.WebhooksInFlight() == 2 })
 	var resp *http.Response
 	eventually(t, 5*time.Second, "a third webhook answered 429", func() bool {
 		resp = f.post(payload("ContactUpdate", testLocation, map[string]any{"id": "c2"}))
