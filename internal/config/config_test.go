@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +178,18 @@ func TestWebhookSettings(t *testing.T) {
 				t.Errorf("error %v: want one line containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// README's configuration table names every setting the binaries read.
+func TestREADMEListsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range config.EnvNames() {
+		if strings.HasPrefix(name, "HLRZ_") && !regexp.MustCompile("(?m)^\\| [^|]*`"+name+"`").Match(readme) {
+			t.Errorf("README's configuration table does not list %s", name)
+		}
 	}
 }

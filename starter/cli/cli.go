@@ -200,7 +200,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration, 3 not found,
 	pf.StringVar(&a.dataDir, "data-dir", ".data", "with --dev: the dev stack's data directory")
 	pf.StringVarP(&a.connID, "connection", "c", "", "connection id (default: the only active connection)")
 	pf.StringVarP(&a.output, "output", "o", outText, "output format: text or json")
-	pf.StringVar(&a.workerURL, "worker-url", "http://127.0.0.1:8080", "the worker's HTTP address (status reads its rate budgets)")
+	pf.StringVar(&a.workerURL, "worker-url", "http://127.0.0.1:8081", "the worker's internal HTTP address (status reads its rate budgets)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(ExitUsage, err) })
 
 	root.AddCommand(
