@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,7 +38,7 @@ func TestBadConfigurationExits(t *testing.T) {
 	}{
 		{"missing key", nil, map[string]string{config.EnvDatabaseURL: db}, 2, "HLRZ_ENCRYPTION_KEYS: not set"},
 		{"malformed database url", nil, map[string]string{config.EnvKeys: key, config.EnvDatabaseURL: "postgres://u:secret@db:port/x"}, 2, "DATABASE_URL"},
-		{"port in use", []string{"--mode", "worker", "--listen", busy.Addr().String()}, map[string]string{config.EnvKeys: key, config.EnvDatabaseURL: db}, 1, "HLRZ_LISTEN: cannot listen on " + busy.Addr().String()},
+		{"port in use", []string{"--mode", "worker", "--listen", busy.Addr().String(), "--internal-listen", "127.0.0.1:0"}, map[string]string{config.EnvKeys: key, config.EnvDatabaseURL: db}, 1, "HLRZ_LISTEN: cannot listen on " + busy.Addr().String()},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,7 +57,7 @@ func TestBadConfigurationExits(t *testing.T) {
 
 // --dev brings up Temporal and the Web UI (HTTP 200), and stops cleanly when asked.
 func TestDevStackStartsAndStops(t *testing.T) {
-	ports := make([]int, 5)
+	ports := make([]int, 6)
 	for i := range ports {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -67,7 +68,8 @@ func TestDevStackStartsAndStops(t *testing.T) {
 	}
 	args := []string{"--dev", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:" + strconv.Itoa(ports[0]),
 		"--temporal-port", strconv.Itoa(ports[1]), "--ui-port", strconv.Itoa(ports[2]),
-		"--ghl-sim-port", strconv.Itoa(ports[3]), "--rz-sim-port", strconv.Itoa(ports[4])}
+		"--ghl-sim-port", strconv.Itoa(ports[3]), "--rz-sim-port", strconv.Itoa(ports[4]),
+		"--internal-listen", "127.0.0.1:" + strconv.Itoa(ports[5])}
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
@@ -95,6 +97,42 @@ func TestDevStackStartsAndStops(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "backfill started") {
 		t.Errorf("no demo backfill announced: %s", out.String())
+	}
+	// The codec is on the internal listener and wants a credential; the login link --dev
+	// prints gives the browser the cookie the embedded UI sends with its codec requests.
+	internal := "http://127.0.0.1:" + strconv.Itoa(ports[5])
+	decode := func(c *http.Client) int {
+		req, _ := http.NewRequest(http.MethodPost, internal+"/codec/decode", strings.NewReader(`{"payloads":[]}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("codec: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := decode(http.DefaultClient); code != http.StatusUnauthorized {
+		t.Errorf("codec without a credential answered %d, want 401", code)
+	}
+	login := regexp.MustCompile(`http://\S+/codec/login\?token=\S+`).FindString(out.String())
+	if !strings.HasPrefix(login, internal+"/") {
+		t.Fatalf("no codec login link on the internal listener in: %s", out.String())
+	}
+	uiJar, _ := cookiejar.New(nil)
+	uiBrowser := &http.Client{Jar: uiJar, Timeout: 30 * time.Second}
+	if resp, err := uiBrowser.Get(login); err != nil {
+		t.Fatalf("codec login: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	if code := decode(uiBrowser); code != http.StatusOK {
+		t.Errorf("codec with the login cookie answered %d, want 200", code)
+	}
+	if resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(ports[0]) + "/codec/decode"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("public listener serves /codec: %d", resp.StatusCode)
+		}
 	}
 	// The app installs from the HighLevel simulator: /oauth/start ends on a page naming the
 	// new connection, pending until its Referrizer token is added.
