@@ -6,7 +6,9 @@ package secrets
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -21,6 +23,8 @@ const KeyEnv = "HLRZ_ENCRYPTION_KEYS"
 type Keyring struct {
 	primary string
 	aeads   map[string]cipher.AEAD
+	macs    map[string][]byte // per key, a MAC key derived from it (Digests)
+	ids     []string          // in the order listed
 }
 
 // ErrNoKey means a sealed value names a key this keyring does not hold.
@@ -33,7 +37,7 @@ func Parse(spec string) (*Keyring, error) {
 	if spec == "" {
 		return nil, fmt.Errorf("%s is empty: set it to a base64-encoded 32-byte key (e.g. `openssl rand -base64 32`)", KeyEnv)
 	}
-	kr := &Keyring{aeads: map[string]cipher.AEAD{}}
+	kr := &Keyring{aeads: map[string]cipher.AEAD{}, macs: map[string][]byte{}}
 	for i, entry := range strings.Split(spec, ",") {
 		entry = strings.TrimSpace(entry)
 		id, b64, ok := strings.Cut(entry, ":")
@@ -62,6 +66,10 @@ func Parse(spec string) (*Keyring, error) {
 			return nil, fmt.Errorf("%s entry %d: %w", KeyEnv, i+1, err)
 		}
 		kr.aeads[id] = aead
+		derive := hmac.New(sha256.New, raw)
+		derive.Write([]byte("hlrz digest key v1"))
+		kr.macs[id] = derive.Sum(nil)
+		kr.ids = append(kr.ids, id)
 		if i == 0 {
 			kr.primary = id
 		}
@@ -94,6 +102,19 @@ func GenerateSpec(id string) string {
 
 // PrimaryID is the id of the key that seals.
 func (k *Keyring) PrimaryID() string { return k.primary }
+
+// Digests returns keyed digests of v (HMAC-SHA256 with a key derived from each key of the
+// ring, "keyID.base64"), the primary key's first: a value stored by its digest can be looked
+// up by equality without being stored in clear, and after a rotation by any key's digest.
+func (k *Keyring) Digests(v string) []string {
+	out := make([]string, 0, len(k.ids))
+	for _, id := range k.ids {
+		m := hmac.New(sha256.New, k.macs[id])
+		m.Write([]byte(v))
+		out = append(out, id+"."+base64.RawStdEncoding.EncodeToString(m.Sum(nil)))
+	}
+	return out
+}
 
 // Seal encrypts plaintext with the primary key; aad binds the ciphertext to its context
 // (e.g. the row it belongs to) so it cannot be moved elsewhere. Layout: nonce || ciphertext.

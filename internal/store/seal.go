@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/hlrz/hlrz/internal/secrets"
 )
@@ -72,4 +73,35 @@ func OpenBlob(kr *secrets.Keyring, b, aad []byte) ([]byte, error) {
 		return nil, fmt.Errorf("open sealed blob (key %q): %w", id, err)
 	}
 	return plain, nil
+}
+
+// MatchKeyDigests maps what the match_keys table may hold for each of keys back to the key:
+// its keyed digest under every key of kr (secrets.Keyring.Digests; the primary's is what new
+// rows get) and, for rows written before digests, the key itself.
+func MatchKeyDigests(kr *secrets.Keyring, keys []string) (lookup []string, back map[string]string) {
+	back = map[string]string{}
+	for _, k := range keys {
+		for _, d := range kr.Digests(k) {
+			back[d] = k
+		}
+		back[k] = k
+	}
+	for d := range back {
+		lookup = append(lookup, d)
+	}
+	sort.Strings(lookup)
+	return lookup, back
+}
+
+// StoredMatchKey is what a new match_keys row holds for key: its primary-key digest.
+func StoredMatchKey(kr *secrets.Keyring, key string) string { return kr.Digests(key)[0] }
+
+// AddMatch appends id to out[key] unless it is there, keeping the ids sorted.
+func AddMatch(out map[string][]string, key, id string) {
+	ids := out[key]
+	i := sort.SearchStrings(ids, id)
+	if i < len(ids) && ids[i] == id {
+		return
+	}
+	out[key] = append(ids[:i], append([]string{id}, ids[i:]...)...)
 }

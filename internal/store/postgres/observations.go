@@ -57,7 +57,7 @@ func (s *Store) PutMatchKeys(ctx context.Context, connID string, side store.Side
 	b := &pgx.Batch{}
 	for _, k := range keys {
 		b.Queue(`INSERT INTO match_keys (connection_id, side, key, contact_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
-			connID, string(side), k.Key, k.ContactID)
+			connID, string(side), store.StoredMatchKey(s.kr, k.Key), k.ContactID)
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("put match keys: %w", err)
@@ -67,8 +67,9 @@ func (s *Store) PutMatchKeys(ctx context.Context, connID string, side store.Side
 
 // MatchContacts maps keys to the contact ids on side that carry them.
 func (s *Store) MatchContacts(ctx context.Context, connID string, side store.Side, keys []string) (map[string][]string, error) {
+	lookup, back := store.MatchKeyDigests(s.kr, keys)
 	rows, err := s.pool.Query(ctx, `SELECT key, contact_id FROM match_keys WHERE connection_id = $1 AND side = $2 AND key = ANY($3) ORDER BY key, contact_id`,
-		connID, string(side), keys)
+		connID, string(side), lookup)
 	if err != nil {
 		return nil, fmt.Errorf("match contacts: %w", err)
 	}
@@ -79,7 +80,7 @@ func (s *Store) MatchContacts(ctx context.Context, connID string, side store.Sid
 		if err := rows.Scan(&k, &id); err != nil {
 			return nil, err
 		}
-		out[k] = append(out[k], id)
+		store.AddMatch(out, back[k], id)
 	}
 	return out, rows.Err()
 }

@@ -74,7 +74,7 @@ func (s *Store) PutMatchKeys(ctx context.Context, connID string, side store.Side
 	}
 	defer stmt.Close()
 	for _, k := range keys {
-		if _, err := stmt.ExecContext(ctx, connID, string(side), k.Key, k.ContactID); err != nil {
+		if _, err := stmt.ExecContext(ctx, connID, string(side), store.StoredMatchKey(s.kr, k.Key), k.ContactID); err != nil {
 			return fmt.Errorf("put match key: %w", err)
 		}
 	}
@@ -84,8 +84,9 @@ func (s *Store) PutMatchKeys(ctx context.Context, connID string, side store.Side
 // MatchContacts maps keys to the contact ids on side that carry them.
 func (s *Store) MatchContacts(ctx context.Context, connID string, side store.Side, keys []string) (map[string][]string, error) {
 	out := map[string][]string{}
-	for start := 0; start < len(keys); start += 500 {
-		chunk := keys[start:min(start+500, len(keys))]
+	lookup, back := store.MatchKeyDigests(s.kr, keys)
+	for start := 0; start < len(lookup); start += 500 {
+		chunk := lookup[start:min(start+500, len(lookup))]
 		args := []any{connID, string(side)}
 		for _, k := range chunk {
 			args = append(args, k)
@@ -101,7 +102,7 @@ func (s *Store) MatchContacts(ctx context.Context, connID string, side store.Sid
 				rows.Close()
 				return nil, err
 			}
-			out[k] = append(out[k], id)
+			store.AddMatch(out, back[k], id)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

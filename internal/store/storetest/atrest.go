@@ -24,8 +24,8 @@ const (
 	piiName  = "Atrestmarker"
 )
 
-// piiTables hold contact data; match_keys is checked apart (it must hold searchable keys).
-var piiTables = []string{"inbox", "ledger", "observations", "links", "connections", "tokens", "dead_letters"}
+// piiTables are every table of the store.
+var piiTables = []string{"inbox", "ledger", "observations", "match_keys", "links", "connections", "tokens", "dead_letters"}
 
 // AtRest checks that personal data is sealed at rest with the keyring (and unreadable
 // without it), that keys rotate, and that retention forgets bodies and observations but
@@ -53,6 +53,9 @@ func AtRest(t *testing.T, open Reopener, dump Dumper) {
 		t.Fatal(err)
 	}
 	if err := s.PutObservations(c, "c1", store.SideGHL, []store.Observation{{ContactID: "g1", Body: pii}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutMatchKeys(c, "c1", store.SideGHL, []store.MatchKey{{Key: "email:" + piiEmail, ContactID: "g1"}, {Key: "phone:" + piiPhone, ContactID: "g1"}}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -97,6 +100,17 @@ func AtRest(t *testing.T, open Reopener, dump Dumper) {
 	}
 	if o, err := s.GetObservation(c, "c1", store.SideGHL, "g1"); err != nil || !bytes.Equal(o.Body, pii) {
 		t.Errorf("observation after rotation: %q, %v", o.Body, err)
+	}
+	if m, err := s.MatchContacts(c, "c1", store.SideGHL, []string{"email:" + piiEmail, "phone:" + piiPhone, "email:other@example.com"}); err != nil ||
+		len(m) != 2 || len(m["email:"+piiEmail]) != 1 || m["email:"+piiEmail][0] != "g1" || m["phone:"+piiPhone][0] != "g1" {
+		t.Errorf("match keys after rotation: %v, %v", m, err)
+	}
+	// Written again under the new key, a contact is still found once.
+	if err := s.PutMatchKeys(c, "c1", store.SideGHL, []store.MatchKey{{Key: "email:" + piiEmail, ContactID: "g1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.MatchContacts(c, "c1", store.SideGHL, []string{"email:" + piiEmail}); err != nil || len(m["email:"+piiEmail]) != 1 {
+		t.Errorf("match keys under both keys: %v, %v", m, err)
 	}
 	entries, err := s.LedgerEntries(c, "c1", "contact", "", 10)
 	if err != nil || len(entries) != 1 || !bytes.Equal(entries[0].Snapshot, pii) {
