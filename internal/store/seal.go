@@ -29,6 +29,11 @@ func ObservationAAD(connID string, side Side, contactID string) []byte {
 	return []byte("observation\x00" + connID + "\x00" + string(side) + "\x00" + contactID)
 }
 
+// DeadLetterAAD binds a dead letter's input to its connection and kind.
+func DeadLetterAAD(connID, kind string) []byte {
+	return []byte("dead_letter\x00" + connID + "\x00" + kind)
+}
+
 // SealBlob seals plain with kr's primary key; empty stays empty.
 func SealBlob(kr *secrets.Keyring, plain, aad []byte) []byte {
 	if len(plain) == 0 {

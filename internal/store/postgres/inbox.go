@@ -164,14 +164,20 @@ func (s *Store) OldestPending(ctx context.Context) (time.Time, error) {
 
 const deadCols = `id, connection_id, link_id, workflow_id, run_id, kind, input, error, state, created_at, updated_at`
 
-func scanDead(row pgx.Row) (store.DeadLetter, error) {
+func (s *Store) scanDead(row pgx.Row) (store.DeadLetter, error) {
 	var d store.DeadLetter
 	var state string
 	err := row.Scan(&d.ID, &d.ConnectionID, &d.LinkID, &d.WorkflowID, &d.RunID, &d.Kind, &d.Input, &d.Error, &state, &d.CreatedAt, &d.UpdatedAt)
 	d.State = store.DeadLetterState(state)
 	utc(&d.CreatedAt)
 	utc(&d.UpdatedAt)
-	return d, err
+	if err != nil {
+		return d, err
+	}
+	if d.Input, err = store.OpenBlob(s.kr, d.Input, store.DeadLetterAAD(d.ConnectionID, d.Kind)); err != nil {
+		return d, fmt.Errorf("dead letter %d: %w", d.ID, err)
+	}
+	return d, nil
 }
 
 // AddDeadLetter records work that exhausted its retries.
@@ -182,7 +188,7 @@ func (s *Store) AddDeadLetter(ctx context.Context, d store.DeadLetter) (int64, e
 	var id int64
 	err := s.pool.QueryRow(ctx, `INSERT INTO dead_letters (connection_id, link_id, workflow_id, run_id, kind, input, error, state, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $8) RETURNING id`,
-		d.ConnectionID, d.LinkID, d.WorkflowID, d.RunID, d.Kind, d.Input, d.Error, store.Now()).Scan(&id)
+		d.ConnectionID, d.LinkID, d.WorkflowID, d.RunID, d.Kind, store.SealBlob(s.kr, d.Input, store.DeadLetterAAD(d.ConnectionID, d.Kind)), d.Error, store.Now()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("add dead letter: %w", err)
 	}
@@ -191,7 +197,7 @@ func (s *Store) AddDeadLetter(ctx context.Context, d store.DeadLetter) (int64, e
 
 // GetDeadLetter reads one dead letter.
 func (s *Store) GetDeadLetter(ctx context.Context, id int64) (store.DeadLetter, error) {
-	d, err := scanDead(s.pool.QueryRow(ctx, `SELECT `+deadCols+` FROM dead_letters WHERE id = $1`, id))
+	d, err := s.scanDead(s.pool.QueryRow(ctx, `SELECT `+deadCols+` FROM dead_letters WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, notFound("dead letter %d", id)
 	}
@@ -209,7 +215,7 @@ func (s *Store) ListDeadLetters(ctx context.Context, connID string, state store.
 	defer rows.Close()
 	var out []store.DeadLetter
 	for rows.Next() {
-		d, err := scanDead(rows)
+		d, err := s.scanDead(rows)
 		if err != nil {
 			return nil, err
 		}

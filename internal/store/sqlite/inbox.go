@@ -155,13 +155,19 @@ func (s *Store) OldestPending(ctx context.Context) (time.Time, error) {
 
 const deadCols = `id, connection_id, link_id, workflow_id, run_id, kind, input, error, state, created_at, updated_at`
 
-func scanDead(row interface{ Scan(...any) error }) (store.DeadLetter, error) {
+func (s *Store) scanDead(row interface{ Scan(...any) error }) (store.DeadLetter, error) {
 	var d store.DeadLetter
 	var state string
 	var created, updated int64
 	err := row.Scan(&d.ID, &d.ConnectionID, &d.LinkID, &d.WorkflowID, &d.RunID, &d.Kind, &d.Input, &d.Error, &state, &created, &updated)
 	d.State, d.CreatedAt, d.UpdatedAt = store.DeadLetterState(state), fromMicros(created), fromMicros(updated)
-	return d, err
+	if err != nil {
+		return d, err
+	}
+	if d.Input, err = store.OpenBlob(s.kr, d.Input, store.DeadLetterAAD(d.ConnectionID, d.Kind)); err != nil {
+		return d, fmt.Errorf("dead letter %d: %w", d.ID, err)
+	}
+	return d, nil
 }
 
 // AddDeadLetter records work that exhausted its retries.
@@ -173,7 +179,7 @@ func (s *Store) AddDeadLetter(ctx context.Context, d store.DeadLetter) (int64, e
 	var id int64
 	err := s.db.QueryRowContext(ctx, `INSERT INTO dead_letters (connection_id, link_id, workflow_id, run_id, kind, input, error, state, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?) RETURNING id`,
-		d.ConnectionID, d.LinkID, d.WorkflowID, d.RunID, d.Kind, d.Input, d.Error, now, now).Scan(&id)
+		d.ConnectionID, d.LinkID, d.WorkflowID, d.RunID, d.Kind, store.SealBlob(s.kr, d.Input, store.DeadLetterAAD(d.ConnectionID, d.Kind)), d.Error, now, now).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("add dead letter: %w", err)
 	}
@@ -182,7 +188,7 @@ func (s *Store) AddDeadLetter(ctx context.Context, d store.DeadLetter) (int64, e
 
 // GetDeadLetter reads one dead letter.
 func (s *Store) GetDeadLetter(ctx context.Context, id int64) (store.DeadLetter, error) {
-	d, err := scanDead(s.db.QueryRowContext(ctx, `SELECT `+deadCols+` FROM dead_letters WHERE id = ?`, id))
+	d, err := s.scanDead(s.db.QueryRowContext(ctx, `SELECT `+deadCols+` FROM dead_letters WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, notFound("dead letter %d", id)
 	}
@@ -200,7 +206,7 @@ func (s *Store) ListDeadLetters(ctx context.Context, connID string, state store.
 	defer rows.Close()
 	var out []store.DeadLetter
 	for rows.Next() {
-		d, err := scanDead(rows)
+		d, err := s.scanDead(rows)
 		if err != nil {
 			return nil, err
 		}

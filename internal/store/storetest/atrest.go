@@ -58,6 +58,10 @@ func AtRest(t *testing.T, open Reopener, dump Dumper) {
 	if err := s.PutMatchKeys(c, "c1", store.SideGHL, []store.MatchKey{{Key: "email:" + piiEmail, ContactID: "g1"}, {Key: "phone:" + piiPhone, ContactID: "g1"}}); err != nil {
 		t.Fatal(err)
 	}
+	deadID, err := s.AddDeadLetter(c, store.DeadLetter{ConnectionID: "c1", LinkID: l.ID, Kind: "ContactSync", Input: pii, Error: "gave up"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
 
 	raw := dump(t, piiTables...)
@@ -111,6 +115,9 @@ func AtRest(t *testing.T, open Reopener, dump Dumper) {
 	}
 	if m, err := s.MatchContacts(c, "c1", store.SideGHL, []string{"email:" + piiEmail}); err != nil || len(m["email:"+piiEmail]) != 1 {
 		t.Errorf("match keys under both keys: %v, %v", m, err)
+	}
+	if d, err := s.GetDeadLetter(c, deadID); err != nil || !bytes.Equal(d.Input, pii) {
+		t.Errorf("dead letter after rotation: %q, %v", d.Input, err)
 	}
 	entries, err := s.LedgerEntries(c, "c1", "contact", "", 10)
 	if err != nil || len(entries) != 1 || !bytes.Equal(entries[0].Snapshot, pii) {
