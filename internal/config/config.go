@@ -208,6 +208,9 @@ func ParseWorker(args []string, getenv Getenv) (*Worker, error) {
 		}
 		*d.into = v
 	}
+	if c.ObservationRetention < MinObservationRetention {
+		return nil, fmt.Errorf("%s: %s is shorter than %s, the age up to which a pass uses a bulk-read record", EnvObsRetain, c.ObservationRetention, MinObservationRetention)
+	}
 	if err := c.parseCodec(getenv); err != nil {
 		return nil, err
 	}
@@ -368,6 +371,10 @@ func (l HTTPLimits) check() error {
 	}
 	return nil
 }
+
+// MinObservationRetention is activities.Deps' default ObservationTTL: observations younger
+// than it are still used.
+const MinObservationRetention = 30 * time.Minute
 
 // minCodecToken is the shortest shared codec token accepted.
 const minCodecToken = 16

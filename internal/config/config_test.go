@@ -45,6 +45,7 @@ func TestBadConfigurationIsOneClearLine(t *testing.T) {
 		{"bad webhook concurrency", nil, map[string]string{config.EnvDatabaseURL: "postgres://h/db", config.EnvKeys: key, config.EnvWebhookConc: "0"}, "HLRZ_WEBHOOK_MAX_CONCURRENT"},
 		{"bad inbox retention", nil, map[string]string{config.EnvDatabaseURL: "postgres://h/db", config.EnvKeys: key, config.EnvInboxRetain: "week"}, "HLRZ_INBOX_RETENTION"},
 		{"webhook ids forgotten inside the window", nil, map[string]string{config.EnvDatabaseURL: "postgres://h/db", config.EnvKeys: key, config.EnvInboxRetain: "10m", config.EnvInboxKeys: "30m"}, "HLRZ_INBOX_KEY_RETENTION"},
+		{"observations kept shorter than used", nil, map[string]string{config.EnvDatabaseURL: "postgres://h/db", config.EnvKeys: key, config.EnvObsRetain: "10m"}, "HLRZ_OBSERVATION_RETENTION"},
 		{"zero read timeout", []string{"--http-read-timeout", "0s"}, map[string]string{config.EnvDatabaseURL: "postgres://h/db", config.EnvKeys: key}, "--http-read-timeout"},
 		{"bad mode", []string{"--mode", "everything"}, map[string]string{}, "--mode"},
 		{"bad log level", nil, map[string]string{config.EnvLogLevel: "loud"}, "HLRZ_LOG_LEVEL"},
