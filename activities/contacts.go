@@ -382,13 +382,16 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 			}
 			res.Rematch = true
 		case err != nil:
-			return link, classify("create Referrizer contact", err)
+			return link, a.createFailed(ctx, link, store.SideRZ, classify("create Referrizer contact", err))
 		default:
 			res.RZWrites++
 			res.Created = append(res.Created, string(store.SideRZ))
 		}
 		// Persist the id before anything else can fail, so a retry updates, not creates.
 		if link, err = a.claimOrRematch(ctx, link, store.SideRZ, created.ID, res); err != nil {
+			return link, err
+		}
+		if err := a.endCreate(ctx, link, store.SideRZ); err != nil {
 			return link, err
 		}
 	case ch.Delete && link.RZContactID != "":
@@ -436,9 +439,24 @@ func (a *Contacts) adoptEarlierCreate(ctx context.Context, conn *connector.Conn,
 		}
 		a.log().Info("found the contact an earlier attempt created", "connection", link.ConnectionID, "link", link.ID, "side", side, "ours", prev.ours)
 		l, err := a.claimOrRematch(ctx, link, side, prev.id, res)
+		if err == nil {
+			err = a.endCreate(ctx, l, side)
+		}
 		return true, l, err
 	}
 	return false, link, a.recordCreate(ctx, link, side, matchKeys(conn, person.Email, person.Phone))
+}
+
+// createFailed ends the create intent when the create failed for good (nothing was made,
+// and no retry follows), so an echo does not wait for it; err is returned as is.
+func (a *Contacts) createFailed(ctx context.Context, link store.Link, side store.Side, err error) error {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.NonRetryable() {
+		if eerr := a.endCreate(ctx, link, side); eerr != nil {
+			a.log().Warn("could not end a failed create's intent", "connection", link.ConnectionID, "link", link.ID, "error", eerr)
+		}
+	}
+	return err
 }
 
 // claim attaches a contact we created (or found) to the link. The create's own webhook (or
@@ -511,13 +529,16 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 			res.Rematch = true
 		}
 		if err != nil {
-			return link, classify("create HighLevel contact", err)
+			return link, a.createFailed(ctx, link, store.SideGHL, classify("create HighLevel contact", err))
 		}
 		if !res.Rematch {
 			res.GHLWrites++
 			res.Created = append(res.Created, string(store.SideGHL))
 		}
 		if link, err = a.claimOrRematch(ctx, link, store.SideGHL, id, res); err != nil {
+			return link, err
+		}
+		if err := a.endCreate(ctx, link, store.SideGHL); err != nil {
 			return link, err
 		}
 	case ch.Delete && link.GHLContactID != "":

@@ -36,7 +36,9 @@ const creatingFresh = 10 * time.Minute
 
 // createIntent is what a contact create records before it writes.
 type createIntent struct {
-	Keys []string `json:"keys"`
+	Keys []string `json:"keys,omitempty"`
+	// Done: the create ended (claimed, or refused for good); nothing is pending.
+	Done bool `json:"done,omitempty"`
 }
 
 // recordCreate writes the create intent of link on side (refreshing its time).
@@ -48,15 +50,39 @@ func (d *Deps) recordCreate(ctx context.Context, link store.Link, side store.Sid
 	return nil
 }
 
+// endCreate marks the create intent of link on side as ended: the contact is claimed, or
+// the create was refused for good, so its echo has nothing to wait for.
+func (d *Deps) endCreate(ctx context.Context, link store.Link, side store.Side) error {
+	raw, _ := json.Marshal(createIntent{Done: true})
+	if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: link.ConnectionID, LinkID: link.ID, Object: objCreatingPrefix + string(side), Snapshot: raw}); err != nil {
+		return classify("end create intent", err)
+	}
+	return nil
+}
+
+// pendingCreate reads link's create intent on side; found is false when there is none or
+// it ended.
+func (d *Deps) pendingCreate(ctx context.Context, connID, linkID string, side store.Side) (store.LedgerEntry, bool, error) {
+	e, err := d.Store.GetLedger(ctx, connID, linkID, objCreatingPrefix+string(side))
+	if errors.Is(err, store.ErrNotFound) {
+		return e, false, nil
+	}
+	if err != nil {
+		return e, false, classify("read create intent", err)
+	}
+	var in createIntent
+	if json.Unmarshal(e.Snapshot, &in) == nil && in.Done {
+		return e, false, nil
+	}
+	return e, true, nil
+}
+
 // creating reports whether link recorded, within creatingFresh, that it is creating its
 // person on side.
 func (d *Deps) creating(ctx context.Context, connID, linkID string, side store.Side) (bool, error) {
-	e, err := d.Store.GetLedger(ctx, connID, linkID, objCreatingPrefix+string(side))
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, classify("read create intent", err)
+	e, found, err := d.pendingCreate(ctx, connID, linkID, side)
+	if err != nil || !found {
+		return false, err
 	}
 	return d.now().Sub(e.UpdatedAt) < creatingFresh, nil
 }
@@ -76,12 +102,8 @@ type earlier struct {
 // then phone) that no full link owns. Without an intent (the first attempt) it reads
 // nothing from the API.
 func (d *Deps) createdEarlier(ctx context.Context, conn *connector.Conn, link store.Link, side store.Side, want syncmodel.Person) (earlier, error) {
-	_, err := d.Store.GetLedger(ctx, link.ConnectionID, link.ID, objCreatingPrefix+string(side))
-	if errors.Is(err, store.ErrNotFound) {
-		return earlier{}, nil
-	}
-	if err != nil {
-		return earlier{}, classify("read create intent", err)
+	if _, found, err := d.pendingCreate(ctx, link.ConnectionID, link.ID, side); err != nil || !found {
+		return earlier{}, err
 	}
 	keys := matchKeys(conn, want.Email, want.Phone)
 	if len(keys) == 0 {
