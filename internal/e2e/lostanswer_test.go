@@ -56,10 +56,17 @@ rules:
 // landed. Afterwards each person exists exactly once on each side, and the rules' tasks,
 // visits and labels exist exactly as often as the inputs call for: never twice.
 func TestLostAnswersMakeNoDuplicates(t *testing.T) {
+	// Duplicates allowed: HighLevel's duplicate refusal is no safety net. Refused (HighLevel's
+	// default): a retried create may meet its own contact as a duplicate.
+	for _, allow := range []bool{true, false} {
+		t.Run(fmt.Sprintf("HighLevel allows duplicates %v", allow), func(t *testing.T) { lostAnswers(t, allow) })
+	}
+}
+
+func lostAnswers(t *testing.T, allowDuplicates bool) {
 	e := e2e.Start(t, e2e.Options{Mapping: []byte(lostAnswerMapping)})
 	ctx := context.Background()
-	// Duplicates allowed: HighLevel's duplicate refusal is no safety net here.
-	e.GHL.SetAllowDuplicates(e.LocationID, true)
+	e.GHL.SetAllowDuplicates(e.LocationID, allowDuplicates)
 	const rate = 0.5
 	e.GHL.SetFaults(ghlsim.Faults{AppliedThenFailRate: rate})
 	if err := e.RZ.SetFaults(rzsim.Faults{AppliedThenFailRate: rate}); err != nil {
