@@ -247,10 +247,10 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	}
 	// Contact rules: the person as the side the events came from sees them; New means
 	// the person has no base yet and exists on that side only (e.g. a new Referrizer lead).
-	ev := syncmodel.Event{Kind: syncmodel.EventContact, Side: syncmodel.SideGHL, ContactID: link.GHLContactID}
+	ev := syncmodel.Event{Kind: syncmodel.EventContact, Side: syncmodel.SideGHL, ContactID: link.GHLContactID, OtherContactID: link.RZContactID}
 	subject := ghlP
 	if rzSourced(in.Events) {
-		ev.Side, ev.ContactID, subject = syncmodel.SideRZ, link.RZContactID, rzP
+		ev.Side, ev.ContactID, ev.OtherContactID, subject = syncmodel.SideRZ, link.RZContactID, link.GHLContactID, rzP
 	}
 	if subject != nil {
 		ev.New = !hasBase && (ghlP == nil || rzP == nil)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -365,7 +366,7 @@ func (d *Deps) runActions(ctx context.Context, conn *connector.Conn, link store.
 			if err := loadTasks(); err != nil {
 				return classify("rule: list HighLevel tasks", err)
 			}
-			if taskWithMarker(existing, marker) != nil {
+			if slices.ContainsFunc(a.Markers(), func(m string) bool { return taskWithMarker(existing, m) != nil }) {
 				continue // created by an earlier attempt or pass
 			}
 			t, err := conn.GHL.CreateTask(ctx, link.GHLContactID, ghl.NewTask{
