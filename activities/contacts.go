@@ -254,6 +254,9 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	}
 	if subject != nil {
 		ev.New = !hasBase && (ghlP == nil || rzP == nil)
+		if ev.Tasks, err = contactRuleTasks(ctx, conn, link.GHLContactID); err != nil {
+			return ContactPlan{}, err
+		}
 		actions, err := m.EvaluateRules(ev, *subject, link.ID, a.doneActions(ctx, in.Ref)...)
 		if err != nil {
 			a.log().Warn("contact rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)

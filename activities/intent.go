@@ -175,3 +175,19 @@ func (d *Deps) pinAction(ctx context.Context, link store.Link, a *syncmodel.Acti
 	a.VisitDate = p.VisitDate
 	return nil
 }
+
+// contactRuleTasks returns the person's HighLevel tasks when a contact rule completes tasks
+// (complete_ghl_task acts only on the open tasks the event lists); nil otherwise, without a
+// call.
+func contactRuleTasks(ctx context.Context, conn *connector.Conn, ghlID string) ([]syncmodel.Task, error) {
+	if ghlID == "" || !slices.ContainsFunc(conn.Mapping.Rules(), func(r syncmodel.Rule) bool {
+		return r.On == syncmodel.EventContact && slices.ContainsFunc(r.Actions, func(a syncmodel.ActionSpec) bool { return a.Type == syncmodel.ActionCompleteTask })
+	}) {
+		return nil, nil
+	}
+	tasks, err := conn.GHL.ListTasks(ctx, ghlID)
+	if err != nil {
+		return nil, classify("list HighLevel tasks for contact rules", err)
+	}
+	return tasksOf(tasks), nil
+}
