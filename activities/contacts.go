@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -267,6 +268,21 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 			out.Summary += fmt.Sprintf("; %d rule actions", len(actions))
 		}
 	}
+	// Appointment rules (a showed appointment records a visit): an appointment event runs a
+	// contact pass, so they are evaluated here, once per appointment.
+	if appts, err := a.appointmentActions(ctx, conn, link, in); err != nil {
+		return ContactPlan{}, err
+	} else if len(appts) > 0 {
+		var actions []syncmodel.Action
+		if len(out.Actions) > 0 {
+			if err := json.Unmarshal(out.Actions, &actions); err != nil {
+				return ContactPlan{}, classify("decode rule actions", err)
+			}
+		}
+		out.Actions, _ = json.Marshal(append(actions, appts...))
+		out.Writes = true
+		out.Summary += fmt.Sprintf("; %d appointment rule actions", len(appts))
+	}
 	if in.DryRun {
 		return out, nil
 	}
@@ -277,6 +293,35 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 		}
 	}
 	return out, nil
+}
+
+// appointmentActions evaluates the appointment rules over the person's HighLevel
+// appointments, when the mapping has any and the person is on both sides.
+func (a *Contacts) appointmentActions(ctx context.Context, conn *connector.Conn, link store.Link, in PlanInput) ([]syncmodel.Action, error) {
+	m := conn.Mapping
+	if link.GHLContactID == "" || link.RZContactID == "" || !slices.ContainsFunc(m.Rules(), func(r syncmodel.Rule) bool { return r.On == syncmodel.EventAppointments }) {
+		return nil, nil
+	}
+	appts, err := conn.GHL.ListAppointments(ctx, link.GHLContactID)
+	if errors.Is(err, ghl.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, classify("list HighLevel appointments", err)
+	}
+	ev := syncmodel.Event{Kind: syncmodel.EventAppointments}
+	for _, ap := range appts {
+		status := ap.AppointmentStatus
+		if status == "" {
+			status = ap.Status
+		}
+		ev.Appointments = append(ev.Appointments, syncmodel.Appointment{ID: ap.ID, Title: ap.Title, Status: status, StartTime: ap.StartTime.Time})
+	}
+	actions, err := m.EvaluateRules(ev, syncmodel.Person{}, link.ID, a.doneActions(ctx, in.Ref)...)
+	if err != nil {
+		a.log().Warn("appointment rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+	}
+	return actions, nil
 }
 
 // ApplyContact writes a plan to both sides and records the new base. Every step is
