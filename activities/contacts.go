@@ -296,10 +296,14 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 }
 
 // appointmentActions evaluates the appointment rules over the person's HighLevel
-// appointments, when the mapping has any and the person is on both sides.
+// appointments, when the pass has an appointment event, the mapping has such rules and the
+// person is on both sides. Only on an appointment event: a first sync or a field edit must
+// not turn a person's old appointments into visits (visits award points).
 func (a *Contacts) appointmentActions(ctx context.Context, conn *connector.Conn, link store.Link, in PlanInput) ([]syncmodel.Action, error) {
 	m := conn.Mapping
-	if link.GHLContactID == "" || link.RZContactID == "" || !slices.ContainsFunc(m.Rules(), func(r syncmodel.Rule) bool { return r.On == syncmodel.EventAppointments }) {
+	if link.GHLContactID == "" || link.RZContactID == "" ||
+		!slices.ContainsFunc(in.Events, func(e Event) bool { return e.Kind == KindAppointment }) ||
+		!slices.ContainsFunc(m.Rules(), func(r syncmodel.Rule) bool { return r.On == syncmodel.EventAppointments }) {
 		return nil, nil
 	}
 	appts, err := conn.GHL.ListAppointments(ctx, link.GHLContactID)
