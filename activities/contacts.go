@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -168,6 +169,10 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 			return ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, Hold: p.hold, Writes: true, PlannedAt: a.now(),
 				Summary: "ambiguous, not created: " + p.hold.Reason}, nil
 		}
+		if p.wait != "" {
+			return ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, PlannedAt: a.now(),
+				Summary: "waiting: the matching person (link " + p.wait + ") is being created here; their pass absorbs this link"}, nil
+		}
 		if p.match.ID != "" {
 			match = &p.match
 			if p.ghl != nil {
@@ -243,13 +248,16 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	}
 	// Contact rules: the person as the side the events came from sees them; New means
 	// the person has no base yet and exists on that side only (e.g. a new Referrizer lead).
-	ev := syncmodel.Event{Kind: syncmodel.EventContact, Side: syncmodel.SideGHL, ContactID: link.GHLContactID}
+	ev := syncmodel.Event{Kind: syncmodel.EventContact, Side: syncmodel.SideGHL, ContactID: link.GHLContactID, OtherContactID: link.RZContactID}
 	subject := ghlP
 	if rzSourced(in.Events) {
-		ev.Side, ev.ContactID, subject = syncmodel.SideRZ, link.RZContactID, rzP
+		ev.Side, ev.ContactID, ev.OtherContactID, subject = syncmodel.SideRZ, link.RZContactID, link.GHLContactID, rzP
 	}
 	if subject != nil {
 		ev.New = !hasBase && (ghlP == nil || rzP == nil)
+		if ev.Tasks, err = contactRuleTasks(ctx, conn, link.GHLContactID); err != nil {
+			return ContactPlan{}, err
+		}
 		actions, err := m.EvaluateRules(ev, *subject, link.ID, a.doneActions(ctx, in.Ref)...)
 		if err != nil {
 			a.log().Warn("contact rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
@@ -259,6 +267,21 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 			out.Writes = true
 			out.Summary += fmt.Sprintf("; %d rule actions", len(actions))
 		}
+	}
+	// Appointment rules (a showed appointment records a visit): an appointment event runs a
+	// contact pass, so they are evaluated here, once per appointment.
+	if appts, err := a.appointmentActions(ctx, conn, link, in); err != nil {
+		return ContactPlan{}, err
+	} else if len(appts) > 0 {
+		var actions []syncmodel.Action
+		if len(out.Actions) > 0 {
+			if err := json.Unmarshal(out.Actions, &actions); err != nil {
+				return ContactPlan{}, classify("decode rule actions", err)
+			}
+		}
+		out.Actions, _ = json.Marshal(append(actions, appts...))
+		out.Writes = true
+		out.Summary += fmt.Sprintf("; %d appointment rule actions", len(appts))
 	}
 	if in.DryRun {
 		return out, nil
@@ -270,6 +293,39 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 		}
 	}
 	return out, nil
+}
+
+// appointmentActions evaluates the appointment rules over the person's HighLevel
+// appointments, when the pass has an appointment event, the mapping has such rules and the
+// person is on both sides. Only on an appointment event: a first sync or a field edit must
+// not turn a person's old appointments into visits (visits award points).
+func (a *Contacts) appointmentActions(ctx context.Context, conn *connector.Conn, link store.Link, in PlanInput) ([]syncmodel.Action, error) {
+	m := conn.Mapping
+	if link.GHLContactID == "" || link.RZContactID == "" ||
+		!slices.ContainsFunc(in.Events, func(e Event) bool { return e.Kind == KindAppointment }) ||
+		!slices.ContainsFunc(m.Rules(), func(r syncmodel.Rule) bool { return r.On == syncmodel.EventAppointments }) {
+		return nil, nil
+	}
+	appts, err := conn.GHL.ListAppointments(ctx, link.GHLContactID)
+	if errors.Is(err, ghl.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, classify("list HighLevel appointments", err)
+	}
+	ev := syncmodel.Event{Kind: syncmodel.EventAppointments}
+	for _, ap := range appts {
+		status := ap.AppointmentStatus
+		if status == "" {
+			status = ap.Status
+		}
+		ev.Appointments = append(ev.Appointments, syncmodel.Appointment{ID: ap.ID, Title: ap.Title, Status: status, StartTime: ap.StartTime.Time})
+	}
+	actions, err := m.EvaluateRules(ev, syncmodel.Person{}, link.ID, a.doneActions(ctx, in.Ref)...)
+	if err != nil {
+		a.log().Warn("appointment rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+	}
+	return actions, nil
 }
 
 // ApplyContact writes a plan to both sides and records the new base. Every step is
@@ -365,6 +421,9 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 		// existing e-mail (someone added meanwhile, or our own earlier attempt whose answer
 		// was lost) is a match: link it and plan again, never write over it.
 		person := syncmodel.Apply(syncmodel.Person{}, ch)
+		if done, l, err := a.adoptEarlierCreate(ctx, conn, link, store.SideRZ, person, res); done || err != nil {
+			return l, err
+		}
 		var rc referrizer.Contact
 		rzPatch(conn.Mapping, ch).Apply(&rc)
 		created, err := conn.RZ.CreateContact(ctx, rc)
@@ -375,13 +434,16 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 			}
 			res.Rematch = true
 		case err != nil:
-			return link, classify("create Referrizer contact", err)
+			return link, a.createFailed(ctx, link, store.SideRZ, classify("create Referrizer contact", err))
 		default:
 			res.RZWrites++
 			res.Created = append(res.Created, string(store.SideRZ))
 		}
 		// Persist the id before anything else can fail, so a retry updates, not creates.
 		if link, err = a.claimOrRematch(ctx, link, store.SideRZ, created.ID, res); err != nil {
+			return link, err
+		}
+		if err := a.endCreate(ctx, link, store.SideRZ); err != nil {
 			return link, err
 		}
 	case ch.Delete && link.RZContactID != "":
@@ -406,6 +468,47 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 		res.RZWrites++
 	}
 	return link, nil
+}
+
+// adoptEarlierCreate runs before a contact create: when an earlier attempt recorded the
+// intent to create the person on side, the contact it made (its answer lost) is looked up
+// and claimed instead of creating a second one; otherwise the intent is recorded. done
+// says the create must not be sent: the contact was claimed, or the pass plans again.
+func (a *Contacts) adoptEarlierCreate(ctx context.Context, conn *connector.Conn, link store.Link, side store.Side, person syncmodel.Person, res *ApplyResult) (bool, store.Link, error) {
+	prev, err := a.createdEarlier(ctx, conn, link, side, person)
+	if err != nil {
+		return false, link, err
+	}
+	switch {
+	case prev.ambiguous:
+		res.Rematch = true
+		return true, link, nil
+	case prev.id != "":
+		if !prev.ours {
+			res.Rematch = true // someone else's by its names: merge it as a first sync
+		} else {
+			res.Created = append(res.Created, string(side))
+		}
+		a.log().Info("found the contact an earlier attempt created", "connection", link.ConnectionID, "link", link.ID, "side", side, "ours", prev.ours)
+		l, err := a.claimOrRematch(ctx, link, side, prev.id, res)
+		if err == nil {
+			err = a.endCreate(ctx, l, side)
+		}
+		return true, l, err
+	}
+	return false, link, a.recordCreate(ctx, link, side, matchKeys(conn, person.Email, person.Phone))
+}
+
+// createFailed ends the create intent when the create failed for good (nothing was made,
+// and no retry follows), so an echo does not wait for it; err is returned as is.
+func (a *Contacts) createFailed(ctx context.Context, link store.Link, side store.Side, err error) error {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.NonRetryable() {
+		if eerr := a.endCreate(ctx, link, side); eerr != nil {
+			a.log().Warn("could not end a failed create's intent", "connection", link.ConnectionID, "link", link.ID, "error", eerr)
+		}
+	}
+	return err
 }
 
 // claim attaches a contact we created (or found) to the link. The create's own webhook (or
@@ -467,6 +570,10 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 		// (ghl-facts.md §4). Planning found nobody (findPartner); HighLevel refusing the
 		// create as a duplicate names the person added meanwhile (or created by our own
 		// earlier attempt whose answer was lost): link them and plan again.
+		person := syncmodel.Apply(syncmodel.Person{}, ch)
+		if done, l, err := a.adoptEarlierCreate(ctx, conn, link, store.SideGHL, person, res); done || err != nil {
+			return l, err
+		}
 		created, err := conn.GHL.CreateContact(ctx, ghlInput(conn.Mapping, ch))
 		id := created.ID
 		if dup, ok := ghl.DuplicateContactID(err); ok {
@@ -474,13 +581,16 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 			res.Rematch = true
 		}
 		if err != nil {
-			return link, classify("create HighLevel contact", err)
+			return link, a.createFailed(ctx, link, store.SideGHL, classify("create HighLevel contact", err))
 		}
 		if !res.Rematch {
 			res.GHLWrites++
 			res.Created = append(res.Created, string(store.SideGHL))
 		}
 		if link, err = a.claimOrRematch(ctx, link, store.SideGHL, id, res); err != nil {
+			return link, err
+		}
+		if err := a.endCreate(ctx, link, store.SideGHL); err != nil {
 			return link, err
 		}
 	case ch.Delete && link.GHLContactID != "":

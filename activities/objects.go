@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -21,6 +22,9 @@ type tagPlan struct {
 	GHLRemove []string `json:"ghlRemove,omitempty"`
 	RZAdd     []string `json:"rzAdd,omitempty"`
 	RZRemove  []string `json:"rzRemove,omitempty"`
+	// Actions are contact rule actions the tags after this pass call for: a tag or label
+	// change reaches only this child, and contact rules may test person.tags.
+	Actions []syncmodel.Action `json:"actions,omitempty"`
 }
 
 // PlanTags merges HighLevel tags and Referrizer labels as sets: adds and removes since the
@@ -59,13 +63,17 @@ func (o *Objects) PlanTags(ctx context.Context, in PlanInput) (ObjectPlan, error
 	}
 	merged := m.MergeTags(basePtr, ghlTags, rzTags, hasBase)
 	p := tagPlan{GHLAdd: merged.GHLAdd, GHLRemove: merged.GHLRemove, RZAdd: merged.RZAdd, RZRemove: merged.RZRemove}
+	p.Actions = o.tagRules(ctx, in, conn, link, s, p)
 	out.Plan, _ = json.Marshal(p)
-	out.Writes = len(p.GHLAdd)+len(p.GHLRemove)+len(p.RZAdd)+len(p.RZRemove) > 0
+	out.Writes = len(p.GHLAdd)+len(p.GHLRemove)+len(p.RZAdd)+len(p.RZRemove)+len(p.Actions) > 0
 	out.Base, _ = json.Marshal(merged.Result)
 	out.BaseHash = syncmodel.TagsHash(merged.Result)
 	out.GHLHash, out.RZHash = out.BaseHash, out.BaseHash
 	out.NeedsBase = !hasBase || syncmodel.TagsHash(base) != out.BaseHash
 	out.Summary = summarizeTags(p)
+	if len(p.Actions) > 0 {
+		out.Summary += fmt.Sprintf("; %d rule actions", len(p.Actions))
+	}
 	return out, nil
 }
 
@@ -102,11 +110,45 @@ func (o *Objects) ApplyTags(ctx context.Context, p ObjectPlan) (ApplyResult, err
 		}
 		res.RZWrites++
 	}
+	if err := o.runActions(ctx, conn, link, tp.Actions, &res); err != nil {
+		return res, err
+	}
 	if err := o.recordBase(ctx, p); err != nil {
 		return res, err
 	}
 	o.countWrites(res)
 	return res, nil
+}
+
+// tagRules evaluates the contact rules for the person as this tags pass leaves them (the
+// subject side's tags with this pass's adds and removes), seen from the side the events came
+// from, as a contact pass would: a tag or label change reaches only this child, and contact
+// rules may test person.tags.
+func (o *Objects) tagRules(ctx context.Context, in PlanInput, conn *connector.Conn, link store.Link, s sides, tp tagPlan) []syncmodel.Action {
+	m := conn.Mapping
+	ev := syncmodel.Event{Kind: syncmodel.EventContact, Side: syncmodel.SideGHL, ContactID: link.GHLContactID, OtherContactID: link.RZContactID}
+	subject, add, remove := GHLPerson(m, s.ghl), tp.GHLAdd, tp.GHLRemove
+	if rzSourced(in.Events) {
+		ev.Side, ev.ContactID, ev.OtherContactID = syncmodel.SideRZ, link.RZContactID, link.GHLContactID
+		subject, add, remove = RZPerson(m, s.rz), tp.RZAdd, tp.RZRemove
+	}
+	if subject == nil {
+		return nil
+	}
+	tasks, err := contactRuleTasks(ctx, conn, link.GHLContactID)
+	if err != nil {
+		o.log().Warn("contact rules on a tags pass: tasks not read", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+	}
+	ev.Tasks = tasks
+	p := *subject
+	p.Tags = slices.DeleteFunc(append(slices.Clone(p.Tags), add...), func(t string) bool {
+		return slices.ContainsFunc(remove, func(r string) bool { return strings.EqualFold(r, t) })
+	})
+	actions, err := m.EvaluateRules(ev, p, link.ID, o.doneActions(ctx, in.Ref)...)
+	if err != nil {
+		o.log().Warn("contact rules on a tags pass failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+	}
+	return actions
 }
 
 func summarizeTags(p tagPlan) string {
@@ -365,7 +407,7 @@ func (d *Deps) runActions(ctx context.Context, conn *connector.Conn, link store.
 			if err := loadTasks(); err != nil {
 				return classify("rule: list HighLevel tasks", err)
 			}
-			if taskWithMarker(existing, marker) != nil {
+			if slices.ContainsFunc(a.Markers(), func(m string) bool { return taskWithMarker(existing, m) != nil }) {
 				continue // created by an earlier attempt or pass
 			}
 			t, err := conn.GHL.CreateTask(ctx, link.GHLContactID, ghl.NewTask{
@@ -382,6 +424,9 @@ func (d *Deps) runActions(ctx context.Context, conn *connector.Conn, link store.
 			}
 			res.GHLWrites++
 		case syncmodel.ActionVisit:
+			if err := d.pinAction(ctx, link, &a); err != nil {
+				return err
+			}
 			v := referrizer.Visit{ContactID: link.RZContactID, Date: a.VisitDate}
 			if a.Points > 0 {
 				pts := float64(a.Points)

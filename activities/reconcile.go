@@ -89,7 +89,14 @@ func (r *Reconciler) ReconcileConnection(ctx context.Context, in ReconcileInput)
 	}
 
 	// HighLevel deletes: linked contacts a full listing no longer returns, confirmed by a GET.
+	// The same listing repairs lost webhooks (HighLevel gives up on a delivery after its
+	// retries): a contact whose fields or tags differ from what the ledger last recorded
+	// for its side, or that no link knows, is signalled as a webhook would have.
 	linked, err := r.Store.SideHashes(ctx, in.ConnectionID, store.SideGHL, ObjContact)
+	if err != nil {
+		return out, classify("read ledger", err)
+	}
+	tagHashes, err := r.Store.SideHashes(ctx, in.ConnectionID, store.SideGHL, ObjTags)
 	if err != nil {
 		return out, classify("read ledger", err)
 	}
@@ -105,6 +112,9 @@ func (r *Reconciler) ReconcileConnection(ctx context.Context, in ReconcileInput)
 		}
 		for _, c := range page.Contacts {
 			seen[c.ID] = true
+			if err := r.repair(ctx, conn.Mapping, in.ConnectionID, c, linked, tagHashes, &out); err != nil {
+				return out, err
+			}
 		}
 		out.ContactsListed += len(page.Contacts)
 		if page.Next == nil {
@@ -138,4 +148,45 @@ func (r *Reconciler) ReconcileConnection(ctx context.Context, in ReconcileInput)
 	}
 	out.Calls = int(conn.GHL.Calls() - calls0)
 	return out, nil
+}
+
+// repair signals a listed HighLevel contact whose fields or tags differ from the ledger's
+// record of its side (a lost ContactUpdate or ContactTagUpdate), or that no link knows (a
+// lost ContactCreate). The event id names the state seen, so reconciles seeing the same
+// state signal once, and a webhook still in flight makes at most one extra pass.
+func (r *Reconciler) repair(ctx context.Context, m *syncmodel.Mapping, connID string, c ghl.Contact, fieldHashes, tagHashes map[string]string, out *ReconcileResult) error {
+	fh, th := ghlHashes(m, c)
+	oldF, known := fieldHashes[c.ID]
+	oldT, tagsKnown := tagHashes[c.ID]
+	var kind string
+	switch {
+	case !known:
+		_, err := r.Store.LinkBy(ctx, connID, store.SideGHL, c.ID)
+		if err == nil || !errors.Is(err, store.ErrNotFound) {
+			return nil // linked (its pass records the base) or the store failed: next time
+		}
+		kind = KindAll
+	case oldF != fh && tagsKnown && oldT != th:
+		kind = KindAll
+	case oldF != fh:
+		kind = KindContact
+	case tagsKnown && oldT != th:
+		kind = KindTags
+	default:
+		return nil
+	}
+	l, _, err := r.Store.EnsureLink(ctx, connID, store.SideGHL, c.ID)
+	if err != nil {
+		return classify("link HighLevel contact", err)
+	}
+	if l.Deleted {
+		return nil
+	}
+	out.Repaired++
+	if err := r.Signal.Signal(ctx, Ref{ConnectionID: connID, LinkID: l.ID},
+		Event{Source: SourceReconcile, ID: "reconcile:ghl:" + c.ID + ":" + fh + th, Kind: kind, OccurredAt: r.now()}); err != nil {
+		return classify("signal", err)
+	}
+	out.Signals++
+	return nil
 }

@@ -197,4 +197,7 @@ type ReconcileResult struct {
 	Signals        int `json:"signals"`
 	Calls          int `json:"calls"`
 	Deferred       int `json:"deferred"`
+	// Repaired counts HighLevel contacts signalled because they differ from the ledger or
+	// no link knows them (webhooks HighLevel gave up on).
+	Repaired int `json:"repaired"`
 }

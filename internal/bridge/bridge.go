@@ -59,7 +59,7 @@ const (
 	DefaultPollInterval  = 150 * time.Millisecond
 	DefaultBatchSize     = 64
 	DefaultConcurrency   = 8
-	DefaultLease         = 2 * time.Minute
+	DefaultLease         = 15 * time.Second
 	DefaultRetryBase     = time.Second
 	DefaultRetryMax      = time.Minute
 	DefaultSignalTimeout = 10 * time.Second
@@ -198,9 +198,11 @@ type Config struct {
 	BatchSize int
 	// Concurrency bounds the rows of a batch processed at once. Default 8.
 	Concurrency int
-	// Lease is how long a claimed row stays invisible to other relays; a relay that dies
-	// mid-batch hands its rows over when it runs out, so it must outlast a batch (BatchSize /
-	// Concurrency signals of up to SignalTimeout each). Default 2 min.
+	// Lease is how long a claimed row stays invisible to other relays. The relay renews it
+	// every third of it while the batch is worked on, so a relay killed mid-batch hands its
+	// rows over within one lease. A lease that runs out under a live relay (the store
+	// unreachable for that long) at worst signals a row twice, which workflows drop by
+	// event id. Default 15 s.
 	Lease time.Duration
 	// RetryBase and RetryMax shape the exponential backoff of a row that failed (Temporal
 	// unavailable, store error): RetryBase·2^(attempts-1), capped at RetryMax, ±20 % jitter.

@@ -76,6 +76,8 @@ func (b *Bridge) RelayOnce(ctx context.Context) (int, error) {
 	if len(rows) == 0 {
 		return 0, nil
 	}
+	stopRenew := b.renewLeases(ctx, rows)
+	defer stopRenew()
 	// Once one signal fails, Temporal is probably down: the rest of the batch is put back
 	// with a backoff instead of each waiting out its own signal timeout.
 	var tripped atomic.Bool
@@ -107,6 +109,37 @@ feed:
 		b.settle(ctx, ev, outcome{release: true})
 	}
 	return len(rows), nil
+}
+
+// renewLeases keeps the batch's rows leased to this relay until the returned stop is
+// called; rows already settled are no longer held and are left alone by the store.
+func (b *Bridge) renewLeases(ctx context.Context, rows []store.InboxEvent) (stop func()) {
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(max(b.cfg.Lease/3, 10*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := b.store.ExtendInbox(ctx, b.cfg.RelayID, ids, b.cfg.Lease); err != nil {
+					b.log.Warn("relay: renew leases", "rows", len(ids), "error", err)
+				}
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 // outcome is what became of one inbox row.

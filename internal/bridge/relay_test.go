@@ -618,3 +618,38 @@ func TestRelaySurvivesStoreOutage(t *testing.T) {
 	})
 	stop() // returns nil once cancelled, outage or not (checked by runRelay)
 }
+
+// A batch that takes longer than the lease keeps its rows: the relay renews the lease while
+// it works, so a second relay does not take them over and signal them twice. (The lease can
+// therefore be short, and a killed relay's rows come back within it.)
+func TestRelayRenewsLeaseOfSlowBatch(t *testing.T) {
+	tune := func(id string) func(*bridge.Config) {
+		return func(c *bridge.Config) {
+			c.BatchSize = 20
+			c.Concurrency = 1
+			c.Lease = 300 * time.Millisecond
+			c.RelayID = id
+		}
+	}
+	a := newFixture(t, tune("relay-a"))
+	b := newFixtureOn(t, a.dsn, a.store, tune("relay-b"))
+	a.rec.delay, b.rec.delay = 100*time.Millisecond, time.Millisecond // a's batch of 20: 2 s
+	ids := postMany(t, a, 20, 20)
+
+	stopA := runRelay(t, a.bridge)
+	eventually(t, 10*time.Second, "relay a working on its batch", func() bool { return a.rec.count() >= 1 })
+	stopB := runRelay(t, b.bridge) // idle, and looking for rows whose lease ran out
+	eventually(t, 30*time.Second, "all events signalled", func() bool {
+		return a.inboxCounts()[store.InboxSignalled] == len(ids)
+	})
+	stopA()
+	stopB()
+	merged := a.rec.counts()
+	for id, n := range b.rec.counts() {
+		merged[id] += n
+	}
+	assertOncePerID(t, ids, merged)
+	if n := b.rec.count(); n != 0 {
+		t.Errorf("relay b signalled %d of relay a's leased rows", n)
+	}
+}

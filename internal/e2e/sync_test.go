@@ -397,18 +397,35 @@ func TestReconcile(t *testing.T) {
 	if err := e.GHL.DeleteContact(gone.ID); err != nil {
 		t.Fatal(err)
 	}
+	// Webhooks HighLevel gave up on: an edit, a tag and a new person.
+	if _, err := e.GHL.UpdateContact(c.ID, ghlsim.ContactPatch{LastName: new("Quill")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.GHL.AddTags(c.ID, "lapsed"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.GHL.CreateContact(ghlsim.Contact{LocationID: e.LocationID, FirstName: "Ned", Email: "ned@example.com"}); err != nil {
+		t.Fatal(err)
+	}
 	e.GHL.SetWebhooks(wh)
 
 	res := runReconcile(t, e)
-	if res.TasksChecked != 1 || res.TasksChanged != 1 || res.Deleted != 1 {
-		t.Errorf("reconcile = %+v, want 1 task checked and changed, 1 delete found", res)
+	if res.TasksChecked != 1 || res.TasksChanged != 1 || res.Deleted != 1 || res.Repaired != 2 {
+		t.Errorf("reconcile = %+v, want 1 task checked and changed, 1 delete found, 2 contacts repaired (Rae, Ned)", res)
 	}
-	e.Eventually(60*time.Second, "edited task and deleted person reflected in Referrizer", func() (bool, string) {
+	e.Eventually(60*time.Second, "edited task, deleted person and lost webhooks reflected in Referrizer", func() (bool, string) {
 		r, _ := rzByEmail(e, "rae@example.com")
 		tasks, _ := customText(r, "GHL Tasks")
 		s, _ := rzByEmail(e, "sol@example.com")
-		return strings.Contains(tasks, "(moved)") && slices.Contains(s.Labels, "hlrz-deleted"), fmt.Sprintf("%q %v", tasks, s.Labels)
+		_, ned := rzByEmail(e, "ned@example.com")
+		return strings.Contains(tasks, "(moved)") && slices.Contains(s.Labels, "hlrz-deleted") && r.LastName == "Quill" && slices.Contains(r.Labels, "lapsed") && ned,
+			fmt.Sprintf("%q %v; Rae %q %v; Ned %v", tasks, s.Labels, r.LastName, r.Labels, ned)
 	})
+	waitIdle(t, e)
+	// Repaired: a second reconcile finds nothing to repair.
+	if again := runReconcile(t, e); again.Repaired != 0 || again.Deleted != 0 {
+		t.Errorf("second reconcile = %+v, want nothing repaired", again)
+	}
 	waitIdle(t, e)
 	e.RecordHistories("reconcile", workflows.ReconcileName)
 }

@@ -284,6 +284,10 @@ type Inbox interface {
 	// ClaimInbox leases up to limit due pending events to one relay for lease; rows leased by
 	// another relay are skipped, not waited for.
 	ClaimInbox(ctx context.Context, owner string, limit int, lease time.Duration) ([]InboxEvent, error)
+	// ExtendInbox renews owner's lease, to now+lease, on those of ids it still holds
+	// (pending and claimed by owner); it returns how many it renewed. A relay renews while
+	// it works, so the lease can be short and a dead relay's rows come back soon.
+	ExtendInbox(ctx context.Context, owner string, ids []int64, lease time.Duration) (int, error)
 	// FinishInbox sets a final state; note is a short operator-facing reason.
 	FinishInbox(ctx context.Context, id int64, state InboxState, note string) error
 	// RetryInbox returns a claimed event to pending, due at next.

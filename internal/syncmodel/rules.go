@@ -35,6 +35,9 @@ type Event struct {
 	Side Side `json:"side,omitempty"`
 	// ContactID is the person's id on Side (contact events).
 	ContactID string `json:"contactId,omitempty"`
+	// OtherContactID is the person's id on the other side, when linked (contact events):
+	// with ContactID it names the keys contact actions had when they were keyed per side.
+	OtherContactID string `json:"otherContactId,omitempty"`
 	// New is true when the person first appeared on Side, e.g. a new Referrizer lead.
 	New bool `json:"new,omitempty"`
 	// Notes are the person's current HighLevel notes (rules on notes run per note).
@@ -118,9 +121,26 @@ type Action struct {
 	// evaluation sees that the task already exists. For a complete action with created_by it
 	// is the marker prefix of the creating rule.
 	TaskMarker string `json:"taskMarker,omitempty"`
+	// LegacyKeys are keys the same action had before contact actions were keyed per person
+	// (per side then): done under one of them is done, and a task carrying one of their
+	// markers exists.
+	LegacyKeys []string `json:"legacyKeys,omitempty"`
 	// VisitDate is the visit's date (the appointment's start), zero for "now".
 	VisitDate time.Time `json:"visitDate,omitzero"`
 	Points    int       `json:"points,omitempty"`
+}
+
+// Markers are the markers a task this create_ghl_task action made carries: its own, or one
+// of its legacy keys'.
+func (a Action) Markers() []string {
+	out := []string{a.TaskMarker}
+	if a.TaskMarker == "" {
+		out[0] = TaskMarker(a.Key)
+	}
+	for _, k := range a.LegacyKeys {
+		out = append(out, TaskMarker(k))
+	}
+	return out
 }
 
 // TaskMarker is the text a task created by the action with this key carries in its body.
@@ -131,20 +151,40 @@ func ruleMarkerPrefix(ruleID string) string { return "[hlrz:" + ruleID + ":" }
 
 // trigger is one object a rule is evaluated for.
 type trigger struct {
-	id      string
+	id string
+	// key is what the action key is derived from: id, except for a contact event, whose
+	// actions are per person ("contact"), whichever side the pass came from; legacy are
+	// the per-side ids contact actions were keyed by before.
+	key     string
+	legacy  []string
 	name    string // CEL variable of the subject, "" for contact events
 	subject any
 	visit   time.Time
 }
 
+// contactTriggerID is a contact event's trigger id on one side (and, before keys were per
+// person, its key).
+func contactTriggerID(side Side, id string) string {
+	out := "contact:" + string(side)
+	if id != "" {
+		out += ":" + id
+	}
+	return out
+}
+
 func triggersOf(ev Event) []trigger {
 	switch ev.Kind {
 	case EventContact:
-		id := "contact:" + string(ev.Side)
-		if ev.ContactID != "" {
-			id += ":" + ev.ContactID
+		id := contactTriggerID(ev.Side, ev.ContactID)
+		legacy := []string{id}
+		if ev.OtherContactID != "" {
+			other := SideRZ
+			if ev.Side == SideRZ {
+				other = SideGHL
+			}
+			legacy = append(legacy, contactTriggerID(other, ev.OtherContactID))
 		}
-		return []trigger{{id: id}}
+		return []trigger{{id: id, key: "contact", legacy: legacy}}
 	case EventNotes:
 		notes := slices.Clone(ev.Notes)
 		slices.SortFunc(notes, func(a, b Note) int {
@@ -232,7 +272,7 @@ func (m *Mapping) EvaluateRules(ev Event, p Person, link string, done ...string)
 					continue
 				}
 				for _, a := range acts {
-					if !doneSet[a.Key] {
+					if !doneSet[a.Key] && !slices.ContainsFunc(a.LegacyKeys, func(k string) bool { return doneSet[k] }) {
 						out = append(out, a)
 					}
 				}
@@ -245,6 +285,17 @@ func (m *Mapping) EvaluateRules(ev Event, p Person, link string, done ...string)
 // resolve turns one action spec into concrete actions for a trigger.
 func (s *ActionSpec) resolve(rule string, idx int, t trigger, link string, tasks []Task, vars map[string]any) ([]Action, error) {
 	a := Action{Type: s.Type, Rule: rule, Trigger: t.id}
+	keyed := func(a *Action, payload string) {
+		k := t.key
+		if k == "" {
+			k = t.id
+		}
+		a.Key = actionKey(rule, link, k, idx, payload)
+		a.LegacyKeys = nil
+		for _, l := range t.legacy {
+			a.LegacyKeys = append(a.LegacyKeys, actionKey(rule, link, l, idx, payload))
+		}
+	}
 	switch {
 	case s.Type.labelled():
 		label, err := textValue(s.Label, s.label, vars)
@@ -255,7 +306,7 @@ func (s *ActionSpec) resolve(rule string, idx int, t trigger, link string, tasks
 			return nil, errors.New("label is empty")
 		}
 		a.Label = label
-		a.Key = actionKey(rule, link, t.id, idx, tagKey(label))
+		keyed(&a, tagKey(label))
 		return []Action{a}, nil
 	case s.Type == ActionCreateTask:
 		var err error
@@ -269,10 +320,10 @@ func (s *ActionSpec) resolve(rule string, idx int, t trigger, link string, tasks
 			return nil, fmt.Errorf("body: %w", err)
 		}
 		a.Due = time.Duration(s.DueInDays) * 24 * time.Hour
-		a.Key = actionKey(rule, link, t.id, idx, "")
+		keyed(&a, "")
 		a.TaskMarker = TaskMarker(a.Key)
 		for _, task := range tasks {
-			if strings.Contains(task.Body, a.TaskMarker) {
+			if slices.ContainsFunc(a.Markers(), func(m string) bool { return strings.Contains(task.Body, m) }) {
 				return nil, nil // created by an earlier pass
 			}
 		}
@@ -301,14 +352,14 @@ func (s *ActionSpec) resolve(rule string, idx int, t trigger, link string, tasks
 			if s.CreatedBy != "" {
 				c.TaskMarker = ruleMarkerPrefix(s.CreatedBy)
 			}
-			c.Key = actionKey(rule, link, t.id, idx, "task:"+task.ID)
+			keyed(&c, "task:"+task.ID)
 			out = append(out, c)
 		}
 		slices.SortFunc(out, func(x, y Action) int { return strings.Compare(x.TaskID, y.TaskID) })
 		return out, nil
 	case s.Type == ActionVisit:
 		a.VisitDate, a.Points = t.visit, s.Points
-		a.Key = actionKey(rule, link, t.id, idx, "")
+		keyed(&a, "")
 		return []Action{a}, nil
 	}
 	return nil, fmt.Errorf("unknown action type %q", s.Type)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func exampleMapping(t *testing.T) *Mapping {
 	return mustMapping(t, string(doc))
 }
 
-var ignoreKeys = cmpopts.IgnoreFields(Action{}, "Key", "TaskMarker")
+var ignoreKeys = cmpopts.IgnoreFields(Action{}, "Key", "TaskMarker", "LegacyKeys")
 
 func TestExampleRuleLabelBySource(t *testing.T) {
 	m := exampleMapping(t)
@@ -71,11 +72,12 @@ func TestExampleRuleFollowUpNewLead(t *testing.T) {
 	if !regexp.MustCompile(`^follow-up-new-lead:[0-9a-f]{12}$`).MatchString(a.Key) || a.TaskMarker != "[hlrz:"+a.Key+"]" {
 		t.Errorf("key %q marker %q", a.Key, a.TaskMarker)
 	}
-	// Same input, same key; another link or trigger, another key.
+	// Same input, same key; another link, another key. The key is the person's (the link),
+	// not the contact's: the same link from another contact or side keeps it.
 	again, _ := m.EvaluateRules(ev, ann, "link1")
 	otherLink, _ := m.EvaluateRules(ev, ann, "link2")
 	otherContact, _ := m.EvaluateRules(Event{Kind: EventContact, Side: SideRZ, ContactID: "r2", New: true}, ann, "link1")
-	if again[0].Key != a.Key || otherLink[0].Key == a.Key || otherContact[0].Key == a.Key {
+	if again[0].Key != a.Key || otherLink[0].Key == a.Key || otherContact[0].Key != a.Key {
 		t.Errorf("keys: same %s/%s, other link %s, other contact %s", a.Key, again[0].Key, otherLink[0].Key, otherContact[0].Key)
 	}
 	// Once the task exists (its body carries the marker), evaluating again creates nothing,
@@ -175,7 +177,7 @@ rules:
 		{Type: ActionAddGHLTag, Rule: "closer", Trigger: trig, Label: "Member"},
 		{Type: ActionRemoveGHLTag, Rule: "closer", Trigger: trig, Label: "lead"},
 	}
-	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Action{}, "Key")); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Action{}, "Key", "LegacyKeys")); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	// Once the tasks are completed there is nothing left to complete.
@@ -261,5 +263,51 @@ func TestRulesAccessor(t *testing.T) {
 	rules[0].Actions[0].LabelExpr = "changed"
 	if strings.Contains(exampleMapping(t).Rules()[0].Actions[0].LabelExpr, "changed") {
 		t.Error("Rules() must return copies")
+	}
+}
+
+// A contact rule acts once per person, whichever side the pass came from: a HighLevel-sourced
+// and a Referrizer-sourced pass of the same linked person derive the same key (they used to
+// derive one per side, so a create_ghl_task rule created two tasks). Actions done, or tasks
+// created, under the old per-side keys count as done.
+func TestContactActionsArePerPerson(t *testing.T) {
+	m := mustMapping(t, `
+rules:
+  - id: welcome
+    on: contact
+    when: '"vip" in person.tags'
+    actions:
+      - {type: create_ghl_task, title: Welcome pack}
+`)
+	vip := Person{FirstName: "Ann", Tags: []string{"vip"}}
+	fromGHL, err := m.EvaluateRules(Event{Kind: EventContact, Side: SideGHL, ContactID: "g1", OtherContactID: "r1"}, vip, "L")
+	if err != nil || len(fromGHL) != 1 {
+		t.Fatalf("from HighLevel = %+v, %v", fromGHL, err)
+	}
+	fromRZ, err := m.EvaluateRules(Event{Kind: EventContact, Side: SideRZ, ContactID: "r1", OtherContactID: "g1"}, vip, "L")
+	if err != nil || len(fromRZ) != 1 {
+		t.Fatalf("from Referrizer = %+v, %v", fromRZ, err)
+	}
+	if fromGHL[0].Key != fromRZ[0].Key || fromGHL[0].TaskMarker != fromRZ[0].TaskMarker {
+		t.Errorf("keys differ by side: %s vs %s", fromGHL[0].Key, fromRZ[0].Key)
+	}
+	if again, _ := m.EvaluateRules(Event{Kind: EventContact, Side: SideRZ, ContactID: "r1", OtherContactID: "g1"}, vip, "L", fromGHL[0].Key); len(again) != 0 {
+		t.Errorf("done from the HighLevel side, acted again from Referrizer: %+v", again)
+	}
+	// Before: keyed per side. A task made under the HighLevel side's old key, or the old key
+	// recorded as done, means done.
+	legacyGHL := actionKey("welcome", "L", "contact:ghl:g1", 0, "")
+	if !slices.Contains(fromRZ[0].LegacyKeys, legacyGHL) {
+		t.Fatalf("legacy keys %v lack the HighLevel side's %s", fromRZ[0].LegacyKeys, legacyGHL)
+	}
+	if again, _ := m.EvaluateRules(Event{Kind: EventContact, Side: SideRZ, ContactID: "r1", OtherContactID: "g1"}, vip, "L", legacyGHL); len(again) != 0 {
+		t.Errorf("done under the legacy key, acted again: %+v", again)
+	}
+	tasks := []Task{{ID: "t1", Title: "Welcome pack", Body: "pack\n\n" + TaskMarker(legacyGHL)}}
+	if again, _ := m.EvaluateRules(Event{Kind: EventContact, Side: SideRZ, ContactID: "r1", OtherContactID: "g1", Tasks: tasks}, vip, "L"); len(again) != 0 {
+		t.Errorf("task carries the legacy marker, created again: %+v", again)
+	}
+	if !slices.Contains(fromRZ[0].Markers(), TaskMarker(legacyGHL)) {
+		t.Errorf("markers %v lack the legacy one", fromRZ[0].Markers())
 	}
 }

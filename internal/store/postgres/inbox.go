@@ -95,6 +95,20 @@ func sortInbox(evs []store.InboxEvent) {
 	})
 }
 
+// ExtendInbox renews owner's lease on the rows among ids it still holds.
+func (s *Store) ExtendInbox(ctx context.Context, owner string, ids []int64, lease time.Duration) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE inbox SET claimed_until = $1
+		WHERE claimed_by = $2 AND state = 'pending' AND claimed_until IS NOT NULL AND id = ANY($3)`,
+		store.Now().Add(lease), owner, ids)
+	if err != nil {
+		return 0, fmt.Errorf("extend inbox leases: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // FinishInbox sets a final state.
 func (s *Store) FinishInbox(ctx context.Context, id int64, state store.InboxState, note string) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE inbox SET state = $1, note = $2, claimed_by = '', claimed_until = NULL WHERE id = $3`, string(state), note, id)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hlrz/hlrz/internal/store"
@@ -87,6 +88,26 @@ func (s *Store) ClaimInbox(ctx context.Context, owner string, limit int, lease t
 		}
 	}
 	return out, tx.Commit()
+}
+
+// ExtendInbox renews owner's lease on the rows among ids it still holds.
+func (s *Store) ExtendInbox(ctx context.Context, owner string, ids []int64, lease time.Duration) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	args := []any{micros(store.Now().Add(lease)), owner}
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		marks[i] = "?"
+		args = append(args, id)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE inbox SET claimed_until = ?
+		WHERE claimed_by = ? AND state = 'pending' AND claimed_until IS NOT NULL AND id IN (`+strings.Join(marks, ",")+`)`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("extend inbox leases: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }
 
 // FinishInbox sets a final state.

@@ -682,6 +682,24 @@ func testInbox(t *testing.T, s store.Store) {
 	if got, _ := s.ClaimInbox(c, "rescuer", 5, time.Minute); len(got) != 1 || got[0].ID != id3 {
 		t.Errorf("expired lease not reclaimed: %+v", got)
 	}
+	// A renewed lease outlives its first term; only the owner renews, and only rows it holds.
+	id4, _, _ := s.InsertInbox(c, store.InboxEvent{DedupeKey: "wh-4", Source: "ghl", EventType: "ContactCreate", Body: []byte(`{}`)})
+	if got, _ := s.ClaimInbox(c, "renewing", 1, 50*time.Millisecond); len(got) != 1 || got[0].ID != id4 {
+		t.Fatalf("claim wh-4 = %+v", got)
+	}
+	if n, err := s.ExtendInbox(c, "someone-else", []int64{id4}, time.Minute); err != nil || n != 0 {
+		t.Errorf("ExtendInbox by another relay = %d, %v; want 0", n, err)
+	}
+	if n, err := s.ExtendInbox(c, "renewing", []int64{id4, id}, time.Minute); err != nil || n != 1 {
+		t.Errorf("ExtendInbox = %d, %v; want 1 (the finished row is not held)", n, err)
+	}
+	time.Sleep(80 * time.Millisecond)
+	if got, _ := s.ClaimInbox(c, "rescuer", 5, time.Minute); len(got) != 0 {
+		t.Errorf("renewed lease reclaimed: %+v", got)
+	}
+	if err := s.FinishInbox(c, id4, store.InboxEcho, ""); err != nil {
+		t.Fatal(err)
+	}
 	got, err := s.GetInbox(c, id)
 	if err != nil || got.State != store.InboxSignalled || got.Note != "contact/c1/x" {
 		t.Errorf("GetInbox = %+v, %v", got, err)
@@ -690,7 +708,7 @@ func testInbox(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(map[store.InboxState]int{store.InboxSignalled: 1, store.InboxPending: 2}, counts); d != "" {
+	if d := cmp.Diff(map[store.InboxState]int{store.InboxSignalled: 1, store.InboxPending: 2, store.InboxEcho: 1}, counts); d != "" {
 		t.Errorf("InboxCounts (-want +got):\n%s", d)
 	}
 	if err := s.FinishInbox(c, 999999, store.InboxEcho, ""); !errors.Is(err, store.ErrNotFound) {
