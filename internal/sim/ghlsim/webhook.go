@@ -140,7 +140,7 @@ type WebhookStats struct {
 	MostRetries int64 `json:"mostRetries"` // the most retries one delivered event needed
 	// GivenUp counts events never sent because of LossRate (also in Dropped).
 	GivenUp int64 `json:"givenUp"`
-	Pending     int64 `json:"pending"`     // queued (retries included) or being delivered
+	Pending int64 `json:"pending"` // queued (retries included) or being delivered
 }
 
 // GenerateKey makes an Ed25519 key pair for signing webhooks (X-GHL-Signature) in tests.
