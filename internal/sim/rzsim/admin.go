@@ -307,6 +307,12 @@ func (s *Server) adminRoutes() {
 	m.HandleFunc("DELETE /admin/contacts/{id}", s.scoped(s.adminDelete))
 	m.HandleFunc("POST /admin/contacts/{id}/labels", s.scoped(s.adminAddLabel))
 	m.HandleFunc("DELETE /admin/contacts/{id}/labels/{label}", s.scoped(s.adminRemoveLabel))
+	m.HandleFunc("GET /admin/visits", s.scoped(func(w http.ResponseWriter, _ *http.Request, token string) {
+		writeJSON(w, http.StatusOK, s.Visits(token))
+	}))
+	m.HandleFunc("GET /admin/custom-fields", s.scoped(func(w http.ResponseWriter, _ *http.Request, token string) {
+		writeJSON(w, http.StatusOK, nonNil(s.CustomFields(token)))
+	}))
 	m.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.Stats()) })
 	m.HandleFunc("DELETE /admin/stats", func(w http.ResponseWriter, r *http.Request) {
 		s.ResetStats()
