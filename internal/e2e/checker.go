@@ -234,7 +234,9 @@ func checkPeople(r *Report, m *syncmodel.Mapping, truth *Truth, w World) {
 	}
 
 	statusLabels := m.StatusLabels()
-	isStatus := func(l string) bool { return slices.ContainsFunc(statusLabels, func(s string) bool { return strings.EqualFold(s, l) }) }
+	isStatus := func(l string) bool {
+		return slices.ContainsFunc(statusLabels, func(s string) bool { return strings.EqualFold(s, l) })
+	}
 	e164 := func(ph string) string { return syncmodel.NormalizePhone(ph, m.PhoneRegion()) }
 	emails := make([]string, 0, len(truth.People))
 	for e := range truth.People {
