@@ -20,6 +20,8 @@ type Stats struct {
 	Writes int64 `json:"writes"`
 	// Faulted counts calls answered by fault injection.
 	Faulted int64 `json:"faulted"`
+	// FaultedRateLimited counts the injected faults that were 429s (the rest are errors).
+	FaultedRateLimited int64 `json:"faultedRateLimited"`
 	// Notifications counts customer notifications the API would have sent: a contact write
 	// with shouldSendNotification=true, or a visit dated today.
 	Notifications int64 `json:"notifications"`

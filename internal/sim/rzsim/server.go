@@ -177,6 +177,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	status, retryAfter, httpDate := s.drawFault()
 	if status != 0 {
 		s.stats.Faulted++
+		if status == http.StatusTooManyRequests {
+			s.stats.FaultedRateLimited++
+		}
 	}
 	now := s.opts.Now()
 	s.mu.Unlock()
