@@ -138,6 +138,8 @@ type WebhookStats struct {
 	Dropped     int64 `json:"dropped"`     // events never delivered: Lost, and events that had no URL to go to
 	Duplicates  int64 `json:"duplicates"`  // extra deliveries scheduled by DuplicateRate
 	MostRetries int64 `json:"mostRetries"` // the most retries one delivered event needed
+	// Reordered counts deliveries sent after one that was due later (ReorderWindow).
+	Reordered int64 `json:"reordered"`
 	// GivenUp counts events never sent because of LossRate (also in Dropped).
 	GivenUp int64 `json:"givenUp"`
 	Pending int64 `json:"pending"` // queued (retries included) or being delivered
@@ -349,6 +351,11 @@ func (o *outbox) takeLocked(now time.Time) ([]*delivery, time.Duration) {
 	o.inflight += n
 	if window > 1 {
 		o.rng.Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
+		for i := 1; i < len(batch); i++ {
+			if batch[i].seq < batch[i-1].seq {
+				o.st.Reordered++
+			}
+		}
 	}
 	return batch, 0
 }
