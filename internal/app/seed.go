@@ -116,9 +116,10 @@ func Seed(g SeedGHL, rz SeedRZ, locationID, rzToken string, pop Population) (See
 			customVal = plans[i%len(plans)] + "-" + fmt.Sprint(i)
 			want.Custom = map[string]string{pop.Custom.Key: customVal}
 		}
-		// Both sides hold the value when seeded on both and i%5 == 0; else the one side.
-		customOnGHL := customVal != "" && (!inRZ || i%5 == 0)
-		customOnRZ := customVal != "" && (!inGHL || i%5 == 0)
+		// Seeded on one side: that side holds the value. On both: both hold it when
+		// i%5 == 0, only HighLevel when i%5 == 1 (the first sync copies it).
+		customOnGHL := customVal != "" && inGHL
+		customOnRZ := customVal != "" && inRZ && (!inGHL || i%5 == 0)
 		if inGHL {
 			c := ghlsim.Contact{LocationID: locationID, FirstName: first, LastName: last, Email: email, Phone: phone, Source: sources[i%len(sources)]}
 			if pop.Extras {

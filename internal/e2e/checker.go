@@ -187,7 +187,17 @@ func Check(m *syncmodel.Mapping, truth *Truth, w World, faults []Fault) Report {
 		w.Now = time.Now()
 	}
 	checkPeople(&r, m, truth, w)
-	checkWebhooks(&r, truth, w)
+	wrong := map[string]bool{} // GHL contact ids of people with findings
+	byEmail := map[string]string{}
+	for _, c := range w.GHLContacts {
+		byEmail[strings.ToLower(c.Email)] = c.ID
+	}
+	for _, f := range r.Findings {
+		if id := byEmail[strings.ToLower(f.Person)]; id != "" {
+			wrong[id] = true
+		}
+	}
+	checkWebhooks(&r, truth, w, wrong)
 	checkWorkflows(&r, truth, w)
 	fired := 0
 	for _, f := range faults {
@@ -362,7 +372,7 @@ func checkPeople(r *Report, m *syncmodel.Mapping, truth *Truth, w World) {
 	}
 }
 
-func checkWebhooks(r *Report, truth *Truth, w World) {
+func checkWebhooks(r *Report, truth *Truth, w World, wrong map[string]bool) {
 	var delivered, processed, lost, repaired int
 	for _, rec := range w.Webhooks {
 		switch rec.Outcome {
@@ -379,16 +389,19 @@ func checkWebhooks(r *Report, truth *Truth, w World) {
 			}
 		case ghlsim.OutcomeLost, ghlsim.OutcomeGivenUp:
 			lost++
-			// What the event announced can only be repaired by a reconcile; the person checks
-			// say whether the repair is complete.
-			if w.Reconciles == 0 {
+			// What the event announced can only be repaired by a reconcile (or a later event
+			// about the same person); it is repaired when its person holds the truth.
+			switch {
+			case w.Reconciles == 0:
 				r.find(CheckUnrepaired, rec.WebhookID, "%s was never delivered and no reconcile ran after it", rec.Type)
-			} else {
+			case rec.ContactID != "" && wrong[rec.ContactID]:
+				r.find(CheckUnrepaired, rec.WebhookID, "%s about HighLevel contact %s was never delivered (%s), and that person differs from the truth", rec.Type, rec.ContactID, rec.Outcome)
+			default:
 				repaired++
 			}
 		}
 	}
-	r.figure("webhooks", "%d events: %d delivered, %d processed from the inbox; %d never delivered (lost or given up), %d covered by %d reconciles",
+	r.figure("webhooks", "%d events: %d delivered, %d processed from the inbox; %d never delivered (lost or given up), %d of them repaired (%d reconciles at the end)",
 		len(w.Webhooks), delivered, processed, lost, repaired, w.Reconciles)
 	open := len(w.OpenDeadLetters)
 	if open > truth.ExpectedDeadLetters {

@@ -175,6 +175,13 @@ func TestCheckerFindsPlantedDefects(t *testing.T) {
 			w.Webhooks = append(w.Webhooks, ghlsim.WebhookRecord{WebhookID: "wh-lost", Type: "ContactTagUpdate", Outcome: ghlsim.OutcomeGivenUp})
 			w.Reconciles = 0
 		}},
+		{e2e.CheckUnrepaired, "wh-lost-edit", func(_ *e2e.Truth, w *e2e.World, _ *[]e2e.Fault) {
+			// HighLevel gave up on the tag event; reconciles ran but the tag never arrived.
+			g := &w.GHLContacts[ghlIndex(w)]
+			w.Webhooks = append(w.Webhooks, ghlsim.WebhookRecord{WebhookID: "wh-lost-edit", Type: "ContactTagUpdate", ContactID: g.ID, Outcome: ghlsim.OutcomeGivenUp})
+			z := &w.RZContacts[rzIndex(w)]
+			z.Labels = z.Labels[1:]
+		}},
 		{e2e.CheckStuckWorkflow, "contact-g3", func(_ *e2e.Truth, w *e2e.World, _ *[]e2e.Fault) {
 			i := slices.IndexFunc(w.Workflows, func(wf e2e.WorkflowInfo) bool { return wf.ID == "contact-g3" })
 			w.Workflows[i].Busy = true

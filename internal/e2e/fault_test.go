@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -200,14 +201,20 @@ func TestFaultSuite(t *testing.T) {
 	}
 	t.Logf("findings: %d %v", len(rep.Findings), byCheck)
 	for i, f := range rep.Findings {
-		if i == 40 {
+		if i == 120 {
 			t.Errorf("… %d findings in all", len(rep.Findings))
 			break
 		}
 		t.Error(f)
 	}
 	if t.Failed() {
-		t.Logf("worker log tail (%s):\n%s", e.Worker.LogPath, e.Worker.Tail(30))
+		// Keep the process logs for the post-mortem (the temp dirs go with the test).
+		for _, p := range []*e2e.Proc{e.Worker, e.Temporal, e.Sims} {
+			keep := filepath.Join(os.TempDir(), "hlrz-fault-"+p.Name+".log")
+			if b, err := os.ReadFile(p.LogPath); err == nil && os.WriteFile(keep, b, 0o644) == nil {
+				t.Logf("%s log kept in %s", p.Name, keep)
+			}
+		}
 	}
 }
 
@@ -452,6 +459,15 @@ func (fs *faultSuite) waitBackfillDone() {
 // edited just before or while it was down) are then watched until they converge.
 func (fs *faultSuite) killWorker(name string, during func() []string, editedBefore ...string) {
 	fs.t.Helper()
+	// Kill while activities are running: wait (briefly) until some are.
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		n, err := fs.e.InFlight(ctx)
+		cancel()
+		if err == nil && len(n) > 0 {
+			break
+		}
+	}
 	fs.e.KillWorker()
 	at := time.Now()
 	inFlight, people := fs.inFlightPeople()
