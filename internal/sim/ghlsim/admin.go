@@ -374,6 +374,9 @@ func (s *Server) routes() http.Handler {
 		default:
 			return 0, nil, errUnprocessable("tokenErrorShape must be one of rfc6749, BadRequestDTO, UnauthorizedDTO (or empty)")
 		}
+		if f.AppliedThenFailRate < 0 || f.AppliedThenFailRate > 1 {
+			return 0, nil, errUnprocessable("appliedThenFailRate must be between 0 and 1")
+		}
 		s.SetFaults(f)
 		return http.StatusOK, s.Faults(), nil
 	})

@@ -199,6 +199,10 @@ func simulatorErrorAnswers() []errorAnswer {
 		{name: "forced 502", opts: ghlsim.Options{Faults: ghlsim.Faults{Force5xx: 1, Status5xx: 502}}, req: apiReq("GET", "/contacts/nobody", nil), status: 502, msg: "injected"},
 		{name: "forced 503", opts: ghlsim.Options{Faults: ghlsim.Faults{Force5xx: 1}}, req: apiReq("GET", "/contacts/nobody", nil), status: 503, msg: "injected"},
 		{name: "forced 504", opts: ghlsim.Options{Faults: ghlsim.Faults{Force5xx: 1, Status5xx: 504}}, req: apiReq("GET", "/contacts/nobody", nil), status: 504, msg: "injected"},
+		// A write applied whose answer is lost (the seed draws a 502 rather than a dropped connection).
+		{name: "applied, then 502", opts: ghlsim.Options{Seed: 5, Faults: ghlsim.Faults{AppliedThenFailRate: 1}}, setup: seedAnn, req: func(f *fixture, id any) *http.Request {
+			return apiReq("PUT", "/contacts/"+id.(string), map[string]any{"lastName": "Ng"})(f, nil)
+		}, status: 502, msg: "after the write was applied"},
 		// The token endpoint.
 		{name: "token: wrong client secret", req: tokenReq(url.Values{"client_id": {"sim-client-id"}, "client_secret": {"nope"}, "grant_type": {"refresh_token"}, "refresh_token": {"r"}}),
 			status: 401, msg: "Invalid client credentials"},

@@ -102,6 +102,10 @@ type Faults struct {
 	// TokenErrorShape is the body the token endpoint refuses a code or refresh token with
 	// (TokenError* constants); "" answers HTTP 400 with HighLevel's shape and an RFC code.
 	TokenErrorShape string `json:"tokenErrorShape"`
+	// AppliedThenFailRate is the fraction of write requests that are committed and whose
+	// answer is then lost: half are answered 502, half have their connection dropped
+	// without an answer. The client cannot tell them from a write that never happened.
+	AppliedThenFailRate float64 `json:"appliedThenFailRate"`
 }
 
 // Shapes in which the token endpoint refuses a grant (ghl-facts.md §5).
@@ -150,6 +154,11 @@ type Stats struct {
 	RateLimited      int64            `json:"rateLimited"`   // 429s answered
 	TokenRequests    map[string]int64 `json:"tokenRequests"` // POST /oauth/token by grant_type
 	Webhooks         WebhookStats     `json:"webhooks"`
+	// AppliedThenFailed counts writes committed whose answer was then replaced by a 502
+	// (AppliedThen5xx) or a dropped connection (AppliedThenDropped).
+	AppliedThenFailed  int64 `json:"appliedThenFailed"`
+	AppliedThen5xx     int64 `json:"appliedThen5xx"`
+	AppliedThenDropped int64 `json:"appliedThenDropped"`
 }
 
 type accessGrant struct {
@@ -413,6 +422,9 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection (to drop it).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 func (r *statusRecorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
@@ -615,9 +627,15 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case f.ErrorRate > 0 && s.rng.Float64() < f.ErrorRate:
 		fault = &apiError{status: http.StatusInternalServerError, msg: "Internal server error (injected)"}
 	}
+	// lose is drawn for every write while the rate is set (so the sequence of draws does
+	// not depend on which writes succeed) and applied only to a write that succeeded.
+	lose, drop := false, false
 	if rt.write && fault == nil {
 		s.stats.Writes++
 		s.stats.WritesByLocation[grant.loc]++
+		if f.AppliedThenFailRate > 0 && s.rng.Float64() < f.AppliedThenFailRate {
+			lose, drop = true, s.rng.IntN(2) == 0
+		}
 	}
 	s.mu.Unlock()
 
@@ -639,7 +657,33 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
+	if lose && status < 300 {
+		s.loseAnswer(w, drop)
+		return
+	}
 	writeJSON(w, status, resp)
+}
+
+// loseAnswer replaces the answer of a committed write by a 502 or, when drop, by closing
+// the connection without an answer.
+func (s *Server) loseAnswer(w http.ResponseWriter, drop bool) {
+	s.mu.Lock()
+	s.stats.AppliedThenFailed++
+	if drop {
+		s.stats.AppliedThenDropped++
+	} else {
+		s.stats.AppliedThen5xx++
+	}
+	s.mu.Unlock()
+	if drop {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+		// Not hijackable (HTTP/2, a recorder): abort the response, which resets the stream.
+		panic(http.ErrAbortHandler)
+	}
+	writeError(w, &apiError{status: http.StatusBadGateway, msg: "Bad gateway (injected after the write was applied)"})
 }
 
 // request is what an API handler sees.

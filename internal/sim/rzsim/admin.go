@@ -22,6 +22,11 @@ type Stats struct {
 	Faulted int64 `json:"faulted"`
 	// FaultedRateLimited counts the injected faults that were 429s (the rest are errors).
 	FaultedRateLimited int64 `json:"faultedRateLimited"`
+	// AppliedThenFailed counts writes committed whose answer was then replaced by a 502
+	// (AppliedThen5xx) or a dropped connection (AppliedThenDropped).
+	AppliedThenFailed  int64 `json:"appliedThenFailed"`
+	AppliedThen5xx     int64 `json:"appliedThen5xx"`
+	AppliedThenDropped int64 `json:"appliedThenDropped"`
 	// Notifications counts customer notifications the API would have sent: a contact write
 	// with shouldSendNotification=true, or a visit dated today.
 	Notifications int64 `json:"notifications"`
@@ -44,11 +49,16 @@ type Faults struct {
 	// random fault.
 	ForceStatus int `json:"forceStatus,omitempty"`
 	ForceCount  int `json:"forceCount"`
+	// AppliedThenFailRate is the fraction of writes (non-GET calls) that are committed and
+	// whose answer is then lost: half are answered 502, half have their connection dropped
+	// without an answer. Only a write that succeeded loses its answer.
+	AppliedThenFailRate float64 `json:"appliedThenFailRate"`
 }
 
 func (f Faults) validate() error {
 	switch {
-	case f.ErrorRate < 0 || f.ErrorRate > 1 || f.RateLimitRate < 0 || f.RateLimitRate > 1:
+	case f.ErrorRate < 0 || f.ErrorRate > 1 || f.RateLimitRate < 0 || f.RateLimitRate > 1 ||
+		f.AppliedThenFailRate < 0 || f.AppliedThenFailRate > 1:
 		return errors.New("rates must be between 0 and 1")
 	case f.ErrorStatus != 0 && (f.ErrorStatus < 400 || f.ErrorStatus > 599):
 		return errors.New("errorStatus must be 4xx or 5xx")

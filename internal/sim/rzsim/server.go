@@ -1,10 +1,12 @@
 package rzsim
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -170,7 +172,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.stats.Total++
 	s.stats.Calls[key]++
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	write := r.Method != http.MethodGet && r.Method != http.MethodHead
+	if write {
 		s.stats.Writes++
 	}
 	latency := time.Duration(s.faults.LatencyMs) * time.Millisecond
@@ -180,6 +183,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusTooManyRequests {
 			s.stats.FaultedRateLimited++
 		}
+	}
+	// lose is drawn for every write that reaches the API while the rate is set, and
+	// applied only to a write that succeeded.
+	lose, drop := false, false
+	if write && status == 0 && s.faults.AppliedThenFailRate > 0 && s.rng.Float64() < s.faults.AppliedThenFailRate {
+		lose, drop = true, s.rng.IntN(2) == 0
 	}
 	now := s.opts.Now()
 	s.mu.Unlock()
@@ -208,7 +217,66 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, &APIError{Status: status, Code: code, Message: "injected fault"})
 		return
 	}
-	s.api.ServeHTTP(w, r)
+	if !lose {
+		s.api.ServeHTTP(w, r)
+		return
+	}
+	buf := &bufferedAnswer{header: http.Header{}}
+	s.api.ServeHTTP(buf, r)
+	if buf.status == 0 {
+		buf.status = http.StatusOK
+	}
+	if buf.status >= 300 {
+		maps.Copy(w.Header(), buf.header)
+		w.WriteHeader(buf.status)
+		_, _ = w.Write(buf.body.Bytes())
+		return
+	}
+	s.loseAnswer(w, drop)
+}
+
+// loseAnswer replaces the answer of a committed write by a 502 or, when drop, by closing
+// the connection without an answer.
+func (s *Server) loseAnswer(w http.ResponseWriter, drop bool) {
+	s.mu.Lock()
+	s.stats.AppliedThenFailed++
+	if drop {
+		s.stats.AppliedThenDropped++
+	} else {
+		s.stats.AppliedThen5xx++
+	}
+	s.mu.Unlock()
+	if drop {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+		// Not hijackable (HTTP/2, a recorder): abort the response, which resets the stream.
+		panic(http.ErrAbortHandler)
+	}
+	s.writeError(w, &APIError{Status: http.StatusBadGateway, Code: "BAD_GATEWAY", Message: "injected after the write was applied"})
+}
+
+// bufferedAnswer holds a handler's answer until it is known whether it is sent.
+type bufferedAnswer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedAnswer) Header() http.Header { return b.header }
+
+func (b *bufferedAnswer) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+func (b *bufferedAnswer) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
 }
 
 // authed resolves the bearer token to an account or answers 401.
