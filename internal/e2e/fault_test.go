@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -121,7 +120,7 @@ func TestFaultSuite(t *testing.T) {
 	e.StartWorker()
 
 	fs := &faultSuite{t: t, e: e, m: m, truth: truth, size: size, busy: map[string]bool{}}
-	appliedThenFail := fs.faultsOn()
+	fs.faultsOn()
 	bg := fs.background(ctx)
 
 	if _, err := app.StartBackfill(ctx, e.Client, e.TaskQueue, e.Conn.ID); err != nil {
@@ -181,7 +180,7 @@ func TestFaultSuite(t *testing.T) {
 		t.Fatal(err)
 	}
 	world.Reconciles = reconciles
-	faults := fs.firedFaults(bg, appliedThenFail)
+	faults := fs.firedFaults(bg)
 	rep := e2e.Check(m, truth, world, faults)
 
 	t.Logf("==== fault suite report (%s size, %s) ====", size.name, time.Since(started).Round(time.Second))
@@ -249,18 +248,16 @@ type killRecord struct {
 	left     int
 }
 
-func (fs *faultSuite) faultsOn() bool {
+func (fs *faultSuite) faultsOn() {
 	fs.t.Helper()
-	gf := ghlsim.Faults{ErrorRate: 0.10, RateLimitRate: 0.05, RetryAfter: 500 * time.Millisecond}
-	rf := rzsim.Faults{ErrorRate: 0.10, RateLimitRate: 0.05, RetryAfterSeconds: 1}
-	applied := supportsAppliedThenFail(fs.e)
-	if err := setFaults(fs.e, gf, rf, applied); err != nil {
+	gf := ghlsim.Faults{ErrorRate: 0.10, RateLimitRate: 0.05, AppliedThenFailRate: 0.05, RetryAfter: 500 * time.Millisecond}
+	rf := rzsim.Faults{ErrorRate: 0.10, RateLimitRate: 0.05, AppliedThenFailRate: 0.05, RetryAfterSeconds: 1}
+	if err := fs.e.GHL.SetFaults(gf); err != nil {
 		fs.t.Fatal(err)
 	}
-	if !applied {
-		fs.t.Log("WARNING: the simulators have no appliedThenFailRate: the applied-then-failed fault cannot be injected (merge issue16f)")
+	if err := fs.e.RZ.SetFaults(rf); err != nil {
+		fs.t.Fatal(err)
 	}
-	return applied
 }
 
 func (fs *faultSuite) faultsOff() {
@@ -274,72 +271,6 @@ func (fs *faultSuite) faultsOff() {
 	if err := fs.e.GHL.SetWebhooks(ghlsim.WebhookOptions{URL: fs.e.WebhookURL(), RetryInterval: time.Second}); err != nil {
 		fs.t.Fatal(err)
 	}
-}
-
-// supportsAppliedThenFail asks the simulators whether they know the fault (it is added by
-// a separate change); the report says when it could not be injected.
-func supportsAppliedThenFail(e *e2e.ProcEnv) bool {
-	for _, u := range []string{e.GHLURL, e.RZURL} {
-		var m map[string]any
-		if err := getJSON(u+"/admin/faults", &m); err != nil {
-			return false
-		}
-		if _, ok := m["appliedThenFailRate"]; !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// setFaults posts the faults as JSON so appliedThenFailRate can be added to them.
-func setFaults(e *e2e.ProcEnv, gf ghlsim.Faults, rf rzsim.Faults, appliedThenFail bool) error {
-	if !appliedThenFail {
-		if err := e.GHL.SetFaults(gf); err != nil {
-			return err
-		}
-		return e.RZ.SetFaults(rf)
-	}
-	for _, x := range []struct {
-		url string
-		v   any
-	}{{e.GHLURL, gf}, {e.RZURL, rf}} {
-		raw, _ := json.Marshal(x.v)
-		var m map[string]any
-		_ = json.Unmarshal(raw, &m)
-		m["appliedThenFailRate"] = 0.05
-		if x.url == e.GHLURL {
-			m["retryAfterSec"] = 0.5
-		}
-		if err := postJSON(x.url+"/admin/faults", m); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// statsCount sums the numeric stats fields whose name contains key (case-insensitive),
-// anywhere in the stats document.
-func statsCount(url, key string) int {
-	var m map[string]any
-	if err := getJSON(url+"/admin/stats", &m); err != nil {
-		return 0
-	}
-	var sum float64
-	var walk func(v any, name string)
-	walk = func(v any, name string) {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, sub := range x {
-				walk(sub, k)
-			}
-		case float64:
-			if strings.Contains(strings.ToLower(name), strings.ToLower(key)) {
-				sum += x
-			}
-		}
-	}
-	walk(m, "")
-	return int(sum)
 }
 
 // bgLoop runs Referrizer polls and reconciles while the faults are on, as the schedules
@@ -626,7 +557,7 @@ func (fs *faultSuite) convergenceLines() []string {
 	return out
 }
 
-func (fs *faultSuite) firedFaults(bg *bgLoop, appliedThenFail bool) []e2e.Fault {
+func (fs *faultSuite) firedFaults(bg *bgLoop) []e2e.Fault {
 	fs.t.Helper()
 	gst, err := fs.e.GHL.Stats()
 	if err != nil {
@@ -647,8 +578,8 @@ func (fs *faultSuite) firedFaults(bg *bgLoop, appliedThenFail bool) []e2e.Fault 
 		{Name: "HighLevel API 429 (5%)", Count: int(gst.RateLimited)},
 		{Name: "Referrizer API 5xx (10%)", Count: int(rst.Faulted - rst.FaultedRateLimited)},
 		{Name: "Referrizer API 429 (5%)", Count: int(rst.FaultedRateLimited)},
-		{Name: "HighLevel applied, then failed (5%)", Count: statsCount(fs.e.GHLURL, "appliedThenFail")},
-		{Name: "Referrizer applied, then failed (5%)", Count: statsCount(fs.e.RZURL, "appliedThenFail")},
+		{Name: "HighLevel write applied, then 5xx or dropped (5%)", Count: int(gst.AppliedThenFailed)},
+		{Name: "Referrizer write applied, then 5xx or dropped (5%)", Count: int(rst.AppliedThenFailed)},
 		{Name: "webhooks duplicated (20%)", Count: int(gst.Webhooks.Duplicates)},
 		{Name: "webhooks reordered (windows of 5)", Count: int(gst.Webhooks.Reordered)},
 		{Name: "webhooks lost: HighLevel gave up (5%)", Count: int(gst.Webhooks.GivenUp)},
@@ -656,10 +587,6 @@ func (fs *faultSuite) firedFaults(bg *bgLoop, appliedThenFail bool) []e2e.Fault 
 		{Name: "Referrizer polls completed during faults", Count: int(bg.polls.Load())},
 		{Name: "reconciles completed during faults", Count: int(bg.reconciles.Load())},
 		{Name: "PostgreSQL immediate stops with crash recovery", Count: fs.e.PG.CrashRecoveries()},
-	}
-	if !appliedThenFail {
-		out[4].Name += " [not supported by the simulator]"
-		out[5].Name += " [not supported by the simulator]"
 	}
 	fs.mu.Lock()
 	for _, k := range fs.kills {
@@ -829,29 +756,3 @@ func setCustom(p *e2e.WantPerson, v string) {
 	p.Custom["plan"] = v
 }
 
-func getJSON(url string, out any) error {
-	resp, err := httpClient.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
-}
-
-func postJSON(url string, in any) error {
-	raw, _ := json.Marshal(in)
-	resp, err := httpClient.Post(url, "application/json", strings.NewReader(string(raw)))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("POST %s: HTTP %d", url, resp.StatusCode)
-	}
-	return nil
-}
-
-var httpClient = &http.Client{Timeout: 30 * time.Second}
