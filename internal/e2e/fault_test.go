@@ -755,4 +755,3 @@ func setCustom(p *e2e.WantPerson, v string) {
 	}
 	p.Custom["plan"] = v
 }
-
