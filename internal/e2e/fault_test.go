@@ -276,9 +276,9 @@ func (fs *faultSuite) faultsOff() {
 // bgLoop runs Referrizer polls and reconciles while the faults are on, as the schedules
 // would; Temporal restarts make some of them fail to start or to report, which is counted.
 type bgLoop struct {
-	cancel                                           context.CancelFunc
-	wg                                               sync.WaitGroup
-	polls, pollErrs, reconciles, reconcileErrs, runs atomic.Int64
+	cancel                                     context.CancelFunc
+	wg                                         sync.WaitGroup
+	polls, pollErrs, reconciles, reconcileErrs atomic.Int64
 }
 
 func (fs *faultSuite) background(ctx context.Context) *bgLoop {
