@@ -35,6 +35,7 @@ const (
 	CheckTasksDigest       = "stale tasks digest"
 	CheckStatusLabels      = "status labels"
 	CheckDuplicateVisit    = "duplicate visit"
+	CheckMissingVisit      = "missing visit"
 	CheckUnprocessed       = "unprocessed webhook"
 	CheckUnrepaired        = "lost webhook not repaired"
 	CheckDeadLetter        = "open dead letter"
@@ -359,14 +360,21 @@ func checkPeople(r *Report, m *syncmodel.Mapping, truth *Truth, w World) {
 
 		vs := visitsBy[z.ID]
 		visits += len(vs)
-		if len(vs) > want.Visits {
+		switch {
+		case len(vs) > want.Visits:
 			r.find(CheckDuplicateVisit, email, "%d Referrizer visits, want %d", len(vs), want.Visits)
+		case len(vs) < want.Visits:
+			r.find(CheckMissingVisit, email, "%d Referrizer visits, want %d", len(vs), want.Visits)
 		}
 	}
 	r.figure("people", "%d of %d people exactly once on each side (HighLevel %d contacts, Referrizer %d)", people, len(truth.People), len(w.GHLContacts), len(w.RZContacts))
 	r.figure("fields", "%d people with names, phone, tags/labels and custom fields as the truth says (%d custom values)", fieldsOK, customs)
 	r.figure("notes and tasks", "%d notes, %d tasks (%d open) in HighLevel; %d digests current in Referrizer", notesTotal, tasksTotal, openTasks(w.GHLTasks), digests)
-	r.figure("visits", "%d Referrizer visits", visits)
+	wantVisits := 0
+	for _, p := range truth.People {
+		wantVisits += p.Visits
+	}
+	r.figure("visits", "%d Referrizer visits, %d expected", visits, wantVisits)
 	if len(w.Links) != len(truth.People) {
 		r.find(CheckLinks, "", "%d links, want %d", len(w.Links), len(truth.People))
 	}

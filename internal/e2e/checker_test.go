@@ -165,6 +165,9 @@ func TestCheckerFindsPlantedDefects(t *testing.T) {
 			v.ID = "v-dup"
 			w.RZVisits = append(w.RZVisits, v)
 		}},
+		{e2e.CheckMissingVisit, "", func(_ *e2e.Truth, w *e2e.World, _ *[]e2e.Fault) {
+			w.RZVisits = nil
+		}},
 		{e2e.CheckUnprocessed, "wh-1", func(_ *e2e.Truth, w *e2e.World, _ *[]e2e.Fault) {
 			w.Inbox["wh-1"] = store.InboxPending
 		}},

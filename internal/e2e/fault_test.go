@@ -27,9 +27,9 @@ import (
 	"github.com/hlrz/hlrz/workflows"
 )
 
-// faultMapping is the default mapping plus a custom field both ways and two rules: a
-// "vip" person gets a HighLevel "Welcome pack" task (created once: the rule's marker), and
-// a "welcomed" tag completes it. Retried creates after a crash or an answer lost in transit
+// faultMapping is the default mapping plus a custom field both ways and three rules: a
+// "vip" person gets a HighLevel "Welcome pack" task (created once: the rule's marker), a
+// "welcomed" tag completes it, and a showed appointment records one Referrizer visit. Retried creates after a crash or an answer lost in transit
 // are exactly where duplicate tasks come from.
 const faultMapping = `custom_fields:
   - {key: plan, ghl: %s, rz: Plan, direction: both, conflict: newest-wins}
@@ -44,6 +44,11 @@ rules:
     when: '"welcomed" in person.tags'
     actions:
       - {type: complete_ghl_task, created_by: welcome}
+  - id: visit
+    on: appointments
+    when: appointment.status == "showed"
+    actions:
+      - {type: record_rz_visit, points: 10}
 `
 
 // faultSize is the CI run or, with HLRZ_SOAK=1, the soak run.
@@ -629,7 +634,7 @@ func (fs *faultSuite) edits(n int, linked bool) []string {
 	}
 	emails := slices.Sorted(maps.Keys(fs.truth.People))
 	var out []string
-	kinds := 12
+	kinds := 13
 	if !linked {
 		kinds = 4
 	}
@@ -734,6 +739,11 @@ func (fs *faultSuite) edits(n int, linked bool) []string {
 			_, err = fs.e.GHL.AddTags(g.ID, "welcomed")
 			p.AddTag("welcomed")
 			p.Tasks[j].Completed = true
+		}
+		if fs.seq%kinds == 12 { // a showed appointment: the visit rule records one visit
+			start := time.Now().Add(-time.Hour).UTC().Truncate(time.Minute)
+			_, err = fs.e.GHL.CreateAppointment(g.ID, ghlsim.Appointment{Title: "Trial class", Status: "showed", StartTime: start, EndTime: start.Add(time.Hour)})
+			p.Visits++
 		}
 		if err != nil {
 			fs.t.Fatalf("edit %d (%s): %v", k, email, err)
