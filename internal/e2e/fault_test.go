@@ -356,7 +356,8 @@ func (fs *faultSuite) progress() (workflows.BackfillProgress, error) {
 
 func (fs *faultSuite) waitProgress(cond func(workflows.BackfillProgress) bool, what string) {
 	fs.t.Helper()
-	deadline := time.Now().Add(6 * time.Minute)
+	wait := fs.backfillBudget()
+	deadline := time.Now().Add(wait)
 	var last workflows.BackfillProgress
 	for time.Now().Before(deadline) {
 		p, err := fs.progress()
@@ -368,12 +369,19 @@ func (fs *faultSuite) waitProgress(cond func(workflows.BackfillProgress) bool, w
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	fs.t.Fatalf("backfill: waited 6 minutes for %s: %+v", what, last)
+	fs.t.Fatalf("backfill: waited %s for %s: %+v", wait, what, last)
+}
+
+// backfillBudget is how long the backfill may take: 6 minutes, plus 2 s a person beyond
+// the CI size (the soak's backfill runs longer on these 2-core machines).
+func (fs *faultSuite) backfillBudget() time.Duration {
+	return 6*time.Minute + time.Duration(max(0, fs.size.people-120))*2*time.Second
 }
 
 func (fs *faultSuite) waitBackfillDone() {
 	fs.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	budget := fs.backfillBudget() + 2*time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
 	run := fs.e.Client.GetWorkflow(ctx, workflows.BackfillWorkflowID(fs.e.Conn.ID), "")
 	var final workflows.BackfillProgress
@@ -384,7 +392,7 @@ func (fs *faultSuite) waitBackfillDone() {
 			return
 		}
 		if ctx.Err() != nil {
-			fs.t.Fatalf("backfill not done after 8 minutes: %v", err)
+			fs.t.Fatalf("backfill not done after %s: %v", budget, err)
 		}
 		time.Sleep(time.Second) // e.g. Temporal unavailable for a moment
 	}
