@@ -341,7 +341,13 @@ func checkPeople(r *Report, m *syncmodel.Mapping, truth *Truth, w World) {
 				}
 			}
 			if n > wantN && wantN > 0 {
-				r.find(CheckDuplicateTask, email, "%d tasks titled %q, want %d", n, title, wantN)
+				var bodies []string
+				for _, t := range tasks {
+					if t.Title == title {
+						bodies = append(bodies, t.Body)
+					}
+				}
+				r.find(CheckDuplicateTask, email, "%d tasks titled %q, want %d (bodies %q)", n, title, wantN, bodies)
 			}
 		}
 		if !slices.Equal(sortTasks(got), sortTasks(want.Tasks)) {
