@@ -142,6 +142,7 @@ func TestFaultSuite(t *testing.T) {
 	}, "two thirds synced")
 	fs.crashPostgres()
 	fs.waitBackfillDone()
+	t.Logf("phase: backfill done at +%s", time.Since(started).Round(time.Second))
 
 	for cycle := 1; cycle <= size.cycles; cycle++ {
 		// Kill 2: the worker, mid-live-edits; edits go on while it is down (HighLevel's
@@ -156,6 +157,7 @@ func TestFaultSuite(t *testing.T) {
 		fs.edits(size.editsPerCycle/4, true)
 	}
 
+	t.Logf("phase: live edits done at +%s", time.Since(started).Round(time.Second))
 	// Faults off; let everything settle: deliveries, a poll and a reconcile, idle.
 	bg.stop()
 	fs.faultsOff()
@@ -165,6 +167,7 @@ func TestFaultSuite(t *testing.T) {
 		if err := e.WaitIdle(ctx, 4*time.Minute); err != nil {
 			t.Logf("settle round %d: %v", round, err)
 		}
+		t.Logf("phase: settle round %d idle at +%s", round, time.Since(started).Round(time.Second))
 		if _, err := runProcWorkflow(ctx, e, "settle-poll", workflows.ReferrizerPoll, activities.PollInput{ConnectionID: e.Conn.ID, PageSize: 100}); err != nil {
 			t.Errorf("settle poll: %v", err)
 		}
