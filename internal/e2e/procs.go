@@ -82,6 +82,8 @@ func (p *Proc) Start(ready string, timeout time.Duration) {
 	cmd := exec.Command(p.Bin, p.Args...)
 	cmd.Env = append(os.Environ(), p.Env...)
 	cmd.Stderr = logf
+	// If the test binary dies (a timeout, a kill), its processes die with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		p.t.Fatal(err)
