@@ -138,7 +138,7 @@ func (b *Backfill) rzPage(ctx context.Context, conn *connector.Conn, in Backfill
 			out.Ambiguous++
 			continue
 		case ghlID != "":
-			if _, err := b.Store.PairLink(ctx, in.ConnectionID, ghlID, c.ID); err != nil {
+			if err := b.pair(ctx, in.ConnectionID, ghlID, c.ID); err != nil {
 				if !errors.Is(err, store.ErrConflict) {
 					return out, classify("pair contacts", err)
 				}
@@ -166,6 +166,33 @@ func (b *Backfill) rzPage(ctx context.Context, conn *connector.Conn, in Backfill
 		return out, classify("record Referrizer page", err)
 	}
 	return out, nil
+}
+
+// pair links a HighLevel contact and the Referrizer contact matching it as one person.
+// When each already has a one-sided link of its own (a poll or webhook linked one of them
+// while the backfill ran, before that link's pass matched it), the Referrizer contact's link
+// is absorbed into the HighLevel contact's, as a create's echo is (ClaimContact): it is the
+// same person by the matching rule, and holding them would leave them unmerged for good. A
+// link that already pairs either contact with someone else is still ErrConflict.
+func (b *Backfill) pair(ctx context.Context, connID, ghlID, rzID string) error {
+	_, err := b.Store.PairLink(ctx, connID, ghlID, rzID)
+	if !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	gl, lerr := b.Store.LinkBy(ctx, connID, store.SideGHL, ghlID)
+	if lerr != nil || gl.RZContactID != "" || gl.Deleted {
+		return err
+	}
+	// ClaimContact absorbs the Referrizer contact's link only if it has no HighLevel
+	// contact (checked again under the links lock), else it is ErrConflict.
+	_, absorbed, cerr := b.Store.ClaimContact(ctx, connID, gl.ID, store.SideRZ, rzID)
+	if cerr != nil {
+		return cerr
+	}
+	if absorbed != "" {
+		b.log().Info("backfill: absorbed the one-sided link of a matched Referrizer contact", "connection", connID, "link", gl.ID, "absorbed", absorbed)
+	}
+	return nil
 }
 
 // pickMatch applies the matching rule: the first key kind (email, then phone) that matches

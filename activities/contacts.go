@@ -168,6 +168,10 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 			return ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, Hold: p.hold, Writes: true, PlannedAt: a.now(),
 				Summary: "ambiguous, not created: " + p.hold.Reason}, nil
 		}
+		if p.wait != "" {
+			return ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, PlannedAt: a.now(),
+				Summary: "waiting: the matching person (link " + p.wait + ") is being created here; their pass absorbs this link"}, nil
+		}
 		if p.match.ID != "" {
 			match = &p.match
 			if p.ghl != nil {
@@ -365,6 +369,9 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 		// existing e-mail (someone added meanwhile, or our own earlier attempt whose answer
 		// was lost) is a match: link it and plan again, never write over it.
 		person := syncmodel.Apply(syncmodel.Person{}, ch)
+		if done, l, err := a.adoptEarlierCreate(ctx, conn, link, store.SideRZ, person, res); done || err != nil {
+			return l, err
+		}
 		var rc referrizer.Contact
 		rzPatch(conn.Mapping, ch).Apply(&rc)
 		created, err := conn.RZ.CreateContact(ctx, rc)
@@ -375,13 +382,16 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 			}
 			res.Rematch = true
 		case err != nil:
-			return link, classify("create Referrizer contact", err)
+			return link, a.createFailed(ctx, link, store.SideRZ, classify("create Referrizer contact", err))
 		default:
 			res.RZWrites++
 			res.Created = append(res.Created, string(store.SideRZ))
 		}
 		// Persist the id before anything else can fail, so a retry updates, not creates.
 		if link, err = a.claimOrRematch(ctx, link, store.SideRZ, created.ID, res); err != nil {
+			return link, err
+		}
+		if err := a.endCreate(ctx, link, store.SideRZ); err != nil {
 			return link, err
 		}
 	case ch.Delete && link.RZContactID != "":
@@ -406,6 +416,47 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 		res.RZWrites++
 	}
 	return link, nil
+}
+
+// adoptEarlierCreate runs before a contact create: when an earlier attempt recorded the
+// intent to create the person on side, the contact it made (its answer lost) is looked up
+// and claimed instead of creating a second one; otherwise the intent is recorded. done
+// says the create must not be sent: the contact was claimed, or the pass plans again.
+func (a *Contacts) adoptEarlierCreate(ctx context.Context, conn *connector.Conn, link store.Link, side store.Side, person syncmodel.Person, res *ApplyResult) (bool, store.Link, error) {
+	prev, err := a.createdEarlier(ctx, conn, link, side, person)
+	if err != nil {
+		return false, link, err
+	}
+	switch {
+	case prev.ambiguous:
+		res.Rematch = true
+		return true, link, nil
+	case prev.id != "":
+		if !prev.ours {
+			res.Rematch = true // someone else's by its names: merge it as a first sync
+		} else {
+			res.Created = append(res.Created, string(side))
+		}
+		a.log().Info("found the contact an earlier attempt created", "connection", link.ConnectionID, "link", link.ID, "side", side, "ours", prev.ours)
+		l, err := a.claimOrRematch(ctx, link, side, prev.id, res)
+		if err == nil {
+			err = a.endCreate(ctx, l, side)
+		}
+		return true, l, err
+	}
+	return false, link, a.recordCreate(ctx, link, side, matchKeys(conn, person.Email, person.Phone))
+}
+
+// createFailed ends the create intent when the create failed for good (nothing was made,
+// and no retry follows), so an echo does not wait for it; err is returned as is.
+func (a *Contacts) createFailed(ctx context.Context, link store.Link, side store.Side, err error) error {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.NonRetryable() {
+		if eerr := a.endCreate(ctx, link, side); eerr != nil {
+			a.log().Warn("could not end a failed create's intent", "connection", link.ConnectionID, "link", link.ID, "error", eerr)
+		}
+	}
+	return err
 }
 
 // claim attaches a contact we created (or found) to the link. The create's own webhook (or
@@ -467,6 +518,10 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 		// (ghl-facts.md §4). Planning found nobody (findPartner); HighLevel refusing the
 		// create as a duplicate names the person added meanwhile (or created by our own
 		// earlier attempt whose answer was lost): link them and plan again.
+		person := syncmodel.Apply(syncmodel.Person{}, ch)
+		if done, l, err := a.adoptEarlierCreate(ctx, conn, link, store.SideGHL, person, res); done || err != nil {
+			return l, err
+		}
 		created, err := conn.GHL.CreateContact(ctx, ghlInput(conn.Mapping, ch))
 		id := created.ID
 		if dup, ok := ghl.DuplicateContactID(err); ok {
@@ -474,13 +529,16 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 			res.Rematch = true
 		}
 		if err != nil {
-			return link, classify("create HighLevel contact", err)
+			return link, a.createFailed(ctx, link, store.SideGHL, classify("create HighLevel contact", err))
 		}
 		if !res.Rematch {
 			res.GHLWrites++
 			res.Created = append(res.Created, string(store.SideGHL))
 		}
 		if link, err = a.claimOrRematch(ctx, link, store.SideGHL, id, res); err != nil {
+			return link, err
+		}
+		if err := a.endCreate(ctx, link, store.SideGHL); err != nil {
 			return link, err
 		}
 	case ch.Delete && link.GHLContactID != "":

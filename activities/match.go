@@ -44,6 +44,8 @@ type partner struct {
 	ghl   *ghl.Contact
 	rz    *referrizer.Contact
 	hold  *Hold
+	// wait is the link whose pass is creating this person on our side right now.
+	wait string
 }
 
 // oneSided reports whether the link has a contact on exactly one side.
@@ -147,6 +149,15 @@ func (d *Deps) findPartner(ctx context.Context, conn *connector.Conn, link store
 			return p, err
 		} else if h != nil {
 			p.hold = &Hold{Reason: fmt.Sprintf("the matching %s contact is itself held as ambiguous", sideName(lack)), Side: string(lack), Candidates: candidates}
+			return p, nil
+		}
+		// The match's person is being created on our side: this contact is most likely that
+		// create's echo, seen before the create's answer (or a retry) claimed it. The create
+		// absorbs this link; taking theirs instead would drop their pass's rule actions.
+		if busy, err := d.creating(ctx, conn.ID, owner.ID, lack.Other()); err != nil {
+			return p, err
+		} else if busy {
+			p.wait = owner.ID
 			return p, nil
 		}
 	}

@@ -382,6 +382,9 @@ func (d *Deps) runActions(ctx context.Context, conn *connector.Conn, link store.
 			}
 			res.GHLWrites++
 		case syncmodel.ActionVisit:
+			if err := d.pinAction(ctx, link, &a); err != nil {
+				return err
+			}
 			v := referrizer.Visit{ContactID: link.RZContactID, Date: a.VisitDate}
 			if a.Points > 0 {
 				pts := float64(a.Points)

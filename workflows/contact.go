@@ -238,12 +238,23 @@ func classify(batch []activities.Event) needs {
 	return n
 }
 
+// HeartbeatTimeout is how long an activity may go without a heartbeat before Temporal
+// retries it elsewhere: how long a SIGKILLed worker's in-flight activities wait. Every
+// activity heartbeats while it runs (internal/heartbeat, every third of this), so it only
+// has to outlast a heartbeat RPC that fails once.
+const HeartbeatTimeout = 10 * time.Second
+
 // activityOptions retry transient failures (5xx, 429 with the server's wait, network,
 // database) for up to 20 minutes, and fail at once on what retrying cannot fix; either way
-// the outcome is a result or a dead letter, never a silent drop.
+// the outcome is a result or a dead letter, never a silent drop. A dead worker is noticed
+// by the missing heartbeat; StartToCloseTimeout only bounds an attempt that hangs in a live
+// worker: these activities make a few sequential HTTP calls (each bounded by the clients'
+// 30 s timeout, a rate-limit wait beyond the deadline is returned as a retry instead), so
+// 2 minutes.
 func activityOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    2 * time.Minute,
+		HeartbeatTimeout:       HeartbeatTimeout,
 		ScheduleToCloseTimeout: 20 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,

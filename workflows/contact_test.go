@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -241,5 +242,29 @@ func TestContactSyncNowUpdate(t *testing.T) {
 	}
 	if len(r.plans) != 1 || r.plans[0][0].Source != activities.SourceOperator {
 		t.Errorf("plans = %+v", r.plans)
+	}
+}
+
+// Every activity of a pass heartbeats with HeartbeatTimeout, so a killed worker's activity
+// is retried after it rather than after its StartToCloseTimeout.
+func TestContactSyncActivitiesHaveHeartbeatTimeout(t *testing.T) {
+	env, _ := newEnv(t)
+	var mu sync.Mutex
+	seen := map[string]time.Duration{}
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[info.ActivityType.Name] = info.HeartbeatTimeout
+	})
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalEvent, ev("c1", activities.KindContact))
+		env.SignalWorkflow(workflows.SignalEvent, ev("n1", activities.KindNotes))
+	}, time.Millisecond)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 20*time.Second)
+	env.ExecuteWorkflow(workflows.ContactSync, workflows.ContactSyncInput{Ref: ref})
+	for _, name := range []string{"PlanContact", "ApplyContact", "PlanNotes"} {
+		if got, ok := seen[name]; !ok || got != workflows.HeartbeatTimeout {
+			t.Errorf("%s: heartbeat timeout %v (ran: %v), want %v", name, got, ok, workflows.HeartbeatTimeout)
+		}
 	}
 }

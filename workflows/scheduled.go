@@ -26,7 +26,7 @@ func ReferrizerPoll(ctx workflow.Context, in activities.PollInput) (activities.P
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Minute,
-		HeartbeatTimeout:    time.Minute, // a dead worker's poll resumes from its last page
+		HeartbeatTimeout:    HeartbeatTimeout, // a dead worker's poll resumes from its last page
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: 5 * time.Second, MaximumInterval: time.Minute, MaximumAttempts: 5,
 			NonRetryableErrorTypes: activities.NonRetryableErrorTypes,
@@ -49,7 +49,7 @@ func Reconcile(ctx workflow.Context, in activities.ReconcileInput) (activities.R
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Hour,
-		HeartbeatTimeout:    time.Minute,
+		HeartbeatTimeout:    HeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: 5 * time.Second, MaximumInterval: time.Minute, MaximumAttempts: 5,
 			NonRetryableErrorTypes: activities.NonRetryableErrorTypes,

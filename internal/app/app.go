@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ import (
 	"github.com/hlrz/hlrz/internal/devserver"
 	"github.com/hlrz/hlrz/internal/dispatch"
 	"github.com/hlrz/hlrz/internal/ghl"
+	"github.com/hlrz/hlrz/internal/heartbeat"
 	"github.com/hlrz/hlrz/internal/metrics"
 	"github.com/hlrz/hlrz/internal/schedules"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
@@ -213,6 +215,9 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 		if opts.WorkerOptions != nil {
 			wopts = *opts.WorkerOptions
 		}
+		// Heartbeats while every activity runs: a killed worker's activities are retried
+		// after workflows.HeartbeatTimeout, not after their StartToCloseTimeout.
+		wopts.Interceptors = append(slices.Clone(wopts.Interceptors), heartbeat.New())
 		a.worker = worker.New(a.Temporal, cfg.TaskQueue, wopts)
 		workflows.Register(a.worker)
 		activities.Register(a.worker, a.Deps)
