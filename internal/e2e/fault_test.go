@@ -406,12 +406,9 @@ func (fs *faultSuite) waitBackfillDone() {
 // edited just before or while it was down) are then watched until they converge.
 func (fs *faultSuite) killWorker(name string, during func() []string, editedBefore ...string) {
 	fs.t.Helper()
-	// Kill while activities are running: wait (briefly) until some are.
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		n, err := fs.e.InFlight(ctx)
-		cancel()
-		if err == nil && len(n) > 0 {
+	// Kill while activities are running: wait (briefly) until the worker reports some.
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if fs.e.ActivitySlotsUsed() > 0 {
 			break
 		}
 	}

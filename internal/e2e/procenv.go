@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -143,3 +145,29 @@ func (e *ProcEnv) KillTemporal(down time.Duration) {
 	time.Sleep(down)
 	e.Temporal.Start("TEMPORAL_NAMESPACE=", 3*time.Minute)
 }
+
+// ActivitySlotsUsed reads the worker's /metrics: how many activities it is running now
+// (the SDK's worker_task_slots_used gauge for the activity worker); -1 when unknown.
+func (e *ProcEnv) ActivitySlotsUsed() int {
+	resp, err := metricsClient.Get("http://" + e.WorkerAddr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	used := -1
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || !strings.Contains(line, "worker_task_slots_used") || !strings.Contains(line, "ActivityWorker") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
+			used = max(used, 0) + int(v)
+		}
+	}
+	return used
+}
+
+var metricsClient = &http.Client{Timeout: 2 * time.Second}
