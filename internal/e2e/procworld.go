@@ -75,10 +75,16 @@ func (e *ProcEnv) ReadWorld(ctx context.Context, withWorkflows bool) (World, err
 // Workflows lists every execution of the namespace; with busy it asks each running entity
 // workflow whether it has work outstanding.
 func (e *ProcEnv) Workflows(ctx context.Context, busy bool) ([]WorkflowInfo, error) {
+	return e.listWorkflows(ctx, "", busy)
+}
+
+// listWorkflows pages through the executions a visibility query matches, in pages small
+// enough for the dev server's SQLite visibility to answer within the RPC timeout.
+func (e *ProcEnv) listWorkflows(ctx context.Context, query string, busy bool) ([]WorkflowInfo, error) {
 	var out []WorkflowInfo
 	var token []byte
 	for {
-		resp, err := e.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: e.Namespace, PageSize: 1000, NextPageToken: token})
+		resp, err := e.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: e.Namespace, PageSize: 200, Query: query, NextPageToken: token})
 		if err != nil {
 			return nil, fmt.Errorf("list workflows: %w", err)
 		}
@@ -176,7 +182,7 @@ func (e *ProcEnv) idleOnce(ctx context.Context) (bool, string) {
 	if err != nil || counts[store.InboxPending] > 0 {
 		return false, fmt.Sprintf("inbox %v %v", counts, err)
 	}
-	wfs, err := e.Workflows(ctx, true)
+	wfs, err := e.listWorkflows(ctx, "ExecutionStatus = 'Running'", true)
 	if err != nil {
 		return false, err.Error()
 	}
