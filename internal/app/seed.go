@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -17,6 +18,37 @@ type Population struct {
 	GHLOnly, RZOnly, Both float64
 	// Extras adds tags, notes and tasks to HighLevel people and labels to Referrizer ones.
 	Extras bool
+	// Custom, when set, gives some people a value of this custom field: on HighLevel for
+	// people seeded there only, on Referrizer for people seeded there only, and the same
+	// value on both for some of those seeded on both sides.
+	Custom *SeedCustomField
+}
+
+// SeedCustomField names one custom field on both sides (already defined there).
+type SeedCustomField struct {
+	Key    string // canonical key of the mapping (ExpectedPerson.Custom)
+	GHLID  string // HighLevel custom field id
+	RZName string // Referrizer custom field name
+}
+
+// SeedGHL is where Seed writes HighLevel people: the in-process *ghlsim.Server, or
+// simclient.GHL for a simulator in another process. When it also lets Seed switch
+// webhooks off (Webhooks/SetWebhooks, as *ghlsim.Server does), Seed does so while it
+// writes; otherwise seed before pointing webhooks at the receiver.
+type SeedGHL interface {
+	CreateContact(c ghlsim.Contact) (ghlsim.Contact, error)
+	CreateNote(contactID string, n ghlsim.Note) (ghlsim.Note, error)
+	CreateTask(contactID string, t ghlsim.Task) (ghlsim.Task, error)
+}
+
+// SeedRZ is where Seed writes Referrizer people: *rzsim.Server or simclient.RZ.
+type SeedRZ interface {
+	AdminCreateContact(token string, c rzsim.Contact) (rzsim.Contact, error)
+}
+
+type webhookSwitch interface {
+	Webhooks() ghlsim.WebhookOptions
+	SetWebhooks(ghlsim.WebhookOptions)
 }
 
 // DemoPopulation is what `worker --dev` seeds: a mix of everything.
@@ -40,16 +72,32 @@ type ExpectedPerson struct {
 	// Referrizer may also carry the tasks projection's status labels.
 	Tags     []string
 	HasTasks bool
+	// FirstName and LastName are the same on both sides at seeding.
+	FirstName, LastName string
+	// Custom is the Population.Custom value, by canonical key (nil when none).
+	Custom map[string]string
+	// Notes are the bodies of the person's HighLevel notes; Tasks their HighLevel tasks.
+	Notes []string
+	Tasks []ExpectedTask
+}
+
+// ExpectedTask is a seeded HighLevel task.
+type ExpectedTask struct {
+	Title     string
+	Due       time.Time
+	Completed bool
 }
 
 // Seed fills the simulators. Webhooks are switched off while seeding: this is data that
 // existed before the sync, found by the backfill rather than announced.
-func Seed(g *ghlsim.Server, rz *rzsim.Server, locationID, rzToken string, pop Population) (SeedResult, error) {
-	wh := g.Webhooks()
-	off := wh
-	off.URL = ""
-	g.SetWebhooks(off)
-	defer g.SetWebhooks(wh)
+func Seed(g SeedGHL, rz SeedRZ, locationID, rzToken string, pop Population) (SeedResult, error) {
+	if sw, ok := g.(webhookSwitch); ok {
+		wh := sw.Webhooks()
+		off := wh
+		off.URL = ""
+		sw.SetWebhooks(off)
+		defer sw.SetWebhooks(wh)
+	}
 
 	res := SeedResult{People: pop.People}
 	ghlOnly := int(float64(pop.People) * pop.GHLOnly)
@@ -62,12 +110,24 @@ func Seed(g *ghlsim.Server, rz *rzsim.Server, locationID, rzToken string, pop Po
 		inGHL := i < ghlOnly || i >= ghlOnly+rzOnly
 		inRZ := i >= ghlOnly
 		byPhone := i >= ghlOnly+rzOnly && (i-ghlOnly-rzOnly)%2 == 1
-		want := ExpectedPerson{Email: email, Phone: phone}
+		want := ExpectedPerson{Email: email, Phone: phone, FirstName: first, LastName: last}
+		customVal := ""
+		if pop.Custom != nil && i%5 < 2 {
+			customVal = plans[i%len(plans)] + "-" + fmt.Sprint(i)
+			want.Custom = map[string]string{pop.Custom.Key: customVal}
+		}
+		// Seeded on one side: that side holds the value. On both: both hold it when
+		// i%5 == 0, only HighLevel when i%5 == 1 (the first sync copies it).
+		customOnGHL := customVal != "" && inGHL
+		customOnRZ := customVal != "" && inRZ && (!inGHL || i%5 == 0)
 		if inGHL {
 			c := ghlsim.Contact{LocationID: locationID, FirstName: first, LastName: last, Email: email, Phone: phone, Source: sources[i%len(sources)]}
 			if pop.Extras {
 				c.Tags = []string{tagsPool[i%len(tagsPool)], tagsPool[(i/3)%len(tagsPool)]}
 				want.Tags = append(want.Tags, c.Tags...)
+			}
+			if customOnGHL {
+				c.CustomFields = []ghlsim.CustomFieldValue{{ID: pop.Custom.GHLID, Value: customVal}}
 			}
 			created, err := g.CreateContact(c)
 			if err != nil {
@@ -75,15 +135,20 @@ func Seed(g *ghlsim.Server, rz *rzsim.Server, locationID, rzToken string, pop Po
 			}
 			res.GHLContacts++
 			if pop.Extras && i%3 == 0 {
-				if _, err := g.CreateNote(created.ID, ghlsim.Note{Body: fmt.Sprintf("Asked about the %s membership.", plans[i%len(plans)])}); err != nil {
+				body := fmt.Sprintf("Asked about the %s membership.", plans[i%len(plans)])
+				if _, err := g.CreateNote(created.ID, ghlsim.Note{Body: body}); err != nil {
 					return res, err
 				}
+				want.Notes = append(want.Notes, body)
 			}
 			if pop.Extras && i%4 == 0 {
 				want.HasTasks = true
-				if _, err := g.CreateTask(created.ID, ghlsim.Task{Title: "Call back " + first, Body: "Follow up on the trial class", DueDate: now.Add(time.Duration(i%5-2) * 24 * time.Hour)}); err != nil {
+				task := ghlsim.Task{Title: "Call back " + first, Body: "Follow up on the trial class", DueDate: now.Add(time.Duration(i%5-2) * 24 * time.Hour)}
+				made, err := g.CreateTask(created.ID, task)
+				if err != nil {
 					return res, err
 				}
+				want.Tasks = append(want.Tasks, ExpectedTask{Title: task.Title, Due: made.DueDate})
 			}
 		}
 		if inRZ {
@@ -99,6 +164,10 @@ func Seed(g *ghlsim.Server, rz *rzsim.Server, locationID, rzToken string, pop Po
 			if pop.Extras {
 				c.Labels = []string{labelsPool[i%len(labelsPool)]}
 				want.Tags = append(want.Tags, c.Labels...)
+			}
+			if customOnRZ {
+				raw, _ := json.Marshal(customVal)
+				c.CustomFields = map[string]json.RawMessage{pop.Custom.RZName: raw}
 			}
 			if !inGHL {
 				want.Email = c.Email

@@ -324,6 +324,7 @@ func (s *Server) routes() http.Handler {
 	get("/admin/faults", func() any { return s.Faults() })
 	get("/admin/webhooks", func() any { return s.Webhooks() })
 	get("/admin/snapshot", func() any { return s.Snapshot() })
+	get("/admin/webhooks/log", func() any { return s.WebhookLog() })
 	mux.HandleFunc("GET /admin/webhooks/public-key", func(w http.ResponseWriter, _ *http.Request) {
 		pemText, err := s.WebhookPublicKeyPEM()
 		if err != nil {

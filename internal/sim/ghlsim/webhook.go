@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +72,10 @@ type WebhookOptions struct {
 	// default 6; negative means never. Any other answer (2xx, other 4xx, 5xx, no answer) is
 	// final: an event not acknowledged is then lost, as it is at HighLevel.
 	MaxRetries int `json:"maxRetries"`
+	// LossRate is the probability that HighLevel gives up on an event without ever
+	// delivering it (its delivery infrastructure fails): the receiver never hears of it,
+	// and only a reconcile can repair what it announced. Counted in WebhookStats.GivenUp.
+	LossRate float64 `json:"lossRate"`
 	// RetryInterval is the wait after a 429 before the next attempt; default 10 min
 	// (HighLevel's). Tests scale it down.
 	RetryInterval time.Duration `json:"-"`
@@ -133,7 +138,11 @@ type WebhookStats struct {
 	Dropped     int64 `json:"dropped"`     // events never delivered: Lost, and events that had no URL to go to
 	Duplicates  int64 `json:"duplicates"`  // extra deliveries scheduled by DuplicateRate
 	MostRetries int64 `json:"mostRetries"` // the most retries one delivered event needed
-	Pending     int64 `json:"pending"`     // queued (retries included) or being delivered
+	// Reordered counts deliveries sent after one that was due later (ReorderWindow).
+	Reordered int64 `json:"reordered"`
+	// GivenUp counts events never sent because of LossRate (also in Dropped).
+	GivenUp int64 `json:"givenUp"`
+	Pending int64 `json:"pending"` // queued (retries included) or being delivered
 }
 
 // GenerateKey makes an Ed25519 key pair for signing webhooks (X-GHL-Signature) in tests.
@@ -153,6 +162,28 @@ func GenerateLegacyKey() (*rsa.PrivateKey, error) {
 	}
 	return k, nil
 }
+
+// WebhookRecord is one event's fate, for checkers that must account for every event:
+// delivered (acknowledged by the receiver), lost (a final non-2xx answer or none),
+// given-up (LossRate: never sent) or dropped (no URL configured).
+type WebhookRecord struct {
+	WebhookID string `json:"webhookId"`
+	Type      string `json:"type"`
+	// ContactID is the contact the event is about (contactId, or id for contact events).
+	ContactID string `json:"contactId,omitempty"`
+	Outcome   string `json:"outcome"`
+}
+
+// Webhook outcomes in WebhookRecord.Outcome.
+const (
+	OutcomeDelivered = "delivered"
+	OutcomeLost      = "lost"
+	OutcomeGivenUp   = "given-up"
+	OutcomeDropped   = "dropped"
+)
+
+// maxWebhookLog bounds the event log; older records are discarded.
+const maxWebhookLog = 200_000
 
 type delivery struct {
 	seq       int64
@@ -181,6 +212,7 @@ type outbox struct {
 	inflight int
 	seq      int64
 	st       WebhookStats
+	records  []WebhookRecord
 	idle     chan struct{}
 
 	wake chan struct{}
@@ -319,6 +351,11 @@ func (o *outbox) takeLocked(now time.Time) ([]*delivery, time.Duration) {
 	o.inflight += n
 	if window > 1 {
 		o.rng.Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
+		for i := 1; i < len(batch); i++ {
+			if batch[i].seq < batch[i-1].seq {
+				o.st.Reordered++
+			}
+		}
 	}
 	return batch, 0
 }
@@ -333,7 +370,10 @@ func (o *outbox) deliver(d *delivery) {
 	o.mu.Unlock()
 
 	status := 0
-	if opts.URL != "" && keyErr == nil {
+	givenUp := !d.dup && d.retries == 0 && opts.URL != "" && keyErr == nil && opts.LossRate > 0 && o.lossDraw(opts.LossRate)
+	if givenUp {
+		o.log.Debug("ghlsim: webhook given up (LossRate)")
+	} else if opts.URL != "" && keyErr == nil {
 		if (opts.Sign == SignEd25519 || opts.Sign == SignBoth) && d.sig == "" {
 			d.sig = base64.StdEncoding.EncodeToString(ed25519.Sign(opts.Key, d.body))
 		}
@@ -355,9 +395,14 @@ func (o *outbox) deliver(d *delivery) {
 		o.st.Retried++ // an attempt was made, and it was a retry
 	}
 	switch {
+	case givenUp:
+		o.st.GivenUp++
+		o.st.Dropped++
+		o.recordLocked(d, OutcomeGivenUp)
 	case opts.URL == "" || keyErr != nil:
 		if !d.dup {
 			o.st.Dropped++
+			o.recordLocked(d, OutcomeDropped)
 		}
 	case status >= 200 && status <= 299:
 		o.st.Sent++
@@ -365,6 +410,7 @@ func (o *outbox) deliver(d *delivery) {
 		if !d.dup {
 			o.st.Delivered++
 			o.st.MostRetries = max(o.st.MostRetries, int64(d.retries))
+			o.recordLocked(d, OutcomeDelivered)
 		}
 		if !d.dup && opts.DuplicateRate > 0 && o.rng.Float64() < opts.DuplicateRate {
 			o.seq++
@@ -393,6 +439,7 @@ func (o *outbox) deliver(d *delivery) {
 		if !d.dup {
 			o.st.Lost++
 			o.st.Dropped++
+			o.recordLocked(d, OutcomeLost)
 			o.log.Warn("ghlsim: webhook lost: the answer was final", "status", status, "retries", d.retries)
 		}
 	}
@@ -402,6 +449,42 @@ func (o *outbox) deliver(d *delivery) {
 	}
 	o.signal()
 }
+
+// lossDraw draws whether an event is given up.
+func (o *outbox) lossDraw(rate float64) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.rng.Float64() < rate
+}
+
+// recordLocked appends an event's final outcome to the log.
+func (o *outbox) recordLocked(d *delivery, outcome string) {
+	var ev struct {
+		Type      string `json:"type"`
+		WebhookID string `json:"webhookId"`
+		ContactID string `json:"contactId"`
+		ID        string `json:"id"`
+	}
+	_ = json.Unmarshal(d.body, &ev)
+	r := WebhookRecord{WebhookID: ev.WebhookID, Type: ev.Type, ContactID: ev.ContactID, Outcome: outcome}
+	if r.ContactID == "" && strings.HasPrefix(ev.Type, "Contact") {
+		r.ContactID = ev.ID
+	}
+	if len(o.records) >= maxWebhookLog {
+		o.records = slices.Delete(o.records, 0, len(o.records)/2)
+	}
+	o.records = append(o.records, r)
+}
+
+func (o *outbox) eventLog() []WebhookRecord {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.records)
+}
+
+// WebhookLog returns every event's final outcome so far, oldest first (bounded to the
+// last 100,000 or more).
+func (s *Server) WebhookLog() []WebhookRecord { return s.wh.eventLog() }
 
 // ensureKeysLocked generates the signing keys mode needs and were not configured.
 func (o *outbox) ensureKeysLocked(mode SignMode) (WebhookOptions, error) {

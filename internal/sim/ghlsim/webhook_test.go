@@ -143,6 +143,44 @@ func TestWebhookDuplicates(t *testing.T) {
 	}
 }
 
+// TestWebhookLossRate: an event HighLevel gives up on is never sent, is counted as given
+// up (and dropped), and the event log says which event it was and whom it was about.
+func TestWebhookLossRate(t *testing.T) {
+	f := newFixture(t, ghlsim.Options{})
+	f.sim.SetWebhooks(ghlsim.WebhookOptions{URL: f.hook.srv.URL, LossRate: 0.5})
+	for i := range 40 {
+		if _, err := f.sim.CreateContact(ghlsim.Contact{LocationID: loc, Email: fmt.Sprintf("l%d@example.com", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.wait(t)
+	st := f.sim.Stats().Webhooks
+	got := len(f.hook.got())
+	if st.GivenUp == 0 || st.GivenUp == 40 || int64(got) != 40-st.GivenUp || st.Delivered+st.Dropped != st.Enqueued {
+		t.Fatalf("received %d, stats %+v", got, st)
+	}
+	received := map[string]bool{}
+	for _, d := range f.hook.got() {
+		received[d.env.WebhookID] = true
+	}
+	log := f.sim.WebhookLog()
+	givenUp := 0
+	for _, r := range log {
+		if r.Type != "ContactCreate" || r.ContactID == "" {
+			t.Errorf("record %+v", r)
+		}
+		if (r.Outcome == ghlsim.OutcomeDelivered) != received[r.WebhookID] {
+			t.Errorf("record %+v, received %v", r, received[r.WebhookID])
+		}
+		if r.Outcome == ghlsim.OutcomeGivenUp {
+			givenUp++
+		}
+	}
+	if len(log) != 40 || int64(givenUp) != st.GivenUp {
+		t.Errorf("log has %d records, %d given up; stats %+v", len(log), givenUp, st)
+	}
+}
+
 func TestWebhookReorder(t *testing.T) {
 	order := func(seed uint64) []string {
 		f := newFixture(t, ghlsim.Options{Seed: seed, Webhooks: ghlsim.WebhookOptions{ReorderWindow: 10, Delay: 50 * time.Millisecond}})

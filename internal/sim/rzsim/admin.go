@@ -20,6 +20,8 @@ type Stats struct {
 	Writes int64 `json:"writes"`
 	// Faulted counts calls answered by fault injection.
 	Faulted int64 `json:"faulted"`
+	// FaultedRateLimited counts the injected faults that were 429s (the rest are errors).
+	FaultedRateLimited int64 `json:"faultedRateLimited"`
 	// AppliedThenFailed counts writes committed whose answer was then replaced by a 502
 	// (AppliedThen5xx) or a dropped connection (AppliedThenDropped).
 	AppliedThenFailed  int64 `json:"appliedThenFailed"`
@@ -317,6 +319,12 @@ func (s *Server) adminRoutes() {
 	m.HandleFunc("DELETE /admin/contacts/{id}", s.scoped(s.adminDelete))
 	m.HandleFunc("POST /admin/contacts/{id}/labels", s.scoped(s.adminAddLabel))
 	m.HandleFunc("DELETE /admin/contacts/{id}/labels/{label}", s.scoped(s.adminRemoveLabel))
+	m.HandleFunc("GET /admin/visits", s.scoped(func(w http.ResponseWriter, _ *http.Request, token string) {
+		writeJSON(w, http.StatusOK, s.Visits(token))
+	}))
+	m.HandleFunc("GET /admin/custom-fields", s.scoped(func(w http.ResponseWriter, _ *http.Request, token string) {
+		writeJSON(w, http.StatusOK, nonNil(s.CustomFields(token)))
+	}))
 	m.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.Stats()) })
 	m.HandleFunc("DELETE /admin/stats", func(w http.ResponseWriter, r *http.Request) {
 		s.ResetStats()

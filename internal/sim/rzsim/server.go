@@ -180,6 +180,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	status, retryAfter, httpDate := s.drawFault()
 	if status != 0 {
 		s.stats.Faulted++
+		if status == http.StatusTooManyRequests {
+			s.stats.FaultedRateLimited++
+		}
 	}
 	// lose is drawn for every write that reaches the API while the rate is set, and
 	// applied only to a write that succeeded.
