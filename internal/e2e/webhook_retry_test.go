@@ -102,6 +102,9 @@ func TestWebhooksSurviveDatabaseOutage(t *testing.T) {
 		}
 		n++
 		keys[key] = true
+		if body, err = store.OpenBlob(e2e.TestKeyring(), body, store.InboxAAD(key)); err != nil {
+			t.Fatalf("inbox row %s: %v", key, err)
+		}
 		var m struct {
 			ID string `json:"id"`
 		}

@@ -130,6 +130,9 @@ func TestWebhookBecomesSignalWithStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(b.Handler())
+	defer srv.Close()
+	internal := httptest.NewServer(b.InternalHandler())
+	defer internal.Close()
 	t.Cleanup(srv.Close)
 	relayCtx, stopRelay := context.WithCancel(ctx)
 	relayDone := make(chan error, 1)
@@ -145,6 +148,7 @@ func TestWebhookBecomesSignalWithStart(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/webhooks/ghl", bytes.NewReader(body))
 		req.Header.Set(ghl.SignatureHeader, sign(key, body))
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -239,7 +243,7 @@ func TestWebhookBecomesSignalWithStart(t *testing.T) {
 	if err != nil || counts[store.InboxSignalled] != 2 || counts[store.InboxPending] != 0 {
 		t.Errorf("inbox %v (%v), want 2 signalled", counts, err)
 	}
-	resp, err := http.Get(srv.URL + "/readyz")
+	resp, err := http.Get(internal.URL + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
