@@ -329,9 +329,20 @@ type MatchKeys interface {
 	MatchContacts(ctx context.Context, connectionID string, side Side, keys []string) (map[string][]string, error)
 }
 
+// Cursors persists small per-connection resume positions (e.g. the reconcile's HighLevel
+// high-water mark and its rotating re-read positions), so that work scheduled in separate
+// runs continues where the previous one stopped.
+type Cursors interface {
+	// GetCursor returns the value stored under name, ErrNotFound when none is.
+	GetCursor(ctx context.Context, connectionID, name string) ([]byte, error)
+	// PutCursor stores value under name, replacing what was there.
+	PutCursor(ctx context.Context, connectionID, name string, value []byte) error
+}
+
 // Store is everything together.
 type Store interface {
 	Observations
+	Cursors
 	MatchKeys
 	Connections
 	Tokens
