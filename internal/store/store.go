@@ -76,6 +76,13 @@ type Settings struct {
 	ReconcileMinutes  int     `json:"reconcileMinutes,omitempty"`
 	RZRequestsPerSec  float64 `json:"rzRequestsPerSec,omitempty"`
 	ReconcileBudgetPc int     `json:"reconcileBudgetPercent,omitempty"`
+	// The reconcile's drift repair (0 takes the default): how far before its high-water
+	// mark the change read starts again, and the longest a person with an open task, anyone's
+	// notes and tasks, and a HighLevel delete may go unread.
+	ReconcileOverlapSeconds int `json:"reconcileOverlapSeconds,omitempty"`
+	TasksRereadMinutes      int `json:"tasksRereadMinutes,omitempty"`
+	SweepMinutes            int `json:"sweepMinutes,omitempty"`
+	DeletesEveryMinutes     int `json:"deletesEveryMinutes,omitempty"`
 }
 
 // TokenKind says whose credential a token is.
