@@ -193,7 +193,7 @@ func (d *drift) signal(ctx context.Context, linkID string, ev Event, res *Reconc
 }
 
 // changes reads one page of the HighLevel contacts changed since the high-water mark
-// (dateUpdated ≥ mark − overlap, up to the run's start), sorted by (dateUpdated, id),
+// (dateUpdated ≥ mark − overlap, up to the run's start + overlap), sorted by (dateUpdated, id),
 // compares each with the ledger's HighLevel hashes and signals only real changes and
 // contacts never linked. The mark advances to the page's last contact.
 func (d *drift) changes(ctx context.Context, st *ReconcileState, res *ReconcileResult) (bool, error) {
@@ -202,7 +202,9 @@ func (d *drift) changes(ctx context.Context, st *ReconcileState, res *ReconcileR
 	if err != nil {
 		return false, err
 	}
-	rng := map[string]string{"lte": st.StartedAt.UTC().Format(time.RFC3339Nano)}
+	// The upper bound keeps a run from chasing contacts edited while it reads; it admits
+	// HighLevel stamps up to Overlap ahead of our clock (a later run reads the rest).
+	rng := map[string]string{"lte": st.StartedAt.Add(d.in.Overlap).UTC().Format(time.RFC3339Nano)}
 	if hasMark {
 		rng["gte"] = mark.At.Add(-d.in.Overlap).UTC().Format(time.RFC3339Nano)
 	}
@@ -217,6 +219,7 @@ func (d *drift) changes(ctx context.Context, st *ReconcileState, res *ReconcileR
 	})
 	res.Calls++
 	res.ListCalls++
+	res.ChangePages++
 	if err != nil {
 		return false, classify("search changed HighLevel contacts", err)
 	}

@@ -269,6 +269,8 @@ type ReconcileResult struct {
 	SweepChanged int `json:"sweepChanged,omitempty"`
 	// ListCalls are the list and search pages read (the rest of Calls are per-person reads).
 	ListCalls int `json:"listCalls,omitempty"`
+	// ChangePages are the list calls of the change read (the rest list everyone for deletes).
+	ChangePages int `json:"changePages,omitempty"`
 	// DeletesSkipped says the delete listing was not due this run.
 	DeletesSkipped bool `json:"deletesSkipped,omitempty"`
 	Steps          int  `json:"steps,omitempty"`
@@ -289,4 +291,5 @@ func (r *ReconcileResult) add(o ReconcileResult) {
 	r.Swept += o.Swept
 	r.SweepChanged += o.SweepChanged
 	r.ListCalls += o.ListCalls
+	r.ChangePages += o.ChangePages
 }
