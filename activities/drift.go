@@ -141,6 +141,8 @@ type drift struct {
 	conn *connector.Conn
 	in   ReconcileInput
 	pace func(ctx context.Context) error
+	// read re-reads one person of a rotation; nil means reread (tests replace it).
+	read func(ctx context.Context, phase string, p person, res *ReconcileResult) error
 }
 
 // newPacer spaces HighLevel calls to use at most share of the location's rate.
@@ -333,7 +335,11 @@ func (d *drift) rotate(ctx context.Context, phase string, rot *Rotation, res *Re
 			if read >= budget {
 				break
 			}
-			if err := d.reread(ctx, phase, p, res); err != nil {
+			fn := d.reread
+			if d.read != nil {
+				fn = d.read
+			}
+			if err := fn(ctx, phase, p, res); err != nil {
 				return false, err
 			}
 			rot.Pos = p.link.ID
