@@ -122,4 +122,3 @@ func TestRotationCoversEveryoneWithinTheBound(t *testing.T) {
 		t.Errorf("one run with everyone due read %d of %d: %v", len(once), n-gone, reads)
 	}
 }
-
