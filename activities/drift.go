@@ -229,38 +229,9 @@ func (d *drift) changes(ctx context.Context, st *ReconcileState, res *ReconcileR
 	if err != nil {
 		return false, err
 	}
-	m := d.conn.Mapping
 	for _, c := range page.Contacts {
 		res.ChangesRead++
-		fh, th := ghlHashes(m, c)
-		oldF, synced := fieldHashes[c.ID]
-		oldT := tagHashes[c.ID]
-		var kind string
-		switch {
-		case !synced:
-			kind = KindAll // never synced: a lost ContactCreate, or a first pass on its way
-		case oldF != fh && oldT != th:
-			kind = KindAll
-		case oldF != fh:
-			kind = KindContact
-		case oldT != th:
-			kind = KindTags
-		default:
-			continue
-		}
-		l, created, err := d.Store.EnsureLink(ctx, d.in.ConnectionID, store.SideGHL, c.ID)
-		if err != nil {
-			return false, classify("link HighLevel contact", err)
-		}
-		if l.Deleted {
-			continue
-		}
-		if created {
-			res.New++
-		}
-		res.ChangesSignalled++
-		// The id names the state seen, so two runs seeing the same change signal once.
-		if err := d.signal(ctx, l.ID, Event{Source: SourceReconcile, ID: "reconcile:ghl:" + c.ID + ":" + fh + th, Kind: kind, OccurredAt: d.now()}, res); err != nil {
+		if err := d.compare(ctx, c, fieldHashes, tagHashes, res); err != nil {
 			return false, err
 		}
 	}
@@ -275,6 +246,40 @@ func (d *drift) changes(ctx context.Context, st *ReconcileState, res *ReconcileR
 	}
 	st.SearchAfter = page.Next
 	return page.Next == nil, nil
+}
+
+// compare signals a HighLevel contact whose field or tag projection differs from the
+// ledger's, or that was never synced (a lost ContactCreate, or a first pass on its way).
+func (d *drift) compare(ctx context.Context, c ghl.Contact, fieldHashes, tagHashes map[string]string, res *ReconcileResult) error {
+	fh, th := ghlHashes(d.conn.Mapping, c)
+	oldF, synced := fieldHashes[c.ID]
+	oldT := tagHashes[c.ID]
+	var kind string
+	switch {
+	case !synced:
+		kind = KindAll
+	case oldF != fh && oldT != th:
+		kind = KindAll
+	case oldF != fh:
+		kind = KindContact
+	case oldT != th:
+		kind = KindTags
+	default:
+		return nil
+	}
+	l, created, err := d.Store.EnsureLink(ctx, d.in.ConnectionID, store.SideGHL, c.ID)
+	if err != nil {
+		return classify("link HighLevel contact", err)
+	}
+	if l.Deleted {
+		return nil
+	}
+	if created {
+		res.New++
+	}
+	res.ChangesSignalled++
+	// The id names the state seen, so two runs seeing the same change signal once.
+	return d.signal(ctx, l.ID, Event{Source: SourceReconcile, ID: "reconcile:ghl:" + c.ID + ":" + fh + th, Kind: kind, OccurredAt: d.now()}, res)
 }
 
 // ghlHashes are the ledger's HighLevel field and tag hashes by contact id.
@@ -552,7 +557,8 @@ type deletesProgress struct {
 }
 
 // deletes lists every HighLevel contact, when the last complete listing is older than
-// DeletesEvery, and signals the linked contacts it no longer returns (confirmed by a GET).
+// DeletesEvery, signals the linked contacts it no longer returns (confirmed by a GET), and
+// signals those whose fields or tags differ from the ledger like the change read does.
 // skipped says it was not due.
 func (d *drift) deletes(ctx context.Context, res *ReconcileResult) (skipped bool, err error) {
 	var mark deletesMark
@@ -570,9 +576,9 @@ func (d *drift) deletes(ctx context.Context, res *ReconcileResult) (skipped bool
 			prog = deletesProgress{Seen: map[string]bool{}}
 		}
 	}
-	linked, err := d.Store.SideHashes(ctx, d.in.ConnectionID, store.SideGHL, ObjContact)
+	linked, tagHashes, err := d.ghlHashes(ctx)
 	if err != nil {
-		return false, classify("read ledger", err)
+		return false, err
 	}
 	for {
 		if err := d.pace(ctx); err != nil {
@@ -586,6 +592,12 @@ func (d *drift) deletes(ctx context.Context, res *ReconcileResult) (skipped bool
 		}
 		for _, c := range page.Contacts {
 			prog.Seen[c.ID] = true
+			// The listing reads everyone anyway: it is the backstop for changes the change
+			// read missed (a dateUpdated HighLevel did not bump, an index later than the
+			// overlap), at no extra call.
+			if err := d.compare(ctx, c, linked, tagHashes, &prog.Result); err != nil {
+				return false, err
+			}
 		}
 		prog.Result.ContactsListed += len(page.Contacts)
 		if page.Next == nil {
