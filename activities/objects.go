@@ -169,8 +169,12 @@ func (o *Objects) PlanNotes(ctx context.Context, in PlanInput) (ObjectPlan, erro
 	m := conn.Mapping
 	digest := m.RenderNotesDigest(notesOf(notes))
 	pp := projectionPlan{Field: m.NotesField(), Text: digest}
-	// Note rules see the notes, not the contact's fields (a notes pass does not read them).
-	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventNotes, Notes: notesOf(notes)}, syncmodel.Person{}, in.LinkID, o.doneActions(ctx, in.Ref)...)
+	// Note rules see the notes and the person as last synced (ruleSubject).
+	person, err := o.ruleSubject(ctx, in.Ref)
+	if err != nil {
+		return out, err
+	}
+	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventNotes, Notes: notesOf(notes)}, person, in.LinkID, o.doneActions(ctx, in.Ref)...)
 	if err != nil {
 		o.log().Warn("note rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
 	}
@@ -217,12 +221,33 @@ func (o *Objects) PlanTasks(ctx context.Context, in PlanInput) (ObjectPlan, erro
 	}
 	sort.Strings(pp.AddLabels)
 	sort.Strings(pp.RemoveLabel)
-	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventTasks, Tasks: tasksOf(tasks)}, syncmodel.Person{}, in.LinkID, o.doneActions(ctx, in.Ref)...)
+	person, err := o.ruleSubject(ctx, in.Ref)
+	if err != nil {
+		return out, err
+	}
+	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventTasks, Tasks: tasksOf(tasks)}, person, in.LinkID, o.doneActions(ctx, in.Ref)...)
 	if err != nil {
 		o.log().Warn("task rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
 	}
 	pp.Actions = actions
 	return o.finishProjection(ctx, in.Ref, out, pp, len(tasks))
+}
+
+// ruleSubject is the person rules on notes and tasks see: the last synced fields (the
+// contact base) and tags (the tags base), read from the ledger, so a notes or tasks pass
+// costs no extra API call. A person never synced yet is empty.
+func (d *Deps) ruleSubject(ctx context.Context, ref Ref) (syncmodel.Person, error) {
+	var p syncmodel.Person
+	if _, _, err := d.loadBase(ctx, ref, ObjContact, &p); err != nil {
+		return syncmodel.Person{}, err
+	}
+	var tags []string
+	if _, has, err := d.loadBase(ctx, ref, ObjTags, &tags); err != nil {
+		return syncmodel.Person{}, err
+	} else if has {
+		p.Tags = tags
+	}
+	return p, nil
 }
 
 // finishProjection compares the rendered projection with what was last written.
