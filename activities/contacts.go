@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -248,17 +249,34 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	if rzSourced(in.Events) {
 		ev.Side, ev.ContactID, subject = syncmodel.SideRZ, link.RZContactID, rzP
 	}
+	var actions []syncmodel.Action
 	if subject != nil {
 		ev.New = !hasBase && (ghlP == nil || rzP == nil)
-		actions, err := m.EvaluateRules(ev, *subject, link.ID, a.doneActions(ctx, in.Ref)...)
+		acts, err := m.EvaluateRules(ev, *subject, link.ID, a.doneActions(ctx, in.Ref)...)
 		if err != nil {
 			a.log().Warn("contact rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
 		}
-		if len(actions) > 0 {
-			out.Actions, _ = json.Marshal(actions)
-			out.Writes = true
-			out.Summary += fmt.Sprintf("; %d rule actions", len(actions))
+		actions = append(actions, acts...)
+	}
+	// Appointment rules: an appointment event, or a whole pass, reads the person's
+	// appointments (only when the mapping has such rules); each appointment triggers them
+	// once per rule action (the done keys name the appointment).
+	if s.ghl != nil && ghlP != nil && hasRules(m, syncmodel.EventAppointments) && hasKind(in.Events, KindAppointment, KindAll) {
+		appts, err := conn.GHL.ListAppointments(ctx, link.GHLContactID)
+		if err != nil && !errors.Is(err, ghl.ErrNotFound) {
+			return out, classify("list HighLevel appointments", err)
 		}
+		acts, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventAppointments, Side: syncmodel.SideGHL, ContactID: link.GHLContactID, Appointments: appointmentsOf(appts)},
+			*ghlP, link.ID, a.doneActions(ctx, in.Ref)...)
+		if err != nil {
+			a.log().Warn("appointment rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+		}
+		actions = append(actions, acts...)
+	}
+	if len(actions) > 0 {
+		out.Actions, _ = json.Marshal(actions)
+		out.Writes = true
+		out.Summary += fmt.Sprintf("; %d rule actions", len(actions))
 	}
 	if in.DryRun {
 		return out, nil
@@ -588,4 +606,36 @@ func rzSourced(events []Event) bool {
 		}
 	}
 	return false
+}
+
+// hasKind reports whether any event is of one of kinds.
+func hasKind(events []Event, kinds ...string) bool {
+	for _, e := range events {
+		if slices.Contains(kinds, e.Kind) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasRules reports whether the mapping has a rule on kind.
+func hasRules(m *syncmodel.Mapping, kind syncmodel.EventKind) bool {
+	for _, r := range m.Rules() {
+		if r.On == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func appointmentsOf(appts []ghl.Appointment) []syncmodel.Appointment {
+	out := make([]syncmodel.Appointment, 0, len(appts))
+	for _, a := range appts {
+		status := a.AppointmentStatus
+		if status == "" {
+			status = a.Status
+		}
+		out = append(out, syncmodel.Appointment{ID: a.ID, Title: a.Title, Status: status, StartTime: a.StartTime.Time})
+	}
+	return out
 }

@@ -54,3 +54,60 @@ func TestRulesOnNotesAndTasksSeeThePerson(t *testing.T) {
 	})
 	waitIdle(t, e)
 }
+
+// appointmentRulesMapping records a visit and labels the person when an appointment is
+// marked showed.
+const appointmentRulesMapping = `version: 1
+rules:
+  - id: showed-visit
+    on: appointments
+    when: appointment.status == "showed" && person.firstName != ""
+    actions:
+      - type: record_rz_visit
+        points: 10
+      - type: add_rz_label
+        label_expr: '"attended-" + slug(appointment.title)'
+`
+
+// Rules on appointments run: an appointment webhook triggers them with the person set, once
+// per appointment (a second event about the same appointment records no second visit).
+func TestRulesOnAppointments(t *testing.T) {
+	e := e2e.Start(t, e2e.Options{Mapping: []byte(appointmentRulesMapping)})
+	c, err := e.GHL.CreateContact(ghlsim.Contact{LocationID: e.LocationID, FirstName: "Ada", Email: "ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Eventually(60*time.Second, "Ada in Referrizer", func() (bool, string) {
+		_, ok := rzByEmail(e, "ada@example.com")
+		return ok, ""
+	})
+	waitIdle(t, e)
+	a, err := e.GHL.CreateAppointment(c.ID, ghlsim.Appointment{Title: "Intro class", Status: "confirmed", StartTime: time.Now().Add(-time.Hour), EndTime: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, e)
+	if v := e.RZ.Visits(e.RZToken); len(v) != 0 {
+		t.Fatalf("a confirmed appointment recorded visits %v", v)
+	}
+	if _, err := e.GHL.UpdateAppointment(a.ID, ghlsim.Appointment{Status: "showed"}); err != nil {
+		t.Fatal(err)
+	}
+	e.Eventually(60*time.Second, "the visit and the label in Referrizer", func() (bool, string) {
+		r, _ := rzByEmail(e, "ada@example.com")
+		v := e.RZ.Visits(e.RZToken)
+		return len(v) == 1 && slices.Contains(r.Labels, "attended-intro-class"), fmt.Sprintf("visits %v, labels %v; last plan: %s", v, r.Labels, lastPlan(t, e, c.ID))
+	})
+	waitIdle(t, e)
+	// Another event about the same appointment: no second visit.
+	if _, err := e.GHL.UpdateAppointment(a.ID, ghlsim.Appointment{Title: "Intro class"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.GHL.UpdateContact(c.ID, ghlsim.ContactPatch{LastName: new("Byron")}); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, e)
+	if v := e.RZ.Visits(e.RZToken); len(v) != 1 {
+		t.Errorf("after more events about the same appointment: %d visits, want 1: %v", len(v), v)
+	}
+}
