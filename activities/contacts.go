@@ -254,7 +254,9 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 		ev.New = !hasBase && (ghlP == nil || rzP == nil)
 		acts, err := m.EvaluateRules(ev, *subject, link.ID, a.doneActions(ctx, in.Ref)...)
 		if err != nil {
-			a.log().Warn("contact rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+			if err := a.ruleFailure(ctx, in, "contact", err); err != nil {
+				return out, err
+			}
 		}
 		actions = append(actions, acts...)
 	}
@@ -269,7 +271,9 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 		acts, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventAppointments, Side: syncmodel.SideGHL, ContactID: link.GHLContactID, Appointments: appointmentsOf(appts)},
 			*ghlP, link.ID, a.doneActions(ctx, in.Ref)...)
 		if err != nil {
-			a.log().Warn("appointment rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+			if err := a.ruleFailure(ctx, in, "appointments", err); err != nil {
+				return out, err
+			}
 		}
 		actions = append(actions, acts...)
 	}

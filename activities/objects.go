@@ -176,7 +176,9 @@ func (o *Objects) PlanNotes(ctx context.Context, in PlanInput) (ObjectPlan, erro
 	}
 	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventNotes, Notes: notesOf(notes)}, person, in.LinkID, o.doneActions(ctx, in.Ref)...)
 	if err != nil {
-		o.log().Warn("note rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+		if err := o.ruleFailure(ctx, in, "notes", err); err != nil {
+			return out, err
+		}
 	}
 	pp.Actions = actions
 	return o.finishProjection(ctx, in.Ref, out, pp, len(notes))
@@ -227,10 +229,38 @@ func (o *Objects) PlanTasks(ctx context.Context, in PlanInput) (ObjectPlan, erro
 	}
 	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventTasks, Tasks: tasksOf(tasks)}, person, in.LinkID, o.doneActions(ctx, in.Ref)...)
 	if err != nil {
-		o.log().Warn("task rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+		if err := o.ruleFailure(ctx, in, "tasks", err); err != nil {
+			return out, err
+		}
 	}
 	pp.Actions = actions
 	return o.finishProjection(ctx, in.Ref, out, pp, len(tasks))
+}
+
+// ruleFailure records a rule that failed to evaluate (a CEL error at run time) as a dead
+// letter, never only a log line: the other rules' actions still run, and an operator sees
+// the failing rule with the input that made it fail. The same failure of the same person is
+// recorded once while its dead letter is open.
+func (d *Deps) ruleFailure(ctx context.Context, in PlanInput, kind string, ruleErr error) error {
+	d.log().Warn("rules failed", "connection", in.ConnectionID, "link", in.LinkID, "on", kind, "error", ruleErr)
+	if in.DryRun {
+		return nil
+	}
+	open, err := d.Store.ListDeadLetters(ctx, in.ConnectionID, store.DeadOpen, 500)
+	if err != nil {
+		return classify("list dead letters", err)
+	}
+	dlKind := "Rules." + kind
+	for _, dl := range open {
+		if dl.LinkID == in.LinkID && dl.Kind == dlKind && dl.Error == ruleErr.Error() {
+			return nil
+		}
+	}
+	raw, _ := json.Marshal(in)
+	if _, err := d.Store.AddDeadLetter(ctx, store.DeadLetter{ConnectionID: in.ConnectionID, LinkID: in.LinkID, Kind: dlKind, Input: raw, Error: ruleErr.Error()}); err != nil {
+		return classify("record rule failure", err)
+	}
+	return nil
 }
 
 // ruleSubject is the person rules on notes and tasks see: the last synced fields (the

@@ -1,13 +1,16 @@
 package e2e_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hlrz/hlrz/internal/e2e"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
+	"github.com/hlrz/hlrz/internal/store"
 )
 
 // personRulesMapping has a rule on notes and one on tasks whose conditions and labels read
@@ -109,5 +112,58 @@ func TestRulesOnAppointments(t *testing.T) {
 	waitIdle(t, e)
 	if v := e.RZ.Visits(e.RZToken); len(v) != 1 {
 		t.Errorf("after more events about the same appointment: %d visits, want 1: %v", len(v), v)
+	}
+}
+
+// brokenRuleMapping has a note rule that fails at run time (a custom value the person does
+// not have).
+const brokenRuleMapping = `version: 1
+rules:
+  - id: broken-note-rule
+    on: notes
+    when: person.custom["membership"] == "gold"
+    actions:
+      - type: add_rz_label
+        label: gold-note
+`
+
+// A rule that fails to evaluate is a dead letter (once while it is open), not only a log
+// line, and the rest of the pass still happens.
+func TestRuleFailureIsADeadLetter(t *testing.T) {
+	e := e2e.Start(t, e2e.Options{Mapping: []byte(brokenRuleMapping)})
+	c, err := e.GHL.CreateContact(ghlsim.Contact{LocationID: e.LocationID, FirstName: "Bo", Email: "bo@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Eventually(60*time.Second, "Bo in Referrizer", func() (bool, string) {
+		_, ok := rzByEmail(e, "bo@example.com")
+		return ok, ""
+	})
+	waitIdle(t, e)
+	for _, body := range []string{"first note", "second note"} {
+		if _, err := e.GHL.CreateNote(c.ID, ghlsim.Note{Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Eventually(60*time.Second, "the notes in Referrizer", func() (bool, string) {
+		r, _ := rzByEmail(e, "bo@example.com")
+		notes, _ := customText(r, "GHL Notes")
+		return strings.Contains(notes, "second note"), notes
+	})
+	waitIdle(t, e)
+	dls, err := e.Store.ListDeadLetters(context.Background(), e.Conn.ID, store.DeadOpen, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range dls {
+		if d.Kind == "Rules.notes" && strings.Contains(d.Error, "broken-note-rule") {
+			n++
+		} else {
+			t.Errorf("unexpected dead letter %s: %s", d.Kind, d.Error)
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d open dead letters for the failing rule, want 1", n)
 	}
 }
