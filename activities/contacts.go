@@ -253,20 +253,24 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	if rzSourced(in.Events) {
 		ev.Side, ev.ContactID, ev.OtherContactID, subject = syncmodel.SideRZ, link.RZContactID, link.GHLContactID, rzP
 	}
+	var actions []syncmodel.Action
 	if subject != nil {
 		ev.New = !hasBase && (ghlP == nil || rzP == nil)
 		if ev.Tasks, err = contactRuleTasks(ctx, conn, link.GHLContactID); err != nil {
 			return ContactPlan{}, err
 		}
-		actions, err := m.EvaluateRules(ev, *subject, link.ID, a.doneActions(ctx, in.Ref)...)
+		acts, err := m.EvaluateRules(ev, *subject, link.ID, a.doneActions(ctx, in.Ref)...)
 		if err != nil {
-			a.log().Warn("contact rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+			if err := a.ruleFailure(ctx, in, "contact", err); err != nil {
+				return out, err
+			}
 		}
-		if len(actions) > 0 {
-			out.Actions, _ = json.Marshal(actions)
-			out.Writes = true
-			out.Summary += fmt.Sprintf("; %d rule actions", len(actions))
-		}
+		actions = append(actions, acts...)
+	}
+	if len(actions) > 0 {
+		out.Actions, _ = json.Marshal(actions)
+		out.Writes = true
+		out.Summary += fmt.Sprintf("; %d rule actions", len(actions))
 	}
 	// Appointment rules (a showed appointment records a visit): an appointment event runs a
 	// contact pass, so they are evaluated here, once per appointment.

@@ -211,10 +211,16 @@ func (o *Objects) PlanNotes(ctx context.Context, in PlanInput) (ObjectPlan, erro
 	m := conn.Mapping
 	digest := m.RenderNotesDigest(notesOf(notes))
 	pp := projectionPlan{Field: m.NotesField(), Text: digest}
-	// Note rules see the notes, not the contact's fields (a notes pass does not read them).
-	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventNotes, Notes: notesOf(notes)}, syncmodel.Person{}, in.LinkID, o.doneActions(ctx, in.Ref)...)
+	// Note rules see the notes and the person as last synced (ruleSubject).
+	person, err := o.ruleSubject(ctx, in.Ref)
 	if err != nil {
-		o.log().Warn("note rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+		return out, err
+	}
+	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventNotes, Notes: notesOf(notes)}, person, in.LinkID, o.doneActions(ctx, in.Ref)...)
+	if err != nil {
+		if err := o.ruleFailure(ctx, in, "notes", err); err != nil {
+			return out, err
+		}
 	}
 	pp.Actions = actions
 	return o.finishProjection(ctx, in.Ref, out, pp, len(notes))
@@ -259,12 +265,61 @@ func (o *Objects) PlanTasks(ctx context.Context, in PlanInput) (ObjectPlan, erro
 	}
 	sort.Strings(pp.AddLabels)
 	sort.Strings(pp.RemoveLabel)
-	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventTasks, Tasks: tasksOf(tasks)}, syncmodel.Person{}, in.LinkID, o.doneActions(ctx, in.Ref)...)
+	person, err := o.ruleSubject(ctx, in.Ref)
 	if err != nil {
-		o.log().Warn("task rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+		return out, err
+	}
+	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventTasks, Tasks: tasksOf(tasks)}, person, in.LinkID, o.doneActions(ctx, in.Ref)...)
+	if err != nil {
+		if err := o.ruleFailure(ctx, in, "tasks", err); err != nil {
+			return out, err
+		}
 	}
 	pp.Actions = actions
 	return o.finishProjection(ctx, in.Ref, out, pp, len(tasks))
+}
+
+// ruleFailure records a rule that failed to evaluate (a CEL error at run time) as a dead
+// letter, never only a log line: the other rules' actions still run, and an operator sees
+// the failing rule with the input that made it fail. The same failure of the same person is
+// recorded once while its dead letter is open.
+func (d *Deps) ruleFailure(ctx context.Context, in PlanInput, kind string, ruleErr error) error {
+	d.log().Warn("rules failed", "connection", in.ConnectionID, "link", in.LinkID, "on", kind, "error", ruleErr)
+	if in.DryRun {
+		return nil
+	}
+	open, err := d.Store.ListDeadLetters(ctx, in.ConnectionID, store.DeadOpen, 500)
+	if err != nil {
+		return classify("list dead letters", err)
+	}
+	dlKind := "Rules." + kind
+	for _, dl := range open {
+		if dl.LinkID == in.LinkID && dl.Kind == dlKind && dl.Error == ruleErr.Error() {
+			return nil
+		}
+	}
+	raw, _ := json.Marshal(in)
+	if _, err := d.Store.AddDeadLetter(ctx, store.DeadLetter{ConnectionID: in.ConnectionID, LinkID: in.LinkID, Kind: dlKind, Input: raw, Error: ruleErr.Error()}); err != nil {
+		return classify("record rule failure", err)
+	}
+	return nil
+}
+
+// ruleSubject is the person rules on notes and tasks see: the last synced fields (the
+// contact base) and tags (the tags base), read from the ledger, so a notes or tasks pass
+// costs no extra API call. A person never synced yet is empty.
+func (d *Deps) ruleSubject(ctx context.Context, ref Ref) (syncmodel.Person, error) {
+	var p syncmodel.Person
+	if _, _, err := d.loadBase(ctx, ref, ObjContact, &p); err != nil {
+		return syncmodel.Person{}, err
+	}
+	var tags []string
+	if _, has, err := d.loadBase(ctx, ref, ObjTags, &tags); err != nil {
+		return syncmodel.Person{}, err
+	} else if has {
+		p.Tags = tags
+	}
+	return p, nil
 }
 
 // finishProjection compares the rendered projection with what was last written.

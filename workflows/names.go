@@ -31,7 +31,7 @@ const (
 	SignalEvent      = "event"       // activities.Event: something about a person changed
 	SignalPersonDone = "person-done" // PersonDone: ContactSync → Backfill
 	QueryState       = "state"       // ContactSync: ContactState
-	QueryProgress    = "progress"    // Backfill: BackfillProgress
+	QueryProgress    = "progress"    // Backfill: BackfillProgress; Reconcile: activities.ReconcileState
 	UpdateSyncNow    = "sync-now"    // ContactSync: run a pass now and return its result
 )
 
@@ -103,4 +103,7 @@ func Register(r worker.WorkflowRegistry) {
 const (
 	// changeChildrenOneAtATime: a pass runs its tags, notes and tasks children in turn.
 	changeChildrenOneAtATime = "children-one-at-a-time"
+	// changeReconcileSteps: the reconcile runs as resumable steps (drift repair) instead of
+	// one activity.
+	changeReconcileSteps = "reconcile-steps"
 )

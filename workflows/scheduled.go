@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -14,7 +15,8 @@ const (
 	DefaultPollInterval      = 5 * time.Minute
 	DefaultReconcileInterval = 30 * time.Minute
 	DefaultReconcileShare    = 0.2 // of the HighLevel rate budget
-	DefaultReconcileMax      = 500 // people whose tasks one run re-reads
+	DefaultReconcileMax      = 500 // people whose tasks one run re-reads (single-activity reconcile)
+	DefaultReconcileSteps    = 50  // reconcile steps per workflow run before continue-as-new
 )
 
 // ReferrizerPoll pages a connection's Referrizer contacts, compares each with the ledger,
@@ -38,8 +40,13 @@ func ReferrizerPoll(ctx workflow.Context, in activities.PollInput) (activities.P
 	return out, err
 }
 
-// Reconcile re-reads the tasks of people with open tasks (HighLevel sends no TaskUpdate
-// event) and finds HighLevel deletes that webhooks missed, within a share of the budget.
+// Reconcile repairs drift HighLevel's webhooks leave (see the README's "How missed events
+// are repaired"): it reads the contacts changed since the connection's high-water mark,
+// re-reads people with open tasks and, in rotation, everyone's notes and tasks, and lists
+// every contact to find deletes when that is due; it signals only people whose state
+// differs from the ledger. Each step is an activity that stores its position, so a run
+// resumes where a failed one stopped; a run continues as new after StepsPerRun steps.
+// Executions started before this change keep running the single-activity reconcile.
 func Reconcile(ctx workflow.Context, in activities.ReconcileInput) (activities.ReconcileResult, error) {
 	if in.BudgetShare <= 0 || in.BudgetShare > 1 {
 		in.BudgetShare = DefaultReconcileShare
@@ -56,7 +63,45 @@ func Reconcile(ctx workflow.Context, in activities.ReconcileInput) (activities.R
 		},
 	})
 	var r *activities.Reconciler
-	var out activities.ReconcileResult
-	err := workflow.ExecuteActivity(actx, r.ReconcileConnection, in).Get(ctx, &out)
-	return out, err
+	if workflow.GetVersion(ctx, changeReconcileSteps, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		var out activities.ReconcileResult
+		err := workflow.ExecuteActivity(actx, r.ReconcileConnection, in).Get(ctx, &out)
+		return out, err
+	}
+	if in.StepsPerRun <= 0 {
+		in.StepsPerRun = DefaultReconcileSteps
+	}
+	st := in.State
+	if st == nil {
+		st = &activities.ReconcileState{Phase: activities.ReconcileChanges, StartedAt: workflow.Now(ctx)}
+	}
+	st.Runs++
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (activities.ReconcileState, error) { return *st, nil }); err != nil {
+		return st.Result, err
+	}
+	for steps := 0; st.Phase != activities.ReconcileDone; steps++ {
+		if steps >= in.StepsPerRun {
+			next := in
+			next.State = st
+			return st.Result, workflow.NewContinueAsNewError(ctx, Reconcile, next)
+		}
+		workflow.SetCurrentDetails(ctx, reconcileDetails(*st))
+		step := in
+		step.State = st
+		var res activities.ReconcileStepResult
+		if err := workflow.ExecuteActivity(actx, r.ReconcileStep, step).Get(ctx, &res); err != nil {
+			return st.Result, fmt.Errorf("reconcile %s, step %d: %w", st.Phase, st.Steps+1, err)
+		}
+		res.State.Steps++
+		res.State.Result.Steps = res.State.Steps
+		*st = res.State
+	}
+	workflow.SetCurrentDetails(ctx, reconcileDetails(*st))
+	return st.Result, nil
+}
+
+func reconcileDetails(st activities.ReconcileState) string {
+	r := st.Result
+	return fmt.Sprintf("**%s** · steps %d · runs %d · changes read %d, signalled %d (new %d) · open-task people %d (changed %d) · swept %d (changed %d) · listed %d · deleted %d · calls %d (list %d)",
+		st.Phase, st.Steps, st.Runs, r.ChangesRead, r.ChangesSignalled, r.New, r.TasksChecked, r.TasksChanged, r.Swept, r.SweepChanged, r.ContactsListed, r.Deleted, r.Calls, r.ListCalls)
 }

@@ -67,7 +67,7 @@ func (m *Manager) Install(ctx context.Context, c store.Connection, pollEvery, re
 		memo   string
 	}{
 		{workflows.PollScheduleID(c.ID), workflows.ReferrizerPollName, p, activities.PollInput{ConnectionID: c.ID, PageSize: 100}, "Pages Referrizer contacts and signals changed people"},
-		{workflows.ReconcileScheduleID(c.ID), workflows.ReconcileName, r, activities.ReconcileInput{ConnectionID: c.ID, BudgetShare: share}, "Re-reads open tasks and finds HighLevel deletes webhooks missed"},
+		{workflows.ReconcileScheduleID(c.ID), workflows.ReconcileName, r, activities.ReconcileInput{ConnectionID: c.ID, BudgetShare: share, Every: r}, "Repairs what HighLevel's webhooks missed: changed contacts, open tasks, notes, deletes"},
 	}
 	for _, s := range specs {
 		opts := client.ScheduleOptions{
@@ -83,10 +83,11 @@ func (m *Manager) Install(ctx context.Context, c store.Connection, pollEvery, re
 		}
 		_, err := m.Client.ScheduleClient().Create(ctx, opts)
 		if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-			every := s.every
+			every, action := s.every, opts.Action
 			err = m.Client.ScheduleClient().GetHandle(ctx, s.id).Update(ctx, client.ScheduleUpdateOptions{
 				DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
 					in.Description.Schedule.Spec = &client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
+					in.Description.Schedule.Action = action // its input carries the interval and budget share
 					return &client.ScheduleUpdate{Schedule: &in.Description.Schedule}, nil
 				},
 			})

@@ -76,6 +76,13 @@ type Settings struct {
 	ReconcileMinutes  int     `json:"reconcileMinutes,omitempty"`
 	RZRequestsPerSec  float64 `json:"rzRequestsPerSec,omitempty"`
 	ReconcileBudgetPc int     `json:"reconcileBudgetPercent,omitempty"`
+	// The reconcile's drift repair (0 takes the default): how far before its high-water
+	// mark the change read starts again, and the longest a person with an open task, anyone's
+	// notes and tasks, and a HighLevel delete may go unread.
+	ReconcileOverlapSeconds int `json:"reconcileOverlapSeconds,omitempty"`
+	TasksRereadMinutes      int `json:"tasksRereadMinutes,omitempty"`
+	SweepMinutes            int `json:"sweepMinutes,omitempty"`
+	DeletesEveryMinutes     int `json:"deletesEveryMinutes,omitempty"`
 }
 
 // TokenKind says whose credential a token is.
@@ -344,10 +351,21 @@ type MatchKeys interface {
 	MatchContacts(ctx context.Context, connectionID string, side Side, keys []string) (map[string][]string, error)
 }
 
+// Cursors persists small per-connection resume positions (e.g. the reconcile's HighLevel
+// high-water mark and its rotating re-read positions), so that work scheduled in separate
+// runs continues where the previous one stopped.
+type Cursors interface {
+	// GetCursor returns the value stored under name, ErrNotFound when none is.
+	GetCursor(ctx context.Context, connectionID, name string) ([]byte, error)
+	// PutCursor stores value under name, replacing what was there.
+	PutCursor(ctx context.Context, connectionID, name string, value []byte) error
+}
+
 // Store is everything together.
 type Store interface {
 	Retention
 	Observations
+	Cursors
 	MatchKeys
 	Connections
 	Tokens

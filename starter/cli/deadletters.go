@@ -197,7 +197,8 @@ func (a *app) replayDead(ctx context.Context, arg string) error {
 	if d.Kind == kindAmbiguous {
 		return fmt.Errorf("dead letter %d (%s) cannot be replayed: %s", d.ID, d.Kind, ambiguousHelp)
 	}
-	if !strings.HasPrefix(d.Kind, "ContactSync.") {
+	// A failed pass, or rules that failed to evaluate (replayed after the mapping is fixed).
+	if !strings.HasPrefix(d.Kind, "ContactSync.") && !strings.HasPrefix(d.Kind, "Rules.") {
 		return fmt.Errorf("dead letter %d: kind %q cannot be replayed by this version of starter", d.ID, d.Kind)
 	}
 	var in activities.PlanInput

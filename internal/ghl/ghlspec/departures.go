@@ -42,6 +42,17 @@ var Departures = []Departure{
 		Evidence: "ghl-api/README.md (the searchAfter cursor is carried in the last record of each page).",
 	},
 	{
+		ID:    "search-date-range",
+		Where: "contacts.json POST /contacts/search, request SearchBodyV2DTO: filters",
+		Change: "Adds a filter shape for date fields: {field: dateAdded|dateUpdated, operator: range, value: {gt, gte, " +
+			"lt, lte}} (ISO 8601 date-times, at least one bound), and sort by dateUpdated with searchAfter " +
+			"[sortValue, id] ordering equal timestamps by id. The reconcile reads changes with it.",
+		Evidence: NoEvidence + " in the contract materials: the operation's description links HighLevel's search " +
+			"guide (doc.clickup.com, outside ghl-api) for filters; the range operator and its bounds are taken from " +
+			"there as integrators quote it. Which edits bump dateUpdated is not documented: the simulator bumps it " +
+			"on contact field and tag changes only, not on notes, tasks or appointments.",
+	},
+	{
 		ID:     "search-422",
 		Where:  "contacts.json POST /contacts/search, response 422",
 		Change: "Adds the 422 answer (UnprocessableDTO), sent when pageLimit or locationId is missing.",
@@ -189,6 +200,7 @@ func patch(docs map[string]*openapi3.T) ([]string, error) {
 		fn func(map[string]*openapi3.T) error
 	}{
 		{"search-body", patchSearchBody},
+		{"search-date-range", patchSearchDateRange},
 		{"search-response", patchSearchResponse},
 		{"search-422", patchSearch422},
 		{"list-meta", patchListMeta},
@@ -251,6 +263,34 @@ func patchSearchBody(docs map[string]*openapi3.T) error {
 		WithProperty("sort", openapi3.NewArraySchema().WithItems(sort))
 	body.Required = []string{"locationId", "pageLimit"}
 	op.RequestBody.Value.Content = openapi3.NewContentWithJSONSchema(body)
+	return nil
+}
+
+// patchSearchDateRange adds the range condition on date fields to the filters patchSearchBody
+// defined (the filters become anyOf: a range condition also has the generic shape).
+func patchSearchDateRange(docs map[string]*openapi3.T) error {
+	op, err := searchOp(docs)
+	if err != nil {
+		return err
+	}
+	body := op.RequestBody.Value.Content.Get("application/json").Schema.Value
+	filters := body.Properties["filters"]
+	if filters == nil || filters.Value.Items == nil || len(filters.Value.Items.Value.OneOf) == 0 {
+		return errors.New("search filters are not defined (search-body must come first)")
+	}
+	str := openapi3.NewStringSchema
+	dt := str().WithFormat("date-time")
+	bounds := openapi3.NewObjectSchema().
+		WithProperty("gt", dt).WithProperty("gte", dt).WithProperty("lt", dt).WithProperty("lte", dt)
+	bounds.MinProps = 1
+	rng := openapi3.NewObjectSchema().
+		WithProperty("field", str().WithEnum("dateAdded", "dateUpdated")).
+		WithProperty("operator", str().WithEnum("range")).
+		WithProperty("value", bounds)
+	rng.Required = []string{"field", "operator", "value"}
+	items := filters.Value.Items.Value
+	items.AnyOf = append(append(openapi3.SchemaRefs{}, items.OneOf...), rng.NewRef())
+	items.OneOf = nil
 	return nil
 }
 

@@ -354,7 +354,8 @@ type searchBody struct {
 }
 
 // searchContacts implements the subset of POST /contacts/search the sync uses: free-text
-// query, flat AND filters (eq, not_eq, contains) on common fields, sort by dateAdded or
+// query, flat AND filters (eq, not_eq, contains) on common fields and range on dateAdded and
+// dateUpdated, sort by dateAdded or
 // dateUpdated, pageLimit with page or with the searchAfter cursor carried in every record.
 func (s *Server) searchContacts(q *request) (int, any, *apiError) {
 	var in searchBody
@@ -459,8 +460,56 @@ func (s *Server) searchContacts(q *request) (int, any, *apiError) {
 	return http.StatusOK, obj{"contacts": out, "total": len(hits)}, nil
 }
 
+// rangeMatch evaluates a range condition on a date field ({gt, gte, lt, lte}, ISO 8601;
+// the search-date-range departure); the string is a validation error.
+func rangeMatch(f searchFilter, c *Contact) (bool, string) {
+	var at time.Time
+	switch f.Field {
+	case "dateAdded":
+		at = c.DateAdded
+	case "dateUpdated":
+		at = c.DateUpdated
+	default:
+		return false, "operator range is not supported on field " + f.Field
+	}
+	var bounds map[string]string
+	if json.Unmarshal(f.Value, &bounds) != nil || len(bounds) == 0 {
+		return false, "value must be an object with gt, gte, lt or lte"
+	}
+	ok := true
+	for _, op := range []string{"gt", "gte", "lt", "lte"} {
+		v, set := bounds[op]
+		if !set {
+			continue
+		}
+		b, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return false, "value." + op + " must be an ISO 8601 date-time"
+		}
+		b = b.UTC().Truncate(time.Millisecond)
+		switch op {
+		case "gt":
+			ok = ok && at.After(b)
+		case "gte":
+			ok = ok && !at.Before(b)
+		case "lt":
+			ok = ok && at.Before(b)
+		case "lte":
+			ok = ok && !at.After(b)
+		}
+		delete(bounds, op)
+	}
+	if len(bounds) > 0 {
+		return false, "value must be an object with gt, gte, lt or lte"
+	}
+	return ok, ""
+}
+
 // filterMatch evaluates one filter; the string is a validation error.
 func filterMatch(f searchFilter, c *Contact) (bool, string) {
+	if f.Operator == "range" {
+		return rangeMatch(f, c)
+	}
 	var want string
 	var wantBool bool
 	isBool := json.Unmarshal(f.Value, &wantBool) == nil

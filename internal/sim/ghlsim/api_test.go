@@ -515,3 +515,62 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	f.contract(t)
 }
+
+// Search's date range (the search-date-range departure): bounds on dateUpdated, sorted by
+// it with the [dateUpdated, id] cursor, and every malformed range refused.
+func TestSearchDateRange(t *testing.T) {
+	f := newFixture(t, ghlsim.Options{})
+	var ids []string
+	for i := range 5 {
+		c, err := f.sim.CreateContact(ghlsim.Contact{LocationID: loc, Email: fmt.Sprintf("r%d@example.com", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	time.Sleep(5 * time.Millisecond)
+	since := time.Now().UTC()
+	time.Sleep(5 * time.Millisecond)
+	for _, i := range []int{3, 1, 4} { // updated in this order: the sort follows it
+		if _, err := f.sim.UpdateContact(ids[i], ghlsim.ContactPatch{FirstName: new(fmt.Sprint("U", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := map[string]any{"locationId": loc, "pageLimit": 2,
+		"filters": []map[string]any{{"field": "dateUpdated", "operator": "range", "value": map[string]string{"gte": since.Format(time.RFC3339Nano)}}},
+		"sort":    []map[string]any{{"field": "dateUpdated", "direction": "asc"}}}
+	var got []string
+	for page := 0; page < 5; page++ {
+		st, _, out := f.call(t, "POST", "/contacts/search", pit, body)
+		if st != http.StatusOK || out["total"] != float64(3) {
+			t.Fatalf("range search: %d %v", st, out)
+		}
+		cs := out["contacts"].([]any)
+		for _, c := range cs {
+			got = append(got, c.(map[string]any)["id"].(string))
+		}
+		if len(cs) < 2 {
+			break
+		}
+		body["searchAfter"] = cs[len(cs)-1].(map[string]any)["searchAfter"]
+	}
+	if want := []string{ids[3], ids[1], ids[4]}; !slices.Equal(got, want) {
+		t.Errorf("changed since %s = %v, want %v (in update order)", since, got, want)
+	}
+	delete(body, "searchAfter")
+	body["filters"] = []map[string]any{{"field": "dateUpdated", "operator": "range", "value": map[string]string{"lt": since.Format(time.RFC3339Nano)}}}
+	if st, _, out := f.call(t, "POST", "/contacts/search", pit, body); st != http.StatusOK || out["total"] != float64(2) {
+		t.Errorf("range lt: %d %v", st, out)
+	}
+	for _, bad := range []any{map[string]string{}, map[string]string{"after": "2020-01-01T00:00:00Z"}, map[string]string{"gte": "yesterday"}, "2020-01-01"} {
+		b := map[string]any{"locationId": loc, "pageLimit": 2, "filters": []map[string]any{{"field": "dateUpdated", "operator": "range", "value": bad}}}
+		if st, _, out := f.raw(t, "POST", "/contacts/search", pit, b, nil); st != http.StatusUnprocessableEntity {
+			t.Errorf("range value %v: %d %v", bad, st, out)
+		}
+	}
+	b := map[string]any{"locationId": loc, "pageLimit": 2, "filters": []map[string]any{{"field": "email", "operator": "range", "value": map[string]string{"gte": since.Format(time.RFC3339Nano)}}}}
+	if st, _, out := f.raw(t, "POST", "/contacts/search", pit, b, nil); st != http.StatusUnprocessableEntity {
+		t.Errorf("range on e-mail: %d %v", st, out)
+	}
+	f.contract(t)
+}

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"Observations", testObservations},
 		{"MatchKeys", testMatchKeys},
 		{"Retention", Retention},
+		{"Cursors", testCursors},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -874,5 +875,28 @@ func testClaimContact(t *testing.T, s store.Store) {
 	// Nobody owns it: plain attach.
 	if l, absorbed, err := s.ClaimContact(c, "c1", other.ID, store.SideGHL, "g3"); err != nil || absorbed != "" || l.GHLContactID != "g3" {
 		t.Errorf("claim of an unowned contact = %+v %q %v", l, absorbed, err)
+	}
+}
+
+func testCursors(t *testing.T, s store.Store) {
+	c := ctx(t)
+	mustConn(t, s, "c1", "loc1")
+	mustConn(t, s, "c2", "loc2")
+	if _, err := s.GetCursor(c, "c1", "hwm"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing cursor: err = %v", err)
+	}
+	for _, v := range []string{`{"at":1}`, `{"at":2}`} {
+		if err := s.PutCursor(c, "c1", "hwm", []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.GetCursor(c, "c1", "hwm"); err != nil || string(got) != `{"at":2}` {
+		t.Errorf("GetCursor = %s, %v; want the last value", got, err)
+	}
+	if _, err := s.GetCursor(c, "c2", "hwm"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("another connection's cursor: err = %v", err)
+	}
+	if _, err := s.GetCursor(c, "c1", "tasks"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("another name: err = %v", err)
 	}
 }

@@ -1,0 +1,124 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hlrz/hlrz/internal/secrets"
+	"github.com/hlrz/hlrz/internal/store"
+	"github.com/hlrz/hlrz/internal/store/sqlite"
+)
+
+// The rotating re-read reads each run's quota, resumes where the previous run stopped,
+// wraps around, never reads anyone twice in one run, and so reads everyone within the bound.
+func TestRotationCoversEveryoneWithinTheBound(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hlrz.db"), secrets.NewRandom())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if _, err := st.PutConnection(ctx, store.Connection{ID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 25
+	for i := range n {
+		if _, err := st.PairLink(ctx, "c1", fmt.Sprintf("g%02d", i), fmt.Sprintf("r%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := st.EnsureLink(ctx, "c1", store.SideGHL, "one-sided"); err != nil { // not in the sweep
+		t.Fatal(err)
+	}
+	in := ReconcileInput{ConnectionID: "c1", PageSize: 3, Every: 30 * time.Minute, SweepWithin: 2 * time.Hour}
+	var reads []string
+	d := &drift{Reconciler: &Reconciler{&Deps{Store: st}}, in: in, pace: func(context.Context) error { return nil },
+		read: func(_ context.Context, _ string, p person, _ *ReconcileResult) error {
+			reads = append(reads, p.link.GHLContactID)
+			return nil
+		}}
+	quota := rotationQuota(n, in.Every, in.SweepWithin) // 4 runs: 7 a run
+	if quota != 7 {
+		t.Fatalf("quota = %d, want 7", quota)
+	}
+	seen := map[string]int{}
+	for run := 1; run <= 4; run++ {
+		reads = nil
+		var rot Rotation
+		var res ReconcileResult
+		for steps := 0; ; steps++ {
+			if steps > 10 {
+				t.Fatalf("run %d does not finish", run)
+			}
+			done, err := d.rotate(ctx, ReconcileSweep, &rot, &res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if done {
+				break
+			}
+		}
+		if len(reads) > quota {
+			t.Errorf("run %d read %d people, quota %d", run, len(reads), quota)
+		}
+		once := map[string]bool{}
+		for _, id := range reads {
+			if once[id] {
+				t.Errorf("run %d read %s twice: %v", run, id, reads)
+			}
+			once[id] = true
+			seen[id]++
+		}
+		t.Logf("run %d read %v", run, reads)
+	}
+	if len(seen) != n {
+		t.Errorf("four runs read %d of %d people", len(seen), n)
+	}
+	// A bound shorter than the interval reads everyone every run, once, wrapping around,
+	// even when people leave the rotation during the run (its quota was counted before).
+	d.in.SweepWithin = time.Minute
+	reads = nil
+	var rot Rotation
+	if done, err := d.rotate(ctx, ReconcileSweep, &rot, &ReconcileResult{}); err != nil || done {
+		t.Fatalf("first step: done %v, err %v", done, err)
+	}
+	links, err := st.ListLinks(ctx, "c1", "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := 0
+	for _, l := range links {
+		if l.GHLContactID != "" && l.RZContactID != "" && !slices.Contains(reads, l.GHLContactID) && gone < 5 {
+			if err := st.MarkLinkDeleted(ctx, "c1", l.ID, true); err != nil {
+				t.Fatal(err)
+			}
+			gone++
+		}
+	}
+	for steps := 0; ; steps++ {
+		if steps > 20 {
+			t.Fatal("the run does not finish")
+		}
+		done, err := d.rotate(ctx, ReconcileSweep, &rot, &ReconcileResult{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done {
+			break
+		}
+	}
+	once := map[string]bool{}
+	for _, id := range reads {
+		if once[id] {
+			t.Errorf("read %s twice: %v", id, reads)
+		}
+		once[id] = true
+	}
+	if len(once) != n-gone {
+		t.Errorf("one run with everyone due read %d of %d: %v", len(once), n-gone, reads)
+	}
+}
