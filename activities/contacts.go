@@ -274,7 +274,7 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	}
 	// Appointment rules (a showed appointment records a visit): an appointment event runs a
 	// contact pass, so they are evaluated here, once per appointment.
-	if appts, err := a.appointmentActions(ctx, conn, link, in); err != nil {
+	if appts, err := a.appointmentActions(ctx, conn, link, in, ghlP); err != nil {
 		return ContactPlan{}, err
 	} else if len(appts) > 0 {
 		var actions []syncmodel.Action
@@ -303,9 +303,9 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 // appointments, when the pass has an appointment event, the mapping has such rules and the
 // person is on both sides. Only on an appointment event: a first sync or a field edit must
 // not turn a person's old appointments into visits (visits award points).
-func (a *Contacts) appointmentActions(ctx context.Context, conn *connector.Conn, link store.Link, in PlanInput) ([]syncmodel.Action, error) {
+func (a *Contacts) appointmentActions(ctx context.Context, conn *connector.Conn, link store.Link, in PlanInput, person *syncmodel.Person) ([]syncmodel.Action, error) {
 	m := conn.Mapping
-	if link.GHLContactID == "" || link.RZContactID == "" ||
+	if link.GHLContactID == "" || link.RZContactID == "" || person == nil ||
 		!slices.ContainsFunc(in.Events, func(e Event) bool { return e.Kind == KindAppointment }) ||
 		!slices.ContainsFunc(m.Rules(), func(r syncmodel.Rule) bool { return r.On == syncmodel.EventAppointments }) {
 		return nil, nil
@@ -325,9 +325,12 @@ func (a *Contacts) appointmentActions(ctx context.Context, conn *connector.Conn,
 		}
 		ev.Appointments = append(ev.Appointments, syncmodel.Appointment{ID: ap.ID, Title: ap.Title, Status: status, StartTime: ap.StartTime.Time})
 	}
-	actions, err := m.EvaluateRules(ev, syncmodel.Person{}, link.ID, a.doneActions(ctx, in.Ref)...)
+	// The rules see the person as HighLevel has them (the side the appointments are on).
+	actions, err := m.EvaluateRules(ev, *person, link.ID, a.doneActions(ctx, in.Ref)...)
 	if err != nil {
-		a.log().Warn("appointment rules failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+		if err := a.ruleFailure(ctx, in, "appointments", err); err != nil {
+			return nil, err
+		}
 	}
 	return actions, nil
 }

@@ -410,8 +410,8 @@ func TestReconcile(t *testing.T) {
 	e.GHL.SetWebhooks(wh)
 
 	res := runReconcile(t, e)
-	if res.TasksChecked != 1 || res.TasksChanged != 1 || res.Deleted != 1 || res.Repaired != 2 {
-		t.Errorf("reconcile = %+v, want 1 task checked and changed, 1 delete found, 2 contacts repaired (Rae, Ned)", res)
+	if res.TasksChecked != 1 || res.TasksChanged != 1 || res.Deleted != 1 || res.New != 1 || res.ChangesSignalled < 2 {
+		t.Errorf("reconcile = %+v, want 1 task checked and changed, 1 delete found, Rae and Ned (new) signalled by the change read", res)
 	}
 	e.Eventually(60*time.Second, "edited task, deleted person and lost webhooks reflected in Referrizer", func() (bool, string) {
 		r, _ := rzByEmail(e, "rae@example.com")
