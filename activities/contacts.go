@@ -259,7 +259,11 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 		if ev.Tasks, err = contactRuleTasks(ctx, conn, link.GHLContactID); err != nil {
 			return ContactPlan{}, err
 		}
-		acts, err := m.EvaluateRules(ev, *subject, link.ID, a.doneActions(ctx, in.Ref)...)
+		done, err := a.doneActions(ctx, in.Ref)
+		if err != nil {
+			return ContactPlan{}, err
+		}
+		acts, err := m.EvaluateRules(ev, *subject, link.ID, done...)
 		if err != nil {
 			if err := a.ruleFailure(ctx, in, "contact", err); err != nil {
 				return out, err
@@ -300,9 +304,10 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 }
 
 // appointmentActions evaluates the appointment rules over the person's HighLevel
-// appointments, when the pass has an appointment event, the mapping has such rules and the
-// person is on both sides. Only on an appointment event: a first sync or a field edit must
-// not turn a person's old appointments into visits (visits award points).
+// appointments, when the pass has an appointment event (a webhook, or the reconcile's sweep
+// standing in for a lost one), the mapping has such rules and the person is on both sides.
+// Only appointments created or changed since the person was linked count: a first sync or a
+// later event must not turn a person's old appointments into visits (visits award points).
 func (a *Contacts) appointmentActions(ctx context.Context, conn *connector.Conn, link store.Link, in PlanInput, person *syncmodel.Person) ([]syncmodel.Action, error) {
 	m := conn.Mapping
 	if link.GHLContactID == "" || link.RZContactID == "" || person == nil ||
@@ -318,7 +323,7 @@ func (a *Contacts) appointmentActions(ctx context.Context, conn *connector.Conn,
 		return nil, classify("list HighLevel appointments", err)
 	}
 	ev := syncmodel.Event{Kind: syncmodel.EventAppointments}
-	for _, ap := range appts {
+	for _, ap := range appointmentsSince(appts, link.CreatedAt) {
 		status := ap.AppointmentStatus
 		if status == "" {
 			status = ap.Status
@@ -326,7 +331,11 @@ func (a *Contacts) appointmentActions(ctx context.Context, conn *connector.Conn,
 		ev.Appointments = append(ev.Appointments, syncmodel.Appointment{ID: ap.ID, Title: ap.Title, Status: status, StartTime: ap.StartTime.Time})
 	}
 	// The rules see the person as HighLevel has them (the side the appointments are on).
-	actions, err := m.EvaluateRules(ev, *person, link.ID, a.doneActions(ctx, in.Ref)...)
+	done, err := a.doneActions(ctx, in.Ref)
+	if err != nil {
+		return nil, err
+	}
+	actions, err := m.EvaluateRules(ev, *person, link.ID, done...)
 	if err != nil {
 		if err := a.ruleFailure(ctx, in, "appointments", err); err != nil {
 			return nil, err
@@ -705,4 +714,21 @@ func rzSourced(events []Event) bool {
 		}
 	}
 	return false
+}
+
+// appointmentsSince keeps the appointments created or last changed at or after t (the
+// link's creation), by HighLevel's dateUpdated, else dateAdded; an appointment with
+// neither date is kept, as there is nothing to prove it old.
+func appointmentsSince(appts []ghl.Appointment, t time.Time) []ghl.Appointment {
+	var out []ghl.Appointment
+	for _, ap := range appts {
+		at := ap.DateUpdated.Time
+		if at.IsZero() {
+			at = ap.DateAdded.Time
+		}
+		if at.IsZero() || !at.Before(t) {
+			out = append(out, ap)
+		}
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -318,8 +319,8 @@ func (d *drift) rotate(ctx context.Context, phase string, rot *Rotation, res *Re
 		return true, nil
 	}
 	budget := min(d.in.PageSize, rot.Quota-rot.Done)
-	read, finished := 0, false
-	for read < budget && !finished {
+	read, finished, stopped := 0, false, false
+	for read < budget && !finished && !stopped {
 		people, err := d.rotationPage(ctx, phase, rot.Pos, 200)
 		if err != nil {
 			return false, err
@@ -345,7 +346,15 @@ func (d *drift) rotate(ctx context.Context, phase string, rot *Rotation, res *Re
 				fn = d.read
 			}
 			if err := fn(ctx, phase, p, res); err != nil {
-				return false, err
+				if read == 0 {
+					return false, err // nothing done: retried with backoff
+				}
+				// Keep the people read so far (their signals are sent): the next step
+				// starts at this one, so a failing call costs one person's reads, not
+				// the page's (at a few percent of calls failing, a page would rarely pass).
+				d.log().Warn("reconcile: re-read stopped early", "phase", phase, "read", read, "error", err)
+				stopped = true
+				break
 			}
 			rot.Pos = p.link.ID
 			read++
@@ -492,6 +501,11 @@ func (d *drift) reread(ctx context.Context, phase string, p person, res *Reconci
 				return err
 			}
 		}
+		if signalled, err := d.appointments(ctx, p, res); err != nil {
+			return err
+		} else if signalled {
+			changed = true
+		}
 		if p.tasks == nil {
 			var pp projectionPlan
 			if _, has, err := d.loadBase(ctx, Ref{ConnectionID: d.in.ConnectionID, LinkID: p.link.ID}, ObjTasks, &pp); err != nil {
@@ -532,6 +546,39 @@ func (d *drift) reread(ctx context.Context, phase string, p person, res *Reconci
 		res.SweepChanged++
 	}
 	return nil
+}
+
+// appointments stands in for lost Appointment* webhooks when the mapping has appointment
+// rules: it reads the person's appointments and, when some were created or changed since
+// the person was linked, signals an appointment event named by their state. The pass then
+// evaluates the rules, whose actions are keyed per appointment, so an appointment already
+// acted on acts no more; the same state signalled again is dropped as a seen event id.
+func (d *drift) appointments(ctx context.Context, p person, res *ReconcileResult) (bool, error) {
+	if !slices.ContainsFunc(d.conn.Mapping.Rules(), func(r syncmodel.Rule) bool { return r.On == syncmodel.EventAppointments }) {
+		return false, nil
+	}
+	if err := d.pace(ctx); err != nil {
+		return false, err
+	}
+	appts, err := d.conn.GHL.ListAppointments(ctx, p.link.GHLContactID)
+	res.Calls++
+	if errors.Is(err, ghl.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, classify("list HighLevel appointments", err)
+	}
+	recent := appointmentsSince(appts, p.link.CreatedAt)
+	if len(recent) == 0 {
+		return false, nil
+	}
+	slices.SortFunc(recent, func(a, b ghl.Appointment) int { return strings.Compare(a.ID, b.ID) })
+	var state strings.Builder
+	for _, ap := range recent {
+		fmt.Fprintf(&state, "%s|%s|%s|%s\n", ap.ID, ap.Status, ap.AppointmentStatus, ap.DateUpdated.Time.UTC().Format(time.RFC3339Nano))
+	}
+	id := "reconcile:appointments:" + p.link.ID + ":" + syncmodel.HashBytes([]byte(state.String()))
+	return true, d.signal(ctx, p.link.ID, Event{Source: SourceReconcile, ID: id, Kind: KindAppointment, OccurredAt: d.now()}, res)
 }
 
 // sameLabels compares the status labels a render wants with those last added.

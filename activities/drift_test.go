@@ -122,3 +122,58 @@ func TestRotationCoversEveryoneWithinTheBound(t *testing.T) {
 		t.Errorf("one run with everyone due read %d of %d: %v", len(once), n-gone, reads)
 	}
 }
+
+// A re-read that fails part-way through a step keeps what it read: the step ends without an
+// error at the person before the failure, and the next step starts at the failed person; a
+// step whose first read fails returns the error (retried with backoff).
+func TestRotationKeepsProgressWhenAReadFails(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hlrz.db"), secrets.NewRandom())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if _, err := st.PutConnection(ctx, store.Connection{ID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		if _, err := st.PairLink(ctx, "c1", fmt.Sprintf("g%02d", i), fmt.Sprintf("r%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := ReconcileInput{ConnectionID: "c1", PageSize: 100, Every: time.Hour, SweepWithin: time.Hour}
+	var reads []string
+	failOn := map[string]int{"g02": 2} // g02's read fails twice
+	d := &drift{Reconciler: &Reconciler{&Deps{Store: st}}, in: in, pace: func(context.Context) error { return nil },
+		read: func(_ context.Context, _ string, p person, _ *ReconcileResult) error {
+			if failOn[p.link.GHLContactID] > 0 {
+				failOn[p.link.GHLContactID]--
+				return fmt.Errorf("injected 500 reading %s", p.link.GHLContactID)
+			}
+			reads = append(reads, p.link.GHLContactID)
+			return nil
+		}}
+	var rot Rotation
+	var res ReconcileResult
+	var errs int
+	for steps := 0; ; steps++ {
+		if steps > 10 {
+			t.Fatal("the sweep does not finish")
+		}
+		done, err := d.rotate(ctx, ReconcileSweep, &rot, &res)
+		if err != nil {
+			errs++
+			continue
+		}
+		if done {
+			break
+		}
+	}
+	got := slices.Sorted(slices.Values(reads)) // the rotation's order is the links' (random) ids
+	if want := []string{"g00", "g01", "g02", "g03", "g04", "g05"}; !slices.Equal(got, want) {
+		t.Errorf("reads = %v, want each of %v once", reads, want)
+	}
+	if errs != 1 {
+		t.Errorf("%d steps failed, want 1 (the step that began at the failing person, once)", errs)
+	}
+}

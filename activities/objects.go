@@ -63,7 +63,9 @@ func (o *Objects) PlanTags(ctx context.Context, in PlanInput) (ObjectPlan, error
 	}
 	merged := m.MergeTags(basePtr, ghlTags, rzTags, hasBase)
 	p := tagPlan{GHLAdd: merged.GHLAdd, GHLRemove: merged.GHLRemove, RZAdd: merged.RZAdd, RZRemove: merged.RZRemove}
-	p.Actions = o.tagRules(ctx, in, conn, link, s, p)
+	if p.Actions, err = o.tagRules(ctx, in, conn, link, s, p); err != nil {
+		return ObjectPlan{}, err
+	}
 	out.Plan, _ = json.Marshal(p)
 	out.Writes = len(p.GHLAdd)+len(p.GHLRemove)+len(p.RZAdd)+len(p.RZRemove)+len(p.Actions) > 0
 	out.Base, _ = json.Marshal(merged.Result)
@@ -123,8 +125,9 @@ func (o *Objects) ApplyTags(ctx context.Context, p ObjectPlan) (ApplyResult, err
 // tagRules evaluates the contact rules for the person as this tags pass leaves them (the
 // subject side's tags with this pass's adds and removes), seen from the side the events came
 // from, as a contact pass would: a tag or label change reaches only this child, and contact
-// rules may test person.tags.
-func (o *Objects) tagRules(ctx context.Context, in PlanInput, conn *connector.Conn, link store.Link, s sides, tp tagPlan) []syncmodel.Action {
+// rules may test person.tags. A failed task read fails the plan (it is retried: rules that
+// complete tasks must see them); a failed evaluation is a dead letter, as on contact passes.
+func (o *Objects) tagRules(ctx context.Context, in PlanInput, conn *connector.Conn, link store.Link, s sides, tp tagPlan) ([]syncmodel.Action, error) {
 	m := conn.Mapping
 	ev := syncmodel.Event{Kind: syncmodel.EventContact, Side: syncmodel.SideGHL, ContactID: link.GHLContactID, OtherContactID: link.RZContactID}
 	subject, add, remove := GHLPerson(m, s.ghl), tp.GHLAdd, tp.GHLRemove
@@ -133,22 +136,28 @@ func (o *Objects) tagRules(ctx context.Context, in PlanInput, conn *connector.Co
 		subject, add, remove = RZPerson(m, s.rz), tp.RZAdd, tp.RZRemove
 	}
 	if subject == nil {
-		return nil
+		return nil, nil
 	}
 	tasks, err := contactRuleTasks(ctx, conn, link.GHLContactID)
 	if err != nil {
-		o.log().Warn("contact rules on a tags pass: tasks not read", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+		return nil, err
 	}
 	ev.Tasks = tasks
 	p := *subject
 	p.Tags = slices.DeleteFunc(append(slices.Clone(p.Tags), add...), func(t string) bool {
 		return slices.ContainsFunc(remove, func(r string) bool { return strings.EqualFold(r, t) })
 	})
-	actions, err := m.EvaluateRules(ev, p, link.ID, o.doneActions(ctx, in.Ref)...)
+	done, err := o.doneActions(ctx, in.Ref)
 	if err != nil {
-		o.log().Warn("contact rules on a tags pass failed", "connection", in.ConnectionID, "link", in.LinkID, "error", err)
+		return nil, err
 	}
-	return actions
+	actions, err := m.EvaluateRules(ev, p, link.ID, done...)
+	if err != nil {
+		if err := o.ruleFailure(ctx, in, "contact", err); err != nil {
+			return nil, err
+		}
+	}
+	return actions, nil
 }
 
 func summarizeTags(p tagPlan) string {
@@ -216,7 +225,11 @@ func (o *Objects) PlanNotes(ctx context.Context, in PlanInput) (ObjectPlan, erro
 	if err != nil {
 		return out, err
 	}
-	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventNotes, Notes: notesOf(notes)}, person, in.LinkID, o.doneActions(ctx, in.Ref)...)
+	done, err := o.doneActions(ctx, in.Ref)
+	if err != nil {
+		return out, err
+	}
+	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventNotes, Notes: notesOf(notes)}, person, in.LinkID, done...)
 	if err != nil {
 		if err := o.ruleFailure(ctx, in, "notes", err); err != nil {
 			return out, err
@@ -269,7 +282,11 @@ func (o *Objects) PlanTasks(ctx context.Context, in PlanInput) (ObjectPlan, erro
 	if err != nil {
 		return out, err
 	}
-	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventTasks, Tasks: tasksOf(tasks)}, person, in.LinkID, o.doneActions(ctx, in.Ref)...)
+	done, err := o.doneActions(ctx, in.Ref)
+	if err != nil {
+		return out, err
+	}
+	actions, err := m.EvaluateRules(syncmodel.Event{Kind: syncmodel.EventTasks, Tasks: tasksOf(tasks)}, person, in.LinkID, done...)
 	if err != nil {
 		if err := o.ruleFailure(ctx, in, "tasks", err); err != nil {
 			return out, err
@@ -504,14 +521,19 @@ func (d *Deps) runActions(ctx context.Context, conn *connector.Conn, link store.
 const actionObject = "action:"
 
 // doneActions lists the keys of rule actions already executed for a person.
-func (d *Deps) doneActions(ctx context.Context, ref Ref) []string {
+// A failed read fails the plan (retried): rules evaluated against a partial list would act
+// twice.
+func (d *Deps) doneActions(ctx context.Context, ref Ref) ([]string, error) {
 	var keys []string
 	after := ""
 	for {
 		// Ledger entries are per object; rule actions are few per person, so scan them.
 		entries, err := d.Store.LedgerEntriesOf(ctx, ref.ConnectionID, ref.LinkID, actionObject, after, 200)
-		if err != nil || len(entries) == 0 {
-			return keys
+		if err != nil {
+			return nil, classify("read done rule actions", err)
+		}
+		if len(entries) == 0 {
+			return keys, nil
 		}
 		for _, e := range entries {
 			keys = append(keys, strings.TrimPrefix(e.Object, actionObject))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/referrizer"
+	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/internal/syncmodel"
 )
@@ -143,8 +144,11 @@ func (r *Registry) build(ctx context.Context, c store.Connection) (*Conn, error)
 		return nil, fmt.Errorf("connection %s: %w", c.ID, err)
 	}
 	rzTok, err := r.opts.Store.GetToken(ctx, c.ID, store.TokenReferrizer)
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound) || errors.Is(err, secrets.ErrUnreadable):
 		return nil, fmt.Errorf("connection %s: Referrizer token: %w: %w", c.ID, ErrConfig, err)
+	case err != nil: // the store failing (e.g. restarting) is transient: retried
+		return nil, fmt.Errorf("connection %s: read Referrizer token: %w", c.ID, err)
 	}
 	rzBase := c.Settings.RZBaseURL
 	if rzBase == "" {

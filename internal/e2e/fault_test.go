@@ -133,7 +133,7 @@ func TestFaultSuite(t *testing.T) {
 	}
 	// Kill 1: the worker, mid-backfill.
 	fs.waitProgress(func(p workflows.BackfillProgress) bool { return p.Synced >= size.people/3 }, "a third of the people synced")
-	fs.killWorker("worker SIGKILL mid-backfill", nil)
+	fs.killWorker("worker SIGKILL mid-backfill", nil, nil)
 	// Edits while the backfill runs, on whichever side each person already exists.
 	fs.edits(size.editsPerCycle/2, false)
 	// PostgreSQL stopped immediately (crash recovery on restart), mid-backfill.
@@ -147,10 +147,11 @@ func TestFaultSuite(t *testing.T) {
 	for cycle := 1; cycle <= size.cycles; cycle++ {
 		// Kill 2: the worker, mid-live-edits; edits go on while it is down (HighLevel's
 		// deliveries then fail and are lost: reconcile must repair them).
-		first := fs.edits(size.editsPerCycle/2, true)
 		fs.killWorker(fmt.Sprintf("worker SIGKILL mid-live-edits (cycle %d)", cycle), func() []string {
+			return fs.edits(size.editsPerCycle/2, true)
+		}, func() []string {
 			return fs.edits(size.editsPerCycle/4, true)
-		}, first...)
+		})
 		fs.edits(size.editsPerCycle/4, true)
 		fs.crashPostgres()
 		fs.killTemporal(fmt.Sprintf("Temporal SIGKILL mid-live-edits (cycle %d)", cycle))
@@ -171,7 +172,11 @@ func TestFaultSuite(t *testing.T) {
 		if _, err := runProcWorkflow(ctx, e, "settle-poll", workflows.ReferrizerPoll, activities.PollInput{ConnectionID: e.Conn.ID, PageSize: 100}); err != nil {
 			t.Errorf("settle poll: %v", err)
 		}
-		if _, err := runProcWorkflow(ctx, e, "settle-reconcile", workflows.Reconcile, activities.ReconcileInput{ConnectionID: e.Conn.ID, BudgetShare: 1}); err != nil {
+		// The settle reconciles re-read everyone's notes, tasks and appointments (a sweep
+		// window no longer than the run interval), standing in for the sweep's rotation over
+		// days: a lost NoteCreate or AppointmentCreate is repaired only by that re-read.
+		settle := activities.ReconcileInput{ConnectionID: e.Conn.ID, BudgetShare: 1, Every: time.Minute, SweepWithin: time.Minute, TasksWithin: time.Minute}
+		if _, err := runProcWorkflow(ctx, e, "settle-reconcile", workflows.Reconcile, settle); err != nil {
 			t.Errorf("settle reconcile: %v", err)
 		} else {
 			reconciles++
@@ -213,6 +218,11 @@ func TestFaultSuite(t *testing.T) {
 			break
 		}
 		t.Error(f)
+	}
+	for _, f := range rep.Findings {
+		if f.Person != "" && strings.Contains(f.Person, "@") {
+			fs.explain(ctx, world, f.Person)
+		}
 	}
 	if t.Failed() {
 		// Keep the process logs for the post-mortem (the temp dirs go with the test).
@@ -256,9 +266,13 @@ type killRecord struct {
 	left     int
 }
 
-func (fs *faultSuite) faultsOn() {
+func (fs *faultSuite) faultsOn() { fs.faultsWithLatency(0) }
+
+// faultsWithLatency turns the faults on with HighLevel answering each call latency late (a
+// slow HighLevel at the moment of a kill keeps activities in flight, which the kill is for).
+func (fs *faultSuite) faultsWithLatency(latency time.Duration) {
 	fs.t.Helper()
-	gf := ghlsim.Faults{ErrorRate: 0.10, RateLimitRate: 0.05, AppliedThenFailRate: 0.05, RetryAfter: 500 * time.Millisecond}
+	gf := ghlsim.Faults{ErrorRate: 0.10, RateLimitRate: 0.05, AppliedThenFailRate: 0.05, RetryAfter: 500 * time.Millisecond, Latency: latency}
 	rf := rzsim.Faults{ErrorRate: 0.10, RateLimitRate: 0.05, AppliedThenFailRate: 0.05, RetryAfterSeconds: 1}
 	if err := fs.e.GHL.SetFaults(gf); err != nil {
 		fs.t.Fatal(err)
@@ -401,21 +415,41 @@ func (fs *faultSuite) waitBackfillDone() {
 	}
 }
 
-// killWorker SIGKILLs the worker, counts the activities it abandoned, runs during (while
-// it is down) and starts it again; the people affected (with activities in flight, or
-// edited just before or while it was down) are then watched until they converge.
-func (fs *faultSuite) killWorker(name string, during func() []string, editedBefore ...string) {
+// killWorker SIGKILLs the worker while before runs (edits whose passes the kill
+// interrupts), counts the activities it abandoned, runs during (while it is down) and
+// starts it again; the people affected (with activities in flight, or edited just before or
+// while it was down) are then watched until they converge.
+func (fs *faultSuite) killWorker(name string, before, during func() []string) {
 	fs.t.Helper()
-	// Kill while activities are running: wait (briefly) until the worker reports some.
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if fs.e.ActivitySlotsUsed() > 0 {
-			break
-		}
+	// Kill while activities are running: HighLevel slows down (so that a call is in flight
+	// for a while, not a few milliseconds) and a watcher kills the worker the moment it
+	// reports one, while the edits are still being made.
+	fs.faultsWithLatency(400 * time.Millisecond)
+	defer fs.faultsOn()
+	type killed struct {
+		at       time.Time
+		inFlight int
+		people   []string
 	}
-	fs.e.KillWorker()
-	at := time.Now()
-	inFlight, people := fs.inFlightPeople()
-	affected := append(people, editedBefore...)
+	done := make(chan killed, 1)
+	go func() {
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if fs.e.ActivitySlotsUsed() > 0 {
+				break
+			}
+		}
+		fs.e.KillWorker()
+		k := killed{at: time.Now()}
+		k.inFlight, k.people = fs.inFlightPeople()
+		done <- k
+	}()
+	var editedBefore []string
+	if before != nil {
+		editedBefore = before()
+	}
+	k := <-done
+	at, inFlight := k.at, k.inFlight
+	affected := append(k.people, editedBefore...)
 	if during != nil {
 		affected = append(affected, during()...)
 	}
@@ -772,4 +806,31 @@ func setCustom(p *e2e.WantPerson, v string) {
 		p.Custom = map[string]string{}
 	}
 	p.Custom["plan"] = v
+}
+
+// explain logs what the post-mortem of a person with a finding starts from: their ids, the
+// rule actions the ledger records as done, the webhooks about them and their outcomes.
+func (fs *faultSuite) explain(ctx context.Context, w e2e.World, email string) {
+	var ghlID string
+	for _, c := range w.GHLContacts {
+		if strings.EqualFold(c.Email, email) {
+			ghlID = c.ID
+		}
+	}
+	for _, l := range w.Links {
+		if ghlID == "" || l.GHLContactID != ghlID {
+			continue
+		}
+		entries, err := fs.e.Store.LedgerEntriesOf(ctx, l.ConnectionID, l.ID, "action:", "", 200)
+		var done []string
+		for _, e := range entries {
+			done = append(done, e.Object)
+		}
+		fs.t.Logf("explain %s: link %s (GHL %s, RZ %s, created %s); rule actions done %v (%v)", email, l.ID, l.GHLContactID, l.RZContactID, l.CreatedAt.Format(time.RFC3339), done, err)
+	}
+	for _, rec := range w.Webhooks {
+		if ghlID != "" && rec.ContactID == ghlID {
+			fs.t.Logf("explain %s: webhook %s %s %s", email, rec.WebhookID, rec.Type, rec.Outcome)
+		}
+	}
 }

@@ -30,6 +30,10 @@ type Keyring struct {
 // ErrNoKey means a sealed value names a key this keyring does not hold.
 var ErrNoKey = errors.New("secrets: unknown key id")
 
+// ErrUnreadable is wrapped by every error of a sealed value that cannot be opened (unknown
+// key, damaged or tampered value): a configuration problem, not a transient one.
+var ErrUnreadable = errors.New("secrets: sealed value unreadable")
+
 // Parse reads a key list in the KeyEnv format. Errors say which entry is wrong and never
 // echo key material.
 func Parse(spec string) (*Keyring, error) {
@@ -131,14 +135,14 @@ func (k *Keyring) Seal(plaintext, aad []byte) (keyID string, sealed []byte) {
 func (k *Keyring) Open(keyID string, sealed, aad []byte) ([]byte, error) {
 	aead, ok := k.aeads[keyID]
 	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrNoKey, keyID)
+		return nil, fmt.Errorf("%w: %w %q", ErrUnreadable, ErrNoKey, keyID)
 	}
 	if len(sealed) < aead.NonceSize() {
-		return nil, errors.New("secrets: sealed value too short")
+		return nil, fmt.Errorf("%w: too short", ErrUnreadable)
 	}
 	out, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], aad)
 	if err != nil {
-		return nil, fmt.Errorf("secrets: open with key %q: authentication failed", keyID)
+		return nil, fmt.Errorf("%w: open with key %q: authentication failed", ErrUnreadable, keyID)
 	}
 	return out, nil
 }
@@ -159,11 +163,11 @@ func (k *Keyring) OpenString(v string, aad []byte) (string, error) {
 	}
 	id, b64, ok := strings.Cut(v, ".")
 	if !ok {
-		return "", errors.New("secrets: sealed string has no key id")
+		return "", fmt.Errorf("%w: sealed string has no key id", ErrUnreadable)
 	}
 	sealed, err := base64.RawStdEncoding.DecodeString(b64)
 	if err != nil {
-		return "", errors.New("secrets: sealed string is not base64")
+		return "", fmt.Errorf("%w: sealed string is not base64", ErrUnreadable)
 	}
 	out, err := k.Open(id, sealed, aad)
 	return string(out), err

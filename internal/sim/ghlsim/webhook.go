@@ -464,11 +464,18 @@ func (o *outbox) recordLocked(d *delivery, outcome string) {
 		WebhookID string `json:"webhookId"`
 		ContactID string `json:"contactId"`
 		ID        string `json:"id"`
+		// Appointment events name the contact inside the appointment.
+		Appointment struct {
+			ContactID string `json:"contactId"`
+		} `json:"appointment"`
 	}
 	_ = json.Unmarshal(d.body, &ev)
 	r := WebhookRecord{WebhookID: ev.WebhookID, Type: ev.Type, ContactID: ev.ContactID, Outcome: outcome}
 	if r.ContactID == "" && strings.HasPrefix(ev.Type, "Contact") {
 		r.ContactID = ev.ID
+	}
+	if r.ContactID == "" {
+		r.ContactID = ev.Appointment.ContactID
 	}
 	if len(o.records) >= maxWebhookLog {
 		o.records = slices.Delete(o.records, 0, len(o.records)/2)

@@ -111,6 +111,13 @@ func TestWebhooksForEveryChange(t *testing.T) {
 			t.Errorf("%s names contact %q, want %q", typ, d.env.ContactID, id)
 		}
 	}
+	// The outcome log names the contact of every event (appointments carry it inside the
+	// appointment), so a lost event can be traced to the person it was about.
+	for _, r := range f.sim.WebhookLog() {
+		if r.ContactID != id {
+			t.Errorf("webhook log: %s names contact %q, want %q", r.Type, r.ContactID, id)
+		}
+	}
 	if st := f.sim.Stats().Webhooks; st.Enqueued != int64(len(want)) || st.Acknowledged != int64(len(want)) || st.Pending != 0 {
 		t.Errorf("webhook stats = %+v", st)
 	}
