@@ -250,8 +250,14 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	// the person has no base yet and exists on that side only (e.g. a new Referrizer lead).
 	ev := syncmodel.Event{Kind: syncmodel.EventContact, Side: syncmodel.SideGHL, ContactID: link.GHLContactID, OtherContactID: link.RZContactID}
 	subject := ghlP
-	if rzSourced(in.Events) {
+	if rzSourced(in.Events) || ghlP == nil {
+		// Referrizer's events, or a person only Referrizer has (e.g. a backfill's first
+		// pass of a Referrizer-only person: its create's echo is dropped and the create
+		// records the tags base, so no later pass would see the person new).
 		ev.Side, ev.ContactID, ev.OtherContactID, subject = syncmodel.SideRZ, link.RZContactID, link.GHLContactID, rzP
+	}
+	if subject == nil && ghlP != nil {
+		ev.Side, ev.ContactID, ev.OtherContactID, subject = syncmodel.SideGHL, link.GHLContactID, link.RZContactID, ghlP
 	}
 	var actions []syncmodel.Action
 	if subject != nil {

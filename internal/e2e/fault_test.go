@@ -433,10 +433,16 @@ func (fs *faultSuite) killWorker(name string, before, during func() []string) {
 	}
 	done := make(chan killed, 1)
 	go func() {
+		read := false // a kill that cannot see the worker's metrics must say so
 		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			if fs.e.ActivitySlotsUsed() > 0 {
+			n := fs.e.ActivitySlotsUsed()
+			read = read || n >= 0
+			if n > 0 {
 				break
 			}
+		}
+		if !read {
+			fs.t.Errorf("%s: the worker's /metrics on %s never answered", name, fs.e.InternalAddr)
 		}
 		fs.e.KillWorker()
 		k := killed{at: time.Now()}

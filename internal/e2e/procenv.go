@@ -46,7 +46,8 @@ type ProcEnv struct {
 
 	LocationID, GHLToken, RZToken, TaskQueue string
 	Conn                                     store.Connection
-	WorkerAddr                               string // the worker's fixed listen address
+	WorkerAddr                               string // the worker's fixed public listen address
+	InternalAddr                             string // its internal listener: /metrics, codec
 	temporalPort                             int
 	temporalDir                              string
 }
@@ -88,6 +89,7 @@ func StartProcs(t testing.TB) *ProcEnv {
 	e.Client = c
 	t.Cleanup(c.Close)
 	e.WorkerAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	e.InternalAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	return e
 }
 
@@ -121,6 +123,7 @@ func (e *ProcEnv) StartWorker() {
 		config.EnvDatabaseURL + "=" + e.PG.DSN(),
 		secrets.KeyEnv + "=" + TestKeySpec,
 		config.EnvListen + "=" + e.WorkerAddr,
+		config.EnvInternal + "=" + e.InternalAddr,
 		config.EnvTaskQueue + "=" + e.TaskQueue,
 		config.EnvLogLevel + "=warn",
 		config.EnvWebhookKey + "=" + e.KeyFile,
@@ -149,7 +152,7 @@ func (e *ProcEnv) KillTemporal(down time.Duration) {
 // ActivitySlotsUsed reads the worker's /metrics: how many activities it is running now
 // (the SDK's worker_task_slots_used gauge for the activity worker); -1 when unknown.
 func (e *ProcEnv) ActivitySlotsUsed() int {
-	resp, err := metricsClient.Get("http://" + e.WorkerAddr + "/metrics")
+	resp, err := metricsClient.Get("http://" + e.InternalAddr + "/metrics")
 	if err != nil {
 		return -1
 	}

@@ -8,9 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/hlrz/hlrz/internal/e2e"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
+	"github.com/hlrz/hlrz/internal/sim/rzsim"
 	"github.com/hlrz/hlrz/internal/store"
+	"github.com/hlrz/hlrz/workflows"
 )
 
 // personRulesMapping has a rule on notes and one on tasks whose conditions and labels read
@@ -165,5 +169,49 @@ func TestRuleFailureIsADeadLetter(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d open dead letters for the failing rule, want 1", n)
+	}
+}
+
+// welcomeRuleMapping creates a HighLevel task for a "vip" person.
+const welcomeRuleMapping = `version: 1
+rules:
+  - id: welcome
+    on: contact
+    when: '"vip" in person.tags'
+    actions:
+      - {type: create_ghl_task, title: Welcome pack, body: Send the welcome pack, due_in_days: 3}
+`
+
+// A contact rule fires on a backfill's first pass of a person only Referrizer has: the
+// pass creates them in HighLevel, and the rule sees them as Referrizer has them (the create
+// records the tags base and its echo is dropped, so no later pass would see them new).
+func TestContactRuleOnReferrizerOnlyBackfill(t *testing.T) {
+	e := e2e.Start(t, e2e.Options{Mapping: []byte(welcomeRuleMapping)})
+	ctx := context.Background()
+	if _, err := e.RZ.AdminCreateContact(e.RZToken, rzsim.Contact{FirstName: "Rae", LastName: "Moss", Email: "rae@example.com", Labels: []string{"vip"}}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID(e.Conn.ID), TaskQueue: e.App.Config.TaskQueue},
+		workflows.Backfill, workflows.BackfillInput{ConnectionID: e.Conn.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress workflows.BackfillProgress
+	if err := run.Get(ctx, &progress); err != nil {
+		t.Fatalf("backfill: %v", err)
+	}
+	waitIdle(t, e)
+	g, ok := ghlByEmail(e, "rae@example.com")
+	if !ok {
+		t.Fatalf("Rae not created in HighLevel; backfill %+v", progress)
+	}
+	var titles []string
+	for _, tk := range e.GHL.Snapshot().Tasks {
+		if tk.ContactID == g.ID {
+			titles = append(titles, tk.Title)
+		}
+	}
+	if !slices.Equal(titles, []string{"Welcome pack"}) {
+		t.Errorf("Rae's HighLevel tasks = %v, want [Welcome pack]; last plan: %s", titles, lastPlan(t, e, g.ID))
 	}
 }
