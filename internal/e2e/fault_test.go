@@ -425,7 +425,6 @@ func (fs *faultSuite) killWorker(name string, before, during func() []string) {
 	// for a while, not a few milliseconds) and a watcher kills the worker the moment it
 	// reports one, while the edits are still being made.
 	fs.faultsWithLatency(400 * time.Millisecond)
-	defer fs.faultsOn()
 	type killed struct {
 		at       time.Time
 		inFlight int
@@ -454,6 +453,7 @@ func (fs *faultSuite) killWorker(name string, before, during func() []string) {
 		editedBefore = before()
 	}
 	k := <-done
+	fs.faultsOn() // HighLevel at its usual speed again while the worker is down
 	at, inFlight := k.at, k.inFlight
 	affected := append(k.people, editedBefore...)
 	if during != nil {
