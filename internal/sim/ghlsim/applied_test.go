@@ -120,3 +120,27 @@ func TestAppliedThenFailed(t *testing.T) {
 		t.Errorf("write after faults off: %s", o)
 	}
 }
+
+// TestLoseAnswerOf: a targeted lost answer hits exactly the next successful write of the
+// named operation, once; other writes keep their answers.
+func TestLoseAnswerOf(t *testing.T) {
+	f := newFixture(t, ghlsim.Options{Seed: 7})
+	f.sim.SetFaults(ghlsim.Faults{LoseAnswerOf: map[string]int{"create-task": 1}})
+	if o := f.lostAnswer(t, "POST", "/contacts/", map[string]any{"locationId": loc, "firstName": "Ann", "email": "ann@example.com"}); o != http.StatusText(http.StatusCreated) && o != http.StatusText(http.StatusOK) {
+		t.Fatalf("create contact answered %s", o)
+	}
+	id := f.sim.Snapshot().Contacts[0].ID
+	task := map[string]any{"title": "Call", "dueDate": "2030-01-02T15:00:00Z", "completed": false}
+	if o := f.lostAnswer(t, "POST", "/contacts/"+id+"/tasks", task); o != http.StatusText(http.StatusBadGateway) {
+		t.Errorf("first create-task answered %s, want 502", o)
+	}
+	if o := f.lostAnswer(t, "POST", "/contacts/"+id+"/tasks", task); o == http.StatusText(http.StatusBadGateway) || o == "dropped" {
+		t.Errorf("second create-task answered %s, want its answer", o)
+	}
+	if n := len(f.sim.Snapshot().Tasks); n != 2 {
+		t.Errorf("%d tasks committed, want 2", n)
+	}
+	if left := f.sim.Faults().LoseAnswerOf["create-task"]; left != 0 {
+		t.Errorf("%d targeted losses left, want 0", left)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -106,6 +107,10 @@ type Faults struct {
 	// answer is then lost: half are answered 502, half have their connection dropped
 	// without an answer. The client cannot tell them from a write that never happened.
 	AppliedThenFailRate float64 `json:"appliedThenFailRate"`
+	// LoseAnswerOf makes a targeted, deterministic lost answer: for an operationId (e.g.
+	// "create-task") the next N writes of it that succeed are committed and answered 502.
+	// Counts left are shown by Faults.
+	LoseAnswerOf map[string]int `json:"loseAnswerOf,omitempty"`
 }
 
 // Shapes in which the token endpoint refuses a grant (ghl-facts.md §5).
@@ -323,13 +328,16 @@ func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = f.normalized()
+	s.faults.LoseAnswerOf = maps.Clone(f.LoseAnswerOf)
 }
 
 // Faults returns the fault settings, with forced counts as still pending.
 func (s *Server) Faults() Faults {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.faults
+	out := s.faults
+	out.LoseAnswerOf = maps.Clone(out.LoseAnswerOf)
+	return out
 }
 
 // Stats returns a copy of the counters.
@@ -657,11 +665,26 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
+	if !lose && rt.write && status < 300 && s.takeTargetedLoss(rt.op) {
+		lose, drop = true, false
+	}
 	if lose && status < 300 {
 		s.loseAnswer(w, drop)
 		return
 	}
 	writeJSON(w, status, resp)
+}
+
+// takeTargetedLoss reports whether this succeeded write of op loses its answer
+// (Faults.LoseAnswerOf), counting it down.
+func (s *Server) takeTargetedLoss(op string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults.LoseAnswerOf[op] <= 0 {
+		return false
+	}
+	s.faults.LoseAnswerOf[op]--
+	return true
 }
 
 // loseAnswer replaces the answer of a committed write by a 502 or, when drop, by closing
