@@ -259,6 +259,9 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 		if ev.Tasks, err = contactRuleTasks(ctx, conn, link.GHLContactID); err != nil {
 			return ContactPlan{}, err
 		}
+		if err := a.contactOccurrences(ctx, in, m, &ev, *subject); err != nil {
+			return ContactPlan{}, err
+		}
 		acts, err := m.EvaluateRules(ev, *subject, link.ID, a.doneActions(ctx, in.Ref)...)
 		if err != nil {
 			if err := a.ruleFailure(ctx, in, "contact", err); err != nil {
