@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 )
@@ -142,5 +143,29 @@ func TestLoseAnswerOf(t *testing.T) {
 	}
 	if left := f.sim.Faults().LoseAnswerOf["create-task"]; left != 0 {
 		t.Errorf("%d targeted losses left, want 0", left)
+	}
+}
+
+// TestNotFoundOf: the next call of the named operation is answered 404 and not applied.
+func TestNotFoundOf(t *testing.T) {
+	f := newFixture(t, ghlsim.Options{Seed: 7})
+	c, err := f.sim.CreateContact(ghlsim.Contact{LocationID: loc, FirstName: "Ann", Email: "ann@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := f.sim.CreateTask(c.ID, ghlsim.Task{Title: "Call", DueDate: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sim.SetFaults(ghlsim.Faults{NotFoundOf: map[string]int{"update-task-completed": 1}})
+	path := "/contacts/" + c.ID + "/tasks/" + tk.ID + "/completed"
+	if o := f.lostAnswer(t, "PUT", path, map[string]any{"completed": true}); o != http.StatusText(http.StatusNotFound) {
+		t.Errorf("first completion answered %s, want 404", o)
+	}
+	if got := f.sim.Snapshot().Tasks[0]; got.Completed {
+		t.Error("a 404 answer applied the completion")
+	}
+	if o := f.lostAnswer(t, "PUT", path, map[string]any{"completed": true}); o != http.StatusText(http.StatusOK) {
+		t.Errorf("second completion answered %s, want 200", o)
 	}
 }

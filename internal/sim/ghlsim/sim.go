@@ -111,6 +111,9 @@ type Faults struct {
 	// "create-task") the next N writes of it that succeed are committed and answered 502.
 	// Counts left are shown by Faults.
 	LoseAnswerOf map[string]int `json:"loseAnswerOf,omitempty"`
+	// NotFoundOf answers the next N calls of an operationId as if the record had been
+	// deleted a moment before (nothing is applied): the not-found answer of a lookup.
+	NotFoundOf map[string]int `json:"notFoundOf,omitempty"`
 }
 
 // Shapes in which the token endpoint refuses a grant (ghl-facts.md §5).
@@ -329,6 +332,7 @@ func (s *Server) SetFaults(f Faults) {
 	defer s.mu.Unlock()
 	s.faults = f.normalized()
 	s.faults.LoseAnswerOf = maps.Clone(f.LoseAnswerOf)
+	s.faults.NotFoundOf = maps.Clone(f.NotFoundOf)
 }
 
 // Faults returns the fault settings, with forced counts as still pending.
@@ -337,6 +341,7 @@ func (s *Server) Faults() Faults {
 	defer s.mu.Unlock()
 	out := s.faults
 	out.LoseAnswerOf = maps.Clone(out.LoseAnswerOf)
+	out.NotFoundOf = maps.Clone(out.NotFoundOf)
 	return out
 }
 
@@ -634,6 +639,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		fault = &apiError{status: http.StatusTooManyRequests, msg: "Too many requests, please try again later."}
 	case f.ErrorRate > 0 && s.rng.Float64() < f.ErrorRate:
 		fault = &apiError{status: http.StatusInternalServerError, msg: "Internal server error (injected)"}
+	case f.NotFoundOf[rt.op] > 0:
+		f.NotFoundOf[rt.op]--
+		fault = s.errNotFound("record (deleted, injected)")
 	}
 	// lose is drawn for every write while the rate is set (so the sequence of draws does
 	// not depend on which writes succeed) and applied only to a write that succeeded.
