@@ -105,7 +105,10 @@ func TestRulesEveryActionTypeWithALostAnswer(t *testing.T) {
 		},
 	}, {
 		action: "add_rz_label", rzLose: "PUT /v1/contacts/{id}",
-		do: func() error { _, err := e.GHL.CreateNote(c.ID, ghlsim.Note{Body: "Came in through a Referral"}); return err },
+		do: func() error {
+			_, err := e.GHL.CreateNote(c.ID, ghlsim.Note{Body: "Came in through a Referral"})
+			return err
+		},
 		done: func() (bool, string) {
 			return slices.Contains(labels(), "referral-campaign"), fmt.Sprint(labels())
 		},
@@ -124,8 +127,8 @@ func TestRulesEveryActionTypeWithALostAnswer(t *testing.T) {
 		done: func() (bool, string) { return slices.Contains(tags(), "needs-call"), fmt.Sprint(tags()) },
 	}, {
 		action: "remove_ghl_tag", ghlLose: "remove-tags",
-		do:     func() error { _, err := e.GHL.CompleteTask(callBack.ID, true); return err },
-		done:   func() (bool, string) { return !slices.Contains(tags(), "needs-call"), fmt.Sprint(tags()) },
+		do:   func() error { _, err := e.GHL.CompleteTask(callBack.ID, true); return err },
+		done: func() (bool, string) { return !slices.Contains(tags(), "needs-call"), fmt.Sprint(tags()) },
 	}, {
 		action: "record_rz_visit", rzLose: "POST /v1/visits",
 		do: func() error {
