@@ -55,9 +55,13 @@ rules:
       - {type: record_rz_visit, points: 5}
 `
 
-// Every action type runs end to end against the simulators, each with the answer of the
-// write it makes lost once (committed, then 502): the retry after the write landed makes
-// no second task or visit, and the result is what the rule says.
+// Every action type runs end to end against the simulators, each with the answer of one
+// write lost (committed, then 502) so the apply is retried after the write landed: the
+// retry makes no second task or visit, and the result is what the rule says. For tasks,
+// tags and visits the lost answer is the action's own write (create-task,
+// update-task-completed, add-tags, remove-tags, POST /v1/visits); for Referrizer labels it
+// is the pass's first Referrizer contact write, the notes projection, which the label
+// write follows in the same apply.
 func TestRulesEveryActionTypeWithALostAnswer(t *testing.T) {
 	e := e2e.Start(t, e2e.Options{Mapping: []byte(everyActionMapping)})
 	const email = "nia@example.com"
