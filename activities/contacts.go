@@ -265,6 +265,9 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 		if ev.Tasks, err = contactRuleTasks(ctx, conn, link.GHLContactID); err != nil {
 			return ContactPlan{}, err
 		}
+		if err := a.contactOccurrences(ctx, in, m, &ev, *subject); err != nil {
+			return ContactPlan{}, err
+		}
 		done, err := a.doneActions(ctx, in.Ref)
 		if err != nil {
 			return ContactPlan{}, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -147,6 +148,9 @@ func (o *Objects) tagRules(ctx context.Context, in PlanInput, conn *connector.Co
 	p.Tags = slices.DeleteFunc(append(slices.Clone(p.Tags), add...), func(t string) bool {
 		return slices.ContainsFunc(remove, func(r string) bool { return strings.EqualFold(r, t) })
 	})
+	if err := o.contactOccurrences(ctx, in, m, &ev, p); err != nil {
+		return nil, err
+	}
 	done, err := o.doneActions(ctx, in.Ref)
 	if err != nil {
 		return nil, err
@@ -432,7 +436,11 @@ func (d *Deps) recordBase(ctx context.Context, p ObjectPlan) error {
 }
 
 // runActions executes rule actions idempotently: each action carries a key, and a task is
-// created only if no task of the person already carries that key in its body.
+// created only if no task of the person already carries that key in its body. An action
+// the API refuses for good (404: the task or contact is gone; 400/422) is a dead letter
+// (Rules.action) and is not recorded as done, and the other actions and the pass go on; a
+// failure retrying may fix fails the activity, which retries it (and, exhausted, is a
+// dead letter too).
 func (d *Deps) runActions(ctx context.Context, conn *connector.Conn, link store.Link, actions []syncmodel.Action, res *ApplyResult) error {
 	if len(actions) == 0 {
 		return nil
@@ -449,72 +457,101 @@ func (d *Deps) runActions(ctx context.Context, conn *connector.Conn, link store.
 		return err
 	}
 	for _, a := range actions {
-		marker := a.TaskMarker
-		if marker == "" {
-			marker = syncmodel.TaskMarker(a.Key)
-		}
-		switch a.Type {
-		case syncmodel.ActionAddRZLabel, syncmodel.ActionRemoveRZLabel:
-			patch := referrizer.ContactPatch{}
-			if a.Type == syncmodel.ActionAddRZLabel {
-				patch.AddLabels = []string{a.Label}
-			} else {
-				patch.RemoveLabels = []string{a.Label}
-			}
-			if _, err := conn.RZ.UpdateContact(ctx, link.RZContactID, patch); err != nil {
-				return classify("rule: Referrizer label", err)
-			}
-			res.RZWrites++
-		case syncmodel.ActionAddGHLTag:
-			if _, err := conn.GHL.AddTags(ctx, link.GHLContactID, []string{a.Label}); err != nil {
-				return classify("rule: HighLevel tag", err)
-			}
-			res.GHLWrites++
-		case syncmodel.ActionRemoveGHLTag:
-			if _, err := conn.GHL.RemoveTags(ctx, link.GHLContactID, []string{a.Label}); err != nil {
-				return classify("rule: HighLevel tag", err)
-			}
-			res.GHLWrites++
-		case syncmodel.ActionCreateTask:
-			if err := loadTasks(); err != nil {
-				return classify("rule: list HighLevel tasks", err)
-			}
-			if slices.ContainsFunc(a.Markers(), func(m string) bool { return taskWithMarker(existing, m) != nil }) {
-				continue // created by an earlier attempt or pass
-			}
-			t, err := conn.GHL.CreateTask(ctx, link.GHLContactID, ghl.NewTask{
-				Title: a.Title, Body: strings.TrimSpace(a.Body + "\n\n" + marker), DueDate: d.now().Add(a.Due),
-			})
-			if err != nil {
-				return classify("rule: create HighLevel task", err)
-			}
-			existing = append(existing, t)
-			res.GHLWrites++
-		case syncmodel.ActionCompleteTask:
-			if _, err := conn.GHL.SetTaskCompleted(ctx, link.GHLContactID, a.TaskID, true); err != nil && !errors.Is(err, ghl.ErrNotFound) {
-				return classify("rule: complete HighLevel task", err)
-			}
-			res.GHLWrites++
-		case syncmodel.ActionVisit:
-			if err := d.pinAction(ctx, link, &a); err != nil {
+		err := d.runAction(ctx, conn, link, a, res, loadTasks, &existing)
+		if refusedForGood(err) {
+			if err := d.actionFailure(ctx, link, a, err); err != nil {
 				return err
 			}
-			v := referrizer.Visit{ContactID: link.RZContactID, Date: a.VisitDate}
-			if a.Points > 0 {
-				pts := float64(a.Points)
-				v.Points = &pts
-			}
-			if _, err := conn.RZ.CreateVisit(ctx, v); err != nil && !errors.Is(err, referrizer.ErrDuplicate) {
-				return classify("rule: record Referrizer visit", err)
-			}
-			res.RZWrites++
+			continue
 		}
-		// Remember the key, so the rule never fires twice for the same trigger.
+		if err != nil {
+			return err
+		}
+		// Remember the key, so the rule never fires twice for the same occurrence.
 		if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: link.ConnectionID, LinkID: link.ID, Object: actionObject + a.Key}); err != nil {
 			return classify("record rule action", err)
 		}
 	}
 	return nil
+}
+
+// runAction executes one rule action.
+func (d *Deps) runAction(ctx context.Context, conn *connector.Conn, link store.Link, a syncmodel.Action, res *ApplyResult, loadTasks func() error, existing *[]ghl.Task) error {
+	marker := a.TaskMarker
+	if marker == "" {
+		marker = syncmodel.TaskMarker(a.Key)
+	}
+	switch a.Type {
+	case syncmodel.ActionAddRZLabel, syncmodel.ActionRemoveRZLabel:
+		patch := referrizer.ContactPatch{}
+		if a.Type == syncmodel.ActionAddRZLabel {
+			patch.AddLabels = []string{a.Label}
+		} else {
+			patch.RemoveLabels = []string{a.Label}
+		}
+		if _, err := conn.RZ.UpdateContact(ctx, link.RZContactID, patch); err != nil {
+			return classify("rule: Referrizer label", err)
+		}
+		res.RZWrites++
+	case syncmodel.ActionAddGHLTag:
+		if _, err := conn.GHL.AddTags(ctx, link.GHLContactID, []string{a.Label}); err != nil {
+			return classify("rule: HighLevel tag", err)
+		}
+		res.GHLWrites++
+	case syncmodel.ActionRemoveGHLTag:
+		if _, err := conn.GHL.RemoveTags(ctx, link.GHLContactID, []string{a.Label}); err != nil {
+			return classify("rule: HighLevel tag", err)
+		}
+		res.GHLWrites++
+	case syncmodel.ActionCreateTask:
+		if err := loadTasks(); err != nil {
+			return classify("rule: list HighLevel tasks", err)
+		}
+		if slices.ContainsFunc(a.Markers(), func(m string) bool { return taskWithMarker(*existing, m) != nil }) {
+			return nil // created by an earlier attempt or pass
+		}
+		t, err := conn.GHL.CreateTask(ctx, link.GHLContactID, ghl.NewTask{
+			Title: a.Title, Body: strings.TrimSpace(a.Body + "\n\n" + marker), DueDate: d.now().Add(a.Due),
+		})
+		if err != nil {
+			return classify("rule: create HighLevel task", err)
+		}
+		*existing = append(*existing, t)
+		res.GHLWrites++
+	case syncmodel.ActionCompleteTask:
+		if _, err := conn.GHL.SetTaskCompleted(ctx, link.GHLContactID, a.TaskID, true); err != nil {
+			return classify("rule: complete HighLevel task", err)
+		}
+		res.GHLWrites++
+	case syncmodel.ActionVisit:
+		if err := d.pinAction(ctx, link, &a); err != nil {
+			return err
+		}
+		v := referrizer.Visit{ContactID: link.RZContactID, Date: a.VisitDate}
+		if a.Points > 0 {
+			pts := float64(a.Points)
+			v.Points = &pts
+		}
+		if _, err := conn.RZ.CreateVisit(ctx, v); err != nil && !errors.Is(err, referrizer.ErrDuplicate) {
+			return classify("rule: record Referrizer visit", err)
+		}
+		res.RZWrites++
+	}
+	return nil
+}
+
+// refusedForGood reports whether a rule action's error is the API refusing it in a way no
+// retry changes: the object is gone (404) or the request is invalid.
+func refusedForGood(err error) bool {
+	return errors.Is(err, ghl.ErrNotFound) || errors.Is(err, referrizer.ErrNotFound) ||
+		errors.Is(err, ghl.ErrValidation) || errors.Is(err, referrizer.ErrValidation)
+}
+
+// actionFailure records a rule action the API refused for good as a dead letter
+// (Rules.action, once while it is open), naming the rule, the action and its trigger.
+func (d *Deps) actionFailure(ctx context.Context, link store.Link, a syncmodel.Action, err error) error {
+	return d.ruleFailure(ctx, PlanInput{Ref: Ref{ConnectionID: link.ConnectionID, LinkID: link.ID}}, "action",
+		fmt.Errorf("rule %s (%s): action %s: %w", a.Rule, a.Trigger, a.Type, err))
 }
 
 // actionObject prefixes the ledger objects that record executed rule actions.
@@ -546,6 +583,55 @@ func taskWithMarker(tasks []ghl.Task, marker string) *ghl.Task {
 	for i := range tasks {
 		if strings.Contains(tasks[i].Body, marker) {
 			return &tasks[i]
+		}
+	}
+	return nil
+}
+
+// conditionObject prefixes the ledger objects that hold a contact rule's condition state
+// per side (`rulecond:<side>:<rule id>`): whether it held on the last pass from that side,
+// and how many times it became true there (see syncmodel.ContactOccurrences).
+const conditionObject = "rulecond:"
+
+// contactOccurrences evaluates the contact rules' conditions for a contact event (ev.New
+// set), records the states that changed (not on a dry run) and sets ev.Occurrences, so a
+// rule fires again when its condition becomes true again.
+func (d *Deps) contactOccurrences(ctx context.Context, in PlanInput, m *syncmodel.Mapping, ev *syncmodel.Event, p syncmodel.Person) error {
+	if !slices.ContainsFunc(m.Rules(), func(r syncmodel.Rule) bool { return r.On == syncmodel.EventContact }) {
+		return nil
+	}
+	prefix := conditionObject + string(ev.Side) + ":"
+	prev := map[string]syncmodel.ConditionState{}
+	for after := ""; ; {
+		entries, err := d.Store.LedgerEntriesOf(ctx, in.ConnectionID, in.LinkID, prefix, after, 200)
+		if err != nil {
+			return classify("read rule condition states", err)
+		}
+		if len(entries) == 0 {
+			break
+		}
+		for _, e := range entries {
+			var st syncmodel.ConditionState
+			if err := json.Unmarshal(e.Snapshot, &st); err != nil {
+				return classify("decode rule condition state", err)
+			}
+			prev[strings.TrimPrefix(e.Object, prefix)] = st
+		}
+		after = entries[len(entries)-1].Object
+	}
+	next := m.ContactOccurrences(*ev, p, prev)
+	ev.Occurrences = syncmodel.OccurrenceNumbers(next)
+	if in.DryRun {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(next))
+	for _, id := range ids {
+		if next[id] == prev[id] {
+			continue
+		}
+		raw, _ := json.Marshal(next[id])
+		if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: in.ConnectionID, LinkID: in.LinkID, Object: prefix + id, Snapshot: raw}); err != nil {
+			return classify("record rule condition state", err)
 		}
 	}
 	return nil

@@ -71,6 +71,7 @@ func (b *builder) rules(n *yaml.Node, path string) {
 				b.fail(whenNode, joinPath(rp, "when"), "%v", err)
 			}
 			r.when = prg
+			r.readsStatus = r.On == EventAppointments && readsAppointmentStatus.MatchString(r.When)
 		}
 		if actionsNode != nil {
 			ap := joinPath(rp, "actions")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +49,11 @@ type Event struct {
 	Tasks []Task `json:"tasks,omitempty"`
 	// Appointments are HighLevel appointments (rules on appointments run per appointment).
 	Appointments []Appointment `json:"appointments,omitempty"`
+	// Occurrences (contact events) is, per contact rule id, which occurrence of the rule
+	// this pass is: how many times its condition has become true (false before, true now)
+	// on passes from Side, from ContactOccurrences. 0 or 1 is the first; a rule fires
+	// once per occurrence.
+	Occurrences map[string]int `json:"occurrences,omitempty"`
 }
 
 // ActionType names what an action does.
@@ -79,7 +85,13 @@ type Rule struct {
 	Actions []ActionSpec `json:"actions"`
 
 	when cel.Program
+	// readsStatus (appointment rules) says the condition reads appointment.status: the
+	// appointment reaching another status is then another occurrence.
+	readsStatus bool
 }
+
+// readsAppointmentStatus matches a condition that reads the appointment's status.
+var readsAppointmentStatus = regexp.MustCompile(`\bappointment\s*(\.\s*status\b|\[\s*["']status["']\s*\])`)
 
 // ActionSpec is a configured action. Text values are literal or, in the *Expr variants, CEL
 // string expressions over the rule's variables.
@@ -160,6 +172,30 @@ type trigger struct {
 	name    string // CEL variable of the subject, "" for contact events
 	subject any
 	visit   time.Time
+	status  string // an appointment's status, lower-cased
+}
+
+// occurrence is the trigger as rule r sees it: what identifies one occurrence of r's
+// trigger, which its action keys derive from.
+//   - contact: the person and the how-manieth time r's condition became true
+//     (ev.Occurrences); the first keeps the key contact rules always had, with its legacy
+//     per-side keys, so actions done before count as done.
+//   - appointments: the appointment, and its status when r's condition reads it (booked
+//     and later showed are two occurrences); the key without the status, which such
+//     actions had before, counts as done for every status.
+//   - notes, tasks: the note or task.
+func (t trigger) occurrence(r *Rule, ev Event) trigger {
+	switch ev.Kind {
+	case EventContact:
+		if n := ev.Occurrences[r.ID]; n > 1 {
+			t.key, t.legacy = "contact#"+strconv.Itoa(n), nil
+		}
+	case EventAppointments:
+		if r.readsStatus {
+			t.key, t.legacy = t.id+"#"+t.status, []string{t.id}
+		}
+	}
+	return t
 }
 
 // contactTriggerID is a contact event's trigger id on one side (and, before keys were per
@@ -211,7 +247,7 @@ func triggersOf(ev Event) []trigger {
 		out := make([]trigger, len(appts))
 		for i, a := range appts {
 			out[i] = trigger{id: "appointment:" + a.ID, name: "appointment", visit: a.StartTime,
-				subject: celAppointment(a)}
+				status: strings.ToLower(strings.TrimSpace(a.Status)), subject: celAppointment(a)}
 		}
 		return out
 	}
@@ -250,6 +286,7 @@ func (m *Mapping) EvaluateRules(ev Event, p Person, link string, done ...string)
 			continue
 		}
 		for _, t := range triggers {
+			t = t.occurrence(r, ev)
 			vars := base
 			if t.name != "" {
 				vars = maps.Clone(base)
@@ -280,6 +317,57 @@ func (m *Mapping) EvaluateRules(ev Event, p Person, link string, done ...string)
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// ConditionState is what a contact rule's condition was on the last pass from one side
+// that evaluated it, and how many times it has become true there (its occurrences).
+type ConditionState struct {
+	Holds       bool `json:"holds,omitempty"`
+	Occurrences int  `json:"occurrences,omitempty"`
+}
+
+// ContactOccurrences evaluates the conditions of the contact rules for a contact event and
+// person p, and returns each rule's state after this pass, given prev (the states of the
+// last pass from ev.Side; a rule missing there never held). A condition that holds now
+// and did not before is a new occurrence; a rule without a condition always holds, so it
+// has one occurrence per person. A condition that fails to evaluate keeps its state (the
+// error is EvaluateRules' to report). Set Event.Occurrences from the result.
+func (m *Mapping) ContactOccurrences(ev Event, p Person, prev map[string]ConditionState) map[string]ConditionState {
+	vars := map[string]any{
+		"person": personView(m.Normalize(p)),
+		"event":  celEvent{Kind: string(ev.Kind), Side: string(ev.Side), ContactID: ev.ContactID, New: ev.New},
+	}
+	out := map[string]ConditionState{}
+	for _, r := range m.rules {
+		if r.On != EventContact {
+			continue
+		}
+		st := prev[r.ID]
+		holds := true
+		if r.when != nil {
+			ok, err := evalBool(r.when, vars)
+			if err != nil {
+				out[r.ID] = st
+				continue
+			}
+			holds = ok
+		}
+		if holds && !st.Holds {
+			st.Occurrences++
+		}
+		st.Holds = holds
+		out[r.ID] = st
+	}
+	return out
+}
+
+// OccurrenceNumbers is the Event.Occurrences of states.
+func OccurrenceNumbers(states map[string]ConditionState) map[string]int {
+	out := make(map[string]int, len(states))
+	for id, st := range states {
+		out[id] = st.Occurrences
+	}
+	return out
 }
 
 // resolve turns one action spec into concrete actions for a trigger.

@@ -311,3 +311,128 @@ rules:
 		t.Errorf("markers %v lack the legacy one", fromRZ[0].Markers())
 	}
 }
+
+// A contact rule fires once per occurrence: each time its condition becomes true after
+// having been false on that side's passes (a tag removed and added again), not once per
+// person forever and not on every pass while it holds.
+func TestContactRuleOccurrences(t *testing.T) {
+	m := mustMapping(t, `
+rules:
+  - id: welcome
+    on: contact
+    when: '"vip" in person.tags'
+    actions:
+      - {type: create_ghl_task, title: Welcome pack}
+  - id: always
+    on: contact
+    actions:
+      - {type: add_rz_label, label: synced}
+`)
+	ev := Event{Kind: EventContact, Side: SideGHL, ContactID: "g1", OtherContactID: "r1"}
+	vip, plain := Person{Tags: []string{"vip"}}, Person{}
+	var done []string
+	states := map[string]ConditionState{}
+	pass := func(p Person) []Action {
+		t.Helper()
+		states = m.ContactOccurrences(ev, p, states)
+		e := ev
+		e.Occurrences = OccurrenceNumbers(states)
+		acts, err := m.EvaluateRules(e, p, "L", done...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range acts {
+			done = append(done, a.Key)
+		}
+		return acts
+	}
+	rulesOf := func(acts []Action) []string {
+		var out []string
+		for _, a := range acts {
+			out = append(out, a.Rule)
+		}
+		return out
+	}
+	first := pass(vip)
+	if got := rulesOf(first); !slices.Equal(got, []string{"welcome", "always"}) {
+		t.Fatalf("first pass fired %v", got)
+	}
+	// The first occurrence keeps the key contact rules had (markers stored before count).
+	if first[0].Key != actionKey("welcome", "L", "contact", 0, "") {
+		t.Errorf("first occurrence key %s is not the per-person key", first[0].Key)
+	}
+	if got := rulesOf(pass(vip)); len(got) != 0 {
+		t.Errorf("condition still true: fired %v again", got)
+	}
+	if got := rulesOf(pass(plain)); len(got) != 0 {
+		t.Errorf("condition false: fired %v", got)
+	}
+	second := pass(vip)
+	if got := rulesOf(second); !slices.Equal(got, []string{"welcome"}) {
+		t.Fatalf("tag added again: fired %v, want the welcome rule once more", got)
+	}
+	if second[0].Key == first[0].Key || second[0].TaskMarker == first[0].TaskMarker || len(second[0].LegacyKeys) != 0 {
+		t.Errorf("second occurrence keyed like the first: %+v", second[0])
+	}
+	if got := states["welcome"]; got != (ConditionState{Holds: true, Occurrences: 2}) {
+		t.Errorf("state = %+v", got)
+	}
+	if got := states["always"]; got != (ConditionState{Holds: true, Occurrences: 1}) {
+		t.Errorf("unconditional rule state = %+v", got)
+	}
+	// Replanning the same occurrence (a retried pass) yields the same key: done.
+	e := ev
+	e.Occurrences = OccurrenceNumbers(states)
+	if again, _ := m.EvaluateRules(e, vip, "L", done...); len(again) != 0 {
+		t.Errorf("same occurrence acted again: %+v", again)
+	}
+}
+
+// An appointment rule whose condition reads the status fires once per appointment and
+// status; one that does not, once per appointment. Keys made before (per appointment)
+// count as done.
+func TestAppointmentRuleOccurrences(t *testing.T) {
+	m := mustMapping(t, `
+rules:
+  - id: by-status
+    on: appointments
+    when: appointment.status != "cancelled"
+    actions:
+      - {type: create_ghl_task, title_expr: '"Appointment " + appointment.status'}
+  - id: per-appointment
+    on: appointments
+    when: appointment.title != ""
+    actions:
+      - {type: record_rz_visit}
+`)
+	ev := func(status string) Event {
+		return Event{Kind: EventAppointments, Appointments: []Appointment{{ID: "a1", Title: "Intro", Status: status}}}
+	}
+	var done []string
+	run := func(status string) []Action {
+		t.Helper()
+		acts, err := m.EvaluateRules(ev(status), Person{}, "L", done...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range acts {
+			done = append(done, a.Key)
+		}
+		return acts
+	}
+	if got := run("confirmed"); len(got) != 2 {
+		t.Fatalf("confirmed: %+v", got)
+	}
+	if got := run("confirmed"); len(got) != 0 {
+		t.Errorf("same status again: %+v", got)
+	}
+	got := run("showed")
+	if len(got) != 1 || got[0].Rule != "by-status" || got[0].Title != "Appointment showed" {
+		t.Errorf("showed: %+v, want only the status rule", got)
+	}
+	// Done before the status was part of the key: done for every status.
+	legacy := actionKey("by-status", "L", "appointment:a1", 0, "")
+	if again, _ := m.EvaluateRules(ev("noshow"), Person{}, "L", legacy); len(again) != 1 || again[0].Rule != "per-appointment" {
+		t.Errorf("legacy key done: %+v", again)
+	}
+}

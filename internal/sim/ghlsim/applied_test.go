@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 )
@@ -118,5 +119,53 @@ func TestAppliedThenFailed(t *testing.T) {
 	f.sim.SetFaults(ghlsim.Faults{})
 	if o := f.lostAnswer(t, "POST", "/contacts/"+id+"/notes", map[string]any{"body": "second"}); o != http.StatusText(http.StatusCreated) && o != http.StatusText(http.StatusOK) {
 		t.Errorf("write after faults off: %s", o)
+	}
+}
+
+// TestLoseAnswerOf: a targeted lost answer hits exactly the next successful write of the
+// named operation, once; other writes keep their answers.
+func TestLoseAnswerOf(t *testing.T) {
+	f := newFixture(t, ghlsim.Options{Seed: 7})
+	f.sim.SetFaults(ghlsim.Faults{LoseAnswerOf: map[string]int{"create-task": 1}})
+	if o := f.lostAnswer(t, "POST", "/contacts/", map[string]any{"locationId": loc, "firstName": "Ann", "email": "ann@example.com"}); o != http.StatusText(http.StatusCreated) && o != http.StatusText(http.StatusOK) {
+		t.Fatalf("create contact answered %s", o)
+	}
+	id := f.sim.Snapshot().Contacts[0].ID
+	task := map[string]any{"title": "Call", "dueDate": "2030-01-02T15:00:00Z", "completed": false}
+	if o := f.lostAnswer(t, "POST", "/contacts/"+id+"/tasks", task); o != http.StatusText(http.StatusBadGateway) {
+		t.Errorf("first create-task answered %s, want 502", o)
+	}
+	if o := f.lostAnswer(t, "POST", "/contacts/"+id+"/tasks", task); o == http.StatusText(http.StatusBadGateway) || o == "dropped" {
+		t.Errorf("second create-task answered %s, want its answer", o)
+	}
+	if n := len(f.sim.Snapshot().Tasks); n != 2 {
+		t.Errorf("%d tasks committed, want 2", n)
+	}
+	if left := f.sim.Faults().LoseAnswerOf["create-task"]; left != 0 {
+		t.Errorf("%d targeted losses left, want 0", left)
+	}
+}
+
+// TestNotFoundOf: the next call of the named operation is answered 404 and not applied.
+func TestNotFoundOf(t *testing.T) {
+	f := newFixture(t, ghlsim.Options{Seed: 7})
+	c, err := f.sim.CreateContact(ghlsim.Contact{LocationID: loc, FirstName: "Ann", Email: "ann@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := f.sim.CreateTask(c.ID, ghlsim.Task{Title: "Call", DueDate: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sim.SetFaults(ghlsim.Faults{NotFoundOf: map[string]int{"update-task-completed": 1}})
+	path := "/contacts/" + c.ID + "/tasks/" + tk.ID + "/completed"
+	if o := f.lostAnswer(t, "PUT", path, map[string]any{"completed": true}); o != http.StatusText(http.StatusNotFound) {
+		t.Errorf("first completion answered %s, want 404", o)
+	}
+	if got := f.sim.Snapshot().Tasks[0]; got.Completed {
+		t.Error("a 404 answer applied the completion")
+	}
+	if o := f.lostAnswer(t, "PUT", path, map[string]any{"completed": true}); o != http.StatusText(http.StatusOK) {
+		t.Errorf("second completion answered %s, want 200", o)
 	}
 }

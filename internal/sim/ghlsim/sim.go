@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -106,6 +107,13 @@ type Faults struct {
 	// answer is then lost: half are answered 502, half have their connection dropped
 	// without an answer. The client cannot tell them from a write that never happened.
 	AppliedThenFailRate float64 `json:"appliedThenFailRate"`
+	// LoseAnswerOf makes a targeted, deterministic lost answer: for an operationId (e.g.
+	// "create-task") the next N writes of it that succeed are committed and answered 502.
+	// Counts left are shown by Faults.
+	LoseAnswerOf map[string]int `json:"loseAnswerOf,omitempty"`
+	// NotFoundOf answers the next N calls of an operationId as if the record had been
+	// deleted a moment before (nothing is applied): the not-found answer of a lookup.
+	NotFoundOf map[string]int `json:"notFoundOf,omitempty"`
 }
 
 // Shapes in which the token endpoint refuses a grant (ghl-facts.md §5).
@@ -323,13 +331,18 @@ func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = f.normalized()
+	s.faults.LoseAnswerOf = maps.Clone(f.LoseAnswerOf)
+	s.faults.NotFoundOf = maps.Clone(f.NotFoundOf)
 }
 
 // Faults returns the fault settings, with forced counts as still pending.
 func (s *Server) Faults() Faults {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.faults
+	out := s.faults
+	out.LoseAnswerOf = maps.Clone(out.LoseAnswerOf)
+	out.NotFoundOf = maps.Clone(out.NotFoundOf)
+	return out
 }
 
 // Stats returns a copy of the counters.
@@ -626,6 +639,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		fault = &apiError{status: http.StatusTooManyRequests, msg: "Too many requests, please try again later."}
 	case f.ErrorRate > 0 && s.rng.Float64() < f.ErrorRate:
 		fault = &apiError{status: http.StatusInternalServerError, msg: "Internal server error (injected)"}
+	case f.NotFoundOf[rt.op] > 0:
+		f.NotFoundOf[rt.op]--
+		fault = s.errNotFound("record (deleted, injected)")
 	}
 	// lose is drawn for every write while the rate is set (so the sequence of draws does
 	// not depend on which writes succeed) and applied only to a write that succeeded.
@@ -657,11 +673,26 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
+	if !lose && rt.write && status < 300 && s.takeTargetedLoss(rt.op) {
+		lose, drop = true, false
+	}
 	if lose && status < 300 {
 		s.loseAnswer(w, drop)
 		return
 	}
 	writeJSON(w, status, resp)
+}
+
+// takeTargetedLoss reports whether this succeeded write of op loses its answer
+// (Faults.LoseAnswerOf), counting it down.
+func (s *Server) takeTargetedLoss(op string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults.LoseAnswerOf[op] <= 0 {
+		return false
+	}
+	s.faults.LoseAnswerOf[op]--
+	return true
 }
 
 // loseAnswer replaces the answer of a committed write by a 502 or, when drop, by closing

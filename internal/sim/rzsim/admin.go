@@ -53,6 +53,10 @@ type Faults struct {
 	// whose answer is then lost: half are answered 502, half have their connection dropped
 	// without an answer. Only a write that succeeded loses its answer.
 	AppliedThenFailRate float64 `json:"appliedThenFailRate"`
+	// LoseAnswerOf makes a targeted, deterministic lost answer: for a route pattern (e.g.
+	// "POST /v1/visits") the next N calls of it that succeed are committed and answered
+	// 502. Counts left are shown by Faults.
+	LoseAnswerOf map[string]int `json:"loseAnswerOf,omitempty"`
 }
 
 func (f Faults) validate() error {
@@ -78,6 +82,7 @@ func (s *Server) SetFaults(f Faults) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = f
+	s.faults.LoseAnswerOf = maps.Clone(f.LoseAnswerOf)
 	return nil
 }
 
@@ -85,7 +90,9 @@ func (s *Server) SetFaults(f Faults) error {
 func (s *Server) Faults() Faults {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.faults
+	out := s.faults
+	out.LoseAnswerOf = maps.Clone(out.LoseAnswerOf)
+	return out
 }
 
 // ForceNext answers the next n API calls with status, leaving other faults as they are.

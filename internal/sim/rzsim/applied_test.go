@@ -109,3 +109,32 @@ func TestAppliedThenFailed(t *testing.T) {
 		t.Errorf("write after faults off: %s", o)
 	}
 }
+
+// TestLoseAnswerOf: a targeted lost answer hits exactly the next successful call of the
+// named route, once; a refused call keeps its answer and does not use it up.
+func TestLoseAnswerOf(t *testing.T) {
+	now := time.Date(2025, 6, 15, 15, 30, 0, 0, time.UTC)
+	h := newHarness(t, rzsim.Options{Seed: 3, Now: func() time.Time { return now }})
+	if r := h.api("POST", "/v1/contacts", map[string]any{"email": "ann@example.com", "firstName": "Ann"}); r.status >= 300 {
+		t.Fatalf("create contact: %d %s", r.status, r.body)
+	}
+	id := h.sim.Contacts(token)[0].ID
+	if err := h.sim.SetFaults(rzsim.Faults{LoseAnswerOf: map[string]int{"POST /v1/visits": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if o := h.lostAnswer("PUT", "/v1/contacts/"+id, map[string]any{"email": "ann@example.com", "firstName": "Anne"}); o != http.StatusText(http.StatusOK) {
+		t.Errorf("contact PUT answered %s, want 200", o)
+	}
+	if o := h.lostAnswer("POST", "/v1/visits", map[string]any{"contactId": id}); o != http.StatusText(http.StatusBadGateway) {
+		t.Errorf("first visit answered %s, want 502", o)
+	}
+	if v := h.sim.Visits(token); len(v) != 1 {
+		t.Errorf("visit not committed: %d visits", len(v))
+	}
+	if o := h.lostAnswer("POST", "/v1/visits", map[string]any{"contactId": id}); o != http.StatusText(http.StatusBadRequest) {
+		t.Errorf("second visit the same day answered %s, want 400", o)
+	}
+	if left := h.sim.Faults().LoseAnswerOf["POST /v1/visits"]; left != 0 {
+		t.Errorf("%d targeted losses left, want 0", left)
+	}
+}

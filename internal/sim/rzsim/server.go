@@ -217,7 +217,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, &APIError{Status: status, Code: code, Message: "injected fault"})
 		return
 	}
-	if !lose {
+	targeted := write && status == 0 && !lose && s.hasTargetedLoss(key)
+	if !lose && !targeted {
 		s.api.ServeHTTP(w, r)
 		return
 	}
@@ -232,7 +233,31 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(buf.body.Bytes())
 		return
 	}
+	if targeted && !s.takeTargetedLoss(key) {
+		maps.Copy(w.Header(), buf.header)
+		w.WriteHeader(buf.status)
+		_, _ = w.Write(buf.body.Bytes())
+		return
+	}
 	s.loseAnswer(w, drop)
+}
+
+// hasTargetedLoss reports whether a call of route key may lose its answer
+// (Faults.LoseAnswerOf); takeTargetedLoss counts one down once the call succeeded.
+func (s *Server) hasTargetedLoss(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults.LoseAnswerOf[key] > 0
+}
+
+func (s *Server) takeTargetedLoss(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults.LoseAnswerOf[key] <= 0 {
+		return false
+	}
+	s.faults.LoseAnswerOf[key]--
+	return true
 }
 
 // loseAnswer replaces the answer of a committed write by a 502 or, when drop, by closing
