@@ -392,6 +392,15 @@ func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (_ ApplyResu
 		link = l
 		res.GHLID, res.RZID = link.GHLContactID, link.RZContactID
 	}
+	// A create an earlier attempt of this apply landed (the link holds the id it saved, the
+	// plan had none): the create carried the plan's values, and writing them again as an
+	// update would overwrite edits made on that side since. The next pass sees those.
+	if plan.RZ.Create && p.RZID == "" && link.RZContactID != "" {
+		plan.RZ = syncmodel.SideChanges{}
+	}
+	if plan.GHL.Create && p.GHLID == "" && link.GHLContactID != "" {
+		plan.GHL = syncmodel.SideChanges{}
+	}
 	if link, err = a.applyRZ(ctx, conn, link, plan, p, &res); err != nil || res.Rematch {
 		res.GHLID, res.RZID = link.GHLContactID, link.RZContactID
 		return res, err

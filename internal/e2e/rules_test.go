@@ -215,3 +215,44 @@ func TestContactRuleOnReferrizerOnlyBackfill(t *testing.T) {
 		t.Errorf("Rae's HighLevel tasks = %v, want [Welcome pack]; last plan: %s", titles, lastPlan(t, e, g.ID))
 	}
 }
+
+// A retried apply of a first pass whose HighLevel create landed does not write the create's
+// values again as an update: a HighLevel edit made between the attempts survives and reaches
+// Referrizer (found by the fault suite: a retried create overwrote a last-name edit).
+func TestRetriedCreateKeepsAnEditMadeMeanwhile(t *testing.T) {
+	e := e2e.Start(t, e2e.Options{Mapping: []byte(welcomeRuleMapping)})
+	ctx := context.Background()
+	// The welcome task's create lands but its answer is lost: the apply that created the
+	// HighLevel contact fails after the create and is retried a second later.
+	e.GHL.SetFaults(ghlsim.Faults{LoseAnswerOf: map[string]int{"create-task": 1}})
+	if _, err := e.RZ.AdminCreateContact(e.RZToken, rzsim.Contact{FirstName: "Uma", LastName: "Old", Email: "uma@example.com", Labels: []string{"vip"}}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID(e.Conn.ID), TaskQueue: e.App.Config.TaskQueue},
+		workflows.Backfill, workflows.BackfillInput{ConnectionID: e.Conn.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g ghlsim.Contact
+	e.Eventually(30*time.Second, "Uma created in HighLevel", func() (bool, string) {
+		var ok bool
+		g, ok = ghlByEmail(e, "uma@example.com")
+		return ok, ""
+	})
+	edited := "Edited"
+	if _, err := e.GHL.UpdateContact(g.ID, ghlsim.ContactPatch{LastName: &edited}); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatalf("backfill: %v", err)
+	}
+	if left := e.GHL.Faults().LoseAnswerOf["create-task"]; left != 0 {
+		t.Fatalf("the lost answer did not happen (%d left)", left)
+	}
+	e.Eventually(60*time.Second, "the edit on both sides", func() (bool, string) {
+		g, _ := ghlByEmail(e, "uma@example.com")
+		r, _ := rzByEmail(e, "uma@example.com")
+		return g.LastName == edited && r.LastName == edited, fmt.Sprintf("HighLevel %q, Referrizer %q", g.LastName, r.LastName)
+	})
+	waitIdle(t, e)
+}
