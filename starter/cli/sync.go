@@ -210,36 +210,44 @@ func (a *app) planPerson(ctx context.Context, q string) error {
 	for _, o := range objects {
 		writes = writes || o.Changed
 	}
+	out := planOutput{conn.ID, link.ID, cp.GHLID, cp.RZID, true, cp.Summary, writes, cp.Created, cp.Deleted, sides.base == nil, rows, cp.Plan, objects, actions}
 	if a.json() {
-		a.printJSON(struct {
-			Connection  string           `json:"connection"`
-			LinkID      string           `json:"linkId"`
-			GHLID       string           `json:"ghlId,omitempty"`
-			RZID        string           `json:"rzId,omitempty"`
-			DryRun      bool             `json:"dryRun"`
-			Summary     string           `json:"summary"`
-			Writes      bool             `json:"writes"`
-			Created     []string         `json:"created,omitempty"`
-			Deleted     []string         `json:"deleted,omitempty"`
-			FirstSync   bool             `json:"firstSync"`
-			Fields      []fieldRow       `json:"fields"`
-			Plan        json.RawMessage  `json:"plan"`
-			Objects     []objectPlanView `json:"objects"`
-			RuleActions []ruleActionView `json:"ruleActions"`
-		}{conn.ID, link.ID, cp.GHLID, cp.RZID, true, cp.Summary, writes, cp.Created, cp.Deleted, sides.base == nil, rows, cp.Plan, objects, actions})
+		a.printJSON(out)
 		return nil
 	}
-	a.printf("dry run for person %s (HighLevel %s, Referrizer %s), connection %s\n", link.ID, orDash(cp.GHLID), orDash(cp.RZID), conn.ID)
-	a.printf("plan: %s\n", cp.Summary)
-	if sides.base == nil {
+	a.printPlan(out, plan)
+	return nil
+}
+
+// planOutput is what `starter plan` prints.
+type planOutput struct {
+	Connection  string           `json:"connection"`
+	LinkID      string           `json:"linkId"`
+	GHLID       string           `json:"ghlId,omitempty"`
+	RZID        string           `json:"rzId,omitempty"`
+	DryRun      bool             `json:"dryRun"`
+	Summary     string           `json:"summary"`
+	Writes      bool             `json:"writes"`
+	Created     []string         `json:"created,omitempty"`
+	Deleted     []string         `json:"deleted,omitempty"`
+	FirstSync   bool             `json:"firstSync"`
+	Fields      []fieldRow       `json:"fields"`
+	Plan        json.RawMessage  `json:"plan"`
+	Objects     []objectPlanView `json:"objects"`
+	RuleActions []ruleActionView `json:"ruleActions"`
+}
+
+func (a *app) printPlan(out planOutput, plan syncmodel.Plan) {
+	a.printf("dry run for person %s (HighLevel %s, Referrizer %s), connection %s\n", out.LinkID, orDash(out.GHLID), orDash(out.RZID), out.Connection)
+	a.printf("plan: %s\n", out.Summary)
+	if out.FirstSync {
 		a.printf("no synced base yet: this would be the person's first sync\n")
 	}
-	writePlanTable(a.stdout, plan, rows)
-	writeObjectPlans(a.stdout, objects, actions)
-	if !writes {
+	writePlanTable(a.stdout, plan, out.Fields)
+	writeObjectPlans(a.stdout, out.Objects, out.RuleActions)
+	if !out.Writes {
 		a.printf("nothing to write\n")
 	}
-	return nil
 }
 
 // planSides are the person's records for display: nil means absent (or gone, per the flag).
