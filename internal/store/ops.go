@@ -70,3 +70,63 @@ func TokenAAD(connectionID string, kind TokenKind) []byte { return tokenAAD(conn
 
 // CompanyTokenAAD binds a company token's sealed secrets to its company (SealCompanyToken).
 func CompanyTokenAAD(companyID string) []byte { return companyAAD(companyID) }
+
+// SealedColumn is one column holding sealed values, with the columns (text) its AAD is made
+// of, in order.
+type SealedColumn struct {
+	Table, Column string
+	IDs           []string
+	Text          bool // sealed with Keyring.SealString; otherwise a blob (SealBlob)
+	AAD           func(ids []string) []byte
+}
+
+// SealedColumns are every sealed column of both stores' schemas.
+var SealedColumns = []SealedColumn{
+	{"tokens", "access_sealed", []string{"connection_id", "kind"}, true, tokenRowAAD},
+	{"tokens", "refresh_sealed", []string{"connection_id", "kind"}, true, tokenRowAAD},
+	{"company_tokens", "access_sealed", []string{"company_id"}, true, companyRowAAD},
+	{"company_tokens", "refresh_sealed", []string{"company_id"}, true, companyRowAAD},
+	{"inbox", "body", []string{"dedupe_key"}, false, func(v []string) []byte { return InboxAAD(v[0]) }},
+	{"ledger", "snapshot", []string{"connection_id", "link_id", "object"}, false, func(v []string) []byte { return LedgerAAD(v[0], v[1], v[2]) }},
+	{"observations", "body", []string{"connection_id", "side", "contact_id"}, false, func(v []string) []byte {
+		return ObservationAAD(v[0], Side(v[1]), v[2])
+	}},
+	{"dead_letters", "input", []string{"connection_id", "kind"}, false, func(v []string) []byte { return DeadLetterAAD(v[0], v[1]) }},
+}
+
+func tokenRowAAD(v []string) []byte   { return tokenAAD(v[0], TokenKind(v[1])) }
+func companyRowAAD(v []string) []byte { return companyAAD(v[0]) }
+
+// Prefix is how a value of c sealed under kr's primary key begins.
+func (c SealedColumn) Prefix(kr *secrets.Keyring) []byte {
+	if c.Text {
+		return []byte(kr.PrimaryID() + ".")
+	}
+	return BlobPrefix(kr)
+}
+
+// Reseal re-seals one value of c under kr's primary key.
+func (c SealedColumn) Reseal(kr *secrets.Keyring, ids []string, v []byte) ([]byte, error) {
+	if c.Text {
+		s, err := ResealString(kr, string(v), c.AAD(ids))
+		return []byte(s), err
+	}
+	return ResealBlob(kr, v, c.AAD(ids))
+}
+
+// ConnectionTables are the tables holding a connection's rows (ConnectionRemover), each
+// with its connection column, children first.
+var ConnectionTables = [][2]string{
+	{"ledger", "connection_id"}, {"links", "connection_id"}, {"tokens", "connection_id"}, {"cursors", "connection_id"},
+	{"observations", "connection_id"}, {"match_keys", "connection_id"}, {"dead_letters", "connection_id"}, {"connections", "id"},
+}
+
+// AddResealCount adds one column's figures to the per-table counts.
+func AddResealCount(out []ResealCount, table string, resealed, current int64) []ResealCount {
+	if len(out) > 0 && out[len(out)-1].Table == table {
+		out[len(out)-1].Resealed += resealed
+		out[len(out)-1].Current += current
+		return out
+	}
+	return append(out, ResealCount{Table: table, Resealed: resealed, Current: current})
+}
