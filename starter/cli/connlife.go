@@ -46,6 +46,10 @@ func (a *app) setPaused(ctx context.Context, q string, pause bool) error {
 		return err
 	}
 	status, reason, did := store.ConnPaused, pausedByOperator, "paused"
+	if pause && c.Status != store.ConnActive && c.Status != store.ConnPaused {
+		// Pausing would hide why it does not sync, and resume would then skip the fix.
+		return invalidErr("connection %s is %s, not active: %s", c.ID, c.Status, nextStep(c))
+	}
 	if !pause {
 		if err := refusePending(c); err != nil {
 			return err

@@ -283,6 +283,16 @@ func testPauseResume(t *testing.T, e *e2e.Env, c *cliEnv, ghlID, rzID string) {
 	if cur := rzContact(e, rzID); cur.LastName != "Lund-Berg" {
 		t.Errorf("edit not synced after resume: %+v", cur)
 	}
+	// A connection that waits for its Referrizer token is not paused (resume would skip that).
+	if _, err := e.Store.PutConnection(ctx, store.Connection{ID: "pend-1", GHLLocationID: "loc-pend-1", Status: store.ConnPending}); err != nil {
+		t.Fatal(err)
+	}
+	if r := want(t, c.run(t, "connections", "pause", "pend-1"), cli.ExitInvalid); !strings.Contains(r.stderr, "pending") {
+		t.Errorf("pause of a pending connection: %s", r)
+	}
+	if cur := rzContact(e, rzID); cur.LastName != "Lund-Berg" {
+		t.Errorf("edit not synced after resume: %+v", cur)
+	}
 }
 
 func ptr[T any](v T) *T { return &v }
