@@ -17,7 +17,8 @@ func (a *app) keysCmd() *cobra.Command {
 (the first entry of HLRZ_ENCRYPTION_KEYS): tokens, company tokens, inbox bodies, ledger
 snapshots, observations and dead-letter inputs; values written before encryption are sealed
 too. It prints, per table, how many values it resealed and how many already were under the
-primary key. Running it again reseals nothing. Afterwards the old key can be removed from the
+primary key. Running it again reseals nothing. Run it once every worker and bridge runs with the
+new key list: a process that lacks the new key cannot open what it reseals. Afterwards the old key can be removed from the
 list (Temporal payloads sealed by it stay in workflow histories until they are deleted).
 Match keys are digests under every listed key and need no reseal; a backfill rewrites them.`,
 		Args: cobra.NoArgs,
