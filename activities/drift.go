@@ -383,7 +383,7 @@ func rotationQuota(n int, every, within time.Duration) int {
 // person is one person a rotation re-reads, with the ledger projections to compare with.
 type person struct {
 	link  store.Link
-	tasks *projectionPlan // nil when the ledger has none
+	tasks *ProjectionPlan // nil when the ledger has none
 }
 
 // rotationPage lists up to limit people of the rotation after the given link id.
@@ -396,7 +396,7 @@ func (d *drift) rotationPage(ctx context.Context, phase, after string, limit int
 				return nil, classify("read ledger", err)
 			}
 			for _, e := range entries {
-				var pp projectionPlan
+				var pp ProjectionPlan
 				if json.Unmarshal(e.Snapshot, &pp) != nil || len(pp.AddLabels) == 0 {
 					continue // no open tasks last time: a new task comes with a TaskCreate webhook, or the sweep
 				}
@@ -441,7 +441,7 @@ func (d *drift) countRotation(ctx context.Context, phase string) (int, error) {
 				return 0, classify("read ledger", err)
 			}
 			for _, e := range entries {
-				var pp projectionPlan
+				var pp ProjectionPlan
 				if json.Unmarshal(e.Snapshot, &pp) == nil && len(pp.AddLabels) > 0 {
 					n++
 				}
@@ -491,7 +491,7 @@ func (d *drift) reread(ctx context.Context, phase string, p person, res *Reconci
 			return classify("list HighLevel notes", err)
 		}
 		text := m.RenderNotesDigest(notesOf(notes))
-		var base projectionPlan
+		var base ProjectionPlan
 		if _, _, err := d.loadBase(ctx, Ref{ConnectionID: d.in.ConnectionID, LinkID: p.link.ID}, ObjNotes, &base); err != nil {
 			return err
 		}
@@ -507,7 +507,7 @@ func (d *drift) reread(ctx context.Context, phase string, p person, res *Reconci
 			changed = true
 		}
 		if p.tasks == nil {
-			var pp projectionPlan
+			var pp ProjectionPlan
 			if _, has, err := d.loadBase(ctx, Ref{ConnectionID: d.in.ConnectionID, LinkID: p.link.ID}, ObjTasks, &pp); err != nil {
 				return err
 			} else if has {
@@ -529,7 +529,7 @@ func (d *drift) reread(ctx context.Context, phase string, p person, res *Reconci
 		return classify("list HighLevel tasks", err)
 	}
 	text, labels := m.RenderTasksDigest(tasksOf(tasks), d.now())
-	var was projectionPlan
+	var was ProjectionPlan
 	if p.tasks != nil {
 		was = *p.tasks
 	}

@@ -17,8 +17,9 @@ import (
 	"github.com/hlrz/hlrz/internal/syncmodel"
 )
 
-// tagPlan is the tags child's plan: set deltas per side against the last synced set.
-type tagPlan struct {
+// TagPlan is the tags child's plan (a tags ObjectPlan's Plan): set deltas per side against
+// the last synced set.
+type TagPlan struct {
 	GHLAdd    []string `json:"ghlAdd,omitempty"`
 	GHLRemove []string `json:"ghlRemove,omitempty"`
 	RZAdd     []string `json:"rzAdd,omitempty"`
@@ -63,7 +64,7 @@ func (o *Objects) PlanTags(ctx context.Context, in PlanInput) (ObjectPlan, error
 		basePtr = base
 	}
 	merged := m.MergeTags(basePtr, ghlTags, rzTags, hasBase)
-	p := tagPlan{GHLAdd: merged.GHLAdd, GHLRemove: merged.GHLRemove, RZAdd: merged.RZAdd, RZRemove: merged.RZRemove}
+	p := TagPlan{GHLAdd: merged.GHLAdd, GHLRemove: merged.GHLRemove, RZAdd: merged.RZAdd, RZRemove: merged.RZRemove}
 	if p.Actions, err = o.tagRules(ctx, in, conn, link, s, p); err != nil {
 		return ObjectPlan{}, err
 	}
@@ -73,6 +74,7 @@ func (o *Objects) PlanTags(ctx context.Context, in PlanInput) (ObjectPlan, error
 	out.BaseHash = syncmodel.TagsHash(merged.Result)
 	out.GHLHash, out.RZHash = out.BaseHash, out.BaseHash
 	out.NeedsBase = !hasBase || syncmodel.TagsHash(base) != out.BaseHash
+	out.Changed = len(p.GHLAdd)+len(p.GHLRemove)+len(p.RZAdd)+len(p.RZRemove) > 0
 	out.Summary = summarizeTags(p)
 	if len(p.Actions) > 0 {
 		out.Summary += fmt.Sprintf("; %d rule actions", len(p.Actions))
@@ -90,7 +92,7 @@ func (o *Objects) ApplyTags(ctx context.Context, p ObjectPlan) (ApplyResult, err
 	if err != nil {
 		return ApplyResult{}, err
 	}
-	var tp tagPlan
+	var tp TagPlan
 	if err := json.Unmarshal(p.Plan, &tp); err != nil && len(p.Plan) > 0 {
 		return ApplyResult{}, classify("decode plan", err)
 	}
@@ -128,7 +130,7 @@ func (o *Objects) ApplyTags(ctx context.Context, p ObjectPlan) (ApplyResult, err
 // from, as a contact pass would: a tag or label change reaches only this child, and contact
 // rules may test person.tags. A failed task read fails the plan (it is retried: rules that
 // complete tasks must see them); a failed evaluation is a dead letter, as on contact passes.
-func (o *Objects) tagRules(ctx context.Context, in PlanInput, conn *connector.Conn, link store.Link, s sides, tp tagPlan) ([]syncmodel.Action, error) {
+func (o *Objects) tagRules(ctx context.Context, in PlanInput, conn *connector.Conn, link store.Link, s sides, tp TagPlan) ([]syncmodel.Action, error) {
 	m := conn.Mapping
 	ev := syncmodel.Event{Kind: syncmodel.EventContact, Side: syncmodel.SideGHL, ContactID: link.GHLContactID, OtherContactID: link.RZContactID}
 	subject, add, remove := GHLPerson(m, s.ghl), tp.GHLAdd, tp.GHLRemove
@@ -164,7 +166,7 @@ func (o *Objects) tagRules(ctx context.Context, in PlanInput, conn *connector.Co
 	return actions, nil
 }
 
-func summarizeTags(p tagPlan) string {
+func summarizeTags(p TagPlan) string {
 	var parts []string
 	add := func(side string, plus, minus []string) {
 		if len(plus)+len(minus) == 0 {
@@ -188,8 +190,9 @@ func summarizeTags(p tagPlan) string {
 	return strings.Join(parts, "; ")
 }
 
-// projectionPlan is the notes or tasks child's plan: the Referrizer projection to write.
-type projectionPlan struct {
+// ProjectionPlan is the notes or tasks child's plan (their ObjectPlan's Plan): the Referrizer
+// projection to write.
+type ProjectionPlan struct {
 	Field       string   `json:"field"`
 	Text        string   `json:"text"`
 	AddLabels   []string `json:"addLabels,omitempty"`
@@ -223,7 +226,7 @@ func (o *Objects) PlanNotes(ctx context.Context, in PlanInput) (ObjectPlan, erro
 	}
 	m := conn.Mapping
 	digest := m.RenderNotesDigest(notesOf(notes))
-	pp := projectionPlan{Field: m.NotesField(), Text: digest}
+	pp := ProjectionPlan{Field: m.NotesField(), Text: digest}
 	// Note rules see the notes and the person as last synced (ruleSubject).
 	person, err := o.ruleSubject(ctx, in.Ref)
 	if err != nil {
@@ -268,7 +271,7 @@ func (o *Objects) PlanTasks(ctx context.Context, in PlanInput) (ObjectPlan, erro
 	}
 	m := conn.Mapping
 	text, labels := m.RenderTasksDigest(tasksOf(tasks), o.now())
-	pp := projectionPlan{Field: m.TasksField(), Text: text}
+	pp := ProjectionPlan{Field: m.TasksField(), Text: text}
 	want := map[string]bool{}
 	for _, l := range labels {
 		want[l] = true
@@ -344,8 +347,8 @@ func (d *Deps) ruleSubject(ctx context.Context, ref Ref) (syncmodel.Person, erro
 }
 
 // finishProjection compares the rendered projection with what was last written.
-func (o *Objects) finishProjection(ctx context.Context, ref Ref, out ObjectPlan, pp projectionPlan, count int) (ObjectPlan, error) {
-	var base projectionPlan
+func (o *Objects) finishProjection(ctx context.Context, ref Ref, out ObjectPlan, pp ProjectionPlan, count int) (ObjectPlan, error) {
+	var base ProjectionPlan
 	entry, hasBase, err := o.loadBase(ctx, ref, out.Object, &base)
 	if err != nil {
 		return out, err
@@ -361,6 +364,7 @@ func (o *Objects) finishProjection(ctx context.Context, ref Ref, out ObjectPlan,
 		changed = pp.Text != "" || len(pp.AddLabels) > 0
 	}
 	out.Writes = changed || len(pp.Actions) > 0
+	out.Changed = changed
 	out.NeedsBase = out.Writes || !hasBase
 	out.Plan, _ = json.Marshal(pp)
 	switch {
@@ -392,7 +396,7 @@ func (o *Objects) applyProjection(ctx context.Context, p ObjectPlan) (ApplyResul
 	if err != nil {
 		return ApplyResult{}, err
 	}
-	var pp projectionPlan
+	var pp ProjectionPlan
 	if err := json.Unmarshal(p.Plan, &pp); err != nil {
 		return ApplyResult{}, classify("decode plan", err)
 	}

@@ -52,7 +52,7 @@ func (r *Reconciler) ReconcileConnection(ctx context.Context, in ReconcileInput)
 		}
 		after = entries[len(entries)-1].LinkID
 		for _, e := range entries {
-			var pp projectionPlan
+			var pp ProjectionPlan
 			if json.Unmarshal(e.Snapshot, &pp) != nil || len(pp.AddLabels) == 0 {
 				continue // no open tasks last time: a new task comes with a TaskCreate webhook
 			}

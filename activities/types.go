@@ -111,9 +111,12 @@ type ApplyResult struct {
 // ObjectPlan is the plan of a child workflow (tags, notes or tasks) for one person.
 type ObjectPlan struct {
 	Ref
-	Object  string          `json:"object"` // "tags", "notes", "tasks"
-	Summary string          `json:"summary"`
-	Writes  bool            `json:"writes"`
+	Object  string `json:"object"` // "tags", "notes", "tasks"
+	Summary string `json:"summary"`
+	Writes  bool   `json:"writes"`
+	// Changed says the object itself changes (tags move, the digest or status labels are
+	// rewritten), rule actions aside.
+	Changed bool            `json:"changed,omitempty"`
 	Plan    json.RawMessage `json:"plan,omitempty"`
 	// NeedsBase: nothing to write but the ledger must record the current state.
 	NeedsBase bool            `json:"needsBase"`

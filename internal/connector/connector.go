@@ -127,6 +127,10 @@ func (r *Registry) build(ctx context.Context, c store.Connection) (*Conn, error)
 		}
 		mapping = m
 	}
+	mapping, err := mapping.WithOverrides(c.Settings.DefaultRegion, syncmodel.DeletePolicy(c.Settings.DeletePolicy))
+	if err != nil {
+		return nil, fmt.Errorf("connection %s: settings: %w: %w", c.ID, ErrConfig, err)
+	}
 	if c.GHLLocationID == "" {
 		return nil, fmt.Errorf("connection %s has no HighLevel location: %w", c.ID, ErrConfig)
 	}

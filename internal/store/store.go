@@ -68,9 +68,11 @@ type Connection struct {
 
 // Settings are per-connection knobs that are not part of the field mapping.
 type Settings struct {
-	GHLBaseURL        string  `json:"ghlBaseUrl,omitempty"`
-	RZBaseURL         string  `json:"rzBaseUrl,omitempty"`
-	DefaultRegion     string  `json:"defaultRegion,omitempty"` // phone parsing, e.g. "US"
+	GHLBaseURL    string `json:"ghlBaseUrl,omitempty"`
+	RZBaseURL     string `json:"rzBaseUrl,omitempty"`
+	DefaultRegion string `json:"defaultRegion,omitempty"` // phone parsing, e.g. "US"; overrides the mapping's phone_region
+	// DeletePolicy overrides the mapping's delete_policy when set (propagate, label, ignore).
+	DeletePolicy      string  `json:"deletePolicy,omitempty"`
 	DebounceMillis    int     `json:"debounceMillis,omitempty"`
 	PollEveryMinutes  int     `json:"pollEveryMinutes,omitempty"`
 	ReconcileMinutes  int     `json:"reconcileMinutes,omitempty"`

@@ -205,7 +205,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration, 3 not found,
 
 	root.AddCommand(
 		a.connectCmd(), a.connectionsCmd(), a.mappingCmd(), a.backfillCmd(), a.syncCmd(), a.planCmd(),
-		a.linkCmd(), a.statusCmd(), a.schedulesCmd(), a.deadLettersCmd(), a.replayCheckCmd(),
+		a.linkCmd(), a.statusCmd(), a.schedulesCmd(), a.deadLettersCmd(), a.replayCheckCmd(), a.keysCmd(),
 	)
 	markEntered(root, &a.entered)
 	return root

@@ -156,7 +156,7 @@ func TestCLI(t *testing.T) {
 
 	t.Run("help and usage errors", func(t *testing.T) {
 		r := want(t, c.run(t, "--help"), cli.ExitOK)
-		for _, cmd := range []string{"connect", "connections", "mapping", "backfill", "sync", "plan", "status", "schedules", "deadletters", "replay-check", "link"} {
+		for _, cmd := range []string{"connect", "connections", "mapping", "backfill", "sync", "plan", "status", "schedules", "deadletters", "replay-check", "link", "keys"} {
 			if !strings.Contains(r.stdout, cmd) {
 				t.Errorf("--help does not list %s:\n%s", cmd, r.stdout)
 			}
@@ -166,6 +166,7 @@ func TestCLI(t *testing.T) {
 			{"mapping", "set"}, {"backfill"}, {"sync"}, {"plan"}, {"link"}, {"status"}, {"schedules", "install"},
 			{"schedules", "pause"}, {"schedules", "resume"}, {"schedules", "trigger"}, {"deadletters", "list"},
 			{"deadletters", "show"}, {"deadletters", "replay"}, {"deadletters", "discard"}, {"replay-check"},
+			{"connections", "set"}, {"connections", "pause"}, {"connections", "resume"}, {"connections", "delete"}, {"keys", "reseal"},
 		} {
 			r := want(t, c.run(t, append(args, "--help")...), cli.ExitOK)
 			if !strings.Contains(r.stdout, "Usage:") || !strings.Contains(r.stdout, "--output") {
@@ -175,6 +176,7 @@ func TestCLI(t *testing.T) {
 		for _, args := range [][]string{
 			{"bogus"}, {"sync"}, {"plan", "a", "b"}, {"--output", "yaml", "status"}, {"deadletters", "show", "x"},
 			{"connections"}, {"connections", "bogus"}, {"status", "--no-such-flag"}, {"schedules", "trigger", "weekly"},
+			{"keys"}, {"connections", "set", "x"}, {"connections", "pause"}, {"connections", "delete", "a", "b"},
 		} {
 			r := want(t, c.run(t, args...), cli.ExitUsage)
 			if lines := strings.Count(strings.TrimSpace(r.stderr), "\n"); lines != 0 || !strings.HasPrefix(r.stderr, "starter: ") {

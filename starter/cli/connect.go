@@ -435,13 +435,15 @@ func (a *app) connectionsCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s token\t%s\n", t.Kind, line)
 			}
 			s := v.Settings
-			fmt.Fprintf(tw, "settings\tphone region %s, debounce %s, poll every %s, reconcile every %s\n",
-				orDefault(s.DefaultRegion), setting(s.DebounceMillis, "ms"), setting(s.PollEveryMinutes, "min"), setting(s.ReconcileMinutes, "min"))
+			fmt.Fprintf(tw, "settings\tphone region %s, delete policy %s, debounce %s, poll every %s, reconcile every %s, budget share %s\n",
+				orDefault(s.DefaultRegion), orDefault(s.DeletePolicy), setting(s.DebounceMillis, "ms"), setting(s.PollEveryMinutes, "min"),
+				setting(s.ReconcileMinutes, "min"), setting(s.ReconcileBudgetPc, "%"))
 			fmt.Fprintf(tw, "created\t%s\nupdated\t%s\n", v.CreatedAt.Local().Format(time.DateTime), v.UpdatedAt.Local().Format(time.DateTime))
 			return tw.Flush()
 		},
 	}
-	return group("connections", "List and show connections", list, show)
+	return group("connections", "List, show, configure, pause, resume or delete connections", list, show,
+		a.connectionsSetCmd(), a.connectionsPauseCmd(), a.connectionsResumeCmd(), a.connectionsDeleteCmd())
 }
 
 func orDash(s string) string {

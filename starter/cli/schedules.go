@@ -10,6 +10,7 @@ import (
 
 	"github.com/hlrz/hlrz/internal/schedules"
 	"github.com/hlrz/hlrz/internal/store"
+	"github.com/hlrz/hlrz/workflows"
 )
 
 func (a *app) schedulesCmd() *cobra.Command {
@@ -27,8 +28,8 @@ func (a *app) schedulesCmd() *cobra.Command {
 			})
 		},
 	}
-	install.Flags().DurationVar(&pollEvery, "poll-every", 0, "Referrizer poll interval (default: the connection's setting, else 1m)")
-	install.Flags().DurationVar(&reconcileEvery, "reconcile-every", 0, "reconcile interval (default: the connection's setting, else 15m)")
+	install.Flags().DurationVar(&pollEvery, "poll-every", 0, "Referrizer poll interval (default: the connection's setting, else "+workflows.DefaultPollInterval.String()+")")
+	install.Flags().DurationVar(&reconcileEvery, "reconcile-every", 0, "reconcile interval (default: the connection's setting, else "+workflows.DefaultReconcileInterval.String()+")")
 
 	var note string
 	pause := &cobra.Command{

@@ -129,9 +129,12 @@ func (a *app) planCmd() *cobra.Command {
 		Use:   "plan <person>",
 		Short: "Dry run: read both sides of a person and print the plan a pass would apply, writing nothing",
 		Long: `plan reads the person on both sides and the last synced base, and prints what a sync pass would
-do as a side-by-side table (field | HighLevel | base | Referrizer | action), with conflicts and
-how they resolve. It plans in this process with the worker's code, makes no write call to
-either API and changes no link, ledger entry or workflow.
+do: the contact fields as a side-by-side table (field | HighLevel | base | Referrizer | action),
+with conflicts and how they resolve; the tag and label changes; whether the notes and tasks
+digests (and task status labels) would be rewritten; and every rule action (rule, action type)
+the contact, tags, notes and tasks plans call for. It plans in this process with the worker's
+own planning activities, makes no write call to either API and changes no link, ledger entry,
+dead letter or workflow.
 
 ` + personHelp,
 		Args: exactArgs("<person>"),
@@ -172,13 +175,14 @@ func (a *app) planPerson(ctx context.Context, q string) error {
 	if err != nil {
 		return err
 	}
-	// The activity itself, run here: no Temporal, no signal, and DryRun skips every write.
+	// The activities themselves, run here: no Temporal, no signal, and DryRun skips every write.
 	deps := &activities.Deps{Store: st, Conns: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	cp, err := (&activities.Contacts{Deps: deps}).PlanContact(ctx, activities.PlanInput{
+	in := activities.PlanInput{
 		Ref:    activities.Ref{ConnectionID: conn.ID, LinkID: link.ID},
 		Events: []activities.Event{{Source: activities.SourceOperator, Kind: activities.KindAll, OccurredAt: time.Now()}},
 		DryRun: true,
-	})
+	}
+	cp, err := (&activities.Contacts{Deps: deps}).PlanContact(ctx, in)
 	if err != nil {
 		return fmt.Errorf("plan %s: %w", link.ID, err)
 	}
@@ -188,42 +192,62 @@ func (a *app) planPerson(ctx context.Context, q string) error {
 			return fmt.Errorf("decode plan: %w", err)
 		}
 	}
+	objects, objActions, err := planObjects(ctx, deps, in)
+	if err != nil {
+		return fmt.Errorf("plan %s: %w", link.ID, err)
+	}
+	actions, err := contactActions(cp.Actions)
+	if err != nil {
+		return err
+	}
+	actions = append(actions, objActions...)
 	sides, err := a.readSides(ctx, c, link, cp)
 	if err != nil {
 		return err
 	}
 	rows := planRows(c.Mapping, plan, sides)
+	writes := cp.Writes || len(actions) > 0
+	for _, o := range objects {
+		writes = writes || o.Changed
+	}
+	out := planOutput{conn.ID, link.ID, cp.GHLID, cp.RZID, true, cp.Summary, writes, cp.Created, cp.Deleted, sides.base == nil, rows, cp.Plan, objects, actions}
 	if a.json() {
-		a.printJSON(struct {
-			Connection  string          `json:"connection"`
-			LinkID      string          `json:"linkId"`
-			GHLID       string          `json:"ghlId,omitempty"`
-			RZID        string          `json:"rzId,omitempty"`
-			DryRun      bool            `json:"dryRun"`
-			Summary     string          `json:"summary"`
-			Writes      bool            `json:"writes"`
-			Created     []string        `json:"created,omitempty"`
-			Deleted     []string        `json:"deleted,omitempty"`
-			FirstSync   bool            `json:"firstSync"`
-			Fields      []fieldRow      `json:"fields"`
-			Plan        json.RawMessage `json:"plan"`
-			RuleActions json.RawMessage `json:"ruleActions,omitempty"`
-		}{conn.ID, link.ID, cp.GHLID, cp.RZID, true, cp.Summary, cp.Writes, cp.Created, cp.Deleted, sides.base == nil, rows, cp.Plan, cp.Actions})
+		a.printJSON(out)
 		return nil
 	}
-	a.printf("dry run for person %s (HighLevel %s, Referrizer %s), connection %s\n", link.ID, orDash(cp.GHLID), orDash(cp.RZID), conn.ID)
-	a.printf("plan: %s\n", cp.Summary)
-	if sides.base == nil {
+	a.printPlan(out, plan)
+	return nil
+}
+
+// planOutput is what `starter plan` prints.
+type planOutput struct {
+	Connection  string           `json:"connection"`
+	LinkID      string           `json:"linkId"`
+	GHLID       string           `json:"ghlId,omitempty"`
+	RZID        string           `json:"rzId,omitempty"`
+	DryRun      bool             `json:"dryRun"`
+	Summary     string           `json:"summary"`
+	Writes      bool             `json:"writes"`
+	Created     []string         `json:"created,omitempty"`
+	Deleted     []string         `json:"deleted,omitempty"`
+	FirstSync   bool             `json:"firstSync"`
+	Fields      []fieldRow       `json:"fields"`
+	Plan        json.RawMessage  `json:"plan"`
+	Objects     []objectPlanView `json:"objects"`
+	RuleActions []ruleActionView `json:"ruleActions"`
+}
+
+func (a *app) printPlan(out planOutput, plan syncmodel.Plan) {
+	a.printf("dry run for person %s (HighLevel %s, Referrizer %s), connection %s\n", out.LinkID, orDash(out.GHLID), orDash(out.RZID), out.Connection)
+	a.printf("plan: %s\n", out.Summary)
+	if out.FirstSync {
 		a.printf("no synced base yet: this would be the person's first sync\n")
 	}
-	writePlanTable(a.stdout, plan, rows)
-	if len(cp.Actions) > 0 {
-		a.printf("rule actions: %s\n", cp.Actions)
-	}
-	if !cp.Writes {
+	writePlanTable(a.stdout, plan, out.Fields)
+	writeObjectPlans(a.stdout, out.Objects, out.RuleActions)
+	if !out.Writes {
 		a.printf("nothing to write\n")
 	}
-	return nil
 }
 
 // planSides are the person's records for display: nil means absent (or gone, per the flag).
