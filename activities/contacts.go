@@ -321,7 +321,7 @@ func (a *Contacts) appointmentActions(ctx context.Context, conn *connector.Conn,
 	m := conn.Mapping
 	if link.GHLContactID == "" || link.RZContactID == "" || person == nil ||
 		!slices.ContainsFunc(in.Events, func(e Event) bool { return e.Kind == KindAppointment }) ||
-		!slices.ContainsFunc(m.Rules(), func(r syncmodel.Rule) bool { return r.On == syncmodel.EventAppointments }) {
+		!hasAppointmentRules(m) {
 		return nil, nil
 	}
 	appts, err := conn.GHL.ListAppointments(ctx, link.GHLContactID)
@@ -732,6 +732,12 @@ func rzSourced(events []Event) bool {
 		}
 	}
 	return false
+}
+
+// hasAppointmentRules says whether the mapping has rules on appointments (the only reason
+// to read a person's appointments).
+func hasAppointmentRules(m *syncmodel.Mapping) bool {
+	return slices.ContainsFunc(m.Rules(), func(r syncmodel.Rule) bool { return r.On == syncmodel.EventAppointments })
 }
 
 // appointmentsSince keeps the appointments created or last changed at or after t (the

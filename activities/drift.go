@@ -554,7 +554,7 @@ func (d *drift) reread(ctx context.Context, phase string, p person, res *Reconci
 // evaluates the rules, whose actions are keyed per appointment, so an appointment already
 // acted on acts no more; the same state signalled again is dropped as a seen event id.
 func (d *drift) appointments(ctx context.Context, p person, res *ReconcileResult) (bool, error) {
-	if !slices.ContainsFunc(d.conn.Mapping.Rules(), func(r syncmodel.Rule) bool { return r.On == syncmodel.EventAppointments }) {
+	if !hasAppointmentRules(d.conn.Mapping) {
 		return false, nil
 	}
 	if err := d.pace(ctx); err != nil {

@@ -17,20 +17,8 @@ import (
 // wraps around, never reads anyone twice in one run, and so reads everyone within the bound.
 func TestRotationCoversEveryoneWithinTheBound(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hlrz.db"), secrets.NewRandom())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if _, err := st.PutConnection(ctx, store.Connection{ID: "c1"}); err != nil {
-		t.Fatal(err)
-	}
 	const n = 25
-	for i := range n {
-		if _, err := st.PairLink(ctx, "c1", fmt.Sprintf("g%02d", i), fmt.Sprintf("r%02d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st := rotationStore(t, n)
 	if _, _, err := st.EnsureLink(ctx, "c1", store.SideGHL, "one-sided"); err != nil { // not in the sweep
 		t.Fatal(err)
 	}
@@ -128,19 +116,7 @@ func TestRotationCoversEveryoneWithinTheBound(t *testing.T) {
 // step whose first read fails returns the error (retried with backoff).
 func TestRotationKeepsProgressWhenAReadFails(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hlrz.db"), secrets.NewRandom())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if _, err := st.PutConnection(ctx, store.Connection{ID: "c1"}); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 6 {
-		if _, err := st.PairLink(ctx, "c1", fmt.Sprintf("g%02d", i), fmt.Sprintf("r%02d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st := rotationStore(t, 6)
 	in := ReconcileInput{ConnectionID: "c1", PageSize: 100, Every: time.Hour, SweepWithin: time.Hour}
 	var reads []string
 	calls := 0 // the third person in the rotation's order fails twice
@@ -176,4 +152,24 @@ func TestRotationKeepsProgressWhenAReadFails(t *testing.T) {
 	if errs != 1 {
 		t.Errorf("%d steps failed, want 1 (the step that began at the failing person, once)", errs)
 	}
+}
+
+// rotationStore is a store with connection c1 and n people linked on both sides (g00/r00…).
+func rotationStore(t *testing.T, n int) *sqlite.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hlrz.db"), secrets.NewRandom())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if _, err := st.PutConnection(ctx, store.Connection{ID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := st.PairLink(ctx, "c1", fmt.Sprintf("g%02d", i), fmt.Sprintf("r%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
 }
