@@ -62,7 +62,9 @@ func StartProcs(t testing.TB) *ProcEnv {
 	e.PG = StartPG(t)
 
 	e.temporalPort, e.temporalDir = freePort(t), t.TempDir()
-	e.Temporal = StartProc(t, "temporal", e.Bins.Temporal, []string{"--data-dir", e.temporalDir, "--port", strconv.Itoa(e.temporalPort)}, nil, "TEMPORAL_NAMESPACE=", 3*time.Minute)
+	e.Temporal = NewProc(t, "temporal", e.Bins.Temporal, []string{"--data-dir", e.temporalDir, "--port", strconv.Itoa(e.temporalPort)}, nil)
+	e.Temporal.Attempts = 3
+	e.Temporal.Start("TEMPORAL_NAMESPACE=", 3*time.Minute)
 	e.Namespace = e.Temporal.Var("TEMPORAL_NAMESPACE")
 
 	e.KeyFile = filepath.Join(t.TempDir(), "ghlsim-webhook.pem")

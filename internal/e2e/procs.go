@@ -53,6 +53,11 @@ type Proc struct {
 	Args    []string
 	Env     []string
 	LogPath string // stdout and stderr of every run, appended
+	// Attempts is how many times a start is tried when the process exits before it is
+	// ready (0 means once). Temporal's dev server needs it: it picks free ports for its
+	// internal services and releases them before binding, and a parallel test package can
+	// take one in between, which panics the server at start.
+	Attempts int
 
 	t     testing.TB
 	mu    sync.Mutex
@@ -65,8 +70,14 @@ type Proc struct {
 // StartProc starts bin and waits until it has printed a line containing ready (on stdout).
 func StartProc(t testing.TB, name, bin string, args, env []string, ready string, timeout time.Duration) *Proc {
 	t.Helper()
-	p := &Proc{Name: name, Bin: bin, Args: args, Env: env, LogPath: filepath.Join(t.TempDir(), name+".log"), t: t}
+	p := NewProc(t, name, bin, args, env)
 	p.Start(ready, timeout)
+	return p
+}
+
+// NewProc describes a process without starting it; it is killed when the test ends.
+func NewProc(t testing.TB, name, bin string, args, env []string) *Proc {
+	p := &Proc{Name: name, Bin: bin, Args: args, Env: env, LogPath: filepath.Join(t.TempDir(), name+".log"), t: t}
 	t.Cleanup(func() { p.Kill() })
 	return p
 }
@@ -74,6 +85,20 @@ func StartProc(t testing.TB, name, bin string, args, env []string, ready string,
 // Start runs the process (again) and waits for the ready line.
 func (p *Proc) Start(ready string, timeout time.Duration) {
 	p.t.Helper()
+	for attempt := 1; ; attempt++ {
+		err := p.start(ready, timeout)
+		if err == nil {
+			return
+		}
+		if attempt >= max(p.Attempts, 1) {
+			p.t.Fatal(err)
+		}
+		p.t.Logf("attempt %d of %d failed, starting %s again: %v", attempt, p.Attempts, p.Name, err)
+	}
+}
+
+// start runs the process once; it fails when the process exits before it is ready.
+func (p *Proc) start(ready string, timeout time.Duration) error {
 	logf, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		p.t.Fatal(err)
@@ -115,7 +140,8 @@ func (p *Proc) Start(ready string, timeout time.Duration) {
 		select {
 		case line, ok := <-lines:
 			if !ok {
-				p.t.Fatalf("%s exited before it was ready; log %s:\n%s", p.Name, p.LogPath, p.Tail(40))
+				<-done
+				return fmt.Errorf("%s exited before it was ready; log %s:\n%s", p.Name, p.LogPath, p.Tail(40))
 			}
 			if k, v, ok := strings.Cut(line, "="); ok && k == strings.ToUpper(k) && !strings.Contains(k, " ") {
 				p.mu.Lock()
@@ -127,7 +153,7 @@ func (p *Proc) Start(ready string, timeout time.Duration) {
 					for range lines {
 					}
 				}()
-				return
+				return nil
 			}
 		case <-deadline:
 			p.Kill()
@@ -227,7 +253,7 @@ func StartPG(t testing.TB) *PG {
 	t.Helper()
 	bin := PostgresBin()
 	if bin == "" {
-		t.Skip("PostgreSQL server binaries (initdb, pg_ctl) not found; set HLRZ_PG_BIN")
+		t.Fatal("PostgreSQL server binaries (initdb, pg_ctl) not found; install PostgreSQL or set HLRZ_PG_BIN")
 	}
 	base, err := os.MkdirTemp("", "hlrz-pg-")
 	if err != nil {
@@ -238,7 +264,7 @@ func StartPG(t testing.TB) *PG {
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			t.Skip("running as root and there is no postgres user to run PostgreSQL as")
+			t.Fatal("running as root and there is no postgres user to run PostgreSQL as")
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
