@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hlrz/hlrz/internal/app"
 	"github.com/hlrz/hlrz/internal/config"
 	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/testutil/pgtest"
@@ -149,6 +151,7 @@ func TestDevStackStartsAndStops(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "devinstalllocation1") || !strings.Contains(string(page), "--rz-token") {
 		t.Errorf("install in --dev: %d %s", resp.StatusCode, page)
 	}
+	checkSetupURL(t, out.String(), "http://127.0.0.1:"+strconv.Itoa(ports[0]))
 	cancel()
 	select {
 	case code := <-done:
@@ -157,5 +160,42 @@ func TestDevStackStartsAndStops(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("worker did not stop within a minute of SIGINT")
+	}
+}
+
+// checkSetupURL follows the one URL --dev prints for the setup page: the simulator's stand-in
+// HighLevel frame embeds our /app, and the user context it hands out (encrypted with the
+// simulator's Shared Secret) opens a session for the location left to set up.
+func checkSetupURL(t *testing.T, out, public string) {
+	t.Helper()
+	u := regexp.MustCompile(`http://\S+/custom-page\?location=(\S+)`).FindStringSubmatch(out)
+	if u == nil || !strings.Contains(out, app.DevSetupRZToken) {
+		t.Fatalf("no setup page URL (or token) printed: %s", out)
+	}
+	resp, err := http.Get(u[0])
+	if err != nil {
+		t.Fatalf("setup URL: %v", err)
+	}
+	frame, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(frame), public+"/app") || !strings.Contains(string(frame), "REQUEST_USER_DATA_RESPONSE") {
+		t.Fatalf("stand-in frame: %d %s", resp.StatusCode, frame)
+	}
+	// html/template wrote it as a JS string literal, which is also JSON.
+	quoted := regexp.MustCompile(`var payload = ("[^"]+")`).FindStringSubmatch(string(frame))
+	var payload string
+	if quoted == nil || json.Unmarshal([]byte(quoted[1]), &payload) != nil {
+		t.Fatalf("no payload in the frame: %s", frame)
+	}
+	body, _ := json.Marshal(map[string]string{"payload": payload})
+	resp, err = http.Post(public+"/app/session", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sess struct{ Location, Page string }
+	_ = json.NewDecoder(resp.Body).Decode(&sess)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || sess.Location != u[1] {
+		t.Fatalf("session from the frame's payload: %d %+v (want location %s)", resp.StatusCode, sess, u[1])
 	}
 }

@@ -218,6 +218,9 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 			return nil, fmt.Errorf("bridge: %w", err)
 		}
 		public.Handle("/", a.Bridge.Handler())
+		if err := a.mountSetupPage(public); err != nil {
+			return nil, err
+		}
 		internal.Handle("/", a.Bridge.InternalHandler())
 		a.wg.Add(1)
 		go func() {

@@ -32,7 +32,10 @@ type DevStack struct {
 	WebhookKeys  ghl.WebhookKeys
 	ConnectionID string
 	LocationID   string
-	servers      []*http.Server
+	// SetupConnectionID and SetupLocationID are the location left to set up from the setup
+	// page (pending, no Referrizer token); SetupURL shows that page in the stand-in frame.
+	SetupConnectionID, SetupLocationID, SetupURL string
+	servers                                      []*http.Server
 }
 
 // DevInstallLocation is the simulator location an OAuth install in --dev connects.
@@ -51,7 +54,10 @@ func startDevStack(ctx context.Context, a *App, out io.Writer) (*DevStack, error
 		// Where /oauth/start installs the app: a location of its own, so the install shows
 		// a new, pending connection beside the demo one.
 		DefaultLocationID: DevInstallLocation,
-		Webhooks:          ghlsim.WebhookOptions{URL: "http://" + a.HTTPAddr + "/webhooks/ghl"},
+		// The stand-in for HighLevel's frame shows our setup page (GET /custom-page).
+		CustomPageURL: "http://" + a.HTTPAddr + "/app",
+		SharedSecret:  orDefault(cfg.GHLSharedSecret, ghlsim.DefaultSharedSecret),
+		Webhooks:      ghlsim.WebhookOptions{URL: "http://" + a.HTTPAddr + "/webhooks/ghl"},
 	})
 	keys, err := d.GHL.WebhookPublicKeys()
 	if err != nil {
@@ -91,6 +97,9 @@ func (d *DevStack) afterStart(ctx context.Context, a *App, out io.Writer) error 
 	for _, c := range conns {
 		n, ok := strings.CutPrefix(c.ID, "demo-")
 		if !ok {
+			n, ok = strings.CutPrefix(c.ID, "setup-")
+		}
+		if !ok {
 			continue
 		}
 		if i, err := strconv.Atoi(n); err == nil && i >= boot {
@@ -104,6 +113,9 @@ func (d *DevStack) afterStart(ctx context.Context, a *App, out io.Writer) error 
 				return err
 			}
 		}
+	}
+	if d.SetupURL, err = d.addSetupDemo(ctx, a, boot, out); err != nil {
+		return err
 	}
 	d.ConnectionID = fmt.Sprintf("demo-%d", boot)
 	d.LocationID = fmt.Sprintf("demoLocation%d", boot)

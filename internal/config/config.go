@@ -41,6 +41,9 @@ const (
 	EnvPublicURL     = "HLRZ_PUBLIC_URL"          // where HighLevel reaches the bridge (OAuth redirect)
 	EnvGHLClientID   = "HLRZ_GHL_CLIENT_ID"
 	EnvGHLSecret     = "HLRZ_GHL_CLIENT_SECRET"
+	// EnvGHLShared is the Marketplace app's Shared Secret: it decrypts the user context
+	// HighLevel gives the setup page (/app) inside HighLevel. Unset: /app answers 404.
+	EnvGHLShared     = "HLRZ_GHL_SHARED_SECRET"
 	EnvGHLBaseURL    = "HLRZ_GHL_BASE_URL"
 	EnvRZBaseURL     = "HLRZ_RZ_BASE_URL"
 	EnvTemporalAddr  = "TEMPORAL_ADDRESS"
@@ -78,7 +81,9 @@ type Worker struct {
 
 	GHLBaseURL, RZBaseURL  string
 	GHLClientID, GHLSecret string
-	PublicURL              string
+	// GHLSharedSecret decrypts HighLevel's user context for the /app setup page.
+	GHLSharedSecret string
+	PublicURL       string
 	// WebhookKeyFiles are the entries of HLRZ_WEBHOOK_PUBLIC_KEYS: PEM files, or
 	// WebhookKeysBuiltIn for HighLevel's published keys. Empty: the published keys.
 	WebhookKeyFiles []string
@@ -224,6 +229,7 @@ func ParseWorker(args []string, getenv Getenv) (*Worker, error) {
 	}
 
 	c.GHLClientID, c.GHLSecret = getenv(EnvGHLClientID), getenv(EnvGHLSecret)
+	c.GHLSharedSecret = strings.TrimSpace(getenv(EnvGHLShared))
 	c.PublicURL = getenv(EnvPublicURL)
 	if c.PublicURL != "" {
 		if err := checkURL(EnvPublicURL, c.PublicURL); err != nil {
@@ -462,7 +468,7 @@ func EnvNames() []string {
 	return []string{
 		EnvDatabaseURL, EnvKeys, EnvListen, EnvInternal, EnvCodecToken, EnvCodecJWKS, EnvCodecAudience, EnvUIOrigin,
 		EnvWebhookConc, EnvInboxRetain, EnvInboxKeys, EnvObsRetain, EnvTaskQueue, EnvLogLevel, EnvWebhookKey, EnvWebhookMaxAge, EnvPublicURL,
-		EnvGHLClientID, EnvGHLSecret, EnvGHLBaseURL, EnvRZBaseURL,
+		EnvGHLClientID, EnvGHLSecret, EnvGHLShared, EnvGHLBaseURL, EnvRZBaseURL,
 		EnvTemporalAddr, EnvTemporalNS, "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_TLS_CLIENT_CERT_PATH",
 		"TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_NAME",
 		EnvCodecEndpoint, "TEMPORAL_CONFIG_FILE", "TEMPORAL_PROFILE",

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hlrz/hlrz/internal/ghl"
-	"github.com/hlrz/hlrz/internal/referrizer"
+	"github.com/hlrz/hlrz/internal/onboard"
 	"github.com/hlrz/hlrz/internal/store"
 )
 
@@ -289,24 +289,11 @@ func (a *app) checkGHL(ctx context.Context, locationID, token string) (int, erro
 }
 
 func (a *app) checkRZ(ctx context.Context, token string) error {
-	c, err := referrizer.New(token, referrizer.WithBaseURL(a.rzBaseURL()), referrizer.WithHTTPClient(&http.Client{Timeout: 30 * time.Second}))
-	if err != nil {
-		return err
-	}
-	_, err = c.ListContacts(ctx, referrizer.ListOptions{PerPage: 1})
-	return err
+	return onboard.CheckReferrizer(ctx, a.rzBaseURL(), token)
 }
 
-// isRejected says a check failed because the credential (or the location it names) was
-// refused, not because the service was unreachable.
-func isRejected(err error) bool {
-	for _, target := range []error{ghl.ErrUnauthorized, ghl.ErrForbidden, ghl.ErrNotFound, ghl.ErrValidation, referrizer.ErrUnauthorized} {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return false
-}
+// isRejected says a check failed because the credential was refused (onboard.IsRejected).
+func isRejected(err error) bool { return onboard.IsRejected(err) }
 
 // connView is a connection as the CLI shows it: never a token value.
 type connView struct {

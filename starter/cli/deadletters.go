@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -13,14 +12,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hlrz/hlrz/activities"
 	"github.com/hlrz/hlrz/internal/dispatch"
+	"github.com/hlrz/hlrz/internal/onboard"
 	"github.com/hlrz/hlrz/internal/store"
-	"github.com/hlrz/hlrz/workflows"
 )
 
 // Dead letter kinds that are not ContactSync passes.
-const kindAmbiguous = "Backfill.ambiguous-match"
+const kindAmbiguous = onboard.KindAmbiguous
 
 type deadView struct {
 	ID         int64           `json:"id"`
@@ -197,66 +195,30 @@ func (a *app) replayDead(ctx context.Context, arg string) error {
 	if d.Kind == kindAmbiguous {
 		return fmt.Errorf("dead letter %d (%s) cannot be replayed: %s", d.ID, d.Kind, ambiguousHelp)
 	}
-	// A failed pass, or rules that failed to evaluate (replayed after the mapping is fixed).
-	if !strings.HasPrefix(d.Kind, "ContactSync.") && !strings.HasPrefix(d.Kind, "Rules.") {
-		return fmt.Errorf("dead letter %d: kind %q cannot be replayed by this version of starter", d.ID, d.Kind)
-	}
-	var in activities.PlanInput
-	if err := json.Unmarshal(d.Input, &in); err != nil {
-		return withCode(ExitInvalid, fmt.Errorf("dead letter %d: input is not a ContactSync plan input: %w", d.ID, err))
-	}
-	ref := in.Ref
-	if ref.ConnectionID == "" || ref.LinkID == "" {
-		ref = activities.Ref{ConnectionID: d.ConnectionID, LinkID: d.LinkID}
-	}
-	if ref.LinkID == "" {
-		return withCode(ExitInvalid, fmt.Errorf("dead letter %d names no person", d.ID))
-	}
 	st, err := a.store()
 	if err != nil {
 		return err
 	}
-	conn, err := st.GetConnection(ctx, ref.ConnectionID)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFoundErr("dead letter %d: connection %s no longer exists", d.ID, ref.ConnectionID)
-	} else if err != nil {
-		return fmt.Errorf("read connection %s: %w", ref.ConnectionID, err)
-	}
-	if _, err := st.GetLink(ctx, ref.ConnectionID, ref.LinkID); errors.Is(err, store.ErrNotFound) {
-		return notFoundErr("dead letter %d: person %s no longer exists (merged into another link); discard it", d.ID, ref.LinkID)
-	} else if err != nil {
-		return fmt.Errorf("read link %s: %w", ref.LinkID, err)
+	conn, err := st.GetConnection(ctx, d.ConnectionID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("read connection %s: %w", d.ConnectionID, err)
 	}
 	tc, _, err := a.temporal()
 	if err != nil {
 		return err
 	}
-	// A fresh event id, or ContactSync would drop the event as one it has seen.
-	ev := activities.Event{
-		Source: activities.SourceOperator, ID: fmt.Sprintf("replay:%d:%s", d.ID, store.NewID()),
-		Kind: replayKind(in.Events), OccurredAt: time.Now().UTC(),
-	}
 	disp := &dispatch.Dispatcher{Client: tc, TaskQueue: a.taskQueue(), Debounce: func(string) int { return conn.Settings.DebounceMillis }}
-	if err := disp.Signal(ctx, ref, ev); err != nil {
-		return fmt.Errorf("replay dead letter %d: %w", d.ID, err)
+	r, err := onboard.Replay(ctx, st, disp, d)
+	switch {
+	case errors.Is(err, onboard.ErrGone):
+		return notFoundErr("%v", err)
+	case errors.Is(err, onboard.ErrBadInput):
+		return withCode(ExitInvalid, err)
+	case err != nil:
+		return err
 	}
-	d.ConnectionID, d.LinkID = ref.ConnectionID, ref.LinkID
-	d.WorkflowID = workflows.ContactWorkflowID(ref.ConnectionID, ref.LinkID)
-	return a.setDeadState(ctx, d, store.DeadReplayed, ev.Kind)
-}
-
-// replayKind is the kind of the failed batch when it had one, else a full pass.
-func replayKind(events []activities.Event) string {
-	var kinds []string
-	for _, e := range events {
-		if e.Kind != "" && !slices.Contains(kinds, e.Kind) {
-			kinds = append(kinds, e.Kind)
-		}
-	}
-	if len(kinds) == 1 {
-		return kinds[0]
-	}
-	return activities.KindAll
+	d.ConnectionID, d.LinkID, d.WorkflowID, d.State = r.Ref.ConnectionID, r.Ref.LinkID, r.WorkflowID, store.DeadReplayed
+	return a.reportDeadState(d, r.Kind)
 }
 
 func (a *app) setDeadState(ctx context.Context, d store.DeadLetter, state store.DeadLetterState, kind string) error {
@@ -268,6 +230,11 @@ func (a *app) setDeadState(ctx context.Context, d store.DeadLetter, state store.
 		return fmt.Errorf("mark dead letter %d %s: %w", d.ID, state, err)
 	}
 	d.State = state
+	return a.reportDeadState(d, kind)
+}
+
+func (a *app) reportDeadState(d store.DeadLetter, kind string) error {
+	state := d.State
 	if a.json() {
 		out := struct {
 			deadView

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hlrz/hlrz/internal/onboard"
 	"github.com/hlrz/hlrz/internal/store"
 )
 
@@ -63,21 +64,7 @@ person afterwards to sync them.`,
 	}
 }
 
-// pairHeld links the two contacts as one person. Either may already have a link of its own
-// on one side only (a held, ambiguous person has one): the Referrizer contact's one-sided
-// link is absorbed into the HighLevel contact's. A contact linked to a different partner is
-// a conflict.
+// pairHeld links the two contacts as one person (onboard.Pair).
 func pairHeld(ctx context.Context, st store.Store, connID, ghlID, rzID string) (store.Link, error) {
-	l, _, err := st.EnsureLink(ctx, connID, store.SideGHL, ghlID)
-	if err != nil {
-		return l, err
-	}
-	switch l.RZContactID {
-	case rzID:
-		return l, nil
-	case "":
-		l, _, err = st.ClaimContact(ctx, connID, l.ID, store.SideRZ, rzID)
-		return l, err
-	}
-	return l, fmt.Errorf("HighLevel contact %s is linked to Referrizer contact %s: %w", ghlID, l.RZContactID, store.ErrConflict)
+	return onboard.Pair(ctx, st, connID, ghlID, rzID)
 }

@@ -1,12 +1,12 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hlrz/hlrz/internal/onboard"
 	"github.com/hlrz/hlrz/internal/syncmodel"
 )
 
@@ -107,11 +107,7 @@ func summarize(m *syncmodel.Mapping) mappingSummary {
 }
 
 // mappingProblem is one problem of an invalid document, as printed.
-type mappingProblem struct {
-	Line    int    `json:"line,omitempty"`
-	Path    string `json:"path,omitempty"`
-	Message string `json:"message"`
-}
+type mappingProblem = onboard.Problem
 
 // loadMapping reads and parses a document, reporting the result (valid or every problem).
 func (a *app) loadMapping(name string) ([]byte, *syncmodel.Mapping, error) {
@@ -166,20 +162,8 @@ func (a *app) parseMappingFile(name string) ([]byte, *syncmodel.Mapping, []mappi
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	m, err := syncmodel.ParseMapping(doc)
-	if err == nil {
-		return doc, m, nil, nil
-	}
-	var ces syncmodel.ConfigErrors
-	if errors.As(err, &ces) {
-		problems := make([]mappingProblem, len(ces))
-		for i, ce := range ces {
-			problems[i] = mappingProblem{Line: ce.Line, Path: ce.Path, Message: ce.Msg}
-		}
-		return doc, nil, problems, nil
-	}
-	// Not YAML at all, or too large: the parser's message carries the line when it has one.
-	return doc, nil, []mappingProblem{{Message: err.Error()}}, nil
+	m, problems := onboard.ParseMapping(doc)
+	return doc, m, problems, nil
 }
 
 func problemLine(file string, p mappingProblem) string {

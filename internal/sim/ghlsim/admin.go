@@ -315,6 +315,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /oauth/locationToken", s.locationToken)
 	mux.HandleFunc("GET /oauth/chooselocation", s.authorize)
 	mux.HandleFunc("GET /v2/oauth/chooselocation", s.authorize)
+	mux.HandleFunc("GET /custom-page", s.serveCustomPage)
 	mux.HandleFunc("/", s.serveAPI)
 
 	get := func(pattern string, fn func() any) {

@@ -32,10 +32,18 @@ import (
 const (
 	DefaultClientID     = "sim-client-id"
 	DefaultClientSecret = "sim-client-secret"
+	// DefaultSharedSecret is the app's Shared Secret the stand-in frame encrypts the user
+	// context with (Options.SharedSecret).
+	DefaultSharedSecret = "sim-shared-secret-0123456789abcdef"
 )
 
 // Options configures a Server. The zero value is a usable simulator with HighLevel's limits.
 type Options struct {
+	// CustomPageURL is the app's Custom Page that GET /custom-page embeds, as HighLevel's
+	// frame does (SetCustomPageURL changes it later); SharedSecret encrypts the user context
+	// it hands that page. Default DefaultSharedSecret.
+	CustomPageURL, SharedSecret string
+
 	// Seed makes ids, tokens and fault decisions reproducible; 0 means 1.
 	Seed uint64
 	// Now is the clock for timestamps and token expiry; default time.Now.
@@ -234,6 +242,9 @@ func New(opts Options) *Server {
 	}
 	if opts.ClientSecret == "" {
 		opts.ClientSecret = DefaultClientSecret
+	}
+	if opts.SharedSecret == "" {
+		opts.SharedSecret = DefaultSharedSecret
 	}
 	if opts.AppID == "" {
 		// HighLevel's app id is the part of the client id before the first '-'.
