@@ -40,7 +40,8 @@ type sides struct {
 // backfill or poll page) is taken from the observation instead, when every event of the
 // pass came from that bulk read and the read is newer than the base (baseAt): a webhook or
 // an operator always causes a fresh read.
-func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link, events []Event, baseAt time.Time, sidesWanted ...store.Side) (sides, error) {
+// ttl bounds an observation's age (see observationTTL).
+func (d *Core) fetch(ctx context.Context, ttl time.Duration, conn *connector.Conn, link store.Link, events []Event, baseAt time.Time, sidesWanted ...store.Side) (sides, error) {
 	out := sides{link: link}
 	bulkOnly := len(events) > 0
 	for _, e := range events {
@@ -60,7 +61,7 @@ func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link,
 	if id := link.GHLContactID; id != "" && want[store.SideGHL] {
 		g.Go(func() error {
 			var c ghl.Contact
-			if bulkOnly && d.observed(gctx, link.ConnectionID, store.SideGHL, id, baseAt, &c) {
+			if bulkOnly && d.observed(gctx, ttl, link.ConnectionID, store.SideGHL, id, baseAt, &c) {
 				out.ghl = &c
 				return nil
 			}
@@ -79,7 +80,7 @@ func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link,
 	if id := link.RZContactID; id != "" && want[store.SideRZ] {
 		g.Go(func() error {
 			var c referrizer.Contact
-			if bulkOnly && d.observed(gctx, link.ConnectionID, store.SideRZ, id, baseAt, &c) {
+			if bulkOnly && d.observed(gctx, ttl, link.ConnectionID, store.SideRZ, id, baseAt, &c) {
 				out.rz, out.rzRead = &c, time.Time{} // too old to PUT back blindly
 				return nil
 			}
@@ -101,16 +102,16 @@ func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link,
 // observed decodes a fresh bulk-read record into dst. A record read before since (when the
 // person's base was last recorded) may predate a change that pass saw or made, and would
 // undo it: it is not used.
-func (d *Deps) observed(ctx context.Context, connID string, side store.Side, id string, since time.Time, dst any) bool {
+func (d *Core) observed(ctx context.Context, ttl time.Duration, connID string, side store.Side, id string, since time.Time, dst any) bool {
 	o, err := d.Store.GetObservation(ctx, connID, side, id)
-	if err != nil || d.now().Sub(o.ObservedAt) > d.observationTTL() || !o.ObservedAt.After(since) {
+	if err != nil || d.now().Sub(o.ObservedAt) > observationTTL(ttl) || !o.ObservedAt.After(since) {
 		return false
 	}
 	return json.Unmarshal(o.Body, dst) == nil
 }
 
 // loadBase reads a ledger entry; found is false when the object was never synced.
-func (d *Deps) loadBase(ctx context.Context, ref Ref, object string, dst any) (store.LedgerEntry, bool, error) {
+func (d *Core) loadBase(ctx context.Context, ref Ref, object string, dst any) (store.LedgerEntry, bool, error) {
 	e, err := d.Store.GetLedger(ctx, ref.ConnectionID, ref.LinkID, object)
 	if errors.Is(err, store.ErrNotFound) {
 		return e, false, nil
@@ -145,7 +146,7 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	if err != nil {
 		return ContactPlan{}, err
 	}
-	s, err := a.fetch(ctx, conn, link, in.Events, entry.UpdatedAt)
+	s, err := a.fetch(ctx, a.ObservationTTL, conn, link, in.Events, entry.UpdatedAt)
 	if err != nil {
 		return ContactPlan{}, err
 	}
@@ -655,7 +656,7 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 	return link, nil
 }
 
-func (d *Deps) resolve(ctx context.Context, ref Ref) (*connector.Conn, store.Link, error) {
+func (d *Core) resolve(ctx context.Context, ref Ref) (*connector.Conn, store.Link, error) {
 	conn, err := d.connection(ctx, ref.ConnectionID)
 	if err != nil {
 		return nil, store.Link{}, err
@@ -678,7 +679,7 @@ const linkGoneSummary = "link absorbed into another person's link; nothing to sy
 
 // connection returns a connection's clients; an unusable connection (paused, unknown,
 // misconfigured) is a non-retryable Config error, a store hiccup a retryable one.
-func (d *Deps) connection(ctx context.Context, id string) (*connector.Conn, error) {
+func (d *Core) connection(ctx context.Context, id string) (*connector.Conn, error) {
 	conn, err := d.Conns.Get(ctx, id)
 	switch {
 	case err == nil:
@@ -690,7 +691,7 @@ func (d *Deps) connection(ctx context.Context, id string) (*connector.Conn, erro
 }
 
 // countFailure counts a failed contact activity, and a 429 by side, for /metrics.
-func (d *Deps) countFailure(errp *error) {
+func (d *Core) countFailure(errp *error) {
 	if *errp == nil || d.Metrics == nil {
 		return
 	}
@@ -705,7 +706,7 @@ func (d *Deps) countFailure(errp *error) {
 	}
 }
 
-func (d *Deps) countWrites(r ApplyResult) {
+func (d *Core) countWrites(r ApplyResult) {
 	if d.Metrics == nil {
 		return
 	}

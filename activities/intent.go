@@ -42,7 +42,7 @@ type createIntent struct {
 }
 
 // recordCreate writes the create intent of link on side (refreshing its time).
-func (d *Deps) recordCreate(ctx context.Context, link store.Link, side store.Side, keys []string) error {
+func (d *Core) recordCreate(ctx context.Context, link store.Link, side store.Side, keys []string) error {
 	raw, _ := json.Marshal(createIntent{Keys: keys})
 	if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: link.ConnectionID, LinkID: link.ID, Object: objCreatingPrefix + string(side), Snapshot: raw}); err != nil {
 		return classify("record create intent", err)
@@ -52,7 +52,7 @@ func (d *Deps) recordCreate(ctx context.Context, link store.Link, side store.Sid
 
 // endCreate marks the create intent of link on side as ended: the contact is claimed, or
 // the create was refused for good, so its echo has nothing to wait for.
-func (d *Deps) endCreate(ctx context.Context, link store.Link, side store.Side) error {
+func (d *Core) endCreate(ctx context.Context, link store.Link, side store.Side) error {
 	raw, _ := json.Marshal(createIntent{Done: true})
 	if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: link.ConnectionID, LinkID: link.ID, Object: objCreatingPrefix + string(side), Snapshot: raw}); err != nil {
 		return classify("end create intent", err)
@@ -62,7 +62,7 @@ func (d *Deps) endCreate(ctx context.Context, link store.Link, side store.Side) 
 
 // pendingCreate reads link's create intent on side; found is false when there is none or
 // it ended.
-func (d *Deps) pendingCreate(ctx context.Context, connID, linkID string, side store.Side) (store.LedgerEntry, bool, error) {
+func (d *Core) pendingCreate(ctx context.Context, connID, linkID string, side store.Side) (store.LedgerEntry, bool, error) {
 	e, err := d.Store.GetLedger(ctx, connID, linkID, objCreatingPrefix+string(side))
 	if errors.Is(err, store.ErrNotFound) {
 		return e, false, nil
@@ -79,7 +79,7 @@ func (d *Deps) pendingCreate(ctx context.Context, connID, linkID string, side st
 
 // creating reports whether link recorded, within creatingFresh, that it is creating its
 // person on side.
-func (d *Deps) creating(ctx context.Context, connID, linkID string, side store.Side) (bool, error) {
+func (d *Core) creating(ctx context.Context, connID, linkID string, side store.Side) (bool, error) {
 	e, found, err := d.pendingCreate(ctx, connID, linkID, side)
 	if err != nil || !found {
 		return false, err
@@ -101,7 +101,7 @@ type earlier struct {
 // for the contact that attempt made: a contact carrying the person's first key (e-mail,
 // then phone) that no full link owns. Without an intent (the first attempt) it reads
 // nothing from the API.
-func (d *Deps) createdEarlier(ctx context.Context, conn *connector.Conn, link store.Link, side store.Side, want syncmodel.Person) (earlier, error) {
+func (d *Core) createdEarlier(ctx context.Context, conn *connector.Conn, link store.Link, side store.Side, want syncmodel.Person) (earlier, error) {
 	if _, found, err := d.pendingCreate(ctx, link.ConnectionID, link.ID, side); err != nil || !found {
 		return earlier{}, err
 	}
@@ -154,7 +154,7 @@ type pendingAction struct {
 
 // pinAction fixes the values of action a that must be the same in every attempt: a visit
 // "now" gets the date of its first attempt.
-func (d *Deps) pinAction(ctx context.Context, link store.Link, a *syncmodel.Action) error {
+func (d *Core) pinAction(ctx context.Context, link store.Link, a *syncmodel.Action) error {
 	if a.Type != syncmodel.ActionVisit || !a.VisitDate.IsZero() {
 		return nil
 	}

@@ -52,7 +52,7 @@ type partner struct {
 func oneSided(l store.Link) bool { return (l.GHLContactID == "") != (l.RZContactID == "") }
 
 // heldBy returns the link's hold, if it has one.
-func (d *Deps) heldBy(ctx context.Context, ref Ref) (*Hold, error) {
+func (d *Core) heldBy(ctx context.Context, ref Ref) (*Hold, error) {
 	var h Hold
 	_, found, err := d.loadBase(ctx, ref, ObjHold, &h)
 	if err != nil || !found || h.Reason == "" {
@@ -62,7 +62,7 @@ func (d *Deps) heldBy(ctx context.Context, ref Ref) (*Hold, error) {
 }
 
 // putHold records a hold on a link; it reports whether the link was not held before.
-func (d *Deps) putHold(ctx context.Context, connID, linkID string, h Hold) (bool, error) {
+func (d *Core) putHold(ctx context.Context, connID, linkID string, h Hold) (bool, error) {
 	prev, err := d.heldBy(ctx, Ref{ConnectionID: connID, LinkID: linkID})
 	if err != nil || prev != nil {
 		return false, err
@@ -79,7 +79,7 @@ func (d *Deps) putHold(ctx context.Context, connID, linkID string, h Hold) (bool
 // candidate that no other person owns is the match; several candidates, or one that belongs
 // to another person (or is held), is a hold: nobody is created or linked until an operator
 // decides.
-func (d *Deps) findPartner(ctx context.Context, conn *connector.Conn, link store.Link, s sides) (partner, error) {
+func (d *Core) findPartner(ctx context.Context, conn *connector.Conn, link store.Link, s sides) (partner, error) {
 	var email, phone string
 	lack := store.SideRZ
 	switch {
@@ -216,7 +216,7 @@ func firstKeyMatches[C any](conn *connector.Conn, keys []string, find func(field
 
 // sharingKey returns the contacts on side (other than except) that the match index holds
 // under the first of keys that any carries.
-func (d *Deps) sharingKey(ctx context.Context, connID string, side store.Side, keys []string, except string) ([]string, error) {
+func (d *Core) sharingKey(ctx context.Context, connID string, side store.Side, keys []string, except string) ([]string, error) {
 	idx, err := d.Store.MatchContacts(ctx, connID, side, keys)
 	if err != nil {
 		return nil, classify("read match index", err)

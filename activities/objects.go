@@ -49,7 +49,7 @@ func (o *Objects) PlanTags(ctx context.Context, in PlanInput) (ObjectPlan, error
 	if err != nil {
 		return out, err
 	}
-	s, err := o.fetch(ctx, conn, link, in.Events, entry.UpdatedAt)
+	s, err := o.fetch(ctx, o.ObservationTTL, conn, link, in.Events, entry.UpdatedAt)
 	if err != nil {
 		return out, err
 	}
@@ -307,7 +307,7 @@ func (o *Objects) PlanTasks(ctx context.Context, in PlanInput) (ObjectPlan, erro
 // letter, never only a log line: the other rules' actions still run, and an operator sees
 // the failing rule with the input that made it fail. The same failure of the same person is
 // recorded once while its dead letter is open.
-func (d *Deps) ruleFailure(ctx context.Context, in PlanInput, kind string, ruleErr error) error {
+func (d *Core) ruleFailure(ctx context.Context, in PlanInput, kind string, ruleErr error) error {
 	d.log().Warn("rules failed", "connection", in.ConnectionID, "link", in.LinkID, "on", kind, "error", ruleErr)
 	if in.DryRun {
 		return nil
@@ -332,7 +332,7 @@ func (d *Deps) ruleFailure(ctx context.Context, in PlanInput, kind string, ruleE
 // ruleSubject is the person rules on notes and tasks see: the last synced fields (the
 // contact base) and tags (the tags base), read from the ledger, so a notes or tasks pass
 // costs no extra API call. A person never synced yet is empty.
-func (d *Deps) ruleSubject(ctx context.Context, ref Ref) (syncmodel.Person, error) {
+func (d *Core) ruleSubject(ctx context.Context, ref Ref) (syncmodel.Person, error) {
 	var p syncmodel.Person
 	if _, _, err := d.loadBase(ctx, ref, ObjContact, &p); err != nil {
 		return syncmodel.Person{}, err
@@ -429,7 +429,7 @@ func (o *Objects) applyProjection(ctx context.Context, p ObjectPlan) (ApplyResul
 	return res, nil
 }
 
-func (d *Deps) recordBase(ctx context.Context, p ObjectPlan) error {
+func (d *Core) recordBase(ctx context.Context, p ObjectPlan) error {
 	if err := d.Store.PutLedger(ctx, store.LedgerEntry{
 		ConnectionID: p.ConnectionID, LinkID: p.LinkID, Object: p.Object,
 		Snapshot: p.Base, Hash: p.BaseHash, GHLHash: p.GHLHash, RZHash: p.RZHash,
@@ -445,7 +445,7 @@ func (d *Deps) recordBase(ctx context.Context, p ObjectPlan) error {
 // (Rules.action) and is not recorded as done, and the other actions and the pass go on; a
 // failure retrying may fix fails the activity, which retries it (and, exhausted, is a
 // dead letter too).
-func (d *Deps) runActions(ctx context.Context, conn *connector.Conn, link store.Link, actions []syncmodel.Action, res *ApplyResult) error {
+func (d *Core) runActions(ctx context.Context, conn *connector.Conn, link store.Link, actions []syncmodel.Action, res *ApplyResult) error {
 	if len(actions) == 0 {
 		return nil
 	}
@@ -480,7 +480,7 @@ func (d *Deps) runActions(ctx context.Context, conn *connector.Conn, link store.
 }
 
 // runAction executes one rule action.
-func (d *Deps) runAction(ctx context.Context, conn *connector.Conn, link store.Link, a syncmodel.Action, res *ApplyResult, loadTasks func() error, existing *[]ghl.Task) error {
+func (d *Core) runAction(ctx context.Context, conn *connector.Conn, link store.Link, a syncmodel.Action, res *ApplyResult, loadTasks func() error, existing *[]ghl.Task) error {
 	marker := a.TaskMarker
 	if marker == "" {
 		marker = syncmodel.TaskMarker(a.Key)
@@ -553,7 +553,7 @@ func refusedForGood(err error) bool {
 
 // actionFailure records a rule action the API refused for good as a dead letter
 // (Rules.action, once while it is open), naming the rule, the action and its trigger.
-func (d *Deps) actionFailure(ctx context.Context, link store.Link, a syncmodel.Action, err error) error {
+func (d *Core) actionFailure(ctx context.Context, link store.Link, a syncmodel.Action, err error) error {
 	return d.ruleFailure(ctx, PlanInput{Ref: Ref{ConnectionID: link.ConnectionID, LinkID: link.ID}}, "action",
 		fmt.Errorf("rule %s (%s): action %s: %w", a.Rule, a.Trigger, a.Type, err))
 }
@@ -564,7 +564,7 @@ const actionObject = "action:"
 // doneActions lists the keys of rule actions already executed for a person.
 // A failed read fails the plan (retried): rules evaluated against a partial list would act
 // twice.
-func (d *Deps) doneActions(ctx context.Context, ref Ref) ([]string, error) {
+func (d *Core) doneActions(ctx context.Context, ref Ref) ([]string, error) {
 	var keys []string
 	after := ""
 	for {
@@ -600,7 +600,7 @@ const conditionObject = "rulecond:"
 // contactOccurrences evaluates the contact rules' conditions for a contact event (ev.New
 // set), records the states that changed (not on a dry run) and sets ev.Occurrences, so a
 // rule fires again when its condition becomes true again.
-func (d *Deps) contactOccurrences(ctx context.Context, in PlanInput, m *syncmodel.Mapping, ev *syncmodel.Event, p syncmodel.Person) error {
+func (d *Core) contactOccurrences(ctx context.Context, in PlanInput, m *syncmodel.Mapping, ev *syncmodel.Event, p syncmodel.Person) error {
 	if !slices.ContainsFunc(m.Rules(), func(r syncmodel.Rule) bool { return r.On == syncmodel.EventContact }) {
 		return nil
 	}

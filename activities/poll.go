@@ -145,9 +145,9 @@ func (p *Poller) PollReferrizer(ctx context.Context, in PollInput) (PollResult, 
 	return prog.Result, nil
 }
 
-func (d *Deps) signalAll(ctx context.Context, refs []Ref, events []Event) error {
+func (d *Poller) signalAll(ctx context.Context, refs []Ref, events []Event) error {
 	g, gctx := errgroup.WithContext(ctx)
-	n := d.PollSignalConcurrency
+	n := d.SignalConcurrency
 	if n <= 0 {
 		n = 8
 	}
