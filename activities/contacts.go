@@ -70,7 +70,7 @@ func (d *Core) fetch(ctx context.Context, ttl time.Duration, conn *connector.Con
 			case errors.Is(err, ghl.ErrNotFound):
 				out.ghlGone = true
 			case err != nil:
-				return classify("read HighLevel contact", err)
+				return asTemporalError("read HighLevel contact", err)
 			default:
 				out.ghl = &c
 			}
@@ -89,7 +89,7 @@ func (d *Core) fetch(ctx context.Context, ttl time.Duration, conn *connector.Con
 			case errors.Is(err, referrizer.ErrNotFound):
 				out.rzGone = true
 			case err != nil:
-				return classify("read Referrizer contact", err)
+				return asTemporalError("read Referrizer contact", err)
 			default:
 				out.rz, out.rzRead = &c, d.now()
 			}
@@ -117,11 +117,11 @@ func (d *Core) loadBase(ctx context.Context, ref Ref, object string, dst any) (s
 		return e, false, nil
 	}
 	if err != nil {
-		return e, false, classify("read ledger", err)
+		return e, false, asTemporalError("read ledger", err)
 	}
 	if len(e.Snapshot) > 0 {
 		if err := json.Unmarshal(e.Snapshot, dst); err != nil {
-			return e, false, classify("decode ledger", err)
+			return e, false, asTemporalError("decode ledger", err)
 		}
 	}
 	return e, true, nil
@@ -185,7 +185,7 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 			if s.ghl == nil {
 				c, err := conn.GHL.GetContact(ctx, p.match.ID)
 				if err != nil {
-					return ContactPlan{}, classify("read matched HighLevel contact", err)
+					return ContactPlan{}, asTemporalError("read matched HighLevel contact", err)
 				}
 				s.ghl = &c
 			}
@@ -214,7 +214,7 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	plan.NewBase.Tags = nil
 	out := ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, PlannedAt: a.now(), Summary: plan.Summary(), Match: match}
 	if out.Plan, err = json.Marshal(plan); err != nil {
-		return out, classify("encode plan", err)
+		return out, asTemporalError("encode plan", err)
 	}
 	out.Writes = !plan.Empty() || match != nil
 	if match != nil {
@@ -294,7 +294,7 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 		var actions []syncmodel.Action
 		if len(out.Actions) > 0 {
 			if err := json.Unmarshal(out.Actions, &actions); err != nil {
-				return ContactPlan{}, classify("decode rule actions", err)
+				return ContactPlan{}, asTemporalError("decode rule actions", err)
 			}
 		}
 		out.Actions, _ = json.Marshal(append(actions, appts...))
@@ -330,7 +330,7 @@ func (a *Contacts) appointmentActions(ctx context.Context, conn *connector.Conn,
 		return nil, nil
 	}
 	if err != nil {
-		return nil, classify("list HighLevel appointments", err)
+		return nil, asTemporalError("list HighLevel appointments", err)
 	}
 	ev := syncmodel.Event{Kind: syncmodel.EventAppointments}
 	for _, ap := range appointmentsSince(appts, link.CreatedAt) {
@@ -377,7 +377,7 @@ func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (_ ApplyResu
 	}
 	var plan syncmodel.Plan
 	if err := json.Unmarshal(p.Plan, &plan); err != nil {
-		return ApplyResult{}, classify("decode plan", err)
+		return ApplyResult{}, asTemporalError("decode plan", err)
 	}
 	if p.Match != nil {
 		// Link the person found before writing anything; if someone else took the contact
@@ -414,7 +414,7 @@ func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (_ ApplyResu
 	if len(p.Actions) > 0 {
 		var actions []syncmodel.Action
 		if err := json.Unmarshal(p.Actions, &actions); err != nil {
-			return res, classify("decode rule actions", err)
+			return res, asTemporalError("decode rule actions", err)
 		}
 		if err := a.runActions(ctx, conn, link, actions, &res); err != nil {
 			return res, err
@@ -428,19 +428,19 @@ func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (_ ApplyResu
 		if err := a.Store.PutLedger(ctx, store.LedgerEntry{
 			ConnectionID: p.ConnectionID, LinkID: p.LinkID, Object: ObjTags, Snapshot: tags, Hash: h, GHLHash: h, RZHash: h,
 		}); err != nil {
-			return res, classify("record tags base", err)
+			return res, asTemporalError("record tags base", err)
 		}
 	}
 	if err := a.Store.PutLedger(ctx, store.LedgerEntry{
 		ConnectionID: p.ConnectionID, LinkID: p.LinkID, Object: ObjContact,
 		Snapshot: p.Base, Hash: p.BaseHash, GHLHash: p.GHLHash, RZHash: p.RZHash,
 	}); err != nil {
-		return res, classify("record base", err)
+		return res, asTemporalError("record base", err)
 	}
 	if len(p.Deleted) > 0 {
 		// Deleted on a side: no pass may recreate the person there.
 		if err := a.Store.MarkLinkDeleted(ctx, p.ConnectionID, p.LinkID, true); err != nil {
-			return res, classify("mark link deleted", err)
+			return res, asTemporalError("mark link deleted", err)
 		}
 	}
 	a.countWrites(res)
@@ -465,11 +465,11 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 		switch {
 		case errors.Is(err, referrizer.ErrDuplicate) && person.Email != "":
 			if created, err = findRZByEmail(ctx, conn.RZ, person.Email); err != nil {
-				return link, classify("find the existing Referrizer contact", err)
+				return link, asTemporalError("find the existing Referrizer contact", err)
 			}
 			res.Rematch = true
 		case err != nil:
-			return link, a.createFailed(ctx, link, store.SideRZ, classify("create Referrizer contact", err))
+			return link, a.createFailed(ctx, link, store.SideRZ, asTemporalError("create Referrizer contact", err))
 		default:
 			res.RZWrites++
 			res.Created = append(res.Created, string(store.SideRZ))
@@ -483,7 +483,7 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 		}
 	case ch.Delete && link.RZContactID != "":
 		if err := conn.RZ.DeleteContact(ctx, link.RZContactID); err != nil && !errors.Is(err, referrizer.ErrNotFound) {
-			return link, classify("delete Referrizer contact", err)
+			return link, asTemporalError("delete Referrizer contact", err)
 		}
 		res.RZWrites++
 	case link.RZContactID != "" && !ch.Empty():
@@ -498,7 +498,7 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 			return link, nil // deleted meanwhile: the next poll reports it
 		}
 		if err != nil {
-			return link, classify("update Referrizer contact", err)
+			return link, asTemporalError("update Referrizer contact", err)
 		}
 		res.RZWrites++
 	}
@@ -552,7 +552,7 @@ func (a *Contacts) createFailed(ctx context.Context, link store.Link, side store
 func (a *Contacts) claim(ctx context.Context, link store.Link, side store.Side, id string) (store.Link, error) {
 	l, absorbed, err := a.Store.ClaimContact(ctx, link.ConnectionID, link.ID, side, id)
 	if err != nil {
-		return link, classify("link "+string(side)+" contact", err)
+		return link, asTemporalError("link "+string(side)+" contact", err)
 	}
 	if absorbed != "" {
 		a.log().Info("absorbed the link our create's echo made", "connection", link.ConnectionID, "link", link.ID, "absorbed", absorbed)
@@ -583,7 +583,7 @@ func (a *Contacts) recordHold(ctx context.Context, p ContactPlan, link store.Lin
 		ConnectionID: p.ConnectionID, LinkID: p.LinkID, Kind: DeadAmbiguousMatch, Input: raw,
 		Error: p.Hold.Reason + "; not linked, not created (settle with `starter link`)",
 	}); err != nil {
-		return classify("record ambiguous match", err)
+		return asTemporalError("record ambiguous match", err)
 	}
 	return nil
 }
@@ -616,7 +616,7 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 			res.Rematch = true
 		}
 		if err != nil {
-			return link, a.createFailed(ctx, link, store.SideGHL, classify("create HighLevel contact", err))
+			return link, a.createFailed(ctx, link, store.SideGHL, asTemporalError("create HighLevel contact", err))
 		}
 		if !res.Rematch {
 			res.GHLWrites++
@@ -630,25 +630,25 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 		}
 	case ch.Delete && link.GHLContactID != "":
 		if err := conn.GHL.DeleteContact(ctx, link.GHLContactID); err != nil && !errors.Is(err, ghl.ErrNotFound) {
-			return link, classify("delete HighLevel contact", err)
+			return link, asTemporalError("delete HighLevel contact", err)
 		}
 		res.GHLWrites++
 	case link.GHLContactID != "" && !ch.Empty():
 		if len(ch.Set) > 0 {
 			if _, err := conn.GHL.UpdateContact(ctx, link.GHLContactID, ghlInput(conn.Mapping, ch)); err != nil && !errors.Is(err, ghl.ErrNotFound) {
-				return link, classify("update HighLevel contact", err)
+				return link, asTemporalError("update HighLevel contact", err)
 			}
 			res.GHLWrites++
 		}
 		if len(ch.TagsAdd) > 0 {
 			if _, err := conn.GHL.AddTags(ctx, link.GHLContactID, ch.TagsAdd); err != nil && !errors.Is(err, ghl.ErrNotFound) {
-				return link, classify("tag HighLevel contact", err)
+				return link, asTemporalError("tag HighLevel contact", err)
 			}
 			res.GHLWrites++
 		}
 		if len(ch.TagsRemove) > 0 {
 			if _, err := conn.GHL.RemoveTags(ctx, link.GHLContactID, ch.TagsRemove); err != nil && !errors.Is(err, ghl.ErrNotFound) {
-				return link, classify("untag HighLevel contact", err)
+				return link, asTemporalError("untag HighLevel contact", err)
 			}
 			res.GHLWrites++
 		}
@@ -666,7 +666,7 @@ func (d *Core) resolve(ctx context.Context, ref Ref) (*connector.Conn, store.Lin
 		return nil, link, errLinkGone
 	}
 	if err != nil {
-		return nil, link, classify("link", err)
+		return nil, link, asTemporalError("link", err)
 	}
 	return conn, link, nil
 }
@@ -685,9 +685,9 @@ func (d *Core) connection(ctx context.Context, id string) (*connector.Conn, erro
 	case err == nil:
 		return conn, nil
 	case errors.Is(err, connector.ErrInactive), errors.Is(err, connector.ErrConfig), errors.Is(err, store.ErrNotFound):
-		return nil, classify("connection", configErr("%v", err))
+		return nil, asTemporalError("connection", configErr("%v", err))
 	}
-	return nil, classify("connection", err)
+	return nil, asTemporalError("connection", err)
 }
 
 // countFailure counts a failed contact activity, and a 429 by side, for /metrics.

@@ -45,7 +45,7 @@ type createIntent struct {
 func (d *Core) recordCreate(ctx context.Context, link store.Link, side store.Side, keys []string) error {
 	raw, _ := json.Marshal(createIntent{Keys: keys})
 	if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: link.ConnectionID, LinkID: link.ID, Object: objCreatingPrefix + string(side), Snapshot: raw}); err != nil {
-		return classify("record create intent", err)
+		return asTemporalError("record create intent", err)
 	}
 	return nil
 }
@@ -55,7 +55,7 @@ func (d *Core) recordCreate(ctx context.Context, link store.Link, side store.Sid
 func (d *Core) endCreate(ctx context.Context, link store.Link, side store.Side) error {
 	raw, _ := json.Marshal(createIntent{Done: true})
 	if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: link.ConnectionID, LinkID: link.ID, Object: objCreatingPrefix + string(side), Snapshot: raw}); err != nil {
-		return classify("end create intent", err)
+		return asTemporalError("end create intent", err)
 	}
 	return nil
 }
@@ -68,7 +68,7 @@ func (d *Core) pendingCreate(ctx context.Context, connID, linkID string, side st
 		return e, false, nil
 	}
 	if err != nil {
-		return e, false, classify("read create intent", err)
+		return e, false, asTemporalError("read create intent", err)
 	}
 	var in createIntent
 	if json.Unmarshal(e.Snapshot, &in) == nil && in.Done {
@@ -165,12 +165,12 @@ func (d *Core) pinAction(ctx context.Context, link store.Link, a *syncmodel.Acti
 		a.VisitDate = p.VisitDate
 		return nil
 	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return classify("read pending action", err)
+		return asTemporalError("read pending action", err)
 	}
 	p.VisitDate = d.now().UTC().Truncate(time.Second)
 	raw, _ := json.Marshal(p)
 	if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: link.ConnectionID, LinkID: link.ID, Object: objPendingPrefix + a.Key, Snapshot: raw}); err != nil {
-		return classify("record pending action", err)
+		return asTemporalError("record pending action", err)
 	}
 	a.VisitDate = p.VisitDate
 	return nil
@@ -187,7 +187,7 @@ func contactRuleTasks(ctx context.Context, conn *connector.Conn, ghlID string) (
 	}
 	tasks, err := conn.GHL.ListTasks(ctx, ghlID)
 	if err != nil {
-		return nil, classify("list HighLevel tasks for contact rules", err)
+		return nil, asTemporalError("list HighLevel tasks for contact rules", err)
 	}
 	return tasksOf(tasks), nil
 }

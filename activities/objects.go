@@ -94,24 +94,24 @@ func (o *Objects) ApplyTags(ctx context.Context, p ObjectPlan) (ApplyResult, err
 	}
 	var tp TagPlan
 	if err := json.Unmarshal(p.Plan, &tp); err != nil && len(p.Plan) > 0 {
-		return ApplyResult{}, classify("decode plan", err)
+		return ApplyResult{}, asTemporalError("decode plan", err)
 	}
 	res := ApplyResult{}
 	if len(tp.GHLAdd) > 0 {
 		if _, err := conn.GHL.AddTags(ctx, link.GHLContactID, tp.GHLAdd); err != nil {
-			return res, classify("add HighLevel tags", err)
+			return res, asTemporalError("add HighLevel tags", err)
 		}
 		res.GHLWrites++
 	}
 	if len(tp.GHLRemove) > 0 {
 		if _, err := conn.GHL.RemoveTags(ctx, link.GHLContactID, tp.GHLRemove); err != nil {
-			return res, classify("remove HighLevel tags", err)
+			return res, asTemporalError("remove HighLevel tags", err)
 		}
 		res.GHLWrites++
 	}
 	if len(tp.RZAdd)+len(tp.RZRemove) > 0 {
 		if _, err := conn.RZ.UpdateContact(ctx, link.RZContactID, referrizer.ContactPatch{AddLabels: tp.RZAdd, RemoveLabels: tp.RZRemove}); err != nil {
-			return res, classify("update Referrizer labels", err)
+			return res, asTemporalError("update Referrizer labels", err)
 		}
 		res.RZWrites++
 	}
@@ -222,7 +222,7 @@ func (o *Objects) PlanNotes(ctx context.Context, in PlanInput) (ObjectPlan, erro
 		return out, nil
 	}
 	if err != nil {
-		return out, classify("list HighLevel notes", err)
+		return out, asTemporalError("list HighLevel notes", err)
 	}
 	m := conn.Mapping
 	digest := m.RenderNotesDigest(notesOf(notes))
@@ -267,7 +267,7 @@ func (o *Objects) PlanTasks(ctx context.Context, in PlanInput) (ObjectPlan, erro
 		return out, nil
 	}
 	if err != nil {
-		return out, classify("list HighLevel tasks", err)
+		return out, asTemporalError("list HighLevel tasks", err)
 	}
 	m := conn.Mapping
 	text, labels := m.RenderTasksDigest(tasksOf(tasks), o.now())
@@ -314,7 +314,7 @@ func (d *Core) ruleFailure(ctx context.Context, in PlanInput, kind string, ruleE
 	}
 	open, err := d.Store.ListDeadLetters(ctx, in.ConnectionID, store.DeadOpen, 500)
 	if err != nil {
-		return classify("list dead letters", err)
+		return asTemporalError("list dead letters", err)
 	}
 	dlKind := "Rules." + kind
 	for _, dl := range open {
@@ -324,7 +324,7 @@ func (d *Core) ruleFailure(ctx context.Context, in PlanInput, kind string, ruleE
 	}
 	raw, _ := json.Marshal(in)
 	if _, err := d.Store.AddDeadLetter(ctx, store.DeadLetter{ConnectionID: in.ConnectionID, LinkID: in.LinkID, Kind: dlKind, Input: raw, Error: ruleErr.Error()}); err != nil {
-		return classify("record rule failure", err)
+		return asTemporalError("record rule failure", err)
 	}
 	return nil
 }
@@ -398,7 +398,7 @@ func (o *Objects) applyProjection(ctx context.Context, p ObjectPlan) (ApplyResul
 	}
 	var pp ProjectionPlan
 	if err := json.Unmarshal(p.Plan, &pp); err != nil {
-		return ApplyResult{}, classify("decode plan", err)
+		return ApplyResult{}, asTemporalError("decode plan", err)
 	}
 	res := ApplyResult{}
 	if !p.Writes {
@@ -407,7 +407,7 @@ func (o *Objects) applyProjection(ctx context.Context, p ObjectPlan) (ApplyResul
 		return res, o.recordBase(ctx, p)
 	}
 	if _, err := conn.RZ.EnsureProjectionFields(ctx, referrizer.ProjectionFieldNames{Notes: conn.Mapping.NotesField(), Tasks: conn.Mapping.TasksField()}); err != nil {
-		return res, classify("ensure Referrizer projection fields", err)
+		return res, asTemporalError("ensure Referrizer projection fields", err)
 	}
 	patch := referrizer.ContactPatch{AddLabels: pp.AddLabels, RemoveLabels: pp.RemoveLabel}
 	if pp.Text == "" {
@@ -416,7 +416,7 @@ func (o *Objects) applyProjection(ctx context.Context, p ObjectPlan) (ApplyResul
 		patch.SetCustomText = map[string]string{pp.Field: pp.Text}
 	}
 	if _, err := conn.RZ.UpdateContact(ctx, link.RZContactID, patch); err != nil {
-		return res, classify("write Referrizer "+p.Object+" projection", err)
+		return res, asTemporalError("write Referrizer "+p.Object+" projection", err)
 	}
 	res.RZWrites++
 	if err := o.runActions(ctx, conn, link, pp.Actions, &res); err != nil {
@@ -434,7 +434,7 @@ func (d *Core) recordBase(ctx context.Context, p ObjectPlan) error {
 		ConnectionID: p.ConnectionID, LinkID: p.LinkID, Object: p.Object,
 		Snapshot: p.Base, Hash: p.BaseHash, GHLHash: p.GHLHash, RZHash: p.RZHash,
 	}); err != nil {
-		return classify("record base", err)
+		return asTemporalError("record base", err)
 	}
 	return nil
 }
@@ -473,7 +473,7 @@ func (d *Core) runActions(ctx context.Context, conn *connector.Conn, link store.
 		}
 		// Remember the key, so the rule never fires twice for the same occurrence.
 		if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: link.ConnectionID, LinkID: link.ID, Object: actionObject + a.Key}); err != nil {
-			return classify("record rule action", err)
+			return asTemporalError("record rule action", err)
 		}
 	}
 	return nil
@@ -494,22 +494,22 @@ func (d *Core) runAction(ctx context.Context, conn *connector.Conn, link store.L
 			patch.RemoveLabels = []string{a.Label}
 		}
 		if _, err := conn.RZ.UpdateContact(ctx, link.RZContactID, patch); err != nil {
-			return classify("rule: Referrizer label", err)
+			return asTemporalError("rule: Referrizer label", err)
 		}
 		res.RZWrites++
 	case syncmodel.ActionAddGHLTag:
 		if _, err := conn.GHL.AddTags(ctx, link.GHLContactID, []string{a.Label}); err != nil {
-			return classify("rule: HighLevel tag", err)
+			return asTemporalError("rule: HighLevel tag", err)
 		}
 		res.GHLWrites++
 	case syncmodel.ActionRemoveGHLTag:
 		if _, err := conn.GHL.RemoveTags(ctx, link.GHLContactID, []string{a.Label}); err != nil {
-			return classify("rule: HighLevel tag", err)
+			return asTemporalError("rule: HighLevel tag", err)
 		}
 		res.GHLWrites++
 	case syncmodel.ActionCreateTask:
 		if err := loadTasks(); err != nil {
-			return classify("rule: list HighLevel tasks", err)
+			return asTemporalError("rule: list HighLevel tasks", err)
 		}
 		if slices.ContainsFunc(a.Markers(), func(m string) bool { return taskWithMarker(*existing, m) != nil }) {
 			return nil // created by an earlier attempt or pass
@@ -518,13 +518,13 @@ func (d *Core) runAction(ctx context.Context, conn *connector.Conn, link store.L
 			Title: a.Title, Body: strings.TrimSpace(a.Body + "\n\n" + marker), DueDate: d.now().Add(a.Due),
 		})
 		if err != nil {
-			return classify("rule: create HighLevel task", err)
+			return asTemporalError("rule: create HighLevel task", err)
 		}
 		*existing = append(*existing, t)
 		res.GHLWrites++
 	case syncmodel.ActionCompleteTask:
 		if _, err := conn.GHL.SetTaskCompleted(ctx, link.GHLContactID, a.TaskID, true); err != nil {
-			return classify("rule: complete HighLevel task", err)
+			return asTemporalError("rule: complete HighLevel task", err)
 		}
 		res.GHLWrites++
 	case syncmodel.ActionVisit:
@@ -537,7 +537,7 @@ func (d *Core) runAction(ctx context.Context, conn *connector.Conn, link store.L
 			v.Points = &pts
 		}
 		if _, err := conn.RZ.CreateVisit(ctx, v); err != nil && !errors.Is(err, referrizer.ErrDuplicate) {
-			return classify("rule: record Referrizer visit", err)
+			return asTemporalError("rule: record Referrizer visit", err)
 		}
 		res.RZWrites++
 	}
@@ -571,7 +571,7 @@ func (d *Core) doneActions(ctx context.Context, ref Ref) ([]string, error) {
 		// Ledger entries are per object; rule actions are few per person, so scan them.
 		entries, err := d.Store.LedgerEntriesOf(ctx, ref.ConnectionID, ref.LinkID, actionObject, after, 200)
 		if err != nil {
-			return nil, classify("read done rule actions", err)
+			return nil, asTemporalError("read done rule actions", err)
 		}
 		if len(entries) == 0 {
 			return keys, nil
@@ -609,7 +609,7 @@ func (d *Core) contactOccurrences(ctx context.Context, in PlanInput, m *syncmode
 	for after := ""; ; {
 		entries, err := d.Store.LedgerEntriesOf(ctx, in.ConnectionID, in.LinkID, prefix, after, 200)
 		if err != nil {
-			return classify("read rule condition states", err)
+			return asTemporalError("read rule condition states", err)
 		}
 		if len(entries) == 0 {
 			break
@@ -617,7 +617,7 @@ func (d *Core) contactOccurrences(ctx context.Context, in PlanInput, m *syncmode
 		for _, e := range entries {
 			var st syncmodel.ConditionState
 			if err := json.Unmarshal(e.Snapshot, &st); err != nil {
-				return classify("decode rule condition state", err)
+				return asTemporalError("decode rule condition state", err)
 			}
 			prev[strings.TrimPrefix(e.Object, prefix)] = st
 		}
@@ -635,7 +635,7 @@ func (d *Core) contactOccurrences(ctx context.Context, in PlanInput, m *syncmode
 		}
 		raw, _ := json.Marshal(next[id])
 		if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: in.ConnectionID, LinkID: in.LinkID, Object: prefix + id, Snapshot: raw}); err != nil {
-			return classify("record rule condition state", err)
+			return asTemporalError("record rule condition state", err)
 		}
 	}
 	return nil
