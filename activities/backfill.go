@@ -40,7 +40,7 @@ func (b *Backfill) BackfillPage(ctx context.Context, in BackfillPageInput) (Back
 	case BackfillLinks:
 		links, err := b.Store.ListLinks(ctx, in.ConnectionID, in.Cursor, in.PageSize)
 		if err != nil {
-			return BackfillPage{}, classify("list links", err)
+			return BackfillPage{}, asTemporalError("list links", err)
 		}
 		out := BackfillPage{}
 		for _, l := range links {
@@ -53,7 +53,7 @@ func (b *Backfill) BackfillPage(ctx context.Context, in BackfillPageInput) (Back
 		}
 		return out, nil
 	}
-	return BackfillPage{}, classify("backfill", configErr("unknown backfill side %q", in.Side))
+	return BackfillPage{}, asTemporalError("backfill", configErr("unknown backfill side %q", in.Side))
 }
 
 func (b *Backfill) ghlPage(ctx context.Context, conn *connector.Conn, in BackfillPageInput) (BackfillPage, error) {
@@ -63,14 +63,14 @@ func (b *Backfill) ghlPage(ctx context.Context, conn *connector.Conn, in Backfil
 	}
 	page, err := conn.GHL.SearchContacts(ctx, params)
 	if err != nil {
-		return BackfillPage{}, classify("search HighLevel contacts", err)
+		return BackfillPage{}, asTemporalError("search HighLevel contacts", err)
 	}
 	out := BackfillPage{Seen: len(page.Contacts), NextCursor: string(page.Next)}
 	var keys []store.MatchKey
 	var obs []store.Observation
 	for _, c := range page.Contacts {
 		if _, created, err := b.Store.EnsureLink(ctx, in.ConnectionID, store.SideGHL, c.ID); err != nil {
-			return out, classify("link HighLevel contact", err)
+			return out, asTemporalError("link HighLevel contact", err)
 		} else if created {
 			out.New++
 		}
@@ -79,15 +79,15 @@ func (b *Backfill) ghlPage(ctx context.Context, conn *connector.Conn, in Backfil
 		}
 		raw, err := json.Marshal(c)
 		if err != nil {
-			return out, classify("encode contact", err)
+			return out, asTemporalError("encode contact", err)
 		}
 		obs = append(obs, store.Observation{ContactID: c.ID, Body: raw, ObservedAt: b.now()})
 	}
 	if err := b.Store.PutMatchKeys(ctx, in.ConnectionID, store.SideGHL, keys); err != nil {
-		return out, classify("index HighLevel contacts", err)
+		return out, asTemporalError("index HighLevel contacts", err)
 	}
 	if err := b.Store.PutObservations(ctx, in.ConnectionID, store.SideGHL, obs); err != nil {
-		return out, classify("record HighLevel page", err)
+		return out, asTemporalError("record HighLevel page", err)
 	}
 	return out, nil
 }
@@ -96,12 +96,12 @@ func (b *Backfill) rzPage(ctx context.Context, conn *connector.Conn, in Backfill
 	pageNo := 1
 	if in.Cursor != "" {
 		if _, err := fmt.Sscanf(in.Cursor, "%d", &pageNo); err != nil || pageNo < 1 {
-			return BackfillPage{}, classify("backfill", configErr("bad Referrizer cursor %q", in.Cursor))
+			return BackfillPage{}, asTemporalError("backfill", configErr("bad Referrizer cursor %q", in.Cursor))
 		}
 	}
 	page, err := conn.RZ.ListContacts(ctx, referrizer.ListOptions{Page: pageNo, PerPage: in.PageSize})
 	if err != nil {
-		return BackfillPage{}, classify("list Referrizer contacts", err)
+		return BackfillPage{}, asTemporalError("list Referrizer contacts", err)
 	}
 	out := BackfillPage{Seen: len(page.Contacts)}
 	if page.HasNext() {
@@ -116,14 +116,14 @@ func (b *Backfill) rzPage(ctx context.Context, conn *connector.Conn, in Backfill
 	}
 	matches, err := b.Store.MatchContacts(ctx, in.ConnectionID, store.SideGHL, all)
 	if err != nil {
-		return out, classify("match Referrizer contacts", err)
+		return out, asTemporalError("match Referrizer contacts", err)
 	}
 	var obs []store.Observation
 	var rzKeys []store.MatchKey
 	for _, c := range page.Contacts {
 		raw, err := json.Marshal(c)
 		if err != nil {
-			return out, classify("encode contact", err)
+			return out, asTemporalError("encode contact", err)
 		}
 		obs = append(obs, store.Observation{ContactID: c.ID, Body: raw, ObservedAt: b.now()})
 		for _, k := range keysOf[c.ID] {
@@ -140,7 +140,7 @@ func (b *Backfill) rzPage(ctx context.Context, conn *connector.Conn, in Backfill
 		case ghlID != "":
 			if err := b.pair(ctx, in.ConnectionID, ghlID, c.ID); err != nil {
 				if !errors.Is(err, store.ErrConflict) {
-					return out, classify("pair contacts", err)
+					return out, asTemporalError("pair contacts", err)
 				}
 				// One of them is already linked to someone else (a pass matched them
 				// differently, or an operator did): not ours to undo.
@@ -153,17 +153,17 @@ func (b *Backfill) rzPage(ctx context.Context, conn *connector.Conn, in Backfill
 			out.Linked++
 		default:
 			if _, created, err := b.Store.EnsureLink(ctx, in.ConnectionID, store.SideRZ, c.ID); err != nil {
-				return out, classify("link Referrizer contact", err)
+				return out, asTemporalError("link Referrizer contact", err)
 			} else if created {
 				out.New++
 			}
 		}
 	}
 	if err := b.Store.PutMatchKeys(ctx, in.ConnectionID, store.SideRZ, rzKeys); err != nil {
-		return out, classify("index Referrizer contacts", err)
+		return out, asTemporalError("index Referrizer contacts", err)
 	}
 	if err := b.Store.PutObservations(ctx, in.ConnectionID, store.SideRZ, obs); err != nil {
-		return out, classify("record Referrizer page", err)
+		return out, asTemporalError("record Referrizer page", err)
 	}
 	return out, nil
 }
@@ -220,7 +220,7 @@ func (b *Backfill) holdAmbiguous(ctx context.Context, connID, rzID string, candi
 	h := Hold{Reason: fmt.Sprintf(reason, len(candidates)), Side: string(store.SideGHL), Candidates: candidates}
 	l, _, err := b.Store.EnsureLink(ctx, connID, store.SideRZ, rzID)
 	if err != nil {
-		return classify("link Referrizer contact", err)
+		return asTemporalError("link Referrizer contact", err)
 	}
 	fresh := false
 	if oneSided(l) {
@@ -234,7 +234,7 @@ func (b *Backfill) holdAmbiguous(ctx context.Context, connID, rzID string, candi
 			continue
 		}
 		if err != nil {
-			return classify("look up candidate link", err)
+			return asTemporalError("look up candidate link", err)
 		}
 		if oneSided(cl) {
 			if held, err := b.putHold(ctx, connID, cl.ID, Hold{Reason: "one of several HighLevel contacts matching one Referrizer contact", Side: string(store.SideRZ), Candidates: []string{rzID}}); err != nil {
@@ -252,7 +252,7 @@ func (b *Backfill) holdAmbiguous(ctx context.Context, connID, rzID string, candi
 		ConnectionID: connID, LinkID: l.ID, Kind: "Backfill.ambiguous-match", Input: raw,
 		Error: h.Reason + "; not linked, held (settle with `starter link`)",
 	}); err != nil {
-		return classify("record ambiguous match", err)
+		return asTemporalError("record ambiguous match", err)
 	}
 	return nil
 }
@@ -267,7 +267,7 @@ func (b *Backfill) StartSyncs(ctx context.Context, in StartSyncsInput) (int, err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return 0, classify("start syncs", err)
+		return 0, asTemporalError("start syncs", err)
 	}
 	if b.Metrics != nil {
 		b.Metrics.Signals.Add(float64(len(in.LinkIDs)))

@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hlrz/hlrz/internal/connector"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/store"
 )
 
 // BridgeHooks gives the webhook bridge what only the sync core and the clients know, so
 // the bridge stays free of business logic. It is not an activity.
-type BridgeHooks struct{ *Deps }
+type BridgeHooks struct {
+	Store store.Store
+	Conns *connector.Registry
+}
 
 // IsEcho reports whether a HighLevel contact event is our own write coming back: the
 // event's mapped projection hashes equal to what the ledger recorded as last written to

@@ -40,7 +40,8 @@ type sides struct {
 // backfill or poll page) is taken from the observation instead, when every event of the
 // pass came from that bulk read and the read is newer than the base (baseAt): a webhook or
 // an operator always causes a fresh read.
-func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link, events []Event, baseAt time.Time, sidesWanted ...store.Side) (sides, error) {
+// ttl bounds an observation's age (see observationTTL).
+func (d *Core) fetch(ctx context.Context, ttl time.Duration, conn *connector.Conn, link store.Link, events []Event, baseAt time.Time, sidesWanted ...store.Side) (sides, error) {
 	out := sides{link: link}
 	bulkOnly := len(events) > 0
 	for _, e := range events {
@@ -60,7 +61,7 @@ func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link,
 	if id := link.GHLContactID; id != "" && want[store.SideGHL] {
 		g.Go(func() error {
 			var c ghl.Contact
-			if bulkOnly && d.observed(gctx, link.ConnectionID, store.SideGHL, id, baseAt, &c) {
+			if bulkOnly && d.observed(gctx, ttl, link.ConnectionID, store.SideGHL, id, baseAt, &c) {
 				out.ghl = &c
 				return nil
 			}
@@ -69,7 +70,7 @@ func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link,
 			case errors.Is(err, ghl.ErrNotFound):
 				out.ghlGone = true
 			case err != nil:
-				return classify("read HighLevel contact", err)
+				return asTemporalError("read HighLevel contact", err)
 			default:
 				out.ghl = &c
 			}
@@ -79,7 +80,7 @@ func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link,
 	if id := link.RZContactID; id != "" && want[store.SideRZ] {
 		g.Go(func() error {
 			var c referrizer.Contact
-			if bulkOnly && d.observed(gctx, link.ConnectionID, store.SideRZ, id, baseAt, &c) {
+			if bulkOnly && d.observed(gctx, ttl, link.ConnectionID, store.SideRZ, id, baseAt, &c) {
 				out.rz, out.rzRead = &c, time.Time{} // too old to PUT back blindly
 				return nil
 			}
@@ -88,7 +89,7 @@ func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link,
 			case errors.Is(err, referrizer.ErrNotFound):
 				out.rzGone = true
 			case err != nil:
-				return classify("read Referrizer contact", err)
+				return asTemporalError("read Referrizer contact", err)
 			default:
 				out.rz, out.rzRead = &c, d.now()
 			}
@@ -101,26 +102,26 @@ func (d *Deps) fetch(ctx context.Context, conn *connector.Conn, link store.Link,
 // observed decodes a fresh bulk-read record into dst. A record read before since (when the
 // person's base was last recorded) may predate a change that pass saw or made, and would
 // undo it: it is not used.
-func (d *Deps) observed(ctx context.Context, connID string, side store.Side, id string, since time.Time, dst any) bool {
+func (d *Core) observed(ctx context.Context, ttl time.Duration, connID string, side store.Side, id string, since time.Time, dst any) bool {
 	o, err := d.Store.GetObservation(ctx, connID, side, id)
-	if err != nil || d.now().Sub(o.ObservedAt) > d.observationTTL() || !o.ObservedAt.After(since) {
+	if err != nil || d.now().Sub(o.ObservedAt) > observationTTL(ttl) || !o.ObservedAt.After(since) {
 		return false
 	}
 	return json.Unmarshal(o.Body, dst) == nil
 }
 
 // loadBase reads a ledger entry; found is false when the object was never synced.
-func (d *Deps) loadBase(ctx context.Context, ref Ref, object string, dst any) (store.LedgerEntry, bool, error) {
+func (d *Core) loadBase(ctx context.Context, ref Ref, object string, dst any) (store.LedgerEntry, bool, error) {
 	e, err := d.Store.GetLedger(ctx, ref.ConnectionID, ref.LinkID, object)
 	if errors.Is(err, store.ErrNotFound) {
 		return e, false, nil
 	}
 	if err != nil {
-		return e, false, classify("read ledger", err)
+		return e, false, asTemporalError("read ledger", err)
 	}
 	if len(e.Snapshot) > 0 {
 		if err := json.Unmarshal(e.Snapshot, dst); err != nil {
-			return e, false, classify("decode ledger", err)
+			return e, false, asTemporalError("decode ledger", err)
 		}
 	}
 	return e, true, nil
@@ -145,7 +146,7 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	if err != nil {
 		return ContactPlan{}, err
 	}
-	s, err := a.fetch(ctx, conn, link, in.Events, entry.UpdatedAt)
+	s, err := a.fetch(ctx, a.ObservationTTL, conn, link, in.Events, entry.UpdatedAt)
 	if err != nil {
 		return ContactPlan{}, err
 	}
@@ -153,67 +154,100 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	// the other, by the backfill's matching rules, whatever brought them here.
 	var match *Match
 	if oneSided(link) && !s.ghlGone && !s.rzGone {
-		held, err := a.heldBy(ctx, in.Ref)
-		if err != nil {
+		var stop *ContactPlan
+		if stop, match, err = a.matchPartner(ctx, in, conn, link, &s); err != nil {
 			return ContactPlan{}, err
 		}
-		if held != nil {
-			return ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, Held: true, PlannedAt: a.now(),
-				Summary: "held, not created: " + held.Reason + "; an operator settles it with `starter link`"}, nil
-		}
-		p, err := a.findPartner(ctx, conn, link, s)
-		if err != nil {
-			return ContactPlan{}, err
-		}
-		if p.hold != nil {
-			return ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, Hold: p.hold, Writes: true, PlannedAt: a.now(),
-				Summary: "ambiguous, not created: " + p.hold.Reason}, nil
-		}
-		if p.wait != "" {
-			return ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, PlannedAt: a.now(),
-				Summary: "waiting: the matching person (link " + p.wait + ") is being created here; their pass absorbs this link"}, nil
-		}
-		if p.match.ID != "" {
-			match = &p.match
-			if p.ghl != nil {
-				s.ghl = p.ghl
-			}
-			if p.rz != nil {
-				s.rz, s.rzRead = p.rz, a.now()
-			}
-			if s.ghl == nil {
-				c, err := conn.GHL.GetContact(ctx, p.match.ID)
-				if err != nil {
-					return ContactPlan{}, classify("read matched HighLevel contact", err)
-				}
-				s.ghl = &c
-			}
+		if stop != nil {
+			return *stop, nil
 		}
 	}
-	m := conn.Mapping
-	var baseP *syncmodel.Person
 	// A base recorded while the person was on one side only says nothing about the other:
 	// with both sides present now, this is their first sync.
 	if hasBase && s.ghl != nil && s.rz != nil && (entry.GHLHash == "" || entry.RZHash == "") {
 		hasBase = false
 	}
+	var baseP *syncmodel.Person
 	if hasBase {
 		baseP = &base
 	}
+	m := conn.Mapping
 	ghlP, rzP := GHLPerson(m, s.ghl), RZPerson(m, s.rz)
-	// The core plans fields and tags together. Tags belong to TagSync, except on a create,
-	// where sending them in the create saves a write, and for the deleted label.
-	plan := m.Plan(baseP, ghlP, rzP, syncmodel.PlanOptions{GHLDeleted: s.ghlGone, RZDeleted: s.rzGone})
-	for _, c := range []*syncmodel.SideChanges{&plan.GHL, &plan.RZ} {
-		if !c.Create && len(plan.Deleted) == 0 {
-			c.TagsAdd, c.TagsRemove = nil, nil
+	fp := m.PlanFields(syncmodel.FieldPassInput{Base: baseP, GHL: ghlP, RZ: rzP, GHLDeleted: s.ghlGone, RZDeleted: s.rzGone})
+	out, err := contactPlanOf(in.Ref, link, fp, match, a.now())
+	if err != nil {
+		return out, err
+	}
+	out.NeedsBase = !hasBase || entry.Hash != out.BaseHash || entry.GHLHash != out.GHLHash || entry.RZHash != out.RZHash
+	if s.rz != nil && !s.rzRead.IsZero() {
+		out.RZRaw, _ = json.Marshal(s.rz)
+	}
+	if err := a.addRuleActions(ctx, in, conn, link, &out, ghlP, rzP, hasBase); err != nil {
+		return ContactPlan{}, err
+	}
+	if in.DryRun {
+		return out, nil
+	}
+	if a.Metrics != nil {
+		a.Metrics.Conflicts.Add(float64(len(fp.Plan.Conflicts)))
+		if !out.Writes && !out.NeedsBase {
+			a.Metrics.Passes.WithLabelValues("unchanged").Inc()
 		}
 	}
-	createdTags := plan.NewBase.Tags
-	plan.NewBase.Tags = nil
-	out := ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, PlannedAt: a.now(), Summary: plan.Summary(), Match: match}
+	return out, nil
+}
+
+// matchPartner looks for a one-sided person's partner on the side they lack. stop, when not
+// nil, is the plan to return instead (held, ambiguous or waiting); a partner found is put
+// into s, read from its side when matching did not read it.
+func (a *Contacts) matchPartner(ctx context.Context, in PlanInput, conn *connector.Conn, link store.Link, s *sides) (stop *ContactPlan, match *Match, err error) {
+	plan := ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, PlannedAt: a.now()}
+	held, err := a.heldBy(ctx, in.Ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	if held != nil {
+		plan.Held, plan.Summary = true, "held, not created: "+held.Reason+"; an operator settles it with `starter link`"
+		return &plan, nil, nil
+	}
+	p, err := a.findPartner(ctx, conn, link, *s)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case p.hold != nil:
+		plan.Hold, plan.Writes, plan.Summary = p.hold, true, "ambiguous, not created: "+p.hold.Reason
+		return &plan, nil, nil
+	case p.wait != "":
+		plan.Summary = "waiting: the matching person (link " + p.wait + ") is being created here; their pass absorbs this link"
+		return &plan, nil, nil
+	case p.match.ID == "":
+		return nil, nil, nil
+	}
+	if p.ghl != nil {
+		s.ghl = p.ghl
+	}
+	if p.rz != nil {
+		s.rz, s.rzRead = p.rz, a.now()
+	}
+	if s.ghl == nil {
+		c, err := conn.GHL.GetContact(ctx, p.match.ID)
+		if err != nil {
+			return nil, nil, asTemporalError("read matched HighLevel contact", err)
+		}
+		s.ghl = &c
+	}
+	return nil, &p.match, nil
+}
+
+// contactPlanOf encodes a planned field sync as the activity's result (NeedsBase, RZRaw and
+// rule actions are the caller's).
+func contactPlanOf(ref Ref, link store.Link, fp syncmodel.FieldPass, match *Match, now time.Time) (ContactPlan, error) {
+	plan := fp.Plan
+	out := ContactPlan{Ref: ref, GHLID: link.GHLContactID, RZID: link.RZContactID, PlannedAt: now, Summary: plan.Summary(), Match: match}
+	var err error
 	if out.Plan, err = json.Marshal(plan); err != nil {
-		return out, classify("encode plan", err)
+		return out, asTemporalError("encode plan", err)
 	}
 	out.Writes = !plan.Empty() || match != nil
 	if match != nil {
@@ -226,90 +260,66 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 	}{{store.SideGHL, plan.GHL}, {store.SideRZ, plan.RZ}} {
 		if sc.c.Create {
 			out.Created = append(out.Created, string(sc.side))
-			out.CreatedTags = append([]string{}, createdTags...)
+			out.CreatedTags = append([]string{}, fp.BaseTags...)
 		}
 	}
 	for _, d := range plan.Deleted {
 		out.Deleted = append(out.Deleted, string(d))
 	}
 	out.Base, _ = json.Marshal(plan.NewBase)
-	out.BaseHash = syncmodel.Hash(plan.NewBase)
-	after := func(side syncmodel.Side, p *syncmodel.Person, c syncmodel.SideChanges) string {
-		if p == nil && !c.Create {
-			return ""
-		}
-		return syncmodel.HashSide(m, side, *fieldsOnly(new(syncmodel.Apply(deref(p), c))))
-	}
-	out.GHLHash = after(syncmodel.SideGHL, ghlP, plan.GHL)
-	out.RZHash = after(syncmodel.SideRZ, rzP, plan.RZ)
-	out.NeedsBase = !hasBase || entry.Hash != out.BaseHash || entry.GHLHash != out.GHLHash || entry.RZHash != out.RZHash
-	if s.rz != nil && !s.rzRead.IsZero() {
-		out.RZRaw, _ = json.Marshal(s.rz)
-	}
-	// Contact rules: the person as the side the events came from sees them; New means
-	// the person has no base yet and exists on that side only (e.g. a new Referrizer lead).
-	ev := syncmodel.Event{Kind: syncmodel.EventContact, Side: syncmodel.SideGHL, ContactID: link.GHLContactID, OtherContactID: link.RZContactID}
-	subject := ghlP
-	if rzSourced(in.Events) || ghlP == nil {
-		// Referrizer's events, or a person only Referrizer has (e.g. a backfill's first
-		// pass of a Referrizer-only person: its create's echo is dropped and the create
-		// records the tags base, so no later pass would see the person new).
-		ev.Side, ev.ContactID, ev.OtherContactID, subject = syncmodel.SideRZ, link.RZContactID, link.GHLContactID, rzP
-	}
-	if subject == nil && ghlP != nil {
-		ev.Side, ev.ContactID, ev.OtherContactID, subject = syncmodel.SideGHL, link.GHLContactID, link.RZContactID, ghlP
-	}
-	var actions []syncmodel.Action
-	if subject != nil {
-		ev.New = !hasBase && (ghlP == nil || rzP == nil)
-		if ev.Tasks, err = contactRuleTasks(ctx, conn, link.GHLContactID); err != nil {
-			return ContactPlan{}, err
-		}
-		if err := a.contactOccurrences(ctx, in, m, &ev, *subject); err != nil {
-			return ContactPlan{}, err
-		}
-		done, err := a.doneActions(ctx, in.Ref)
-		if err != nil {
-			return ContactPlan{}, err
-		}
-		acts, err := m.EvaluateRules(ev, *subject, link.ID, done...)
-		if err != nil {
-			if err := a.ruleFailure(ctx, in, "contact", err); err != nil {
-				return out, err
-			}
-		}
-		actions = append(actions, acts...)
+	out.BaseHash, out.GHLHash, out.RZHash = fp.BaseHash, fp.GHLHash, fp.RZHash
+	return out, nil
+}
+
+// addRuleActions evaluates the contact rules, and the appointment rules (a showed
+// appointment records a visit: an appointment event runs a contact pass, so they are
+// evaluated here, once per appointment), adding their actions to out.
+func (a *Contacts) addRuleActions(ctx context.Context, in PlanInput, conn *connector.Conn, link store.Link, out *ContactPlan, ghlP, rzP *syncmodel.Person, hasBase bool) error {
+	actions, err := a.contactRuleActions(ctx, in, conn, link, ghlP, rzP, hasBase)
+	if err != nil {
+		return err
 	}
 	if len(actions) > 0 {
 		out.Actions, _ = json.Marshal(actions)
 		out.Writes = true
 		out.Summary += fmt.Sprintf("; %d rule actions", len(actions))
 	}
-	// Appointment rules (a showed appointment records a visit): an appointment event runs a
-	// contact pass, so they are evaluated here, once per appointment.
-	if appts, err := a.appointmentActions(ctx, conn, link, in, ghlP); err != nil {
-		return ContactPlan{}, err
-	} else if len(appts) > 0 {
-		var actions []syncmodel.Action
-		if len(out.Actions) > 0 {
-			if err := json.Unmarshal(out.Actions, &actions); err != nil {
-				return ContactPlan{}, classify("decode rule actions", err)
-			}
+	appts, err := a.appointmentActions(ctx, conn, link, in, ghlP)
+	if err != nil || len(appts) == 0 {
+		return err
+	}
+	out.Actions, _ = json.Marshal(append(actions, appts...))
+	out.Writes = true
+	out.Summary += fmt.Sprintf("; %d appointment rule actions", len(appts))
+	return nil
+}
+
+// contactRuleActions evaluates the contact rules over the person as syncmodel.ContactRuleEvent
+// picks them; a rules failure is recorded (ruleFailure) and yields no actions.
+func (a *Contacts) contactRuleActions(ctx context.Context, in PlanInput, conn *connector.Conn, link store.Link, ghlP, rzP *syncmodel.Person, hasBase bool) ([]syncmodel.Action, error) {
+	m := conn.Mapping
+	ev, subject := syncmodel.ContactRuleEvent(link.GHLContactID, link.RZContactID, rzSourced(in.Events), ghlP, rzP, hasBase)
+	if subject == nil {
+		return nil, nil
+	}
+	var err error
+	if ev.Tasks, err = contactRuleTasks(ctx, conn, link.GHLContactID); err != nil {
+		return nil, err
+	}
+	if err := a.contactOccurrences(ctx, in, m, &ev, *subject); err != nil {
+		return nil, err
+	}
+	done, err := a.doneActions(ctx, in.Ref)
+	if err != nil {
+		return nil, err
+	}
+	acts, err := m.EvaluateRules(ev, *subject, link.ID, done...)
+	if err != nil {
+		if err := a.ruleFailure(ctx, in, "contact", err); err != nil {
+			return nil, err
 		}
-		out.Actions, _ = json.Marshal(append(actions, appts...))
-		out.Writes = true
-		out.Summary += fmt.Sprintf("; %d appointment rule actions", len(appts))
 	}
-	if in.DryRun {
-		return out, nil
-	}
-	if a.Metrics != nil {
-		a.Metrics.Conflicts.Add(float64(len(plan.Conflicts)))
-		if !out.Writes && !out.NeedsBase {
-			a.Metrics.Passes.WithLabelValues("unchanged").Inc()
-		}
-	}
-	return out, nil
+	return acts, nil
 }
 
 // appointmentActions evaluates the appointment rules over the person's HighLevel
@@ -329,7 +339,7 @@ func (a *Contacts) appointmentActions(ctx context.Context, conn *connector.Conn,
 		return nil, nil
 	}
 	if err != nil {
-		return nil, classify("list HighLevel appointments", err)
+		return nil, asTemporalError("list HighLevel appointments", err)
 	}
 	ev := syncmodel.Event{Kind: syncmodel.EventAppointments}
 	for _, ap := range appointmentsSince(appts, link.CreatedAt) {
@@ -376,7 +386,7 @@ func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (_ ApplyResu
 	}
 	var plan syncmodel.Plan
 	if err := json.Unmarshal(p.Plan, &plan); err != nil {
-		return ApplyResult{}, classify("decode plan", err)
+		return ApplyResult{}, asTemporalError("decode plan", err)
 	}
 	if p.Match != nil {
 		// Link the person found before writing anything; if someone else took the contact
@@ -410,13 +420,24 @@ func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (_ ApplyResu
 		return res, err
 	}
 	res.GHLID, res.RZID = link.GHLContactID, link.RZContactID
+	if err := a.finishApply(ctx, conn, link, p, &res); err != nil {
+		return res, err
+	}
+	a.countWrites(res)
+	res.Summary = fmt.Sprintf("%d HighLevel and %d Referrizer writes", res.GHLWrites, res.RZWrites)
+	return res, nil
+}
+
+// finishApply runs the plan's rule actions once both sides are written, then records the
+// new base (last, so a retry redoes whatever came before it).
+func (a *Contacts) finishApply(ctx context.Context, conn *connector.Conn, link store.Link, p ContactPlan, res *ApplyResult) error {
 	if len(p.Actions) > 0 {
 		var actions []syncmodel.Action
 		if err := json.Unmarshal(p.Actions, &actions); err != nil {
-			return res, classify("decode rule actions", err)
+			return asTemporalError("decode rule actions", err)
 		}
-		if err := a.runActions(ctx, conn, link, actions, &res); err != nil {
-			return res, err
+		if err := a.runActions(ctx, conn, link, actions, res); err != nil {
+			return err
 		}
 	}
 	if len(res.Created) > 0 {
@@ -427,24 +448,22 @@ func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (_ ApplyResu
 		if err := a.Store.PutLedger(ctx, store.LedgerEntry{
 			ConnectionID: p.ConnectionID, LinkID: p.LinkID, Object: ObjTags, Snapshot: tags, Hash: h, GHLHash: h, RZHash: h,
 		}); err != nil {
-			return res, classify("record tags base", err)
+			return asTemporalError("record tags base", err)
 		}
 	}
 	if err := a.Store.PutLedger(ctx, store.LedgerEntry{
 		ConnectionID: p.ConnectionID, LinkID: p.LinkID, Object: ObjContact,
 		Snapshot: p.Base, Hash: p.BaseHash, GHLHash: p.GHLHash, RZHash: p.RZHash,
 	}); err != nil {
-		return res, classify("record base", err)
+		return asTemporalError("record base", err)
 	}
 	if len(p.Deleted) > 0 {
 		// Deleted on a side: no pass may recreate the person there.
 		if err := a.Store.MarkLinkDeleted(ctx, p.ConnectionID, p.LinkID, true); err != nil {
-			return res, classify("mark link deleted", err)
+			return asTemporalError("mark link deleted", err)
 		}
 	}
-	a.countWrites(res)
-	res.Summary = fmt.Sprintf("%d HighLevel and %d Referrizer writes", res.GHLWrites, res.RZWrites)
-	return res, nil
+	return nil
 }
 
 func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store.Link, plan syncmodel.Plan, p ContactPlan, res *ApplyResult) (store.Link, error) {
@@ -464,11 +483,11 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 		switch {
 		case errors.Is(err, referrizer.ErrDuplicate) && person.Email != "":
 			if created, err = findRZByEmail(ctx, conn.RZ, person.Email); err != nil {
-				return link, classify("find the existing Referrizer contact", err)
+				return link, asTemporalError("find the existing Referrizer contact", err)
 			}
 			res.Rematch = true
 		case err != nil:
-			return link, a.createFailed(ctx, link, store.SideRZ, classify("create Referrizer contact", err))
+			return link, a.createFailed(ctx, link, store.SideRZ, asTemporalError("create Referrizer contact", err))
 		default:
 			res.RZWrites++
 			res.Created = append(res.Created, string(store.SideRZ))
@@ -482,7 +501,7 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 		}
 	case ch.Delete && link.RZContactID != "":
 		if err := conn.RZ.DeleteContact(ctx, link.RZContactID); err != nil && !errors.Is(err, referrizer.ErrNotFound) {
-			return link, classify("delete Referrizer contact", err)
+			return link, asTemporalError("delete Referrizer contact", err)
 		}
 		res.RZWrites++
 	case link.RZContactID != "" && !ch.Empty():
@@ -497,7 +516,7 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 			return link, nil // deleted meanwhile: the next poll reports it
 		}
 		if err != nil {
-			return link, classify("update Referrizer contact", err)
+			return link, asTemporalError("update Referrizer contact", err)
 		}
 		res.RZWrites++
 	}
@@ -551,7 +570,7 @@ func (a *Contacts) createFailed(ctx context.Context, link store.Link, side store
 func (a *Contacts) claim(ctx context.Context, link store.Link, side store.Side, id string) (store.Link, error) {
 	l, absorbed, err := a.Store.ClaimContact(ctx, link.ConnectionID, link.ID, side, id)
 	if err != nil {
-		return link, classify("link "+string(side)+" contact", err)
+		return link, asTemporalError("link "+string(side)+" contact", err)
 	}
 	if absorbed != "" {
 		a.log().Info("absorbed the link our create's echo made", "connection", link.ConnectionID, "link", link.ID, "absorbed", absorbed)
@@ -582,7 +601,7 @@ func (a *Contacts) recordHold(ctx context.Context, p ContactPlan, link store.Lin
 		ConnectionID: p.ConnectionID, LinkID: p.LinkID, Kind: DeadAmbiguousMatch, Input: raw,
 		Error: p.Hold.Reason + "; not linked, not created (settle with `starter link`)",
 	}); err != nil {
-		return classify("record ambiguous match", err)
+		return asTemporalError("record ambiguous match", err)
 	}
 	return nil
 }
@@ -615,7 +634,7 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 			res.Rematch = true
 		}
 		if err != nil {
-			return link, a.createFailed(ctx, link, store.SideGHL, classify("create HighLevel contact", err))
+			return link, a.createFailed(ctx, link, store.SideGHL, asTemporalError("create HighLevel contact", err))
 		}
 		if !res.Rematch {
 			res.GHLWrites++
@@ -629,25 +648,25 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 		}
 	case ch.Delete && link.GHLContactID != "":
 		if err := conn.GHL.DeleteContact(ctx, link.GHLContactID); err != nil && !errors.Is(err, ghl.ErrNotFound) {
-			return link, classify("delete HighLevel contact", err)
+			return link, asTemporalError("delete HighLevel contact", err)
 		}
 		res.GHLWrites++
 	case link.GHLContactID != "" && !ch.Empty():
 		if len(ch.Set) > 0 {
 			if _, err := conn.GHL.UpdateContact(ctx, link.GHLContactID, ghlInput(conn.Mapping, ch)); err != nil && !errors.Is(err, ghl.ErrNotFound) {
-				return link, classify("update HighLevel contact", err)
+				return link, asTemporalError("update HighLevel contact", err)
 			}
 			res.GHLWrites++
 		}
 		if len(ch.TagsAdd) > 0 {
 			if _, err := conn.GHL.AddTags(ctx, link.GHLContactID, ch.TagsAdd); err != nil && !errors.Is(err, ghl.ErrNotFound) {
-				return link, classify("tag HighLevel contact", err)
+				return link, asTemporalError("tag HighLevel contact", err)
 			}
 			res.GHLWrites++
 		}
 		if len(ch.TagsRemove) > 0 {
 			if _, err := conn.GHL.RemoveTags(ctx, link.GHLContactID, ch.TagsRemove); err != nil && !errors.Is(err, ghl.ErrNotFound) {
-				return link, classify("untag HighLevel contact", err)
+				return link, asTemporalError("untag HighLevel contact", err)
 			}
 			res.GHLWrites++
 		}
@@ -655,7 +674,7 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 	return link, nil
 }
 
-func (d *Deps) resolve(ctx context.Context, ref Ref) (*connector.Conn, store.Link, error) {
+func (d *Core) resolve(ctx context.Context, ref Ref) (*connector.Conn, store.Link, error) {
 	conn, err := d.connection(ctx, ref.ConnectionID)
 	if err != nil {
 		return nil, store.Link{}, err
@@ -665,7 +684,7 @@ func (d *Deps) resolve(ctx context.Context, ref Ref) (*connector.Conn, store.Lin
 		return nil, link, errLinkGone
 	}
 	if err != nil {
-		return nil, link, classify("link", err)
+		return nil, link, asTemporalError("link", err)
 	}
 	return conn, link, nil
 }
@@ -678,19 +697,19 @@ const linkGoneSummary = "link absorbed into another person's link; nothing to sy
 
 // connection returns a connection's clients; an unusable connection (paused, unknown,
 // misconfigured) is a non-retryable Config error, a store hiccup a retryable one.
-func (d *Deps) connection(ctx context.Context, id string) (*connector.Conn, error) {
+func (d *Core) connection(ctx context.Context, id string) (*connector.Conn, error) {
 	conn, err := d.Conns.Get(ctx, id)
 	switch {
 	case err == nil:
 		return conn, nil
 	case errors.Is(err, connector.ErrInactive), errors.Is(err, connector.ErrConfig), errors.Is(err, store.ErrNotFound):
-		return nil, classify("connection", configErr("%v", err))
+		return nil, asTemporalError("connection", configErr("%v", err))
 	}
-	return nil, classify("connection", err)
+	return nil, asTemporalError("connection", err)
 }
 
 // countFailure counts a failed contact activity, and a 429 by side, for /metrics.
-func (d *Deps) countFailure(errp *error) {
+func (d *Core) countFailure(errp *error) {
 	if *errp == nil || d.Metrics == nil {
 		return
 	}
@@ -705,7 +724,7 @@ func (d *Deps) countFailure(errp *error) {
 	}
 }
 
-func (d *Deps) countWrites(r ApplyResult) {
+func (d *Core) countWrites(r ApplyResult) {
 	if d.Metrics == nil {
 		return
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/hlrz/hlrz/internal/connector"
@@ -15,56 +14,24 @@ import (
 	"github.com/hlrz/hlrz/internal/store"
 )
 
-// Deps are what every activity needs; the activity structs embed a pointer to one.
-type Deps struct {
-	Store  store.Store
-	Conns  *connector.Registry
-	Signal Signaler
-	// Temporal and TaskQueue let activities pause schedules (AppUninstall).
-	Temporal  client.Client
-	TaskQueue string
-	Metrics   *metrics.Metrics // optional
-	Log       *slog.Logger
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	// RZFreshness bounds how old the Referrizer contact read while planning may be for apply
-	// to PUT it back without reading it again (Referrizer has no conditional update, so a
-	// short bound keeps the lost-update window short). Default 5 s.
-	RZFreshness time.Duration
-	// ObservationTTL bounds how old a bulk-read record (backfill or poll page) may be for a
-	// pass started by that read to use it instead of fetching the person. Default 30 min: a
-	// backfill reads every page before its passes start, and at ~10 people/s a 10,000-person
-	// backfill's last pass comes 15 min after its page; with 10 min a third of the people
-	// were read again (0.53 extra HighLevel reads per person). The age bound is a backstop
-	// only: a webhook, an operator or a record older than the person's base always forces a
-	// fresh read.
-	ObservationTTL time.Duration
-	// PollSignalConcurrency bounds concurrent signals from one poll. Default 8.
-	PollSignalConcurrency int
+// Core is what every activity struct that talks to the APIs reads: the store, the
+// connections' clients, the metrics, the log and the clock. Each struct adds what only it needs.
+type Core struct {
+	Store   store.Store
+	Conns   *connector.Registry
+	Metrics *metrics.Metrics // optional
+	Log     *slog.Logger     // nil means slog.Default()
+	Now     func() time.Time // nil means time.Now
 }
 
-func (d *Deps) now() time.Time {
+func (d *Core) now() time.Time {
 	if d.Now != nil {
 		return d.Now()
 	}
 	return time.Now()
 }
 
-func (d *Deps) rzFreshness() time.Duration {
-	if d.RZFreshness > 0 {
-		return d.RZFreshness
-	}
-	return 5 * time.Second
-}
-
-func (d *Deps) observationTTL() time.Duration {
-	if d.ObservationTTL > 0 {
-		return d.ObservationTTL
-	}
-	return 30 * time.Minute
-}
-
-func (d *Deps) log() *slog.Logger {
+func (d *Core) log() *slog.Logger {
 	if d.Log != nil {
 		return d.Log
 	}
@@ -72,26 +39,71 @@ func (d *Deps) log() *slog.Logger {
 }
 
 // Contacts plans and applies the field sync of a person.
-type Contacts struct{ *Deps }
+type Contacts struct {
+	Core
+	// RZFreshness bounds how old the Referrizer contact read while planning may be for apply
+	// to PUT it back without reading it again (Referrizer has no conditional update, so a
+	// short bound keeps the lost-update window short). Default 5 s.
+	RZFreshness time.Duration
+	// ObservationTTL bounds how old a bulk-read record may be for a pass to use it; see
+	// observationTTL.
+	ObservationTTL time.Duration
+}
+
+func (a *Contacts) rzFreshness() time.Duration {
+	if a.RZFreshness > 0 {
+		return a.RZFreshness
+	}
+	return 5 * time.Second
+}
 
 // Objects plans and applies tags, notes and tasks (the children's activities).
-type Objects struct{ *Deps }
+type Objects struct {
+	Core
+	ObservationTTL time.Duration // see Contacts.ObservationTTL
+}
 
 // Backfill pages a connection's contacts, links them and starts their first passes.
-type Backfill struct{ *Deps }
+type Backfill struct {
+	Core
+	Signal Signaler
+}
 
 // Poller detects Referrizer changes, since Referrizer has no webhooks.
-type Poller struct{ *Deps }
+type Poller struct {
+	Core
+	Signal Signaler
+	// SignalConcurrency bounds concurrent signals from one poll. Default 8.
+	SignalConcurrency int
+}
 
 // Reconciler catches what HighLevel's webhooks do not report.
-type Reconciler struct{ *Deps }
+type Reconciler struct {
+	Core
+	Signal Signaler
+}
 
-// Register registers every activity struct on a worker.
-func Register(r worker.ActivityRegistry, d *Deps) {
-	r.RegisterActivity(&Contacts{d})
-	r.RegisterActivity(&Objects{d})
-	r.RegisterActivity(&Backfill{d})
-	r.RegisterActivity(&Poller{d})
-	r.RegisterActivity(&Reconciler{d})
-	r.RegisterActivity(&Ops{Store: d.Store})
+// observationTTL bounds how old a bulk-read record (backfill or poll page) may be for a
+// pass started by that read to use it instead of fetching the person; ttl <= 0 means the
+// default, 30 min: a backfill reads every page before its passes start, and at ~10
+// people/s a 10,000-person backfill's last pass comes 15 min after its page; with 10 min a
+// third of the people were read again (0.53 extra HighLevel reads per person). The age
+// bound is a backstop only: a webhook, an operator or a record older than the person's
+// base always forces a fresh read.
+func observationTTL(ttl time.Duration) time.Duration {
+	if ttl > 0 {
+		return ttl
+	}
+	return 30 * time.Minute
+}
+
+// Register registers every activity struct on a worker, each given the part of core (and
+// the signaler) it uses.
+func Register(r worker.ActivityRegistry, core Core, signal Signaler) {
+	r.RegisterActivity(&Contacts{Core: core})
+	r.RegisterActivity(&Objects{Core: core})
+	r.RegisterActivity(&Backfill{Core: core, Signal: signal})
+	r.RegisterActivity(&Poller{Core: core, Signal: signal})
+	r.RegisterActivity(&Reconciler{Core: core, Signal: signal})
+	r.RegisterActivity(&Ops{Store: core.Store})
 }

@@ -90,7 +90,7 @@ func ReconcileKnobs(in ReconcileInput, s store.Settings) ReconcileInput {
 // dedupe in ContactSync (their ids name the state seen).
 func (r *Reconciler) ReconcileStep(ctx context.Context, in ReconcileInput) (ReconcileStepResult, error) {
 	if in.State == nil {
-		return ReconcileStepResult{}, classify("reconcile", configErr("reconcile step without state"))
+		return ReconcileStepResult{}, asTemporalError("reconcile", configErr("reconcile step without state"))
 	}
 	conn, err := r.connection(ctx, in.ConnectionID)
 	if err != nil {
@@ -111,7 +111,7 @@ func (r *Reconciler) ReconcileStep(ctx context.Context, in ReconcileInput) (Reco
 		done = true
 		res.DeletesSkipped, err = d.deletes(ctx, &res)
 	default:
-		return ReconcileStepResult{}, classify("reconcile", configErr("unknown reconcile phase %q", st.Phase))
+		return ReconcileStepResult{}, asTemporalError("reconcile", configErr("unknown reconcile phase %q", st.Phase))
 	}
 	if err != nil {
 		return ReconcileStepResult{}, err
@@ -171,7 +171,7 @@ func (d *drift) getCursor(ctx context.Context, name string, v any) (bool, error)
 		return false, nil
 	}
 	if err != nil {
-		return false, classify("read cursor", err)
+		return false, asTemporalError("read cursor", err)
 	}
 	if json.Unmarshal(raw, v) != nil {
 		return false, nil // unreadable: start over, as when there is none
@@ -182,14 +182,14 @@ func (d *drift) getCursor(ctx context.Context, name string, v any) (bool, error)
 func (d *drift) putCursor(ctx context.Context, name string, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
-		return classify("encode cursor", err)
+		return asTemporalError("encode cursor", err)
 	}
-	return classify("store cursor", d.Store.PutCursor(ctx, d.in.ConnectionID, name, raw))
+	return asTemporalError("store cursor", d.Store.PutCursor(ctx, d.in.ConnectionID, name, raw))
 }
 
 func (d *drift) signal(ctx context.Context, linkID string, ev Event, res *ReconcileResult) error {
 	if err := d.Signal.Signal(ctx, Ref{ConnectionID: d.in.ConnectionID, LinkID: linkID}, ev); err != nil {
-		return classify("signal", err)
+		return asTemporalError("signal", err)
 	}
 	res.Signals++
 	return nil
@@ -224,7 +224,7 @@ func (d *drift) changes(ctx context.Context, st *ReconcileState, res *ReconcileR
 	res.ListCalls++
 	res.ChangePages++
 	if err != nil {
-		return false, classify("search changed HighLevel contacts", err)
+		return false, asTemporalError("search changed HighLevel contacts", err)
 	}
 	fieldHashes, tagHashes, err := d.ghlHashes(ctx)
 	if err != nil {
@@ -270,7 +270,7 @@ func (d *drift) compare(ctx context.Context, c ghl.Contact, fieldHashes, tagHash
 	}
 	l, created, err := d.Store.EnsureLink(ctx, d.in.ConnectionID, store.SideGHL, c.ID)
 	if err != nil {
-		return classify("link HighLevel contact", err)
+		return asTemporalError("link HighLevel contact", err)
 	}
 	if l.Deleted {
 		return nil
@@ -286,10 +286,10 @@ func (d *drift) compare(ctx context.Context, c ghl.Contact, fieldHashes, tagHash
 // ghlHashes are the ledger's HighLevel field and tag hashes by contact id.
 func (d *drift) ghlHashes(ctx context.Context) (fields, tags map[string]string, err error) {
 	if fields, err = d.Store.SideHashes(ctx, d.in.ConnectionID, store.SideGHL, ObjContact); err != nil {
-		return nil, nil, classify("read ledger", err)
+		return nil, nil, asTemporalError("read ledger", err)
 	}
 	if tags, err = d.Store.SideHashes(ctx, d.in.ConnectionID, store.SideGHL, ObjTags); err != nil {
-		return nil, nil, classify("read ledger", err)
+		return nil, nil, asTemporalError("read ledger", err)
 	}
 	return fields, tags, nil
 }
@@ -393,7 +393,7 @@ func (d *drift) rotationPage(ctx context.Context, phase, after string, limit int
 		for {
 			entries, err := d.Store.LedgerEntries(ctx, d.in.ConnectionID, ObjTasks, after, limit)
 			if err != nil {
-				return nil, classify("read ledger", err)
+				return nil, asTemporalError("read ledger", err)
 			}
 			for _, e := range entries {
 				var pp ProjectionPlan
@@ -415,7 +415,7 @@ func (d *drift) rotationPage(ctx context.Context, phase, after string, limit int
 	for {
 		links, err := d.Store.ListLinks(ctx, d.in.ConnectionID, after, limit)
 		if err != nil {
-			return nil, classify("list links", err)
+			return nil, asTemporalError("list links", err)
 		}
 		for _, l := range links {
 			if l.GHLContactID != "" && l.RZContactID != "" && !l.Deleted {
@@ -438,7 +438,7 @@ func (d *drift) countRotation(ctx context.Context, phase string) (int, error) {
 		if phase == ReconcileOpenTasks {
 			entries, err := d.Store.LedgerEntries(ctx, d.in.ConnectionID, ObjTasks, after, 1000)
 			if err != nil {
-				return 0, classify("read ledger", err)
+				return 0, asTemporalError("read ledger", err)
 			}
 			for _, e := range entries {
 				var pp ProjectionPlan
@@ -453,7 +453,7 @@ func (d *drift) countRotation(ctx context.Context, phase string) (int, error) {
 		} else {
 			links, err := d.Store.ListLinks(ctx, d.in.ConnectionID, after, 1000)
 			if err != nil {
-				return 0, classify("list links", err)
+				return 0, asTemporalError("list links", err)
 			}
 			for _, l := range links {
 				if l.GHLContactID != "" && l.RZContactID != "" && !l.Deleted {
@@ -488,7 +488,7 @@ func (d *drift) reread(ctx context.Context, phase string, p person, res *Reconci
 			return nil // the delete listing deals with it
 		}
 		if err != nil {
-			return classify("list HighLevel notes", err)
+			return asTemporalError("list HighLevel notes", err)
 		}
 		text := m.RenderNotesDigest(notesOf(notes))
 		var base ProjectionPlan
@@ -526,7 +526,7 @@ func (d *drift) reread(ctx context.Context, phase string, p person, res *Reconci
 		return nil
 	}
 	if err != nil {
-		return classify("list HighLevel tasks", err)
+		return asTemporalError("list HighLevel tasks", err)
 	}
 	text, labels := m.RenderTasksDigest(tasksOf(tasks), d.now())
 	var was ProjectionPlan
@@ -566,7 +566,7 @@ func (d *drift) appointments(ctx context.Context, p person, res *ReconcileResult
 		return false, nil
 	}
 	if err != nil {
-		return false, classify("list HighLevel appointments", err)
+		return false, asTemporalError("list HighLevel appointments", err)
 	}
 	recent := appointmentsSince(appts, p.link.CreatedAt)
 	if len(recent) == 0 {
@@ -635,7 +635,7 @@ func (d *drift) deletes(ctx context.Context, res *ReconcileResult) (skipped bool
 		prog.Result.Calls++
 		prog.Result.ListCalls++
 		if err != nil {
-			return false, classify("search HighLevel contacts", err)
+			return false, asTemporalError("search HighLevel contacts", err)
 		}
 		for _, c := range page.Contacts {
 			prog.Seen[c.ID] = true
@@ -669,7 +669,7 @@ func (d *drift) deletes(ctx context.Context, res *ReconcileResult) (skipped bool
 		res.Calls++
 		if !errors.Is(err, ghl.ErrNotFound) {
 			if err != nil {
-				return false, classify("confirm HighLevel delete", err)
+				return false, asTemporalError("confirm HighLevel delete", err)
 			}
 			continue // created or moved while we listed
 		}

@@ -24,7 +24,7 @@ func TestRotationCoversEveryoneWithinTheBound(t *testing.T) {
 	}
 	in := ReconcileInput{ConnectionID: "c1", PageSize: 3, Every: 30 * time.Minute, SweepWithin: 2 * time.Hour}
 	var reads []string
-	d := &drift{Reconciler: &Reconciler{&Deps{Store: st}}, in: in, pace: func(context.Context) error { return nil },
+	d := &drift{Reconciler: &Reconciler{Core: Core{Store: st}}, in: in, pace: func(context.Context) error { return nil },
 		read: func(_ context.Context, _ string, p person, _ *ReconcileResult) error {
 			reads = append(reads, p.link.GHLContactID)
 			return nil
@@ -120,7 +120,7 @@ func TestRotationKeepsProgressWhenAReadFails(t *testing.T) {
 	in := ReconcileInput{ConnectionID: "c1", PageSize: 100, Every: time.Hour, SweepWithin: time.Hour}
 	var reads []string
 	calls := 0 // the third person in the rotation's order fails twice
-	d := &drift{Reconciler: &Reconciler{&Deps{Store: st}}, in: in, pace: func(context.Context) error { return nil },
+	d := &drift{Reconciler: &Reconciler{Core: Core{Store: st}}, in: in, pace: func(context.Context) error { return nil },
 		read: func(_ context.Context, _ string, p person, _ *ReconcileResult) error {
 			calls++
 			if calls == 3 || calls == 4 {

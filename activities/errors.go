@@ -36,9 +36,9 @@ type retryable interface {
 	RetryAfter() time.Duration
 }
 
-// classify turns an error into a Temporal application error of a known type, with
+// asTemporalError turns an error into a Temporal application error of a known type, with
 // NextRetryDelay when the server said how long to wait (HTTP 429).
-func classify(op string, err error) error {
+func asTemporalError(op string, err error) error {
 	if err == nil {
 		return nil
 	}

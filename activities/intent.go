@@ -42,33 +42,33 @@ type createIntent struct {
 }
 
 // recordCreate writes the create intent of link on side (refreshing its time).
-func (d *Deps) recordCreate(ctx context.Context, link store.Link, side store.Side, keys []string) error {
+func (d *Core) recordCreate(ctx context.Context, link store.Link, side store.Side, keys []string) error {
 	raw, _ := json.Marshal(createIntent{Keys: keys})
 	if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: link.ConnectionID, LinkID: link.ID, Object: objCreatingPrefix + string(side), Snapshot: raw}); err != nil {
-		return classify("record create intent", err)
+		return asTemporalError("record create intent", err)
 	}
 	return nil
 }
 
 // endCreate marks the create intent of link on side as ended: the contact is claimed, or
 // the create was refused for good, so its echo has nothing to wait for.
-func (d *Deps) endCreate(ctx context.Context, link store.Link, side store.Side) error {
+func (d *Core) endCreate(ctx context.Context, link store.Link, side store.Side) error {
 	raw, _ := json.Marshal(createIntent{Done: true})
 	if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: link.ConnectionID, LinkID: link.ID, Object: objCreatingPrefix + string(side), Snapshot: raw}); err != nil {
-		return classify("end create intent", err)
+		return asTemporalError("end create intent", err)
 	}
 	return nil
 }
 
 // pendingCreate reads link's create intent on side; found is false when there is none or
 // it ended.
-func (d *Deps) pendingCreate(ctx context.Context, connID, linkID string, side store.Side) (store.LedgerEntry, bool, error) {
+func (d *Core) pendingCreate(ctx context.Context, connID, linkID string, side store.Side) (store.LedgerEntry, bool, error) {
 	e, err := d.Store.GetLedger(ctx, connID, linkID, objCreatingPrefix+string(side))
 	if errors.Is(err, store.ErrNotFound) {
 		return e, false, nil
 	}
 	if err != nil {
-		return e, false, classify("read create intent", err)
+		return e, false, asTemporalError("read create intent", err)
 	}
 	var in createIntent
 	if json.Unmarshal(e.Snapshot, &in) == nil && in.Done {
@@ -79,7 +79,7 @@ func (d *Deps) pendingCreate(ctx context.Context, connID, linkID string, side st
 
 // creating reports whether link recorded, within creatingFresh, that it is creating its
 // person on side.
-func (d *Deps) creating(ctx context.Context, connID, linkID string, side store.Side) (bool, error) {
+func (d *Core) creating(ctx context.Context, connID, linkID string, side store.Side) (bool, error) {
 	e, found, err := d.pendingCreate(ctx, connID, linkID, side)
 	if err != nil || !found {
 		return false, err
@@ -101,7 +101,7 @@ type earlier struct {
 // for the contact that attempt made: a contact carrying the person's first key (e-mail,
 // then phone) that no full link owns. Without an intent (the first attempt) it reads
 // nothing from the API.
-func (d *Deps) createdEarlier(ctx context.Context, conn *connector.Conn, link store.Link, side store.Side, want syncmodel.Person) (earlier, error) {
+func (d *Core) createdEarlier(ctx context.Context, conn *connector.Conn, link store.Link, side store.Side, want syncmodel.Person) (earlier, error) {
 	if _, found, err := d.pendingCreate(ctx, link.ConnectionID, link.ID, side); err != nil || !found {
 		return earlier{}, err
 	}
@@ -154,7 +154,7 @@ type pendingAction struct {
 
 // pinAction fixes the values of action a that must be the same in every attempt: a visit
 // "now" gets the date of its first attempt.
-func (d *Deps) pinAction(ctx context.Context, link store.Link, a *syncmodel.Action) error {
+func (d *Core) pinAction(ctx context.Context, link store.Link, a *syncmodel.Action) error {
 	if a.Type != syncmodel.ActionVisit || !a.VisitDate.IsZero() {
 		return nil
 	}
@@ -165,12 +165,12 @@ func (d *Deps) pinAction(ctx context.Context, link store.Link, a *syncmodel.Acti
 		a.VisitDate = p.VisitDate
 		return nil
 	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return classify("read pending action", err)
+		return asTemporalError("read pending action", err)
 	}
 	p.VisitDate = d.now().UTC().Truncate(time.Second)
 	raw, _ := json.Marshal(p)
 	if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: link.ConnectionID, LinkID: link.ID, Object: objPendingPrefix + a.Key, Snapshot: raw}); err != nil {
-		return classify("record pending action", err)
+		return asTemporalError("record pending action", err)
 	}
 	a.VisitDate = p.VisitDate
 	return nil
@@ -187,7 +187,7 @@ func contactRuleTasks(ctx context.Context, conn *connector.Conn, ghlID string) (
 	}
 	tasks, err := conn.GHL.ListTasks(ctx, ghlID)
 	if err != nil {
-		return nil, classify("list HighLevel tasks for contact rules", err)
+		return nil, asTemporalError("list HighLevel tasks for contact rules", err)
 	}
 	return tasksOf(tasks), nil
 }

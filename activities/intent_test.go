@@ -30,7 +30,7 @@ func TestVisitDatePinnedAcrossAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 3, 23, 59, 59, 700e6, time.UTC)
-	d := &Deps{Store: st, Now: func() time.Time { return now }}
+	d := &Core{Store: st, Now: func() time.Time { return now }}
 	visit := syncmodel.Action{Type: syncmodel.ActionVisit, Key: "welcome:0123456789ab"}
 
 	first := visit

@@ -52,7 +52,7 @@ type partner struct {
 func oneSided(l store.Link) bool { return (l.GHLContactID == "") != (l.RZContactID == "") }
 
 // heldBy returns the link's hold, if it has one.
-func (d *Deps) heldBy(ctx context.Context, ref Ref) (*Hold, error) {
+func (d *Core) heldBy(ctx context.Context, ref Ref) (*Hold, error) {
 	var h Hold
 	_, found, err := d.loadBase(ctx, ref, ObjHold, &h)
 	if err != nil || !found || h.Reason == "" {
@@ -62,14 +62,14 @@ func (d *Deps) heldBy(ctx context.Context, ref Ref) (*Hold, error) {
 }
 
 // putHold records a hold on a link; it reports whether the link was not held before.
-func (d *Deps) putHold(ctx context.Context, connID, linkID string, h Hold) (bool, error) {
+func (d *Core) putHold(ctx context.Context, connID, linkID string, h Hold) (bool, error) {
 	prev, err := d.heldBy(ctx, Ref{ConnectionID: connID, LinkID: linkID})
 	if err != nil || prev != nil {
 		return false, err
 	}
 	raw, _ := json.Marshal(h)
 	if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: connID, LinkID: linkID, Object: ObjHold, Snapshot: raw, Hash: h.Reason}); err != nil {
-		return false, classify("record hold", err)
+		return false, asTemporalError("record hold", err)
 	}
 	return true, nil
 }
@@ -79,7 +79,7 @@ func (d *Deps) putHold(ctx context.Context, connID, linkID string, h Hold) (bool
 // candidate that no other person owns is the match; several candidates, or one that belongs
 // to another person (or is held), is a hold: nobody is created or linked until an operator
 // decides.
-func (d *Deps) findPartner(ctx context.Context, conn *connector.Conn, link store.Link, s sides) (partner, error) {
+func (d *Core) findPartner(ctx context.Context, conn *connector.Conn, link store.Link, s sides) (partner, error) {
 	var email, phone string
 	lack := store.SideRZ
 	switch {
@@ -102,30 +102,9 @@ func (d *Deps) findPartner(ctx context.Context, conn *connector.Conn, link store
 		return partner{hold: &Hold{Reason: fmt.Sprintf("%d other %s contacts share this person's e-mail or phone", len(others), sideName(lack.Other())),
 			Side: string(lack.Other()), Candidates: others}}, nil
 	}
-	var p partner
-	var candidates []string
-	if lack == store.SideGHL {
-		found, err := findGHLCandidates(ctx, conn, keys)
-		if err != nil {
-			return p, err
-		}
-		for i := range found {
-			candidates = append(candidates, found[i].ID)
-		}
-		if len(found) == 1 {
-			p.ghl = &found[0]
-		}
-	} else {
-		found, err := findRZCandidates(ctx, conn, keys)
-		if err != nil {
-			return p, err
-		}
-		for i := range found {
-			candidates = append(candidates, found[i].ID)
-		}
-		if len(found) == 1 {
-			p.rz = &found[0]
-		}
+	p, candidates, err := candidatesOn(ctx, conn, lack, keys)
+	if err != nil {
+		return p, err
 	}
 	switch len(candidates) {
 	case 0:
@@ -136,11 +115,45 @@ func (d *Deps) findPartner(ctx context.Context, conn *connector.Conn, link store
 		p.hold = &Hold{Reason: fmt.Sprintf("%d %s contacts could be this person", len(candidates), sideName(lack)), Side: string(lack), Candidates: candidates}
 		return p, nil
 	}
+	return d.claimable(ctx, conn, lack, candidates, p)
+}
+
+// candidatesOn finds the contacts on side lack matching keys; with exactly one, p holds it.
+func candidatesOn(ctx context.Context, conn *connector.Conn, lack store.Side, keys []string) (p partner, candidates []string, err error) {
+	if lack == store.SideGHL {
+		found, err := findGHLCandidates(ctx, conn, keys)
+		if err != nil {
+			return p, nil, err
+		}
+		for i := range found {
+			candidates = append(candidates, found[i].ID)
+		}
+		if len(found) == 1 {
+			p.ghl = &found[0]
+		}
+		return p, candidates, nil
+	}
+	found, err := findRZCandidates(ctx, conn, keys)
+	if err != nil {
+		return p, nil, err
+	}
+	for i := range found {
+		candidates = append(candidates, found[i].ID)
+	}
+	if len(found) == 1 {
+		p.rz = &found[0]
+	}
+	return p, candidates, nil
+}
+
+// claimable decides on the one candidate found: the match, unless another person owns it
+// or it is held (a hold), or its person is being created on our side right now (a wait).
+func (d *Core) claimable(ctx context.Context, conn *connector.Conn, lack store.Side, candidates []string, p partner) (partner, error) {
 	owner, err := d.Store.LinkBy(ctx, conn.ID, lack, candidates[0])
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
-		return p, classify("look up the match's link", err)
+		return p, asTemporalError("look up the match's link", err)
 	case owner.ContactID(lack.Other()) != "" || owner.Deleted:
 		p.hold = &Hold{Reason: fmt.Sprintf("the matching %s contact already belongs to another person", sideName(lack)), Side: string(lack), Candidates: candidates}
 		return p, nil
@@ -171,7 +184,7 @@ func (d *Deps) findPartner(ctx context.Context, conn *connector.Conn, link store
 func findGHLCandidates(ctx context.Context, conn *connector.Conn, keys []string) ([]ghl.Contact, error) {
 	return firstKeyMatches(conn, keys, func(field, value string) ([]ghl.Contact, error) {
 		page, err := conn.GHL.SearchContacts(ctx, ghl.SearchParams{PageLimit: 10, Filters: []ghl.SearchFilter{{Field: field, Operator: "eq", Value: value}}})
-		return page.Contacts, classify("find HighLevel contact", err)
+		return page.Contacts, asTemporalError("find HighLevel contact", err)
 	}, func(c ghl.Contact) (string, string) { return c.Email, c.Phone })
 }
 
@@ -186,7 +199,7 @@ func findRZCandidates(ctx context.Context, conn *connector.Conn, keys []string) 
 			opts.Phone = value
 		}
 		page, err := conn.RZ.ListContacts(ctx, opts)
-		return page.Contacts, classify("find Referrizer contact", err)
+		return page.Contacts, asTemporalError("find Referrizer contact", err)
 	}, func(c referrizer.Contact) (string, string) { return c.Email, c.Phone })
 }
 
@@ -216,10 +229,10 @@ func firstKeyMatches[C any](conn *connector.Conn, keys []string, find func(field
 
 // sharingKey returns the contacts on side (other than except) that the match index holds
 // under the first of keys that any carries.
-func (d *Deps) sharingKey(ctx context.Context, connID string, side store.Side, keys []string, except string) ([]string, error) {
+func (d *Core) sharingKey(ctx context.Context, connID string, side store.Side, keys []string, except string) ([]string, error) {
 	idx, err := d.Store.MatchContacts(ctx, connID, side, keys)
 	if err != nil {
-		return nil, classify("read match index", err)
+		return nil, asTemporalError("read match index", err)
 	}
 	for _, k := range keys {
 		var ids []string

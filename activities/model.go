@@ -81,13 +81,6 @@ func fieldsOnly(p *syncmodel.Person) *syncmodel.Person {
 	return &out
 }
 
-func deref(p *syncmodel.Person) syncmodel.Person {
-	if p == nil {
-		return syncmodel.Person{}
-	}
-	return *p
-}
-
 // rzHashes are a Referrizer contact's field and tag projection hashes, comparable with the
 // ledger's "contact" and "tags" RZHash.
 func rzHashes(m *syncmodel.Mapping, c referrizer.Contact) (fields, tags string) {

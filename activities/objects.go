@@ -49,7 +49,7 @@ func (o *Objects) PlanTags(ctx context.Context, in PlanInput) (ObjectPlan, error
 	if err != nil {
 		return out, err
 	}
-	s, err := o.fetch(ctx, conn, link, in.Events, entry.UpdatedAt)
+	s, err := o.fetch(ctx, o.ObservationTTL, conn, link, in.Events, entry.UpdatedAt)
 	if err != nil {
 		return out, err
 	}
@@ -94,24 +94,24 @@ func (o *Objects) ApplyTags(ctx context.Context, p ObjectPlan) (ApplyResult, err
 	}
 	var tp TagPlan
 	if err := json.Unmarshal(p.Plan, &tp); err != nil && len(p.Plan) > 0 {
-		return ApplyResult{}, classify("decode plan", err)
+		return ApplyResult{}, asTemporalError("decode plan", err)
 	}
 	res := ApplyResult{}
 	if len(tp.GHLAdd) > 0 {
 		if _, err := conn.GHL.AddTags(ctx, link.GHLContactID, tp.GHLAdd); err != nil {
-			return res, classify("add HighLevel tags", err)
+			return res, asTemporalError("add HighLevel tags", err)
 		}
 		res.GHLWrites++
 	}
 	if len(tp.GHLRemove) > 0 {
 		if _, err := conn.GHL.RemoveTags(ctx, link.GHLContactID, tp.GHLRemove); err != nil {
-			return res, classify("remove HighLevel tags", err)
+			return res, asTemporalError("remove HighLevel tags", err)
 		}
 		res.GHLWrites++
 	}
 	if len(tp.RZAdd)+len(tp.RZRemove) > 0 {
 		if _, err := conn.RZ.UpdateContact(ctx, link.RZContactID, referrizer.ContactPatch{AddLabels: tp.RZAdd, RemoveLabels: tp.RZRemove}); err != nil {
-			return res, classify("update Referrizer labels", err)
+			return res, asTemporalError("update Referrizer labels", err)
 		}
 		res.RZWrites++
 	}
@@ -222,7 +222,7 @@ func (o *Objects) PlanNotes(ctx context.Context, in PlanInput) (ObjectPlan, erro
 		return out, nil
 	}
 	if err != nil {
-		return out, classify("list HighLevel notes", err)
+		return out, asTemporalError("list HighLevel notes", err)
 	}
 	m := conn.Mapping
 	digest := m.RenderNotesDigest(notesOf(notes))
@@ -267,7 +267,7 @@ func (o *Objects) PlanTasks(ctx context.Context, in PlanInput) (ObjectPlan, erro
 		return out, nil
 	}
 	if err != nil {
-		return out, classify("list HighLevel tasks", err)
+		return out, asTemporalError("list HighLevel tasks", err)
 	}
 	m := conn.Mapping
 	text, labels := m.RenderTasksDigest(tasksOf(tasks), o.now())
@@ -307,14 +307,14 @@ func (o *Objects) PlanTasks(ctx context.Context, in PlanInput) (ObjectPlan, erro
 // letter, never only a log line: the other rules' actions still run, and an operator sees
 // the failing rule with the input that made it fail. The same failure of the same person is
 // recorded once while its dead letter is open.
-func (d *Deps) ruleFailure(ctx context.Context, in PlanInput, kind string, ruleErr error) error {
+func (d *Core) ruleFailure(ctx context.Context, in PlanInput, kind string, ruleErr error) error {
 	d.log().Warn("rules failed", "connection", in.ConnectionID, "link", in.LinkID, "on", kind, "error", ruleErr)
 	if in.DryRun {
 		return nil
 	}
 	open, err := d.Store.ListDeadLetters(ctx, in.ConnectionID, store.DeadOpen, 500)
 	if err != nil {
-		return classify("list dead letters", err)
+		return asTemporalError("list dead letters", err)
 	}
 	dlKind := "Rules." + kind
 	for _, dl := range open {
@@ -324,7 +324,7 @@ func (d *Deps) ruleFailure(ctx context.Context, in PlanInput, kind string, ruleE
 	}
 	raw, _ := json.Marshal(in)
 	if _, err := d.Store.AddDeadLetter(ctx, store.DeadLetter{ConnectionID: in.ConnectionID, LinkID: in.LinkID, Kind: dlKind, Input: raw, Error: ruleErr.Error()}); err != nil {
-		return classify("record rule failure", err)
+		return asTemporalError("record rule failure", err)
 	}
 	return nil
 }
@@ -332,7 +332,7 @@ func (d *Deps) ruleFailure(ctx context.Context, in PlanInput, kind string, ruleE
 // ruleSubject is the person rules on notes and tasks see: the last synced fields (the
 // contact base) and tags (the tags base), read from the ledger, so a notes or tasks pass
 // costs no extra API call. A person never synced yet is empty.
-func (d *Deps) ruleSubject(ctx context.Context, ref Ref) (syncmodel.Person, error) {
+func (d *Core) ruleSubject(ctx context.Context, ref Ref) (syncmodel.Person, error) {
 	var p syncmodel.Person
 	if _, _, err := d.loadBase(ctx, ref, ObjContact, &p); err != nil {
 		return syncmodel.Person{}, err
@@ -398,7 +398,7 @@ func (o *Objects) applyProjection(ctx context.Context, p ObjectPlan) (ApplyResul
 	}
 	var pp ProjectionPlan
 	if err := json.Unmarshal(p.Plan, &pp); err != nil {
-		return ApplyResult{}, classify("decode plan", err)
+		return ApplyResult{}, asTemporalError("decode plan", err)
 	}
 	res := ApplyResult{}
 	if !p.Writes {
@@ -407,7 +407,7 @@ func (o *Objects) applyProjection(ctx context.Context, p ObjectPlan) (ApplyResul
 		return res, o.recordBase(ctx, p)
 	}
 	if _, err := conn.RZ.EnsureProjectionFields(ctx, referrizer.ProjectionFieldNames{Notes: conn.Mapping.NotesField(), Tasks: conn.Mapping.TasksField()}); err != nil {
-		return res, classify("ensure Referrizer projection fields", err)
+		return res, asTemporalError("ensure Referrizer projection fields", err)
 	}
 	patch := referrizer.ContactPatch{AddLabels: pp.AddLabels, RemoveLabels: pp.RemoveLabel}
 	if pp.Text == "" {
@@ -416,7 +416,7 @@ func (o *Objects) applyProjection(ctx context.Context, p ObjectPlan) (ApplyResul
 		patch.SetCustomText = map[string]string{pp.Field: pp.Text}
 	}
 	if _, err := conn.RZ.UpdateContact(ctx, link.RZContactID, patch); err != nil {
-		return res, classify("write Referrizer "+p.Object+" projection", err)
+		return res, asTemporalError("write Referrizer "+p.Object+" projection", err)
 	}
 	res.RZWrites++
 	if err := o.runActions(ctx, conn, link, pp.Actions, &res); err != nil {
@@ -429,12 +429,12 @@ func (o *Objects) applyProjection(ctx context.Context, p ObjectPlan) (ApplyResul
 	return res, nil
 }
 
-func (d *Deps) recordBase(ctx context.Context, p ObjectPlan) error {
+func (d *Core) recordBase(ctx context.Context, p ObjectPlan) error {
 	if err := d.Store.PutLedger(ctx, store.LedgerEntry{
 		ConnectionID: p.ConnectionID, LinkID: p.LinkID, Object: p.Object,
 		Snapshot: p.Base, Hash: p.BaseHash, GHLHash: p.GHLHash, RZHash: p.RZHash,
 	}); err != nil {
-		return classify("record base", err)
+		return asTemporalError("record base", err)
 	}
 	return nil
 }
@@ -445,7 +445,7 @@ func (d *Deps) recordBase(ctx context.Context, p ObjectPlan) error {
 // (Rules.action) and is not recorded as done, and the other actions and the pass go on; a
 // failure retrying may fix fails the activity, which retries it (and, exhausted, is a
 // dead letter too).
-func (d *Deps) runActions(ctx context.Context, conn *connector.Conn, link store.Link, actions []syncmodel.Action, res *ApplyResult) error {
+func (d *Core) runActions(ctx context.Context, conn *connector.Conn, link store.Link, actions []syncmodel.Action, res *ApplyResult) error {
 	if len(actions) == 0 {
 		return nil
 	}
@@ -473,14 +473,14 @@ func (d *Deps) runActions(ctx context.Context, conn *connector.Conn, link store.
 		}
 		// Remember the key, so the rule never fires twice for the same occurrence.
 		if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: link.ConnectionID, LinkID: link.ID, Object: actionObject + a.Key}); err != nil {
-			return classify("record rule action", err)
+			return asTemporalError("record rule action", err)
 		}
 	}
 	return nil
 }
 
 // runAction executes one rule action.
-func (d *Deps) runAction(ctx context.Context, conn *connector.Conn, link store.Link, a syncmodel.Action, res *ApplyResult, loadTasks func() error, existing *[]ghl.Task) error {
+func (d *Core) runAction(ctx context.Context, conn *connector.Conn, link store.Link, a syncmodel.Action, res *ApplyResult, loadTasks func() error, existing *[]ghl.Task) error {
 	marker := a.TaskMarker
 	if marker == "" {
 		marker = syncmodel.TaskMarker(a.Key)
@@ -494,22 +494,22 @@ func (d *Deps) runAction(ctx context.Context, conn *connector.Conn, link store.L
 			patch.RemoveLabels = []string{a.Label}
 		}
 		if _, err := conn.RZ.UpdateContact(ctx, link.RZContactID, patch); err != nil {
-			return classify("rule: Referrizer label", err)
+			return asTemporalError("rule: Referrizer label", err)
 		}
 		res.RZWrites++
 	case syncmodel.ActionAddGHLTag:
 		if _, err := conn.GHL.AddTags(ctx, link.GHLContactID, []string{a.Label}); err != nil {
-			return classify("rule: HighLevel tag", err)
+			return asTemporalError("rule: HighLevel tag", err)
 		}
 		res.GHLWrites++
 	case syncmodel.ActionRemoveGHLTag:
 		if _, err := conn.GHL.RemoveTags(ctx, link.GHLContactID, []string{a.Label}); err != nil {
-			return classify("rule: HighLevel tag", err)
+			return asTemporalError("rule: HighLevel tag", err)
 		}
 		res.GHLWrites++
 	case syncmodel.ActionCreateTask:
 		if err := loadTasks(); err != nil {
-			return classify("rule: list HighLevel tasks", err)
+			return asTemporalError("rule: list HighLevel tasks", err)
 		}
 		if slices.ContainsFunc(a.Markers(), func(m string) bool { return taskWithMarker(*existing, m) != nil }) {
 			return nil // created by an earlier attempt or pass
@@ -518,13 +518,13 @@ func (d *Deps) runAction(ctx context.Context, conn *connector.Conn, link store.L
 			Title: a.Title, Body: strings.TrimSpace(a.Body + "\n\n" + marker), DueDate: d.now().Add(a.Due),
 		})
 		if err != nil {
-			return classify("rule: create HighLevel task", err)
+			return asTemporalError("rule: create HighLevel task", err)
 		}
 		*existing = append(*existing, t)
 		res.GHLWrites++
 	case syncmodel.ActionCompleteTask:
 		if _, err := conn.GHL.SetTaskCompleted(ctx, link.GHLContactID, a.TaskID, true); err != nil {
-			return classify("rule: complete HighLevel task", err)
+			return asTemporalError("rule: complete HighLevel task", err)
 		}
 		res.GHLWrites++
 	case syncmodel.ActionVisit:
@@ -537,7 +537,7 @@ func (d *Deps) runAction(ctx context.Context, conn *connector.Conn, link store.L
 			v.Points = &pts
 		}
 		if _, err := conn.RZ.CreateVisit(ctx, v); err != nil && !errors.Is(err, referrizer.ErrDuplicate) {
-			return classify("rule: record Referrizer visit", err)
+			return asTemporalError("rule: record Referrizer visit", err)
 		}
 		res.RZWrites++
 	}
@@ -553,7 +553,7 @@ func refusedForGood(err error) bool {
 
 // actionFailure records a rule action the API refused for good as a dead letter
 // (Rules.action, once while it is open), naming the rule, the action and its trigger.
-func (d *Deps) actionFailure(ctx context.Context, link store.Link, a syncmodel.Action, err error) error {
+func (d *Core) actionFailure(ctx context.Context, link store.Link, a syncmodel.Action, err error) error {
 	return d.ruleFailure(ctx, PlanInput{Ref: Ref{ConnectionID: link.ConnectionID, LinkID: link.ID}}, "action",
 		fmt.Errorf("rule %s (%s): action %s: %w", a.Rule, a.Trigger, a.Type, err))
 }
@@ -564,14 +564,14 @@ const actionObject = "action:"
 // doneActions lists the keys of rule actions already executed for a person.
 // A failed read fails the plan (retried): rules evaluated against a partial list would act
 // twice.
-func (d *Deps) doneActions(ctx context.Context, ref Ref) ([]string, error) {
+func (d *Core) doneActions(ctx context.Context, ref Ref) ([]string, error) {
 	var keys []string
 	after := ""
 	for {
 		// Ledger entries are per object; rule actions are few per person, so scan them.
 		entries, err := d.Store.LedgerEntriesOf(ctx, ref.ConnectionID, ref.LinkID, actionObject, after, 200)
 		if err != nil {
-			return nil, classify("read done rule actions", err)
+			return nil, asTemporalError("read done rule actions", err)
 		}
 		if len(entries) == 0 {
 			return keys, nil
@@ -600,7 +600,7 @@ const conditionObject = "rulecond:"
 // contactOccurrences evaluates the contact rules' conditions for a contact event (ev.New
 // set), records the states that changed (not on a dry run) and sets ev.Occurrences, so a
 // rule fires again when its condition becomes true again.
-func (d *Deps) contactOccurrences(ctx context.Context, in PlanInput, m *syncmodel.Mapping, ev *syncmodel.Event, p syncmodel.Person) error {
+func (d *Core) contactOccurrences(ctx context.Context, in PlanInput, m *syncmodel.Mapping, ev *syncmodel.Event, p syncmodel.Person) error {
 	if !slices.ContainsFunc(m.Rules(), func(r syncmodel.Rule) bool { return r.On == syncmodel.EventContact }) {
 		return nil
 	}
@@ -609,7 +609,7 @@ func (d *Deps) contactOccurrences(ctx context.Context, in PlanInput, m *syncmode
 	for after := ""; ; {
 		entries, err := d.Store.LedgerEntriesOf(ctx, in.ConnectionID, in.LinkID, prefix, after, 200)
 		if err != nil {
-			return classify("read rule condition states", err)
+			return asTemporalError("read rule condition states", err)
 		}
 		if len(entries) == 0 {
 			break
@@ -617,7 +617,7 @@ func (d *Deps) contactOccurrences(ctx context.Context, in PlanInput, m *syncmode
 		for _, e := range entries {
 			var st syncmodel.ConditionState
 			if err := json.Unmarshal(e.Snapshot, &st); err != nil {
-				return classify("decode rule condition state", err)
+				return asTemporalError("decode rule condition state", err)
 			}
 			prev[strings.TrimPrefix(e.Object, prefix)] = st
 		}
@@ -635,7 +635,7 @@ func (d *Deps) contactOccurrences(ctx context.Context, in PlanInput, m *syncmode
 		}
 		raw, _ := json.Marshal(next[id])
 		if err := d.Store.PutLedger(ctx, store.LedgerEntry{ConnectionID: in.ConnectionID, LinkID: in.LinkID, Object: prefix + id, Snapshot: raw}); err != nil {
-			return classify("record rule condition state", err)
+			return asTemporalError("record rule condition state", err)
 		}
 	}
 	return nil

@@ -46,12 +46,12 @@ func TestObservedUsesOnlyFreshRecordsNewerThanTheBase(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d := &Deps{Store: st, Now: func() time.Time { return c.now }}
+			d := &Core{Store: st, Now: func() time.Time { return c.now }}
 			var got struct {
 				ID       string `json:"id"`
 				LastName string `json:"lastName"`
 			}
-			ok := d.observed(ctx, "c1", store.SideGHL, c.id, c.base, &got)
+			ok := d.observed(ctx, 0, "c1", store.SideGHL, c.id, c.base, &got)
 			if ok != c.want {
 				t.Fatalf("observed = %v, want %v", ok, c.want)
 			}

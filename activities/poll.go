@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hlrz/hlrz/internal/connector"
 	"github.com/hlrz/hlrz/internal/referrizer"
 	"github.com/hlrz/hlrz/internal/store"
 )
@@ -30,14 +31,42 @@ func (p *Poller) PollReferrizer(ctx context.Context, in PollInput) (PollResult, 
 	if err != nil {
 		return PollResult{}, err
 	}
-	fieldHashes, err := p.Store.SideHashes(ctx, in.ConnectionID, store.SideRZ, ObjContact)
-	if err != nil {
-		return PollResult{}, classify("read ledger", err)
+	var known rzLedger
+	if known.fields, err = p.Store.SideHashes(ctx, in.ConnectionID, store.SideRZ, ObjContact); err != nil {
+		return PollResult{}, asTemporalError("read ledger", err)
 	}
-	tagHashes, err := p.Store.SideHashes(ctx, in.ConnectionID, store.SideRZ, ObjTags)
-	if err != nil {
-		return PollResult{}, classify("read ledger", err)
+	if known.tags, err = p.Store.SideHashes(ctx, in.ConnectionID, store.SideRZ, ObjTags); err != nil {
+		return PollResult{}, asTemporalError("read ledger", err)
 	}
+	prog := resumePoll(ctx)
+	calls0 := conn.RZ.Calls()
+	for {
+		hasNext, err := p.pollPage(ctx, in, conn, known, &prog)
+		if err != nil {
+			return prog.Result, err
+		}
+		if !hasNext {
+			break
+		}
+		prog.NextPage++
+		activity.RecordHeartbeat(ctx, prog)
+	}
+	if err := p.confirmRZDeletes(ctx, in, conn, known.fields, &prog); err != nil {
+		return prog.Result, err
+	}
+	prog.Result.Calls = int(conn.RZ.Calls() - calls0)
+	prog.Result.Duration = time.Since(start)
+	if p.Metrics != nil {
+		p.Metrics.Signals.Add(float64(prog.Result.Signals))
+	}
+	return prog.Result, nil
+}
+
+// rzLedger is what the ledger last recorded of each linked Referrizer contact.
+type rzLedger struct{ fields, tags map[string]string }
+
+// resumePoll returns the progress a previous attempt heartbeated, or a fresh start.
+func resumePoll(ctx context.Context) pollProgress {
 	prog := pollProgress{NextPage: 1, Seen: map[string]bool{}}
 	if activity.HasHeartbeatDetails(ctx) {
 		if err := activity.GetHeartbeatDetails(ctx, &prog); err != nil || prog.NextPage < 1 {
@@ -47,82 +76,97 @@ func (p *Poller) PollReferrizer(ctx context.Context, in PollInput) (PollResult, 
 			prog.Seen = map[string]bool{}
 		}
 	}
-	calls0 := conn.RZ.Calls()
-	for {
-		page, err := conn.RZ.ListContacts(ctx, referrizer.ListOptions{Page: prog.NextPage, PerPage: in.PageSize})
-		if err != nil {
-			return prog.Result, classify("list Referrizer contacts", err)
-		}
-		prog.Result.Pages++
-		var changed []Ref
-		var events []Event
-		var obs []store.Observation
-		for _, c := range page.Contacts {
-			if prog.Seen[c.ID] {
-				continue // shifted onto this page by a delete meanwhile
-			}
-			prog.Seen[c.ID] = true
-			prog.Result.Seen++
-			fh, th := rzHashes(conn.Mapping, c)
-			oldF, linked := fieldHashes[c.ID]
-			oldT := tagHashes[c.ID]
-			var kind string
-			switch {
-			case !linked:
-				l, err := p.Store.LinkBy(ctx, in.ConnectionID, store.SideRZ, c.ID)
-				if err == nil && l.GHLContactID != "" {
-					kind = KindAll // linked but never synced (a pass is on its way): make sure
-				} else {
-					kind = KindAll
-					prog.Result.New++
-				}
-			case oldF != fh && oldT != th:
-				kind = KindAll
-			case oldF != fh:
-				kind = KindContact
-			case oldT != th:
-				kind = KindTags
-			default:
-				continue
-			}
-			l, _, err := p.Store.EnsureLink(ctx, in.ConnectionID, store.SideRZ, c.ID)
-			if err != nil {
-				return prog.Result, classify("link Referrizer contact", err)
-			}
-			if linked {
-				prog.Result.Changed++
-			}
-			raw, err := json.Marshal(c)
-			if err != nil {
-				return prog.Result, classify("encode contact", err)
-			}
-			obs = append(obs, store.Observation{ContactID: c.ID, Body: raw, ObservedAt: p.now()})
-			changed = append(changed, Ref{ConnectionID: in.ConnectionID, LinkID: l.ID})
-			// The id names the state seen, so two polls seeing the same change signal once.
-			events = append(events, Event{Source: SourceRZ, ID: "rzpoll:" + c.ID + ":" + fh + th, Kind: kind, OccurredAt: p.now()})
-		}
-		if err := p.Store.PutObservations(ctx, in.ConnectionID, store.SideRZ, obs); err != nil {
-			return prog.Result, classify("record Referrizer page", err)
-		}
-		if err := p.signalAll(ctx, changed, events); err != nil {
-			return prog.Result, err
-		}
-		prog.Result.Signals += len(changed)
-		if !page.HasNext() {
-			break
-		}
-		prog.NextPage++
-		activity.RecordHeartbeat(ctx, prog)
+	return prog
+}
+
+// pollPage reads page prog.NextPage, records the changed contacts as observations and
+// signals their people; it reports whether another page follows.
+func (p *Poller) pollPage(ctx context.Context, in PollInput, conn *connector.Conn, known rzLedger, prog *pollProgress) (bool, error) {
+	page, err := conn.RZ.ListContacts(ctx, referrizer.ListOptions{Page: prog.NextPage, PerPage: in.PageSize})
+	if err != nil {
+		return false, asTemporalError("list Referrizer contacts", err)
 	}
-	// Linked contacts the full listing did not return are deleted, or moved between pages
-	// while we listed: a GET tells which.
-	for id := range fieldHashes {
+	prog.Result.Pages++
+	var changed []Ref
+	var events []Event
+	var obs []store.Observation
+	for _, c := range page.Contacts {
+		if prog.Seen[c.ID] {
+			continue // shifted onto this page by a delete meanwhile
+		}
+		prog.Seen[c.ID] = true
+		prog.Result.Seen++
+		ref, ev, ok, err := p.pollContact(ctx, in, conn, known, c, &prog.Result)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			continue
+		}
+		raw, err := json.Marshal(c)
+		if err != nil {
+			return false, asTemporalError("encode contact", err)
+		}
+		obs = append(obs, store.Observation{ContactID: c.ID, Body: raw, ObservedAt: p.now()})
+		changed, events = append(changed, ref), append(events, ev)
+	}
+	if err := p.Store.PutObservations(ctx, in.ConnectionID, store.SideRZ, obs); err != nil {
+		return false, asTemporalError("record Referrizer page", err)
+	}
+	if err := p.signalAll(ctx, changed, events); err != nil {
+		return false, err
+	}
+	prog.Result.Signals += len(changed)
+	return page.HasNext(), nil
+}
+
+// pollContact compares a listed contact with the ledger; ok says it is new or changed, and
+// then ref is its (ensured) link and ev the event to signal.
+func (p *Poller) pollContact(ctx context.Context, in PollInput, conn *connector.Conn, known rzLedger, c referrizer.Contact, res *PollResult) (ref Ref, ev Event, ok bool, err error) {
+	fh, th := rzHashes(conn.Mapping, c)
+	oldF, linked := known.fields[c.ID]
+	oldT := known.tags[c.ID]
+	var kind string
+	switch {
+	case !linked:
+		l, err := p.Store.LinkBy(ctx, in.ConnectionID, store.SideRZ, c.ID)
+		if err == nil && l.GHLContactID != "" {
+			kind = KindAll // linked but never synced (a pass is on its way): make sure
+		} else {
+			kind = KindAll
+			res.New++
+		}
+	case oldF != fh && oldT != th:
+		kind = KindAll
+	case oldF != fh:
+		kind = KindContact
+	case oldT != th:
+		kind = KindTags
+	default:
+		return Ref{}, Event{}, false, nil
+	}
+	l, _, err := p.Store.EnsureLink(ctx, in.ConnectionID, store.SideRZ, c.ID)
+	if err != nil {
+		return Ref{}, Event{}, false, asTemporalError("link Referrizer contact", err)
+	}
+	if linked {
+		res.Changed++
+	}
+	// The id names the state seen, so two polls seeing the same change signal once.
+	ev = Event{Source: SourceRZ, ID: "rzpoll:" + c.ID + ":" + fh + th, Kind: kind, OccurredAt: p.now()}
+	return Ref{ConnectionID: in.ConnectionID, LinkID: l.ID}, ev, true, nil
+}
+
+// confirmRZDeletes signals linked contacts the full listing did not return: they are
+// deleted, or moved between pages while we listed, and a GET tells which.
+func (p *Poller) confirmRZDeletes(ctx context.Context, in PollInput, conn *connector.Conn, linked map[string]string, prog *pollProgress) error {
+	for id := range linked {
 		if prog.Seen[id] {
 			continue
 		}
 		if _, err := conn.RZ.GetContact(ctx, id); !errors.Is(err, referrizer.ErrNotFound) {
 			if err != nil {
-				return prog.Result, classify("confirm Referrizer delete", err)
+				return asTemporalError("confirm Referrizer delete", err)
 			}
 			continue
 		}
@@ -133,21 +177,16 @@ func (p *Poller) PollReferrizer(ctx context.Context, in PollInput) (PollResult, 
 		prog.Result.Missing++
 		if err := p.Signal.Signal(ctx, Ref{ConnectionID: in.ConnectionID, LinkID: l.ID},
 			Event{Source: SourceRZ, ID: "rzpoll:deleted:" + id, Kind: KindContactDeleted, OccurredAt: p.now()}); err != nil {
-			return prog.Result, classify("signal delete", err)
+			return asTemporalError("signal delete", err)
 		}
 		prog.Result.Signals++
 	}
-	prog.Result.Calls = int(conn.RZ.Calls() - calls0)
-	prog.Result.Duration = time.Since(start)
-	if p.Metrics != nil {
-		p.Metrics.Signals.Add(float64(prog.Result.Signals))
-	}
-	return prog.Result, nil
+	return nil
 }
 
-func (d *Deps) signalAll(ctx context.Context, refs []Ref, events []Event) error {
+func (d *Poller) signalAll(ctx context.Context, refs []Ref, events []Event) error {
 	g, gctx := errgroup.WithContext(ctx)
-	n := d.PollSignalConcurrency
+	n := d.SignalConcurrency
 	if n <= 0 {
 		n = 8
 	}
@@ -156,7 +195,7 @@ func (d *Deps) signalAll(ctx context.Context, refs []Ref, events []Event) error 
 		g.Go(func() error { return d.Signal.Signal(gctx, refs[i], events[i]) })
 	}
 	if err := g.Wait(); err != nil {
-		return classify("signal", err)
+		return asTemporalError("signal", err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/hlrz/hlrz/internal/connector"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/internal/syncmodel"
@@ -22,13 +23,29 @@ func (r *Reconciler) ReconcileConnection(ctx context.Context, in ReconcileInput)
 	if err != nil {
 		return ReconcileResult{}, err
 	}
+	pace := budgetPacer(ctx, conn, in.BudgetShare)
+	calls0 := conn.GHL.Calls()
+	var out ReconcileResult
+	if err := r.recheckOpenTasks(ctx, in, conn, pace, &out); err != nil {
+		return out, err
+	}
+	if err := r.sweepGHLContacts(ctx, in, conn, pace, &out); err != nil {
+		return out, err
+	}
+	out.Calls = int(conn.GHL.Calls() - calls0)
+	return out, nil
+}
+
+// budgetPacer returns a wait between HighLevel calls that keeps them to share of the
+// location's rate, heartbeating as it waits.
+func budgetPacer(ctx context.Context, conn *connector.Conn, share float64) func() error {
 	stats := conn.GHL.Budget().Stats()
 	perSecond := float64(stats.Max) / stats.Interval.Seconds()
 	if perSecond <= 0 {
 		perSecond = 10
 	}
-	gap := time.Duration(float64(time.Second) / (perSecond * in.BudgetShare))
-	pace := func() error {
+	gap := time.Duration(float64(time.Second) / (perSecond * share))
+	return func() error {
 		activity.RecordHeartbeat(ctx)
 		select {
 		case <-ctx.Done():
@@ -37,83 +54,95 @@ func (r *Reconciler) ReconcileConnection(ctx context.Context, in ReconcileInput)
 			return nil
 		}
 	}
-	calls0 := conn.GHL.Calls()
-	var out ReconcileResult
+}
 
-	// Tasks of people with open tasks.
+// recheckOpenTasks is the first pass: it re-reads the tasks of people whose last tasks
+// projection had open tasks, and signals those whose digest changed.
+func (r *Reconciler) recheckOpenTasks(ctx context.Context, in ReconcileInput, conn *connector.Conn, pace func() error, out *ReconcileResult) error {
 	after := ""
 	for {
 		entries, err := r.Store.LedgerEntries(ctx, in.ConnectionID, ObjTasks, after, 200)
 		if err != nil {
-			return out, classify("read ledger", err)
+			return asTemporalError("read ledger", err)
 		}
 		if len(entries) == 0 {
-			break
+			return nil
 		}
 		after = entries[len(entries)-1].LinkID
 		for _, e := range entries {
-			var pp ProjectionPlan
-			if json.Unmarshal(e.Snapshot, &pp) != nil || len(pp.AddLabels) == 0 {
-				continue // no open tasks last time: a new task comes with a TaskCreate webhook
+			if err := r.recheckTasks(ctx, in, conn, e, pace, out); err != nil {
+				return err
 			}
-			if out.TasksChecked >= in.MaxPeople {
-				out.Deferred++
-				continue
-			}
-			link, err := r.Store.GetLink(ctx, in.ConnectionID, e.LinkID)
-			if err != nil || link.GHLContactID == "" || link.Deleted {
-				continue
-			}
-			if err := pace(); err != nil {
-				return out, err
-			}
-			tasks, err := conn.GHL.ListTasks(ctx, link.GHLContactID)
-			if errors.Is(err, ghl.ErrNotFound) {
-				continue // the delete pass below deals with it
-			}
-			if err != nil {
-				return out, classify("list HighLevel tasks", err)
-			}
-			out.TasksChecked++
-			text, _ := conn.Mapping.RenderTasksDigest(tasksOf(tasks), r.now())
-			if text == pp.Text {
-				continue
-			}
-			out.TasksChanged++
-			if err := r.Signal.Signal(ctx, Ref{ConnectionID: in.ConnectionID, LinkID: link.ID},
-				Event{Source: SourceReconcile, ID: "reconcile:tasks:" + syncmodel.HashBytes([]byte(text)), Kind: KindTasks, OccurredAt: r.now()}); err != nil {
-				return out, classify("signal", err)
-			}
-			out.Signals++
 		}
 	}
+}
 
-	// HighLevel deletes: linked contacts a full listing no longer returns, confirmed by a GET.
-	// The same listing repairs lost webhooks (HighLevel gives up on a delivery after its
-	// retries): a contact whose fields or tags differ from what the ledger last recorded
-	// for its side, or that no link knows, is signalled as a webhook would have.
+// recheckTasks re-reads one person's tasks when their last projection had open ones.
+func (r *Reconciler) recheckTasks(ctx context.Context, in ReconcileInput, conn *connector.Conn, e store.LedgerEntry, pace func() error, out *ReconcileResult) error {
+	var pp ProjectionPlan
+	if json.Unmarshal(e.Snapshot, &pp) != nil || len(pp.AddLabels) == 0 {
+		return nil // no open tasks last time: a new task comes with a TaskCreate webhook
+	}
+	if out.TasksChecked >= in.MaxPeople {
+		out.Deferred++
+		return nil
+	}
+	link, err := r.Store.GetLink(ctx, in.ConnectionID, e.LinkID)
+	if err != nil || link.GHLContactID == "" || link.Deleted {
+		return nil
+	}
+	if err := pace(); err != nil {
+		return err
+	}
+	tasks, err := conn.GHL.ListTasks(ctx, link.GHLContactID)
+	if errors.Is(err, ghl.ErrNotFound) {
+		return nil // the delete pass deals with it
+	}
+	if err != nil {
+		return asTemporalError("list HighLevel tasks", err)
+	}
+	out.TasksChecked++
+	text, _ := conn.Mapping.RenderTasksDigest(tasksOf(tasks), r.now())
+	if text == pp.Text {
+		return nil
+	}
+	out.TasksChanged++
+	if err := r.Signal.Signal(ctx, Ref{ConnectionID: in.ConnectionID, LinkID: link.ID},
+		Event{Source: SourceReconcile, ID: "reconcile:tasks:" + syncmodel.HashBytes([]byte(text)), Kind: KindTasks, OccurredAt: r.now()}); err != nil {
+		return asTemporalError("signal", err)
+	}
+	out.Signals++
+	return nil
+}
+
+// sweepGHLContacts is the second pass, for HighLevel deletes: linked contacts a full
+// listing no longer returns, confirmed by a GET. The same listing repairs lost webhooks
+// (HighLevel gives up on a delivery after its retries): a contact whose fields or tags
+// differ from what the ledger last recorded for its side, or that no link knows, is
+// signalled as a webhook would have.
+func (r *Reconciler) sweepGHLContacts(ctx context.Context, in ReconcileInput, conn *connector.Conn, pace func() error, out *ReconcileResult) error {
 	linked, err := r.Store.SideHashes(ctx, in.ConnectionID, store.SideGHL, ObjContact)
 	if err != nil {
-		return out, classify("read ledger", err)
+		return asTemporalError("read ledger", err)
 	}
 	tagHashes, err := r.Store.SideHashes(ctx, in.ConnectionID, store.SideGHL, ObjTags)
 	if err != nil {
-		return out, classify("read ledger", err)
+		return asTemporalError("read ledger", err)
 	}
 	seen := map[string]bool{}
 	var cursor json.RawMessage
 	for {
 		if err := pace(); err != nil {
-			return out, err
+			return err
 		}
 		page, err := conn.GHL.SearchContacts(ctx, ghl.SearchParams{PageLimit: 100, SearchAfter: cursor})
 		if err != nil {
-			return out, classify("search HighLevel contacts", err)
+			return asTemporalError("search HighLevel contacts", err)
 		}
 		for _, c := range page.Contacts {
 			seen[c.ID] = true
-			if err := r.repair(ctx, conn.Mapping, in.ConnectionID, c, linked, tagHashes, &out); err != nil {
-				return out, err
+			if err := r.repair(ctx, conn.Mapping, in.ConnectionID, c, linked, tagHashes, out); err != nil {
+				return err
 			}
 		}
 		out.ContactsListed += len(page.Contacts)
@@ -122,16 +151,21 @@ func (r *Reconciler) ReconcileConnection(ctx context.Context, in ReconcileInput)
 		}
 		cursor = page.Next
 	}
+	return r.confirmDeletes(ctx, in, conn, linked, seen, pace, out)
+}
+
+// confirmDeletes signals the linked contacts the listing did not return and a GET confirms gone.
+func (r *Reconciler) confirmDeletes(ctx context.Context, in ReconcileInput, conn *connector.Conn, linked map[string]string, seen map[string]bool, pace func() error, out *ReconcileResult) error {
 	for id := range linked {
 		if seen[id] {
 			continue
 		}
 		if err := pace(); err != nil {
-			return out, err
+			return err
 		}
 		if _, err := conn.GHL.GetContact(ctx, id); !errors.Is(err, ghl.ErrNotFound) {
 			if err != nil {
-				return out, classify("confirm HighLevel delete", err)
+				return asTemporalError("confirm HighLevel delete", err)
 			}
 			continue
 		}
@@ -142,12 +176,11 @@ func (r *Reconciler) ReconcileConnection(ctx context.Context, in ReconcileInput)
 		out.Deleted++
 		if err := r.Signal.Signal(ctx, Ref{ConnectionID: in.ConnectionID, LinkID: link.ID},
 			Event{Source: SourceReconcile, ID: "reconcile:deleted:" + id, Kind: KindContactDeleted, OccurredAt: r.now()}); err != nil {
-			return out, classify("signal", err)
+			return asTemporalError("signal", err)
 		}
 		out.Signals++
 	}
-	out.Calls = int(conn.GHL.Calls() - calls0)
-	return out, nil
+	return nil
 }
 
 // repair signals a listed HighLevel contact whose fields or tags differ from the ledger's
@@ -177,7 +210,7 @@ func (r *Reconciler) repair(ctx context.Context, m *syncmodel.Mapping, connID st
 	}
 	l, _, err := r.Store.EnsureLink(ctx, connID, store.SideGHL, c.ID)
 	if err != nil {
-		return classify("link HighLevel contact", err)
+		return asTemporalError("link HighLevel contact", err)
 	}
 	if l.Deleted {
 		return nil
@@ -185,7 +218,7 @@ func (r *Reconciler) repair(ctx context.Context, m *syncmodel.Mapping, connID st
 	out.Repaired++
 	if err := r.Signal.Signal(ctx, Ref{ConnectionID: connID, LinkID: l.ID},
 		Event{Source: SourceReconcile, ID: "reconcile:ghl:" + c.ID + ":" + fh + th, Kind: kind, OccurredAt: r.now()}); err != nil {
-		return classify("signal", err)
+		return asTemporalError("signal", err)
 	}
 	out.Signals++
 	return nil

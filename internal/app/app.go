@@ -62,8 +62,6 @@ type Options struct {
 	Logger      *slog.Logger
 	// Out receives the human-readable startup lines; nil discards them.
 	Out io.Writer
-	// Tune adjusts activity dependencies before the worker starts (tests shorten timings).
-	Tune func(*activities.Deps)
 	// WorkerOptions overrides the Temporal worker options when non-nil.
 	WorkerOptions *worker.Options
 }
@@ -76,7 +74,6 @@ type App struct {
 	Metrics  *metrics.Metrics
 	Conns    *connector.Registry
 	Dispatch *dispatch.Dispatcher
-	Deps     *activities.Deps
 	Bridge   *bridge.Bridge
 	Dev      *DevStack // nil without --dev
 	// HTTPAddr is the public listener: /webhooks/ghl, /oauth/*, /healthz.
@@ -186,13 +183,6 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 		return out
 	})
 	a.Dispatch = &dispatch.Dispatcher{Client: a.Temporal, TaskQueue: cfg.TaskQueue, Debounce: a.debounceFor}
-	a.Deps = &activities.Deps{
-		Store: a.Store, Conns: a.Conns, Signal: a.Dispatch, Metrics: a.Metrics, Log: a.log, Temporal: a.Temporal,
-		TaskQueue: cfg.TaskQueue,
-	}
-	if opts.Tune != nil {
-		opts.Tune(a.Deps)
-	}
 
 	// Public: only what HighLevel and browsers need. Internal: everything an operator and
 	// the Temporal UI use; never exposed to the internet.
@@ -209,10 +199,11 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 			fmt.Fprintf(out, "hlrz: webhook key: %s\n", n)
 			a.log.Info("webhook key trusted", "key", n)
 		}
+		hooks := activities.BridgeHooks{Store: a.Store, Conns: a.Conns}
 		a.Bridge, err = bridge.New(bridge.Config{
 			Store: a.Store, Signaler: a.Dispatch, Health: a.Temporal, Keys: keys, MaxAge: cfg.WebhookMaxAge, MaxSkew: cfg.WebhookMaxSkew,
 			MaxConcurrent: cfg.WebhookMaxConcurrent,
-			Metrics:       a.Metrics, Logger: a.log, OAuth: oauth, Echo: activities.BridgeHooks{Deps: a.Deps}, Tasks: activities.BridgeHooks{Deps: a.Deps}, Schedules: &schedules.Manager{Client: a.Temporal, TaskQueue: cfg.TaskQueue},
+			Metrics:       a.Metrics, Logger: a.log, OAuth: oauth, Echo: hooks, Tasks: hooks, Schedules: &schedules.Manager{Client: a.Temporal, TaskQueue: cfg.TaskQueue},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("bridge: %w", err)
@@ -253,7 +244,7 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 		wopts.Interceptors = append(slices.Clone(wopts.Interceptors), heartbeat.New())
 		a.worker = worker.New(a.Temporal, cfg.TaskQueue, wopts)
 		workflows.Register(a.worker)
-		activities.Register(a.worker, a.Deps)
+		activities.Register(a.worker, activities.Core{Store: a.Store, Conns: a.Conns, Metrics: a.Metrics, Log: a.log}, a.Dispatch)
 		if err := a.worker.Start(); err != nil {
 			return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
 		}

@@ -378,7 +378,7 @@ func (l HTTPLimits) check() error {
 	return nil
 }
 
-// MinObservationRetention is activities.Deps' default ObservationTTL: observations younger
+// MinObservationRetention is the activities' default ObservationTTL: observations younger
 // than it are still used.
 const MinObservationRetention = 30 * time.Minute
 

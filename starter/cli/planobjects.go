@@ -32,8 +32,8 @@ type ruleActionView struct {
 
 // planObjects runs the tags, notes and tasks children's planning activities in dry-run mode,
 // exactly as a pass would plan them, and collects their rule actions.
-func planObjects(ctx context.Context, deps *activities.Deps, in activities.PlanInput) ([]objectPlanView, []ruleActionView, error) {
-	o := &activities.Objects{Deps: deps}
+func planObjects(ctx context.Context, core activities.Core, in activities.PlanInput) ([]objectPlanView, []ruleActionView, error) {
+	o := &activities.Objects{Core: core}
 	planners := []struct {
 		object string
 		plan   func(context.Context, activities.PlanInput) (activities.ObjectPlan, error)

@@ -176,13 +176,13 @@ func (a *app) planPerson(ctx context.Context, q string) error {
 		return err
 	}
 	// The activities themselves, run here: no Temporal, no signal, and DryRun skips every write.
-	deps := &activities.Deps{Store: st, Conns: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	core := activities.Core{Store: st, Conns: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	in := activities.PlanInput{
 		Ref:    activities.Ref{ConnectionID: conn.ID, LinkID: link.ID},
 		Events: []activities.Event{{Source: activities.SourceOperator, Kind: activities.KindAll, OccurredAt: time.Now()}},
 		DryRun: true,
 	}
-	cp, err := (&activities.Contacts{Deps: deps}).PlanContact(ctx, in)
+	cp, err := (&activities.Contacts{Core: core}).PlanContact(ctx, in)
 	if err != nil {
 		return fmt.Errorf("plan %s: %w", link.ID, err)
 	}
@@ -192,7 +192,7 @@ func (a *app) planPerson(ctx context.Context, q string) error {
 			return fmt.Errorf("decode plan: %w", err)
 		}
 	}
-	objects, objActions, err := planObjects(ctx, deps, in)
+	objects, objActions, err := planObjects(ctx, core, in)
 	if err != nil {
 		return fmt.Errorf("plan %s: %w", link.ID, err)
 	}
