@@ -27,10 +27,10 @@ const (
 // against that index (email first, then phone) and links it to the match, or alone; on the
 // links side it lists people to start. Every step is idempotent, so a retried page redoes
 // nothing harmful.
-func (b *Backfill) BackfillPage(ctx context.Context, in BackfillPageInput) (BackfillPage, error) {
+func (b *Backfill) BackfillPage(ctx context.Context, in BackfillPageInput) (BackfillPageResult, error) {
 	conn, err := b.connection(ctx, in.ConnectionID)
 	if err != nil {
-		return BackfillPage{}, err
+		return BackfillPageResult{}, err
 	}
 	switch in.Side {
 	case BackfillGHL:
@@ -40,9 +40,9 @@ func (b *Backfill) BackfillPage(ctx context.Context, in BackfillPageInput) (Back
 	case BackfillLinks:
 		links, err := b.Store.ListLinks(ctx, in.ConnectionID, in.Cursor, in.PageSize)
 		if err != nil {
-			return BackfillPage{}, asTemporalError("list links", err)
+			return BackfillPageResult{}, asTemporalError("list links", err)
 		}
-		out := BackfillPage{}
+		out := BackfillPageResult{}
 		for _, l := range links {
 			if !l.Deleted {
 				out.LinkIDs = append(out.LinkIDs, l.ID)
@@ -53,19 +53,19 @@ func (b *Backfill) BackfillPage(ctx context.Context, in BackfillPageInput) (Back
 		}
 		return out, nil
 	}
-	return BackfillPage{}, asTemporalError("backfill", configErr("unknown backfill side %q", in.Side))
+	return BackfillPageResult{}, asTemporalError("backfill", configErr("unknown backfill side %q", in.Side))
 }
 
-func (b *Backfill) ghlPage(ctx context.Context, conn *connector.Conn, in BackfillPageInput) (BackfillPage, error) {
+func (b *Backfill) ghlPage(ctx context.Context, conn *connector.Conn, in BackfillPageInput) (BackfillPageResult, error) {
 	params := ghl.SearchParams{PageLimit: in.PageSize}
 	if in.Cursor != "" {
 		params.SearchAfter = json.RawMessage(in.Cursor)
 	}
 	page, err := conn.GHL.SearchContacts(ctx, params)
 	if err != nil {
-		return BackfillPage{}, asTemporalError("search HighLevel contacts", err)
+		return BackfillPageResult{}, asTemporalError("search HighLevel contacts", err)
 	}
-	out := BackfillPage{Seen: len(page.Contacts), NextCursor: string(page.Next)}
+	out := BackfillPageResult{Seen: len(page.Contacts), NextCursor: string(page.Next)}
 	var keys []store.MatchKey
 	var obs []store.Observation
 	for _, c := range page.Contacts {
@@ -92,18 +92,18 @@ func (b *Backfill) ghlPage(ctx context.Context, conn *connector.Conn, in Backfil
 	return out, nil
 }
 
-func (b *Backfill) rzPage(ctx context.Context, conn *connector.Conn, in BackfillPageInput) (BackfillPage, error) {
+func (b *Backfill) rzPage(ctx context.Context, conn *connector.Conn, in BackfillPageInput) (BackfillPageResult, error) {
 	pageNo := 1
 	if in.Cursor != "" {
 		if _, err := fmt.Sscanf(in.Cursor, "%d", &pageNo); err != nil || pageNo < 1 {
-			return BackfillPage{}, asTemporalError("backfill", configErr("bad Referrizer cursor %q", in.Cursor))
+			return BackfillPageResult{}, asTemporalError("backfill", configErr("bad Referrizer cursor %q", in.Cursor))
 		}
 	}
 	page, err := conn.RZ.ListContacts(ctx, referrizer.ListOptions{Page: pageNo, PerPage: in.PageSize})
 	if err != nil {
-		return BackfillPage{}, asTemporalError("list Referrizer contacts", err)
+		return BackfillPageResult{}, asTemporalError("list Referrizer contacts", err)
 	}
-	out := BackfillPage{Seen: len(page.Contacts)}
+	out := BackfillPageResult{Seen: len(page.Contacts)}
 	if page.HasNext() {
 		out.NextCursor = fmt.Sprint(pageNo + 1)
 	}

@@ -146,8 +146,8 @@ type BackfillPageInput struct {
 	PageSize int    `json:"pageSize"`
 }
 
-// BackfillPage is what one backfill page did.
-type BackfillPage struct {
+// BackfillPageResult is what one backfill page did (the BackfillPage activity's result).
+type BackfillPageResult struct {
 	Seen       int      `json:"seen"`
 	Linked     int      `json:"linked"`     // matched to an existing person on the other side
 	New        int      `json:"new"`        // only on this side so far

@@ -219,7 +219,8 @@ func (w *contactSync) syncNow(ctx workflow.Context) (PassResult, error) {
 // needs says which parts of the person a batch of events touches.
 type needs struct{ contact, tags, notes, tasks bool }
 
-func classify(batch []activities.Event) needs {
+// partsTouched says which parts of the person a batch of events asks to sync.
+func partsTouched(batch []activities.Event) needs {
 	var n needs
 	for _, e := range batch {
 		switch e.Kind {
@@ -267,71 +268,18 @@ func activityOptions(ctx workflow.Context) workflow.Context {
 
 // runPass runs one sync pass over a batch of events; it reports whether the link is gone.
 func (w *contactSync) runPass(ctx workflow.Context, batch []activities.Event) (gone bool) {
-	n := classify(batch)
+	n := partsTouched(batch)
 	w.running = true
 	result := PassResult{Pass: w.st.Passes + 1}
 	var summaries []string
 	failed, created := false, false
-	var createdOn []string
-	actx := activityOptions(ctx)
-	in := activities.PlanInput{Ref: w.st.Ref, Events: batch}
 
 	if n.contact {
-		var c *activities.Contacts
-		var plan activities.ContactPlan
-		var err error
-		matched := false
-		// A create that finds the person already there links them and asks for a new plan:
-		// their first-sync merge. Bounded: a third find in a row is left to the next event.
-		for attempt := 0; attempt < maxContactPlans; attempt++ {
-			err = workflow.ExecuteActivity(actx, c.PlanContact, in).Get(ctx, &plan)
-			matched = matched || (err == nil && plan.Match != nil)
-			if err != nil || !(plan.Writes || plan.NeedsBase) {
-				if err == nil {
-					w.setIDs(plan.GHLID, plan.RZID)
-				}
-				break
-			}
-			var applied activities.ApplyResult
-			if err = workflow.ExecuteActivity(actx, c.ApplyContact, plan).Get(ctx, &applied); err != nil {
-				break
-			}
-			w.setIDs(applied.GHLID, applied.RZID)
-			createdOn = applied.Created
-			created = len(createdOn) > 0
-			if !applied.Rematch {
-				break
-			}
-			matched = true
-		}
-		if matched && err == nil {
-			// Linked to someone who already existed: their tags, notes and tasks merge now.
-			n.tags, n.notes, n.tasks = true, true, true
-		}
-		if err != nil {
-			failed = true
-			summaries = append(summaries, "contact failed")
-			w.deadLetter(ctx, "ContactSync.contact", in, err)
-		} else {
-			gone = plan.LinkGone
-			result.Plan = plan.Plan
-			summaries = append(summaries, "contact: "+plan.Summary)
-			// A create carries the tags (and apply records them). A person new in HighLevel
-			// has no notes or tasks there yet; one new in Referrizer needs their HighLevel
-			// notes and tasks projected.
-			for _, side := range createdOn {
-				switch side {
-				case "ghl":
-					n.tags, n.notes, n.tasks = false, false, false
-				case "rz":
-					n.tags, n.notes, n.tasks = false, true, true
-				}
-			}
-			if len(plan.Deleted) > 0 {
-				w.setStatus(StatusDeleted)
-				n.tags, n.notes, n.tasks = false, false, false
-			}
-		}
+		var c contactStep
+		c, n = w.syncContact(ctx, batch, n)
+		failed, created, gone = c.failed, c.created, c.gone
+		result.Plan = c.plan
+		summaries = append(summaries, c.summary)
 	}
 
 	if !failed && !gone {
@@ -356,6 +304,77 @@ func (w *contactSync) runPass(ctx workflow.Context, batch []activities.Event) (g
 	w.notify(ctx, created, failed)
 	w.describe(ctx)
 	return gone
+}
+
+// contactStep is how a pass's contact step went.
+type contactStep struct {
+	failed, created, gone bool
+	plan                  json.RawMessage
+	summary               string
+}
+
+// syncContact plans and applies the contact itself, and returns which of the other parts
+// the pass still needs: a first-sync merge needs them all, a create or delete fewer.
+func (w *contactSync) syncContact(ctx workflow.Context, batch []activities.Event, n needs) (contactStep, needs) {
+	in := activities.PlanInput{Ref: w.st.Ref, Events: batch}
+	plan, createdOn, matched, err := w.planAndApplyContact(ctx, in)
+	if matched && err == nil {
+		// Linked to someone who already existed: their tags, notes and tasks merge now.
+		n.tags, n.notes, n.tasks = true, true, true
+	}
+	out := contactStep{created: len(createdOn) > 0}
+	if err != nil {
+		out.failed, out.summary = true, "contact failed"
+		w.deadLetter(ctx, "ContactSync.contact", in, err)
+		return out, n
+	}
+	out.gone, out.plan, out.summary = plan.LinkGone, plan.Plan, "contact: "+plan.Summary
+	// A create carries the tags (and apply records them). A person new in HighLevel
+	// has no notes or tasks there yet; one new in Referrizer needs their HighLevel
+	// notes and tasks projected.
+	for _, side := range createdOn {
+		switch side {
+		case "ghl":
+			n.tags, n.notes, n.tasks = false, false, false
+		case "rz":
+			n.tags, n.notes, n.tasks = false, true, true
+		}
+	}
+	if len(plan.Deleted) > 0 {
+		w.setStatus(StatusDeleted)
+		n.tags, n.notes, n.tasks = false, false, false
+	}
+	return out, n
+}
+
+// planAndApplyContact plans the contact and applies the plan. A create that finds the
+// person already there links them and asks for a new plan: their first-sync merge. Bounded:
+// a third find in a row is left to the next event. It returns the last plan, the sides the
+// person was created on, and whether they were matched to someone who already existed.
+func (w *contactSync) planAndApplyContact(ctx workflow.Context, in activities.PlanInput) (plan activities.ContactPlan, createdOn []string, matched bool, err error) {
+	var c *activities.Contacts
+	actx := activityOptions(ctx)
+	for attempt := 0; attempt < maxContactPlans; attempt++ {
+		err = workflow.ExecuteActivity(actx, c.PlanContact, in).Get(ctx, &plan)
+		matched = matched || (err == nil && plan.Match != nil)
+		if err != nil || !(plan.Writes || plan.NeedsBase) {
+			if err == nil {
+				w.setIDs(plan.GHLID, plan.RZID)
+			}
+			break
+		}
+		var applied activities.ApplyResult
+		if err = workflow.ExecuteActivity(actx, c.ApplyContact, plan).Get(ctx, &applied); err != nil {
+			break
+		}
+		w.setIDs(applied.GHLID, applied.RZID)
+		createdOn = applied.Created
+		if !applied.Rematch {
+			break
+		}
+		matched = true
+	}
+	return plan, createdOn, matched, err
 }
 
 // runChildren runs the children a batch needs and waits for them all. They run one at a

@@ -212,177 +212,234 @@ func Check(m *syncmodel.Mapping, truth *Truth, w World, faults []Fault) Report {
 	return r
 }
 
+// checkPeople checks every person of the truth is on each side exactly once, as the truth
+// says, and nobody else is.
 func checkPeople(r *Report, m *syncmodel.Mapping, truth *Truth, w World) {
-	ghlBy := map[string][]ghlsim.Contact{}
-	for _, c := range w.GHLContacts {
-		ghlBy[strings.ToLower(c.Email)] = append(ghlBy[strings.ToLower(c.Email)], c)
-	}
-	rzBy := map[string][]rzsim.Contact{}
-	for _, c := range w.RZContacts {
-		rzBy[strings.ToLower(c.Email)] = append(rzBy[strings.ToLower(c.Email)], c)
-	}
-	tasksBy := map[string][]ghlsim.Task{}
-	for _, t := range w.GHLTasks {
-		tasksBy[t.ContactID] = append(tasksBy[t.ContactID], t)
-	}
-	notesBy := map[string][]ghlsim.Note{}
-	for _, n := range w.GHLNotes {
-		notesBy[n.ContactID] = append(notesBy[n.ContactID], n)
-	}
-	visitsBy := map[string][]rzsim.Visit{}
-	for _, v := range w.RZVisits {
-		visitsBy[v.ContactID] = append(visitsBy[v.ContactID], v)
-	}
-	for email := range ghlBy {
-		if truth.People[email] == nil {
-			r.find(CheckUnexpectedPerson, email, "%d HighLevel contacts nobody seeded or created", len(ghlBy[email]))
-		}
-	}
-	for email := range rzBy {
-		if truth.People[email] == nil {
-			r.find(CheckUnexpectedPerson, email, "%d Referrizer contacts nobody seeded or created", len(rzBy[email]))
-		}
-	}
-
-	statusLabels := m.StatusLabels()
-	isStatus := func(l string) bool {
-		return slices.ContainsFunc(statusLabels, func(s string) bool { return strings.EqualFold(s, l) })
-	}
-	e164 := func(ph string) string { return syncmodel.NormalizePhone(ph, m.PhoneRegion()) }
+	c := newPeopleCheck(r, m, w)
+	c.unexpectedPeople(truth)
 	emails := make([]string, 0, len(truth.People))
 	for e := range truth.People {
 		emails = append(emails, e)
 	}
 	sort.Strings(emails)
-	var people, fieldsOK, tasksTotal, notesTotal, digests, visits, customs int
 	for _, email := range emails {
-		want := truth.People[email]
-		gs, rs := ghlBy[email], rzBy[email]
-		switch {
-		case len(gs) == 0 || len(rs) == 0:
-			r.find(CheckMissingPerson, email, "%d HighLevel and %d Referrizer contacts, want 1 each", len(gs), len(rs))
-			continue
-		case len(gs) > 1 || len(rs) > 1:
-			r.find(CheckDuplicatePerson, email, "%d HighLevel and %d Referrizer contacts, want 1 each", len(gs), len(rs))
-			continue
-		}
-		people++
-		g, z := gs[0], rs[0]
-		ok := true
-		for _, f := range []struct{ name, ghl, rz, want string }{
-			{"firstName", g.FirstName, z.FirstName, want.FirstName},
-			{"lastName", g.LastName, z.LastName, want.LastName},
-			{"phone", e164(g.Phone), e164(z.Phone), e164(want.Phone)},
-		} {
-			if f.ghl != f.want || f.rz != f.want {
-				r.find(CheckField, email, "%s: HighLevel %q, Referrizer %q, want %q", f.name, f.ghl, f.rz, f.want)
-				ok = false
-			}
-		}
-		gt := lowerSorted(g.Tags)
-		rt := lowerSorted(slices.DeleteFunc(slices.Clone(z.Labels), isStatus))
-		if !slices.Equal(gt, want.Tags) || !slices.Equal(rt, want.Tags) {
-			r.find(CheckTags, email, "HighLevel tags %v, Referrizer labels %v, want %v", gt, rt, want.Tags)
-			ok = false
-		}
-		for _, cf := range m.CustomFields() {
-			wantV := want.Custom[cf.Key]
-			gv, rv := ghlCustom(g, cf.GHLID), rzCustom(z, cf.RZName)
-			if gv != wantV || rv != wantV {
-				r.find(CheckCustom, email, "%s: HighLevel %q, Referrizer %q, want %q", cf.Key, gv, rv, wantV)
-				ok = false
-			} else if wantV != "" {
-				customs++
-			}
-		}
-		if ok {
-			fieldsOK++
-		}
+		c.person(email, truth.People[email])
+	}
+	c.figures(truth)
+}
 
-		// Notes: HighLevel holds exactly the notes made; Referrizer's digest renders them.
-		notes := notesBy[g.ID]
-		var bodies []string
-		var sn []syncmodel.Note
-		for _, n := range notes {
-			bodies = append(bodies, n.Body)
-			sn = append(sn, syncmodel.Note{ID: n.ID, Body: n.Body, DateAdded: n.DateAdded})
-		}
-		notesTotal += len(notes)
-		if !slices.Equal(sortedCopy(bodies), sortedCopy(want.Notes)) {
-			r.find(CheckNotes, email, "HighLevel notes %q, want %q", sortedCopy(bodies), sortedCopy(want.Notes))
-		}
-		if d := rzCustom(z, m.NotesField()); d != m.RenderNotesDigest(sn) {
-			r.find(CheckNotesDigest, email, "Referrizer %q is %q, want %q", m.NotesField(), d, m.RenderNotesDigest(sn))
-		} else if len(sn) > 0 {
-			digests++
-		}
+// peopleCheck is checkPeople's state: the world indexed by person, and running counts
+// for the report's figures.
+type peopleCheck struct {
+	r            *Report
+	m            *syncmodel.Mapping
+	w            World
+	statusLabels []string
+	ghlBy        map[string][]ghlsim.Contact // by lower-case e-mail
+	rzBy         map[string][]rzsim.Contact  // by lower-case e-mail
+	tasksBy      map[string][]ghlsim.Task    // by HighLevel contact id
+	notesBy      map[string][]ghlsim.Note    // by HighLevel contact id
+	visitsBy     map[string][]rzsim.Visit    // by Referrizer contact id
 
-		// Tasks: exactly the tasks made (by the test or by rules), each once, completed as
-		// the truth says; Referrizer's digest and status labels render them.
-		tasks := tasksBy[g.ID]
-		tasksTotal += len(tasks)
-		seen := map[string]int{}
-		var got []WantTask
-		var st []syncmodel.Task
-		for _, t := range tasks {
-			seen[t.Title]++
-			got = append(got, WantTask{Title: t.Title, Completed: t.Completed})
-			s := syncmodel.Task{ID: t.ID, Title: t.Title, Body: t.Body, DueDate: t.DueDate, Completed: t.Completed}
-			if t.Completed {
-				s.CompletedAt = t.DateUpdated
-			}
-			st = append(st, s)
-		}
-		for title, n := range seen {
-			wantN := 0
-			for _, t := range want.Tasks {
-				if t.Title == title {
-					wantN++
-				}
-			}
-			if n > wantN && wantN > 0 {
-				var bodies []string
-				for _, t := range tasks {
-					if t.Title == title {
-						bodies = append(bodies, t.Body)
-					}
-				}
-				r.find(CheckDuplicateTask, email, "%d tasks titled %q, want %d (bodies %q)", n, title, wantN, bodies)
-			}
-		}
-		if !slices.Equal(sortTasks(got), sortTasks(want.Tasks)) {
-			r.find(CheckTasks, email, "HighLevel tasks %v, want %v", sortTasks(got), sortTasks(want.Tasks))
-		}
-		text, labels := m.RenderTasksDigest(st, w.Now)
-		if d := rzCustom(z, m.TasksField()); d != text {
-			r.find(CheckTasksDigest, email, "Referrizer %q is %q, want %q", m.TasksField(), d, text)
-		} else if len(st) > 0 {
-			digests++
-		}
-		gotLabels := lowerSorted(slices.DeleteFunc(slices.Clone(z.Labels), func(l string) bool { return !isStatus(l) }))
-		if !slices.Equal(gotLabels, lowerSorted(labels)) {
-			r.find(CheckStatusLabels, email, "Referrizer status labels %v, want %v", gotLabels, lowerSorted(labels))
-		}
+	people, fieldsOK, tasksTotal, notesTotal, digests, visits, customs int
+}
 
-		vs := visitsBy[z.ID]
-		visits += len(vs)
-		switch {
-		case len(vs) > want.Visits:
-			r.find(CheckDuplicateVisit, email, "%d Referrizer visits, want %d", len(vs), want.Visits)
-		case len(vs) < want.Visits:
-			r.find(CheckMissingVisit, email, "%d Referrizer visits, want %d", len(vs), want.Visits)
+func newPeopleCheck(r *Report, m *syncmodel.Mapping, w World) *peopleCheck {
+	c := &peopleCheck{r: r, m: m, w: w, statusLabels: m.StatusLabels(),
+		ghlBy: map[string][]ghlsim.Contact{}, rzBy: map[string][]rzsim.Contact{},
+		tasksBy: map[string][]ghlsim.Task{}, notesBy: map[string][]ghlsim.Note{}, visitsBy: map[string][]rzsim.Visit{}}
+	for _, g := range w.GHLContacts {
+		c.ghlBy[strings.ToLower(g.Email)] = append(c.ghlBy[strings.ToLower(g.Email)], g)
+	}
+	for _, z := range w.RZContacts {
+		c.rzBy[strings.ToLower(z.Email)] = append(c.rzBy[strings.ToLower(z.Email)], z)
+	}
+	for _, t := range w.GHLTasks {
+		c.tasksBy[t.ContactID] = append(c.tasksBy[t.ContactID], t)
+	}
+	for _, n := range w.GHLNotes {
+		c.notesBy[n.ContactID] = append(c.notesBy[n.ContactID], n)
+	}
+	for _, v := range w.RZVisits {
+		c.visitsBy[v.ContactID] = append(c.visitsBy[v.ContactID], v)
+	}
+	return c
+}
+
+func (c *peopleCheck) isStatus(l string) bool {
+	return slices.ContainsFunc(c.statusLabels, func(s string) bool { return strings.EqualFold(s, l) })
+}
+
+func (c *peopleCheck) e164(ph string) string { return syncmodel.NormalizePhone(ph, c.m.PhoneRegion()) }
+
+// unexpectedPeople finds contacts whose e-mail nobody seeded or created.
+func (c *peopleCheck) unexpectedPeople(truth *Truth) {
+	for email := range c.ghlBy {
+		if truth.People[email] == nil {
+			c.r.find(CheckUnexpectedPerson, email, "%d HighLevel contacts nobody seeded or created", len(c.ghlBy[email]))
 		}
 	}
-	r.figure("people", "%d of %d people exactly once on each side (HighLevel %d contacts, Referrizer %d)", people, len(truth.People), len(w.GHLContacts), len(w.RZContacts))
-	r.figure("fields", "%d people with names, phone, tags/labels and custom fields as the truth says (%d custom values)", fieldsOK, customs)
-	r.figure("notes and tasks", "%d notes, %d tasks (%d open) in HighLevel; %d digests current in Referrizer", notesTotal, tasksTotal, openTasks(w.GHLTasks), digests)
+	for email := range c.rzBy {
+		if truth.People[email] == nil {
+			c.r.find(CheckUnexpectedPerson, email, "%d Referrizer contacts nobody seeded or created", len(c.rzBy[email]))
+		}
+	}
+}
+
+// person checks one person of the truth: once on each side, then each part of them.
+func (c *peopleCheck) person(email string, want *WantPerson) {
+	gs, rs := c.ghlBy[email], c.rzBy[email]
+	switch {
+	case len(gs) == 0 || len(rs) == 0:
+		c.r.find(CheckMissingPerson, email, "%d HighLevel and %d Referrizer contacts, want 1 each", len(gs), len(rs))
+		return
+	case len(gs) > 1 || len(rs) > 1:
+		c.r.find(CheckDuplicatePerson, email, "%d HighLevel and %d Referrizer contacts, want 1 each", len(gs), len(rs))
+		return
+	}
+	c.people++
+	g, z := gs[0], rs[0]
+	if c.fields(email, want, g, z) {
+		c.fieldsOK++
+	}
+	c.notes(email, want, g, z)
+	c.tasks(email, want, g, z)
+	c.personVisits(email, want, z)
+}
+
+// fields checks names, phone, tags/labels and custom fields; it reports whether all match.
+func (c *peopleCheck) fields(email string, want *WantPerson, g ghlsim.Contact, z rzsim.Contact) bool {
+	ok := true
+	for _, f := range []struct{ name, ghl, rz, want string }{
+		{"firstName", g.FirstName, z.FirstName, want.FirstName},
+		{"lastName", g.LastName, z.LastName, want.LastName},
+		{"phone", c.e164(g.Phone), c.e164(z.Phone), c.e164(want.Phone)},
+	} {
+		if f.ghl != f.want || f.rz != f.want {
+			c.r.find(CheckField, email, "%s: HighLevel %q, Referrizer %q, want %q", f.name, f.ghl, f.rz, f.want)
+			ok = false
+		}
+	}
+	gt := lowerSorted(g.Tags)
+	rt := lowerSorted(slices.DeleteFunc(slices.Clone(z.Labels), c.isStatus))
+	if !slices.Equal(gt, want.Tags) || !slices.Equal(rt, want.Tags) {
+		c.r.find(CheckTags, email, "HighLevel tags %v, Referrizer labels %v, want %v", gt, rt, want.Tags)
+		ok = false
+	}
+	for _, cf := range c.m.CustomFields() {
+		wantV := want.Custom[cf.Key]
+		gv, rv := ghlCustom(g, cf.GHLID), rzCustom(z, cf.RZName)
+		if gv != wantV || rv != wantV {
+			c.r.find(CheckCustom, email, "%s: HighLevel %q, Referrizer %q, want %q", cf.Key, gv, rv, wantV)
+			ok = false
+		} else if wantV != "" {
+			c.customs++
+		}
+	}
+	return ok
+}
+
+// notes: HighLevel holds exactly the notes made; Referrizer's digest renders them.
+func (c *peopleCheck) notes(email string, want *WantPerson, g ghlsim.Contact, z rzsim.Contact) {
+	notes := c.notesBy[g.ID]
+	var bodies []string
+	var sn []syncmodel.Note
+	for _, n := range notes {
+		bodies = append(bodies, n.Body)
+		sn = append(sn, syncmodel.Note{ID: n.ID, Body: n.Body, DateAdded: n.DateAdded})
+	}
+	c.notesTotal += len(notes)
+	if !slices.Equal(sortedCopy(bodies), sortedCopy(want.Notes)) {
+		c.r.find(CheckNotes, email, "HighLevel notes %q, want %q", sortedCopy(bodies), sortedCopy(want.Notes))
+	}
+	if d := rzCustom(z, c.m.NotesField()); d != c.m.RenderNotesDigest(sn) {
+		c.r.find(CheckNotesDigest, email, "Referrizer %q is %q, want %q", c.m.NotesField(), d, c.m.RenderNotesDigest(sn))
+	} else if len(sn) > 0 {
+		c.digests++
+	}
+}
+
+// tasks: exactly the tasks made (by the test or by rules), each once, completed as the
+// truth says; Referrizer's digest and status labels render them.
+func (c *peopleCheck) tasks(email string, want *WantPerson, g ghlsim.Contact, z rzsim.Contact) {
+	tasks := c.tasksBy[g.ID]
+	c.tasksTotal += len(tasks)
+	var got []WantTask
+	var st []syncmodel.Task
+	for _, t := range tasks {
+		got = append(got, WantTask{Title: t.Title, Completed: t.Completed})
+		s := syncmodel.Task{ID: t.ID, Title: t.Title, Body: t.Body, DueDate: t.DueDate, Completed: t.Completed}
+		if t.Completed {
+			s.CompletedAt = t.DateUpdated
+		}
+		st = append(st, s)
+	}
+	c.duplicateTasks(email, want, tasks)
+	if !slices.Equal(sortTasks(got), sortTasks(want.Tasks)) {
+		c.r.find(CheckTasks, email, "HighLevel tasks %v, want %v", sortTasks(got), sortTasks(want.Tasks))
+	}
+	text, labels := c.m.RenderTasksDigest(st, c.w.Now)
+	if d := rzCustom(z, c.m.TasksField()); d != text {
+		c.r.find(CheckTasksDigest, email, "Referrizer %q is %q, want %q", c.m.TasksField(), d, text)
+	} else if len(st) > 0 {
+		c.digests++
+	}
+	gotLabels := lowerSorted(slices.DeleteFunc(slices.Clone(z.Labels), func(l string) bool { return !c.isStatus(l) }))
+	if !slices.Equal(gotLabels, lowerSorted(labels)) {
+		c.r.find(CheckStatusLabels, email, "Referrizer status labels %v, want %v", gotLabels, lowerSorted(labels))
+	}
+}
+
+// duplicateTasks finds a task made more often than the truth says (a retried create).
+func (c *peopleCheck) duplicateTasks(email string, want *WantPerson, tasks []ghlsim.Task) {
+	seen := map[string]int{}
+	for _, t := range tasks {
+		seen[t.Title]++
+	}
+	for title, n := range seen {
+		wantN := 0
+		for _, t := range want.Tasks {
+			if t.Title == title {
+				wantN++
+			}
+		}
+		if n > wantN && wantN > 0 {
+			var bodies []string
+			for _, t := range tasks {
+				if t.Title == title {
+					bodies = append(bodies, t.Body)
+				}
+			}
+			c.r.find(CheckDuplicateTask, email, "%d tasks titled %q, want %d (bodies %q)", n, title, wantN, bodies)
+		}
+	}
+}
+
+// personVisits checks Referrizer holds as many visits as the truth says.
+func (c *peopleCheck) personVisits(email string, want *WantPerson, z rzsim.Contact) {
+	vs := c.visitsBy[z.ID]
+	c.visits += len(vs)
+	switch {
+	case len(vs) > want.Visits:
+		c.r.find(CheckDuplicateVisit, email, "%d Referrizer visits, want %d", len(vs), want.Visits)
+	case len(vs) < want.Visits:
+		c.r.find(CheckMissingVisit, email, "%d Referrizer visits, want %d", len(vs), want.Visits)
+	}
+}
+
+// figures reports the counts, and finds a link count that differs from the people's.
+func (c *peopleCheck) figures(truth *Truth) {
+	w := c.w
+	c.r.figure("people", "%d of %d people exactly once on each side (HighLevel %d contacts, Referrizer %d)", c.people, len(truth.People), len(w.GHLContacts), len(w.RZContacts))
+	c.r.figure("fields", "%d people with names, phone, tags/labels and custom fields as the truth says (%d custom values)", c.fieldsOK, c.customs)
+	c.r.figure("notes and tasks", "%d notes, %d tasks (%d open) in HighLevel; %d digests current in Referrizer", c.notesTotal, c.tasksTotal, openTasks(w.GHLTasks), c.digests)
 	wantVisits := 0
 	for _, p := range truth.People {
 		wantVisits += p.Visits
 	}
-	r.figure("visits", "%d Referrizer visits, %d expected", visits, wantVisits)
+	c.r.figure("visits", "%d Referrizer visits, %d expected", c.visits, wantVisits)
 	if len(w.Links) != len(truth.People) {
-		r.find(CheckLinks, "", "%d links, want %d", len(w.Links), len(truth.People))
+		c.r.find(CheckLinks, "", "%d links, want %d", len(w.Links), len(truth.People))
 	}
 }
 

@@ -96,7 +96,21 @@ func Start(t testing.TB, o Options) *Env {
 	ctx := context.Background()
 	kr := TestKeyring()
 	e := &Env{T: t, LocationID: "loc" + store.NewID(), RZToken: "rz-token-" + store.NewID()}
+	e.startTemporal(ctx, o, kr)
+	e.openStore(ctx, kr)
+	key := e.startGHL(o.GHL)
+	e.startRZ(o.RZ)
+	e.createConnection(ctx, o)
+	e.configureApp(o, kr, key)
+	e.StartApp()
+	return e
+}
 
+// startTemporal starts the Temporal server (the restartable dev server when asked) and
+// dials a client of it that encrypts payloads with kr.
+func (e *Env) startTemporal(ctx context.Context, o Options, kr *secrets.Keyring) {
+	t := e.T
+	t.Helper()
 	copts := client.Options{DataConverter: codec.DataConverter(kr),
 		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: testLogLevel()})))}
 	if o.Restartable {
@@ -114,33 +128,41 @@ func Start(t testing.TB, o Options) *Env {
 		}
 		t.Cleanup(c.Close)
 		e.Client, e.Namespace = c, dev.Namespace()
-	} else {
-		topts := []temporaltest.TestServerOption{temporaltest.WithBaseClientOptions(copts),
-			temporaltest.WithBaseServerOptions(temporal.WithDynamicConfigClient(devserver.DynamicConfig()))}
-		if tt, ok := t.(*testing.T); ok {
-			topts = append(topts, temporaltest.WithT(tt))
-		}
-		e.Server = temporaltest.NewServer(topts...)
-		if _, ok := t.(*testing.T); !ok {
-			t.Cleanup(e.Server.Stop) // WithT does this for tests; benchmarks need it too
-		}
-		e.Client = e.Server.GetDefaultClient()
-		e.Namespace = e.Server.GetDefaultNamespace()
+		return
 	}
+	topts := []temporaltest.TestServerOption{temporaltest.WithBaseClientOptions(copts),
+		temporaltest.WithBaseServerOptions(temporal.WithDynamicConfigClient(devserver.DynamicConfig()))}
+	if tt, ok := t.(*testing.T); ok {
+		topts = append(topts, temporaltest.WithT(tt))
+	}
+	e.Server = temporaltest.NewServer(topts...)
+	if _, ok := t.(*testing.T); !ok {
+		t.Cleanup(e.Server.Stop) // WithT does this for tests; benchmarks need it too
+	}
+	e.Client = e.Server.GetDefaultClient()
+	e.Namespace = e.Server.GetDefaultNamespace()
+}
 
-	e.DSN = pgtest.NewDatabase(t)
+// openStore creates the test's own PostgreSQL database and opens the store on it.
+func (e *Env) openStore(ctx context.Context, kr *secrets.Keyring) {
+	e.T.Helper()
+	e.DSN = pgtest.NewDatabase(e.T)
 	st, err := postgres.Open(ctx, e.DSN, kr)
 	if err != nil {
-		t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	e.Store = st
-	t.Cleanup(st.Close)
+	e.T.Cleanup(st.Close)
+}
 
+// startGHL starts the HighLevel simulator with the location's private token; it returns
+// the key that signs its webhooks.
+func (e *Env) startGHL(gopts ghlsim.Options) ed25519.PrivateKey {
+	e.T.Helper()
 	key, err := ghlsim.GenerateKey()
 	if err != nil {
-		t.Fatal(err)
+		e.T.Fatal(err)
 	}
-	gopts := o.GHL
 	gopts.PrivateTokens = map[string]string{"ghl-token-" + e.LocationID: e.LocationID}
 	gopts.Webhooks.Key = key
 	if gopts.Webhooks.RetryInterval == 0 {
@@ -156,54 +178,64 @@ func Start(t testing.TB, o Options) *Env {
 		gopts.RateMax, gopts.RateInterval = 2000, time.Second
 	}
 	e.GHL = ghlsim.New(gopts)
-	t.Cleanup(e.GHL.Close)
+	e.T.Cleanup(e.GHL.Close)
 	gs := httptest.NewServer(e.GHL.Handler())
-	t.Cleanup(gs.Close)
+	e.T.Cleanup(gs.Close)
 	e.GHLURL = gs.URL
+	return key
+}
 
-	ropts := o.RZ
+// startRZ starts the Referrizer simulator, which accepts the test's token.
+func (e *Env) startRZ(ropts rzsim.Options) {
 	ropts.Tokens = append(ropts.Tokens, e.RZToken)
 	if ropts.Seed == 0 {
 		ropts.Seed = 43
 	}
 	e.RZ = rzsim.New(ropts)
 	rs := httptest.NewServer(e.RZ.Handler())
-	t.Cleanup(rs.Close)
+	e.T.Cleanup(rs.Close)
 	e.RZURL = rs.URL
+}
 
+// createConnection stores the test's connection with both sides' tokens.
+func (e *Env) createConnection(ctx context.Context, o Options) {
+	e.T.Helper()
 	settings := o.Settings
 	if settings.DebounceMillis == 0 {
 		settings.DebounceMillis = 200
 	}
 	settings.RZRequestsPerSec = max(settings.RZRequestsPerSec, 1000)
-	e.Conn, err = st.PutConnection(ctx, store.Connection{ID: "c" + strings.ToLower(store.NewID()[:8]), Name: "test", GHLLocationID: e.LocationID, Mapping: o.Mapping, Settings: settings})
+	var err error
+	e.Conn, err = e.Store.PutConnection(ctx, store.Connection{ID: "c" + strings.ToLower(store.NewID()[:8]), Name: "test", GHLLocationID: e.LocationID, Mapping: o.Mapping, Settings: settings})
 	if err != nil {
-		t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	for _, tok := range []store.Token{
 		{ConnectionID: e.Conn.ID, Kind: store.TokenGHL, Mode: store.AuthPrivate, AccessToken: "ghl-token-" + e.LocationID},
 		{ConnectionID: e.Conn.ID, Kind: store.TokenReferrizer, Mode: store.AuthPrivate, AccessToken: e.RZToken},
 	} {
-		if _, err := st.PutToken(ctx, tok); err != nil {
-			t.Fatal(err)
+		if _, err := e.Store.PutToken(ctx, tok); err != nil {
+			e.T.Fatal(err)
 		}
 	}
+}
 
+// configureApp sets the product's options: this Env's Temporal, store and simulators,
+// then the test's Tune.
+func (e *Env) configureApp(o Options, kr *secrets.Keyring, key ed25519.PrivateKey) {
 	e.appOpts = app.Options{
 		Config: &config.Worker{
 			Mode: config.ModeAll, Listen: "127.0.0.1:0", TaskQueue: "hlrz-" + store.NewID(), LogLevel: "warn",
 			Keys: kr, GHLBaseURL: e.GHLURL, RZBaseURL: e.RZURL, WebhookMaxAge: 75 * time.Minute, WebhookMaxSkew: 5 * time.Minute,
 			CodecTokens: []string{CodecToken},
 		},
-		Temporal: e.Client, Namespace: e.Namespace, Store: st,
+		Temporal: e.Client, Namespace: e.Namespace, Store: e.Store,
 		WebhookKeys: ghl.WebhookKeys{Ed25519: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}},
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: testLogLevel()})),
 	}
 	if o.Tune != nil {
 		o.Tune(&e.appOpts)
 	}
-	e.StartApp()
-	return e
 }
 
 // StartApp starts (or restarts) the product and points HighLevel's webhooks at its bridge.
