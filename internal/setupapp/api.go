@@ -12,7 +12,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/hlrz/hlrz/activities"
 	"github.com/hlrz/hlrz/internal/dispatch"
 	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/onboard"
@@ -164,7 +163,7 @@ func (h *Handler) apiPreview(w http.ResponseWriter, r *http.Request, _ session, 
 		h.fail(w, "open connection", err)
 		return
 	}
-	p, err := activities.PreviewFirstSync(ctx, c, domain.DefaultBackfillPageSize)
+	p, err := h.cfg.Preview(ctx, c, domain.DefaultBackfillPageSize)
 	if err != nil {
 		h.fail(w, "preview", err)
 		return
