@@ -47,7 +47,7 @@ type recorded struct {
 	Events []domain.Event          `json:"events"`
 }
 
-// contactSyncStandIn is registered under workflows.ContactSyncName: it records its input and
+// contactSyncStandIn is registered under domain.ContactSyncName: it records its input and
 // every event signal, so the test sees exactly what the bridge delivered without running the
 // sync activities (which need both APIs).
 func contactSyncStandIn(ctx workflow.Context, in domain.ContactSyncInput) error {
