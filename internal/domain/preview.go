@@ -1,11 +1,11 @@
 package domain
 
-// Preview is what the first backfill of a connection will do, worked out by reading both
-// sides and writing nothing. It applies the backfill's own matching (matchKeys, pickMatch,
-// a HighLevel contact pairs with one Referrizer contact only) and the first pass's holds
-// (people sharing their e-mail or phone with another person of their own side), so on a
-// connection nothing has synced yet its counts are the backfill's: Linked is
-// BackfillProgress.Linked, Ambiguous its Ambiguous, CreateInRZ+CreateInGHL its Created.
+// Preview is what the first backfill of a connection will do (activities.PreviewFirstSync
+// works it out by reading both sides and writing nothing). It applies the backfill's own
+// matching (a HighLevel contact pairs with one Referrizer contact only) and the first
+// pass's holds (people sharing their e-mail or phone with another person of their own
+// side), so on a connection nothing has synced yet its counts are the backfill's: Linked
+// is BackfillProgress.Linked, Ambiguous its Ambiguous, CreateInRZ+CreateInGHL its Created.
 type Preview struct {
 	GHLContacts int `json:"ghlContacts"`
 	RZContacts  int `json:"rzContacts"`

@@ -12,7 +12,7 @@ type PollInput struct {
 }
 
 // ReconcileInput asks for one reconcile run of a connection. Zero durations take the
-// connection's settings, else the defaults (see ReconcileKnobs).
+// connection's settings, else the defaults (see activities.ReconcileKnobs).
 type ReconcileInput struct {
 	ConnectionID string `json:"connectionId"`
 	// BudgetShare is the share (0..1] of the HighLevel rate budget the run may use.
