@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/referrizer"
 	"github.com/hlrz/hlrz/internal/store"
@@ -263,7 +264,7 @@ func (b *Backfill) StartSyncs(ctx context.Context, in StartSyncsInput) (int, err
 	g.SetLimit(8)
 	for _, id := range in.LinkIDs {
 		g.Go(func() error {
-			return b.Signal.Signal(gctx, Ref{ConnectionID: in.ConnectionID, LinkID: id}, in.Event)
+			return b.Signal.Signal(gctx, domain.Ref{ConnectionID: in.ConnectionID, LinkID: id}, in.Event)
 		})
 	}
 	if err := g.Wait(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/referrizer"
 	"github.com/hlrz/hlrz/internal/store"
@@ -41,12 +42,12 @@ type sides struct {
 // pass came from that bulk read and the read is newer than the base (baseAt): a webhook or
 // an operator always causes a fresh read.
 // ttl bounds an observation's age (see observationTTL).
-func (d *Core) fetch(ctx context.Context, ttl time.Duration, conn *connector.Conn, link store.Link, events []Event, baseAt time.Time, sidesWanted ...store.Side) (sides, error) {
+func (d *Core) fetch(ctx context.Context, ttl time.Duration, conn *connector.Conn, link store.Link, events []domain.Event, baseAt time.Time, sidesWanted ...store.Side) (sides, error) {
 	out := sides{link: link}
 	bulkOnly := len(events) > 0
 	for _, e := range events {
 		// A delete is confirmed by reading: the observation predates it.
-		if e.Source != SourceBackfill && e.Source != SourceRZ || e.Kind == KindContactDeleted {
+		if e.Source != domain.SourceBackfill && e.Source != domain.SourceRZ || e.Kind == domain.KindContactDeleted {
 			bulkOnly = false
 		}
 	}
@@ -111,7 +112,7 @@ func (d *Core) observed(ctx context.Context, ttl time.Duration, connID string, s
 }
 
 // loadBase reads a ledger entry; found is false when the object was never synced.
-func (d *Core) loadBase(ctx context.Context, ref Ref, object string, dst any) (store.LedgerEntry, bool, error) {
+func (d *Core) loadBase(ctx context.Context, ref domain.Ref, object string, dst any) (store.LedgerEntry, bool, error) {
 	e, err := d.Store.GetLedger(ctx, ref.ConnectionID, ref.LinkID, object)
 	if errors.Is(err, store.ErrNotFound) {
 		return e, false, nil
@@ -129,7 +130,7 @@ func (d *Core) loadBase(ctx context.Context, ref Ref, object string, dst any) (s
 
 // PlanContact reads both sides of a person and plans the field sync against the last synced
 // base. Its result is the plan, recorded in history for operators.
-func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan, err error) {
+func (a *Contacts) PlanContact(ctx context.Context, in domain.PlanInput) (_ ContactPlan, err error) {
 	defer a.countFailure(&err)
 	conn, link, err := a.resolve(ctx, in.Ref)
 	if errors.Is(err, errLinkGone) {
@@ -200,7 +201,7 @@ func (a *Contacts) PlanContact(ctx context.Context, in PlanInput) (_ ContactPlan
 // matchPartner looks for a one-sided person's partner on the side they lack. stop, when not
 // nil, is the plan to return instead (held, ambiguous or waiting); a partner found is put
 // into s, read from its side when matching did not read it.
-func (a *Contacts) matchPartner(ctx context.Context, in PlanInput, conn *connector.Conn, link store.Link, s *sides) (stop *ContactPlan, match *Match, err error) {
+func (a *Contacts) matchPartner(ctx context.Context, in domain.PlanInput, conn *connector.Conn, link store.Link, s *sides) (stop *ContactPlan, match *Match, err error) {
 	plan := ContactPlan{Ref: in.Ref, GHLID: link.GHLContactID, RZID: link.RZContactID, PlannedAt: a.now()}
 	held, err := a.heldBy(ctx, in.Ref)
 	if err != nil {
@@ -242,7 +243,7 @@ func (a *Contacts) matchPartner(ctx context.Context, in PlanInput, conn *connect
 
 // contactPlanOf encodes a planned field sync as the activity's result (NeedsBase, RZRaw and
 // rule actions are the caller's).
-func contactPlanOf(ref Ref, link store.Link, fp syncmodel.FieldPass, match *Match, now time.Time) (ContactPlan, error) {
+func contactPlanOf(ref domain.Ref, link store.Link, fp syncmodel.FieldPass, match *Match, now time.Time) (ContactPlan, error) {
 	plan := fp.Plan
 	out := ContactPlan{Ref: ref, GHLID: link.GHLContactID, RZID: link.RZContactID, PlannedAt: now, Summary: plan.Summary(), Match: match}
 	var err error
@@ -274,7 +275,7 @@ func contactPlanOf(ref Ref, link store.Link, fp syncmodel.FieldPass, match *Matc
 // addRuleActions evaluates the contact rules, and the appointment rules (a showed
 // appointment records a visit: an appointment event runs a contact pass, so they are
 // evaluated here, once per appointment), adding their actions to out.
-func (a *Contacts) addRuleActions(ctx context.Context, in PlanInput, conn *connector.Conn, link store.Link, out *ContactPlan, ghlP, rzP *syncmodel.Person, hasBase bool) error {
+func (a *Contacts) addRuleActions(ctx context.Context, in domain.PlanInput, conn *connector.Conn, link store.Link, out *ContactPlan, ghlP, rzP *syncmodel.Person, hasBase bool) error {
 	actions, err := a.contactRuleActions(ctx, in, conn, link, ghlP, rzP, hasBase)
 	if err != nil {
 		return err
@@ -296,7 +297,7 @@ func (a *Contacts) addRuleActions(ctx context.Context, in PlanInput, conn *conne
 
 // contactRuleActions evaluates the contact rules over the person as syncmodel.ContactRuleEvent
 // picks them; a rules failure is recorded (ruleFailure) and yields no actions.
-func (a *Contacts) contactRuleActions(ctx context.Context, in PlanInput, conn *connector.Conn, link store.Link, ghlP, rzP *syncmodel.Person, hasBase bool) ([]syncmodel.Action, error) {
+func (a *Contacts) contactRuleActions(ctx context.Context, in domain.PlanInput, conn *connector.Conn, link store.Link, ghlP, rzP *syncmodel.Person, hasBase bool) ([]syncmodel.Action, error) {
 	m := conn.Mapping
 	ev, subject := syncmodel.ContactRuleEvent(link.GHLContactID, link.RZContactID, rzSourced(in.Events), ghlP, rzP, hasBase)
 	if subject == nil {
@@ -327,10 +328,10 @@ func (a *Contacts) contactRuleActions(ctx context.Context, in PlanInput, conn *c
 // standing in for a lost one), the mapping has such rules and the person is on both sides.
 // Only appointments created or changed since the person was linked count: a first sync or a
 // later event must not turn a person's old appointments into visits (visits award points).
-func (a *Contacts) appointmentActions(ctx context.Context, conn *connector.Conn, link store.Link, in PlanInput, person *syncmodel.Person) ([]syncmodel.Action, error) {
+func (a *Contacts) appointmentActions(ctx context.Context, conn *connector.Conn, link store.Link, in domain.PlanInput, person *syncmodel.Person) ([]syncmodel.Action, error) {
 	m := conn.Mapping
 	if link.GHLContactID == "" || link.RZContactID == "" || person == nil ||
-		!slices.ContainsFunc(in.Events, func(e Event) bool { return e.Kind == KindAppointment }) ||
+		!slices.ContainsFunc(in.Events, func(e domain.Event) bool { return e.Kind == domain.KindAppointment }) ||
 		!hasAppointmentRules(m) {
 		return nil, nil
 	}
@@ -598,7 +599,7 @@ func (a *Contacts) recordHold(ctx context.Context, p ContactPlan, link store.Lin
 	raw, _ := json.Marshal(map[string]any{"linkId": link.ID, "ghlContactId": link.GHLContactID, "rzContactId": link.RZContactID,
 		"candidatesSide": p.Hold.Side, "candidates": p.Hold.Candidates})
 	if _, err := a.Store.AddDeadLetter(ctx, store.DeadLetter{
-		ConnectionID: p.ConnectionID, LinkID: p.LinkID, Kind: DeadAmbiguousMatch, Input: raw,
+		ConnectionID: p.ConnectionID, LinkID: p.LinkID, Kind: domain.DeadAmbiguousMatch, Input: raw,
 		Error: p.Hold.Reason + "; not linked, not created (settle with `starter link`)",
 	}); err != nil {
 		return asTemporalError("record ambiguous match", err)
@@ -674,7 +675,7 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 	return link, nil
 }
 
-func (d *Core) resolve(ctx context.Context, ref Ref) (*connector.Conn, store.Link, error) {
+func (d *Core) resolve(ctx context.Context, ref domain.Ref) (*connector.Conn, store.Link, error) {
 	conn, err := d.connection(ctx, ref.ConnectionID)
 	if err != nil {
 		return nil, store.Link{}, err
@@ -744,9 +745,9 @@ func findRZByEmail(ctx context.Context, rz *referrizer.Client, email string) (re
 }
 
 // rzSourced reports whether a batch of events came from Referrizer (a poll).
-func rzSourced(events []Event) bool {
+func rzSourced(events []domain.Event) bool {
 	for _, e := range events {
-		if e.Source == SourceRZ {
+		if e.Source == domain.SourceRZ {
 			return true
 		}
 	}

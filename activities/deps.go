@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/metrics"
 	"github.com/hlrz/hlrz/internal/store"
 )
@@ -66,13 +67,13 @@ type Objects struct {
 // Backfill pages a connection's contacts, links them and starts their first passes.
 type Backfill struct {
 	Core
-	Signal Signaler
+	Signal domain.Signaler
 }
 
 // Poller detects Referrizer changes, since Referrizer has no webhooks.
 type Poller struct {
 	Core
-	Signal Signaler
+	Signal domain.Signaler
 	// SignalConcurrency bounds concurrent signals from one poll. Default 8.
 	SignalConcurrency int
 }
@@ -80,7 +81,7 @@ type Poller struct {
 // Reconciler catches what HighLevel's webhooks do not report.
 type Reconciler struct {
 	Core
-	Signal Signaler
+	Signal domain.Signaler
 }
 
 // observationTTL bounds how old a bulk-read record (backfill or poll page) may be for a
@@ -99,7 +100,7 @@ func observationTTL(ttl time.Duration) time.Duration {
 
 // Register registers every activity struct on a worker, each given the part of core (and
 // the signaler) it uses.
-func Register(r worker.ActivityRegistry, core Core, signal Signaler) {
+func Register(r worker.ActivityRegistry, core Core, signal domain.Signaler) {
 	r.RegisterActivity(&Contacts{Core: core})
 	r.RegisterActivity(&Objects{Core: core})
 	r.RegisterActivity(&Backfill{Core: core, Signal: signal})

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/internal/syncmodel"
@@ -54,7 +55,7 @@ type deletesMark struct {
 
 // ReconcileKnobs resolves a reconcile's settings: the input's, else the connection's, else
 // the defaults.
-func ReconcileKnobs(in ReconcileInput, s store.Settings) ReconcileInput {
+func ReconcileKnobs(in domain.ReconcileInput, s store.Settings) domain.ReconcileInput {
 	minutes := func(v time.Duration, setting int, def time.Duration) time.Duration {
 		switch {
 		case v > 0:
@@ -88,7 +89,7 @@ func ReconcileKnobs(in ReconcileInput, s store.Settings) ReconcileInput {
 // finished. Each step stores its cross-run position (store.Cursors) before it returns, so a
 // retried or later run resumes there; a retried step redoes at most one page, whose signals
 // dedupe in ContactSync (their ids name the state seen).
-func (r *Reconciler) ReconcileStep(ctx context.Context, in ReconcileInput) (ReconcileStepResult, error) {
+func (r *Reconciler) ReconcileStep(ctx context.Context, in domain.ReconcileInput) (ReconcileStepResult, error) {
 	if in.State == nil {
 		return ReconcileStepResult{}, asTemporalError("reconcile", configErr("reconcile step without state"))
 	}
@@ -100,14 +101,14 @@ func (r *Reconciler) ReconcileStep(ctx context.Context, in ReconcileInput) (Reco
 	st := *in.State
 	st.Rotation = in.State.Rotation
 	d := &drift{Reconciler: r, conn: conn, in: in, pace: newPacer(conn, in.BudgetShare)}
-	var res ReconcileResult
+	var res domain.ReconcileResult
 	var done bool
 	switch st.Phase {
-	case ReconcileChanges:
+	case domain.ReconcileChanges:
 		done, err = d.changes(ctx, &st, &res)
-	case ReconcileOpenTasks, ReconcileSweep:
+	case domain.ReconcileOpenTasks, domain.ReconcileSweep:
 		done, err = d.rotate(ctx, st.Phase, &st.Rotation, &res)
-	case ReconcileDeletes:
+	case domain.ReconcileDeletes:
 		done = true
 		res.DeletesSkipped, err = d.deletes(ctx, &res)
 	default:
@@ -116,11 +117,11 @@ func (r *Reconciler) ReconcileStep(ctx context.Context, in ReconcileInput) (Reco
 	if err != nil {
 		return ReconcileStepResult{}, err
 	}
-	st.Result.add(res)
+	st.Result.Add(res)
 	st.Result.DeletesSkipped = st.Result.DeletesSkipped || res.DeletesSkipped
 	if done {
 		st.Phase = nextPhase(st.Phase)
-		st.SearchAfter, st.Rotation = nil, Rotation{}
+		st.SearchAfter, st.Rotation = nil, domain.Rotation{}
 	}
 	if r.Metrics != nil {
 		r.Metrics.Signals.Add(float64(res.Signals))
@@ -129,21 +130,21 @@ func (r *Reconciler) ReconcileStep(ctx context.Context, in ReconcileInput) (Reco
 }
 
 func nextPhase(p string) string {
-	order := []string{ReconcileChanges, ReconcileOpenTasks, ReconcileSweep, ReconcileDeletes, ReconcileDone}
+	order := []string{domain.ReconcileChanges, domain.ReconcileOpenTasks, domain.ReconcileSweep, domain.ReconcileDeletes, domain.ReconcileDone}
 	if i := slices.Index(order, p); i >= 0 && i+1 < len(order) {
 		return order[i+1]
 	}
-	return ReconcileDone
+	return domain.ReconcileDone
 }
 
 // drift is one reconcile step's context.
 type drift struct {
 	*Reconciler
 	conn *connector.Conn
-	in   ReconcileInput
+	in   domain.ReconcileInput
 	pace func(ctx context.Context) error
 	// read re-reads one person of a rotation; nil means reread (tests replace it).
-	read func(ctx context.Context, phase string, p person, res *ReconcileResult) error
+	read func(ctx context.Context, phase string, p person, res *domain.ReconcileResult) error
 }
 
 // newPacer spaces HighLevel calls to use at most share of the location's rate.
@@ -187,8 +188,8 @@ func (d *drift) putCursor(ctx context.Context, name string, v any) error {
 	return asTemporalError("store cursor", d.Store.PutCursor(ctx, d.in.ConnectionID, name, raw))
 }
 
-func (d *drift) signal(ctx context.Context, linkID string, ev Event, res *ReconcileResult) error {
-	if err := d.Signal.Signal(ctx, Ref{ConnectionID: d.in.ConnectionID, LinkID: linkID}, ev); err != nil {
+func (d *drift) signal(ctx context.Context, linkID string, ev domain.Event, res *domain.ReconcileResult) error {
+	if err := d.Signal.Signal(ctx, domain.Ref{ConnectionID: d.in.ConnectionID, LinkID: linkID}, ev); err != nil {
 		return asTemporalError("signal", err)
 	}
 	res.Signals++
@@ -199,7 +200,7 @@ func (d *drift) signal(ctx context.Context, linkID string, ev Event, res *Reconc
 // (dateUpdated ≥ mark − overlap, up to the run's start + overlap), sorted by (dateUpdated, id),
 // compares each with the ledger's HighLevel hashes and signals only real changes and
 // contacts never linked. The mark advances to the page's last contact.
-func (d *drift) changes(ctx context.Context, st *ReconcileState, res *ReconcileResult) (bool, error) {
+func (d *drift) changes(ctx context.Context, st *domain.ReconcileState, res *domain.ReconcileResult) (bool, error) {
 	var mark changeMark
 	hasMark, err := d.getCursor(ctx, cursorChanges, &mark)
 	if err != nil {
@@ -251,20 +252,20 @@ func (d *drift) changes(ctx context.Context, st *ReconcileState, res *ReconcileR
 
 // compare signals a HighLevel contact whose field or tag projection differs from the
 // ledger's, or that was never synced (a lost ContactCreate, or a first pass on its way).
-func (d *drift) compare(ctx context.Context, c ghl.Contact, fieldHashes, tagHashes map[string]string, res *ReconcileResult) error {
+func (d *drift) compare(ctx context.Context, c ghl.Contact, fieldHashes, tagHashes map[string]string, res *domain.ReconcileResult) error {
 	fh, th := ghlHashes(d.conn.Mapping, c)
 	oldF, synced := fieldHashes[c.ID]
 	oldT := tagHashes[c.ID]
 	var kind string
 	switch {
 	case !synced:
-		kind = KindAll
+		kind = domain.KindAll
 	case oldF != fh && oldT != th:
-		kind = KindAll
+		kind = domain.KindAll
 	case oldF != fh:
-		kind = KindContact
+		kind = domain.KindContact
 	case oldT != th:
-		kind = KindTags
+		kind = domain.KindTags
 	default:
 		return nil
 	}
@@ -280,7 +281,7 @@ func (d *drift) compare(ctx context.Context, c ghl.Contact, fieldHashes, tagHash
 	}
 	res.ChangesSignalled++
 	// The id names the state seen, so two runs seeing the same change signal once.
-	return d.signal(ctx, l.ID, Event{Source: SourceReconcile, ID: "reconcile:ghl:" + c.ID + ":" + fh + th, Kind: kind, OccurredAt: d.now()}, res)
+	return d.signal(ctx, l.ID, domain.Event{Source: domain.SourceReconcile, ID: "reconcile:ghl:" + c.ID + ":" + fh + th, Kind: kind, OccurredAt: d.now()}, res)
 }
 
 // ghlHashes are the ledger's HighLevel field and tag hashes by contact id.
@@ -299,9 +300,9 @@ func (d *drift) ghlHashes(ctx context.Context) (fields, tags map[string]string, 
 // open tasks (their tasks), for sweep everyone linked on both sides (notes and tasks). A
 // run re-reads its quota, sized so that everyone is re-read within the phase's bound: the
 // people counted × Every / bound, and stops early when it comes round to where it began.
-func (d *drift) rotate(ctx context.Context, phase string, rot *Rotation, res *ReconcileResult) (bool, error) {
+func (d *drift) rotate(ctx context.Context, phase string, rot *domain.Rotation, res *domain.ReconcileResult) (bool, error) {
 	cursor, within := cursorOpenTasks, d.in.TasksWithin
-	if phase == ReconcileSweep {
+	if phase == domain.ReconcileSweep {
 		cursor, within = cursorSweep, d.in.SweepWithin
 	}
 	if !rot.Began {
@@ -313,7 +314,7 @@ func (d *drift) rotate(ctx context.Context, phase string, rot *Rotation, res *Re
 		if err != nil {
 			return false, err
 		}
-		*rot = Rotation{Began: true, Start: mark.After, Pos: mark.After, Quota: rotationQuota(n, d.in.Every, within)}
+		*rot = domain.Rotation{Began: true, Start: mark.After, Pos: mark.After, Quota: rotationQuota(n, d.in.Every, within)}
 	}
 	if rot.Done >= rot.Quota {
 		return true, nil
@@ -389,7 +390,7 @@ type person struct {
 // rotationPage lists up to limit people of the rotation after the given link id.
 func (d *drift) rotationPage(ctx context.Context, phase, after string, limit int) ([]person, error) {
 	var out []person
-	if phase == ReconcileOpenTasks {
+	if phase == domain.ReconcileOpenTasks {
 		for {
 			entries, err := d.Store.LedgerEntries(ctx, d.in.ConnectionID, ObjTasks, after, limit)
 			if err != nil {
@@ -435,7 +436,7 @@ func (d *drift) countRotation(ctx context.Context, phase string) (int, error) {
 	for {
 		var batch int
 		var last string
-		if phase == ReconcileOpenTasks {
+		if phase == domain.ReconcileOpenTasks {
 			entries, err := d.Store.LedgerEntries(ctx, d.in.ConnectionID, ObjTasks, after, 1000)
 			if err != nil {
 				return 0, asTemporalError("read ledger", err)
@@ -474,10 +475,10 @@ func (d *drift) countRotation(ctx context.Context, phase string) (int, error) {
 
 // reread reads a person's tasks (and, in the sweep, notes) and signals the kinds whose
 // rendered projection differs from the ledger's.
-func (d *drift) reread(ctx context.Context, phase string, p person, res *ReconcileResult) error {
+func (d *drift) reread(ctx context.Context, phase string, p person, res *domain.ReconcileResult) error {
 	m := d.conn.Mapping
 	changed := false
-	if phase == ReconcileSweep {
+	if phase == domain.ReconcileSweep {
 		res.Swept++
 		if err := d.pace(ctx); err != nil {
 			return err
@@ -492,12 +493,12 @@ func (d *drift) reread(ctx context.Context, phase string, p person, res *Reconci
 		}
 		text := m.RenderNotesDigest(notesOf(notes))
 		var base ProjectionPlan
-		if _, _, err := d.loadBase(ctx, Ref{ConnectionID: d.in.ConnectionID, LinkID: p.link.ID}, ObjNotes, &base); err != nil {
+		if _, _, err := d.loadBase(ctx, domain.Ref{ConnectionID: d.in.ConnectionID, LinkID: p.link.ID}, ObjNotes, &base); err != nil {
 			return err
 		}
 		if text != base.Text {
 			changed = true
-			if err := d.signal(ctx, p.link.ID, Event{Source: SourceReconcile, ID: "reconcile:notes:" + p.link.ID + ":" + syncmodel.HashBytes([]byte(text)), Kind: KindNotes, OccurredAt: d.now()}, res); err != nil {
+			if err := d.signal(ctx, p.link.ID, domain.Event{Source: domain.SourceReconcile, ID: "reconcile:notes:" + p.link.ID + ":" + syncmodel.HashBytes([]byte(text)), Kind: domain.KindNotes, OccurredAt: d.now()}, res); err != nil {
 				return err
 			}
 		}
@@ -508,7 +509,7 @@ func (d *drift) reread(ctx context.Context, phase string, p person, res *Reconci
 		}
 		if p.tasks == nil {
 			var pp ProjectionPlan
-			if _, has, err := d.loadBase(ctx, Ref{ConnectionID: d.in.ConnectionID, LinkID: p.link.ID}, ObjTasks, &pp); err != nil {
+			if _, has, err := d.loadBase(ctx, domain.Ref{ConnectionID: d.in.ConnectionID, LinkID: p.link.ID}, ObjTasks, &pp); err != nil {
 				return err
 			} else if has {
 				p.tasks = &pp
@@ -535,14 +536,14 @@ func (d *drift) reread(ctx context.Context, phase string, p person, res *Reconci
 	}
 	if text != was.Text || !sameLabels(labels, was.AddLabels, m.StatusLabels()) {
 		changed = true
-		if phase == ReconcileOpenTasks {
+		if phase == domain.ReconcileOpenTasks {
 			res.TasksChanged++
 		}
-		if err := d.signal(ctx, p.link.ID, Event{Source: SourceReconcile, ID: "reconcile:tasks:" + p.link.ID + ":" + syncmodel.HashBytes([]byte(text+fmt.Sprint(labels))), Kind: KindTasks, OccurredAt: d.now()}, res); err != nil {
+		if err := d.signal(ctx, p.link.ID, domain.Event{Source: domain.SourceReconcile, ID: "reconcile:tasks:" + p.link.ID + ":" + syncmodel.HashBytes([]byte(text+fmt.Sprint(labels))), Kind: domain.KindTasks, OccurredAt: d.now()}, res); err != nil {
 			return err
 		}
 	}
-	if changed && phase == ReconcileSweep {
+	if changed && phase == domain.ReconcileSweep {
 		res.SweepChanged++
 	}
 	return nil
@@ -553,7 +554,7 @@ func (d *drift) reread(ctx context.Context, phase string, p person, res *Reconci
 // the person was linked, signals an appointment event named by their state. The pass then
 // evaluates the rules, whose actions are keyed per appointment, so an appointment already
 // acted on acts no more; the same state signalled again is dropped as a seen event id.
-func (d *drift) appointments(ctx context.Context, p person, res *ReconcileResult) (bool, error) {
+func (d *drift) appointments(ctx context.Context, p person, res *domain.ReconcileResult) (bool, error) {
 	if !hasAppointmentRules(d.conn.Mapping) {
 		return false, nil
 	}
@@ -578,7 +579,7 @@ func (d *drift) appointments(ctx context.Context, p person, res *ReconcileResult
 		fmt.Fprintf(&state, "%s|%s|%s|%s\n", ap.ID, ap.Status, ap.AppointmentStatus, ap.DateUpdated.Time.UTC().Format(time.RFC3339Nano))
 	}
 	id := "reconcile:appointments:" + p.link.ID + ":" + syncmodel.HashBytes([]byte(state.String()))
-	return true, d.signal(ctx, p.link.ID, Event{Source: SourceReconcile, ID: id, Kind: KindAppointment, OccurredAt: d.now()}, res)
+	return true, d.signal(ctx, p.link.ID, domain.Event{Source: domain.SourceReconcile, ID: id, Kind: domain.KindAppointment, OccurredAt: d.now()}, res)
 }
 
 // sameLabels compares the status labels a render wants with those last added.
@@ -598,16 +599,16 @@ func sameLabels(want, had, status []string) bool {
 // deletesProgress is the delete listing's heartbeat: a retried listing resumes after its
 // last full page.
 type deletesProgress struct {
-	SearchAfter json.RawMessage `json:"searchAfter,omitempty"`
-	Seen        map[string]bool `json:"seen,omitempty"`
-	Result      ReconcileResult `json:"result"`
+	SearchAfter json.RawMessage        `json:"searchAfter,omitempty"`
+	Seen        map[string]bool        `json:"seen,omitempty"`
+	Result      domain.ReconcileResult `json:"result"`
 }
 
 // deletes lists every HighLevel contact, when the last complete listing is older than
 // DeletesEvery, signals the linked contacts it no longer returns (confirmed by a GET), and
 // signals those whose fields or tags differ from the ledger like the change read does.
 // skipped says it was not due.
-func (d *drift) deletes(ctx context.Context, res *ReconcileResult) (skipped bool, err error) {
+func (d *drift) deletes(ctx context.Context, res *domain.ReconcileResult) (skipped bool, err error) {
 	var mark deletesMark
 	has, err := d.getCursor(ctx, cursorDeletes, &mark)
 	if err != nil {
@@ -653,7 +654,7 @@ func (d *drift) deletes(ctx context.Context, res *ReconcileResult) (skipped bool
 		prog.SearchAfter = page.Next
 		activity.RecordHeartbeat(ctx, prog)
 	}
-	res.add(prog.Result)
+	res.Add(prog.Result)
 	ids := make([]string, 0, len(linked))
 	for id := range linked {
 		if !prog.Seen[id] {
@@ -678,7 +679,7 @@ func (d *drift) deletes(ctx context.Context, res *ReconcileResult) (skipped bool
 			continue
 		}
 		res.Deleted++
-		if err := d.signal(ctx, l.ID, Event{Source: SourceReconcile, ID: "reconcile:deleted:" + id, Kind: KindContactDeleted, OccurredAt: d.now()}, res); err != nil {
+		if err := d.signal(ctx, l.ID, domain.Event{Source: domain.SourceReconcile, ID: "reconcile:deleted:" + id, Kind: domain.KindContactDeleted, OccurredAt: d.now()}, res); err != nil {
 			return false, err
 		}
 	}

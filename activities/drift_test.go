@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/internal/store/sqlite"
@@ -22,10 +23,10 @@ func TestRotationCoversEveryoneWithinTheBound(t *testing.T) {
 	if _, _, err := st.EnsureLink(ctx, "c1", store.SideGHL, "one-sided"); err != nil { // not in the sweep
 		t.Fatal(err)
 	}
-	in := ReconcileInput{ConnectionID: "c1", PageSize: 3, Every: 30 * time.Minute, SweepWithin: 2 * time.Hour}
+	in := domain.ReconcileInput{ConnectionID: "c1", PageSize: 3, Every: 30 * time.Minute, SweepWithin: 2 * time.Hour}
 	var reads []string
 	d := &drift{Reconciler: &Reconciler{Core: Core{Store: st}}, in: in, pace: func(context.Context) error { return nil },
-		read: func(_ context.Context, _ string, p person, _ *ReconcileResult) error {
+		read: func(_ context.Context, _ string, p person, _ *domain.ReconcileResult) error {
 			reads = append(reads, p.link.GHLContactID)
 			return nil
 		}}
@@ -36,13 +37,13 @@ func TestRotationCoversEveryoneWithinTheBound(t *testing.T) {
 	seen := map[string]int{}
 	for run := 1; run <= 4; run++ {
 		reads = nil
-		var rot Rotation
-		var res ReconcileResult
+		var rot domain.Rotation
+		var res domain.ReconcileResult
 		for steps := 0; ; steps++ {
 			if steps > 10 {
 				t.Fatalf("run %d does not finish", run)
 			}
-			done, err := d.rotate(ctx, ReconcileSweep, &rot, &res)
+			done, err := d.rotate(ctx, domain.ReconcileSweep, &rot, &res)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,8 +71,8 @@ func TestRotationCoversEveryoneWithinTheBound(t *testing.T) {
 	// even when people leave the rotation during the run (its quota was counted before).
 	d.in.SweepWithin = time.Minute
 	reads = nil
-	var rot Rotation
-	if done, err := d.rotate(ctx, ReconcileSweep, &rot, &ReconcileResult{}); err != nil || done {
+	var rot domain.Rotation
+	if done, err := d.rotate(ctx, domain.ReconcileSweep, &rot, &domain.ReconcileResult{}); err != nil || done {
 		t.Fatalf("first step: done %v, err %v", done, err)
 	}
 	links, err := st.ListLinks(ctx, "c1", "", 100)
@@ -91,7 +92,7 @@ func TestRotationCoversEveryoneWithinTheBound(t *testing.T) {
 		if steps > 20 {
 			t.Fatal("the run does not finish")
 		}
-		done, err := d.rotate(ctx, ReconcileSweep, &rot, &ReconcileResult{})
+		done, err := d.rotate(ctx, domain.ReconcileSweep, &rot, &domain.ReconcileResult{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,11 +118,11 @@ func TestRotationCoversEveryoneWithinTheBound(t *testing.T) {
 func TestRotationKeepsProgressWhenAReadFails(t *testing.T) {
 	ctx := context.Background()
 	st := rotationStore(t, 6)
-	in := ReconcileInput{ConnectionID: "c1", PageSize: 100, Every: time.Hour, SweepWithin: time.Hour}
+	in := domain.ReconcileInput{ConnectionID: "c1", PageSize: 100, Every: time.Hour, SweepWithin: time.Hour}
 	var reads []string
 	calls := 0 // the third person in the rotation's order fails twice
 	d := &drift{Reconciler: &Reconciler{Core: Core{Store: st}}, in: in, pace: func(context.Context) error { return nil },
-		read: func(_ context.Context, _ string, p person, _ *ReconcileResult) error {
+		read: func(_ context.Context, _ string, p person, _ *domain.ReconcileResult) error {
 			calls++
 			if calls == 3 || calls == 4 {
 				return fmt.Errorf("injected 500 reading %s", p.link.GHLContactID)
@@ -129,14 +130,14 @@ func TestRotationKeepsProgressWhenAReadFails(t *testing.T) {
 			reads = append(reads, p.link.GHLContactID)
 			return nil
 		}}
-	var rot Rotation
-	var res ReconcileResult
+	var rot domain.Rotation
+	var res domain.ReconcileResult
 	var errs int
 	for steps := 0; ; steps++ {
 		if steps > 10 {
 			t.Fatal("the sweep does not finish")
 		}
-		done, err := d.rotate(ctx, ReconcileSweep, &rot, &res)
+		done, err := d.rotate(ctx, domain.ReconcileSweep, &rot, &res)
 		if err != nil {
 			errs++
 			continue

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 	"github.com/hlrz/hlrz/internal/sim/rzsim"
@@ -65,14 +66,14 @@ func newSimWorld(t *testing.T) *simWorld {
 // recordedSignals is a Signaler that records what it is asked to deliver.
 type recordedSignals struct {
 	mu     sync.Mutex
-	events map[string][]Event // by link id
+	events map[string][]domain.Event // by link id
 }
 
-func (r *recordedSignals) Signal(_ context.Context, ref Ref, ev Event) error {
+func (r *recordedSignals) Signal(_ context.Context, ref domain.Ref, ev domain.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.events == nil {
-		r.events = map[string][]Event{}
+		r.events = map[string][]domain.Event{}
 	}
 	r.events[ref.LinkID] = append(r.events[ref.LinkID], ev)
 	return nil
@@ -119,7 +120,7 @@ func TestPlanAndApplyContactCreatesTheMissingSide(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &Contacts{Core: w.core}
-	in := PlanInput{Ref: Ref{ConnectionID: w.conn.ID, LinkID: link.ID}, Events: []Event{{Source: SourceGHL, Kind: KindContact}}}
+	in := domain.PlanInput{Ref: domain.Ref{ConnectionID: w.conn.ID, LinkID: link.ID}, Events: []domain.Event{{Source: domain.SourceGHL, Kind: domain.KindContact}}}
 
 	plan := run[ContactPlan](t, c, c.PlanContact, in)
 	if !plan.Writes || len(plan.Created) != 1 || plan.Created[0] != string(store.SideRZ) {
@@ -155,8 +156,8 @@ func TestPlanContactDryRunWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &Contacts{Core: w.core}
-	plan := run[ContactPlan](t, c, c.PlanContact, PlanInput{Ref: Ref{ConnectionID: w.conn.ID, LinkID: link.ID}, DryRun: true,
-		Events: []Event{{Source: SourceOperator, Kind: KindAll}}})
+	plan := run[ContactPlan](t, c, c.PlanContact, domain.PlanInput{Ref: domain.Ref{ConnectionID: w.conn.ID, LinkID: link.ID}, DryRun: true,
+		Events: []domain.Event{{Source: domain.SourceOperator, Kind: domain.KindAll}}})
 	if len(plan.Created) != 1 || plan.Created[0] != string(store.SideGHL) {
 		t.Fatalf("plan = %+v, want a HighLevel create", plan)
 	}
@@ -175,7 +176,7 @@ func TestPollReferrizerSignalsNewContacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &Poller{Core: w.core, Signal: w.signals}
-	res := run[PollResult](t, p, p.PollReferrizer, PollInput{ConnectionID: w.conn.ID, PageSize: 50})
+	res := run[PollResult](t, p, p.PollReferrizer, domain.PollInput{ConnectionID: w.conn.ID, PageSize: 50})
 	if res.Seen != 1 || res.New != 1 || res.Signals != 1 || w.signals.count() != 1 {
 		t.Fatalf("poll = %+v with %d signals, want one new contact signalled", res, w.signals.count())
 	}
@@ -183,7 +184,7 @@ func TestPollReferrizerSignalsNewContacts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("link of the polled contact: %v", err)
 	}
-	if evs := w.signals.events[l.ID]; len(evs) != 1 || evs[0].Kind != KindAll || evs[0].Source != SourceRZ {
+	if evs := w.signals.events[l.ID]; len(evs) != 1 || evs[0].Kind != domain.KindAll || evs[0].Source != domain.SourceRZ {
 		t.Fatalf("signals = %+v, want one rz all", evs)
 	}
 	if _, err := w.core.Store.GetObservation(ctx, w.conn.ID, store.SideRZ, rc.ID); err != nil {
@@ -200,7 +201,7 @@ func TestReconcileConnectionRepairsALostCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &Reconciler{Core: w.core, Signal: w.signals}
-	res := run[ReconcileResult](t, r, r.ReconcileConnection, ReconcileInput{ConnectionID: w.conn.ID, BudgetShare: 1, MaxPeople: 10})
+	res := run[domain.ReconcileResult](t, r, r.ReconcileConnection, domain.ReconcileInput{ConnectionID: w.conn.ID, BudgetShare: 1, MaxPeople: 10})
 	if res.ContactsListed != 1 || res.Repaired != 1 || res.Signals != 1 {
 		t.Fatalf("reconcile = %+v, want the unknown contact repaired", res)
 	}

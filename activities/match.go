@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/referrizer"
 	"github.com/hlrz/hlrz/internal/store"
@@ -18,10 +19,6 @@ import (
 // lack: matching found several people who could be them (or one who is already someone
 // else's partner). Only an operator's `starter link` settles it.
 const ObjHold = "hold"
-
-// DeadAmbiguousMatch is the dead-letter kind of a person held by a sync pass's matching
-// (the backfill's own is "Backfill.ambiguous-match").
-const DeadAmbiguousMatch = "ContactSync.ambiguous-match"
 
 // Hold says why a one-sided person is not created on the other side.
 type Hold struct {
@@ -52,7 +49,7 @@ type partner struct {
 func oneSided(l store.Link) bool { return (l.GHLContactID == "") != (l.RZContactID == "") }
 
 // heldBy returns the link's hold, if it has one.
-func (d *Core) heldBy(ctx context.Context, ref Ref) (*Hold, error) {
+func (d *Core) heldBy(ctx context.Context, ref domain.Ref) (*Hold, error) {
 	var h Hold
 	_, found, err := d.loadBase(ctx, ref, ObjHold, &h)
 	if err != nil || !found || h.Reason == "" {
@@ -63,7 +60,7 @@ func (d *Core) heldBy(ctx context.Context, ref Ref) (*Hold, error) {
 
 // putHold records a hold on a link; it reports whether the link was not held before.
 func (d *Core) putHold(ctx context.Context, connID, linkID string, h Hold) (bool, error) {
-	prev, err := d.heldBy(ctx, Ref{ConnectionID: connID, LinkID: linkID})
+	prev, err := d.heldBy(ctx, domain.Ref{ConnectionID: connID, LinkID: linkID})
 	if err != nil || prev != nil {
 		return false, err
 	}
@@ -158,7 +155,7 @@ func (d *Core) claimable(ctx context.Context, conn *connector.Conn, lack store.S
 		p.hold = &Hold{Reason: fmt.Sprintf("the matching %s contact already belongs to another person", sideName(lack)), Side: string(lack), Candidates: candidates}
 		return p, nil
 	default:
-		if h, err := d.heldBy(ctx, Ref{ConnectionID: conn.ID, LinkID: owner.ID}); err != nil {
+		if h, err := d.heldBy(ctx, domain.Ref{ConnectionID: conn.ID, LinkID: owner.ID}); err != nil {
 			return p, err
 		} else if h != nil {
 			p.hold = &Hold{Reason: fmt.Sprintf("the matching %s contact is itself held as ambiguous", sideName(lack)), Side: string(lack), Candidates: candidates}

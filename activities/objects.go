@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/referrizer"
 	"github.com/hlrz/hlrz/internal/store"
@@ -31,7 +32,7 @@ type TagPlan struct {
 
 // PlanTags merges HighLevel tags and Referrizer labels as sets: adds and removes since the
 // last synced set move across, and nothing else, so a tag neither side removed survives.
-func (o *Objects) PlanTags(ctx context.Context, in PlanInput) (ObjectPlan, error) {
+func (o *Objects) PlanTags(ctx context.Context, in domain.PlanInput) (ObjectPlan, error) {
 	conn, link, err := o.resolve(ctx, in.Ref)
 	if errors.Is(err, errLinkGone) {
 		return ObjectPlan{Ref: in.Ref, Summary: linkGoneSummary}, nil
@@ -130,7 +131,7 @@ func (o *Objects) ApplyTags(ctx context.Context, p ObjectPlan) (ApplyResult, err
 // from, as a contact pass would: a tag or label change reaches only this child, and contact
 // rules may test person.tags. A failed task read fails the plan (it is retried: rules that
 // complete tasks must see them); a failed evaluation is a dead letter, as on contact passes.
-func (o *Objects) tagRules(ctx context.Context, in PlanInput, conn *connector.Conn, link store.Link, s sides, tp TagPlan) ([]syncmodel.Action, error) {
+func (o *Objects) tagRules(ctx context.Context, in domain.PlanInput, conn *connector.Conn, link store.Link, s sides, tp TagPlan) ([]syncmodel.Action, error) {
 	m := conn.Mapping
 	ev := syncmodel.Event{Kind: syncmodel.EventContact, Side: syncmodel.SideGHL, ContactID: link.GHLContactID, OtherContactID: link.RZContactID}
 	subject, add, remove := GHLPerson(m, s.ghl), tp.GHLAdd, tp.GHLRemove
@@ -203,7 +204,7 @@ type ProjectionPlan struct {
 
 // PlanNotes renders the person's HighLevel notes into the Referrizer notes digest; nothing
 // is written when the digest equals the one last written.
-func (o *Objects) PlanNotes(ctx context.Context, in PlanInput) (ObjectPlan, error) {
+func (o *Objects) PlanNotes(ctx context.Context, in domain.PlanInput) (ObjectPlan, error) {
 	conn, link, err := o.resolve(ctx, in.Ref)
 	if errors.Is(err, errLinkGone) {
 		return ObjectPlan{Ref: in.Ref, Summary: linkGoneSummary}, nil
@@ -248,7 +249,7 @@ func (o *Objects) PlanNotes(ctx context.Context, in PlanInput) (ObjectPlan, erro
 
 // PlanTasks renders the person's HighLevel tasks into the Referrizer tasks digest and status
 // labels, and evaluates the task rules.
-func (o *Objects) PlanTasks(ctx context.Context, in PlanInput) (ObjectPlan, error) {
+func (o *Objects) PlanTasks(ctx context.Context, in domain.PlanInput) (ObjectPlan, error) {
 	conn, link, err := o.resolve(ctx, in.Ref)
 	if errors.Is(err, errLinkGone) {
 		return ObjectPlan{Ref: in.Ref, Summary: linkGoneSummary}, nil
@@ -307,7 +308,7 @@ func (o *Objects) PlanTasks(ctx context.Context, in PlanInput) (ObjectPlan, erro
 // letter, never only a log line: the other rules' actions still run, and an operator sees
 // the failing rule with the input that made it fail. The same failure of the same person is
 // recorded once while its dead letter is open.
-func (d *Core) ruleFailure(ctx context.Context, in PlanInput, kind string, ruleErr error) error {
+func (d *Core) ruleFailure(ctx context.Context, in domain.PlanInput, kind string, ruleErr error) error {
 	d.log().Warn("rules failed", "connection", in.ConnectionID, "link", in.LinkID, "on", kind, "error", ruleErr)
 	if in.DryRun {
 		return nil
@@ -332,7 +333,7 @@ func (d *Core) ruleFailure(ctx context.Context, in PlanInput, kind string, ruleE
 // ruleSubject is the person rules on notes and tasks see: the last synced fields (the
 // contact base) and tags (the tags base), read from the ledger, so a notes or tasks pass
 // costs no extra API call. A person never synced yet is empty.
-func (d *Core) ruleSubject(ctx context.Context, ref Ref) (syncmodel.Person, error) {
+func (d *Core) ruleSubject(ctx context.Context, ref domain.Ref) (syncmodel.Person, error) {
 	var p syncmodel.Person
 	if _, _, err := d.loadBase(ctx, ref, ObjContact, &p); err != nil {
 		return syncmodel.Person{}, err
@@ -347,7 +348,7 @@ func (d *Core) ruleSubject(ctx context.Context, ref Ref) (syncmodel.Person, erro
 }
 
 // finishProjection compares the rendered projection with what was last written.
-func (o *Objects) finishProjection(ctx context.Context, ref Ref, out ObjectPlan, pp ProjectionPlan, count int) (ObjectPlan, error) {
+func (o *Objects) finishProjection(ctx context.Context, ref domain.Ref, out ObjectPlan, pp ProjectionPlan, count int) (ObjectPlan, error) {
 	var base ProjectionPlan
 	entry, hasBase, err := o.loadBase(ctx, ref, out.Object, &base)
 	if err != nil {
@@ -554,7 +555,7 @@ func refusedForGood(err error) bool {
 // actionFailure records a rule action the API refused for good as a dead letter
 // (Rules.action, once while it is open), naming the rule, the action and its trigger.
 func (d *Core) actionFailure(ctx context.Context, link store.Link, a syncmodel.Action, err error) error {
-	return d.ruleFailure(ctx, PlanInput{Ref: Ref{ConnectionID: link.ConnectionID, LinkID: link.ID}}, "action",
+	return d.ruleFailure(ctx, domain.PlanInput{Ref: domain.Ref{ConnectionID: link.ConnectionID, LinkID: link.ID}}, "action",
 		fmt.Errorf("rule %s (%s): action %s: %w", a.Rule, a.Trigger, a.Type, err))
 }
 
@@ -564,7 +565,7 @@ const actionObject = "action:"
 // doneActions lists the keys of rule actions already executed for a person.
 // A failed read fails the plan (retried): rules evaluated against a partial list would act
 // twice.
-func (d *Core) doneActions(ctx context.Context, ref Ref) ([]string, error) {
+func (d *Core) doneActions(ctx context.Context, ref domain.Ref) ([]string, error) {
 	var keys []string
 	after := ""
 	for {
@@ -600,7 +601,7 @@ const conditionObject = "rulecond:"
 // contactOccurrences evaluates the contact rules' conditions for a contact event (ev.New
 // set), records the states that changed (not on a dry run) and sets ev.Occurrences, so a
 // rule fires again when its condition becomes true again.
-func (d *Core) contactOccurrences(ctx context.Context, in PlanInput, m *syncmodel.Mapping, ev *syncmodel.Event, p syncmodel.Person) error {
+func (d *Core) contactOccurrences(ctx context.Context, in domain.PlanInput, m *syncmodel.Mapping, ev *syncmodel.Event, p syncmodel.Person) error {
 	if !slices.ContainsFunc(m.Rules(), func(r syncmodel.Rule) bool { return r.On == syncmodel.EventContact }) {
 		return nil
 	}

@@ -8,12 +8,6 @@ import (
 	"github.com/hlrz/hlrz/internal/store"
 )
 
-// Signaler delivers an event to a person's ContactSync (internal/dispatch implements it);
-// an interface here because dispatch imports the workflows, which import this package.
-type Signaler interface {
-	Signal(ctx context.Context, ref Ref, ev Event) error
-}
-
 // RecordDeadLetterName is Ops.RecordDeadLetter's registered name; workflows run it as a
 // local activity by name, since a local activity given as a method value would be called
 // on the workflow's nil receiver.

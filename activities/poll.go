@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/referrizer"
 	"github.com/hlrz/hlrz/internal/store"
 )
@@ -25,7 +26,7 @@ type pollProgress struct {
 // projection hashes with the ledger, and signals only people whose fields or labels
 // changed, who are new, or who went missing (confirmed deleted). Unchanged people cost
 // nothing beyond their share of a list call.
-func (p *Poller) PollReferrizer(ctx context.Context, in PollInput) (PollResult, error) {
+func (p *Poller) PollReferrizer(ctx context.Context, in domain.PollInput) (PollResult, error) {
 	start := p.now()
 	conn, err := p.connection(ctx, in.ConnectionID)
 	if err != nil {
@@ -81,14 +82,14 @@ func resumePoll(ctx context.Context) pollProgress {
 
 // pollPage reads page prog.NextPage, records the changed contacts as observations and
 // signals their people; it reports whether another page follows.
-func (p *Poller) pollPage(ctx context.Context, in PollInput, conn *connector.Conn, known rzLedger, prog *pollProgress) (bool, error) {
+func (p *Poller) pollPage(ctx context.Context, in domain.PollInput, conn *connector.Conn, known rzLedger, prog *pollProgress) (bool, error) {
 	page, err := conn.RZ.ListContacts(ctx, referrizer.ListOptions{Page: prog.NextPage, PerPage: in.PageSize})
 	if err != nil {
 		return false, asTemporalError("list Referrizer contacts", err)
 	}
 	prog.Result.Pages++
-	var changed []Ref
-	var events []Event
+	var changed []domain.Ref
+	var events []domain.Event
 	var obs []store.Observation
 	for _, c := range page.Contacts {
 		if prog.Seen[c.ID] {
@@ -122,7 +123,7 @@ func (p *Poller) pollPage(ctx context.Context, in PollInput, conn *connector.Con
 
 // pollContact compares a listed contact with the ledger; ok says it is new or changed, and
 // then ref is its (ensured) link and ev the event to signal.
-func (p *Poller) pollContact(ctx context.Context, in PollInput, conn *connector.Conn, known rzLedger, c referrizer.Contact, res *PollResult) (ref Ref, ev Event, ok bool, err error) {
+func (p *Poller) pollContact(ctx context.Context, in domain.PollInput, conn *connector.Conn, known rzLedger, c referrizer.Contact, res *PollResult) (ref domain.Ref, ev domain.Event, ok bool, err error) {
 	fh, th := rzHashes(conn.Mapping, c)
 	oldF, linked := known.fields[c.ID]
 	oldT := known.tags[c.ID]
@@ -131,35 +132,35 @@ func (p *Poller) pollContact(ctx context.Context, in PollInput, conn *connector.
 	case !linked:
 		l, err := p.Store.LinkBy(ctx, in.ConnectionID, store.SideRZ, c.ID)
 		if err == nil && l.GHLContactID != "" {
-			kind = KindAll // linked but never synced (a pass is on its way): make sure
+			kind = domain.KindAll // linked but never synced (a pass is on its way): make sure
 		} else {
-			kind = KindAll
+			kind = domain.KindAll
 			res.New++
 		}
 	case oldF != fh && oldT != th:
-		kind = KindAll
+		kind = domain.KindAll
 	case oldF != fh:
-		kind = KindContact
+		kind = domain.KindContact
 	case oldT != th:
-		kind = KindTags
+		kind = domain.KindTags
 	default:
-		return Ref{}, Event{}, false, nil
+		return domain.Ref{}, domain.Event{}, false, nil
 	}
 	l, _, err := p.Store.EnsureLink(ctx, in.ConnectionID, store.SideRZ, c.ID)
 	if err != nil {
-		return Ref{}, Event{}, false, asTemporalError("link Referrizer contact", err)
+		return domain.Ref{}, domain.Event{}, false, asTemporalError("link Referrizer contact", err)
 	}
 	if linked {
 		res.Changed++
 	}
 	// The id names the state seen, so two polls seeing the same change signal once.
-	ev = Event{Source: SourceRZ, ID: "rzpoll:" + c.ID + ":" + fh + th, Kind: kind, OccurredAt: p.now()}
-	return Ref{ConnectionID: in.ConnectionID, LinkID: l.ID}, ev, true, nil
+	ev = domain.Event{Source: domain.SourceRZ, ID: "rzpoll:" + c.ID + ":" + fh + th, Kind: kind, OccurredAt: p.now()}
+	return domain.Ref{ConnectionID: in.ConnectionID, LinkID: l.ID}, ev, true, nil
 }
 
 // confirmRZDeletes signals linked contacts the full listing did not return: they are
 // deleted, or moved between pages while we listed, and a GET tells which.
-func (p *Poller) confirmRZDeletes(ctx context.Context, in PollInput, conn *connector.Conn, linked map[string]string, prog *pollProgress) error {
+func (p *Poller) confirmRZDeletes(ctx context.Context, in domain.PollInput, conn *connector.Conn, linked map[string]string, prog *pollProgress) error {
 	for id := range linked {
 		if prog.Seen[id] {
 			continue
@@ -175,8 +176,8 @@ func (p *Poller) confirmRZDeletes(ctx context.Context, in PollInput, conn *conne
 			continue
 		}
 		prog.Result.Missing++
-		if err := p.Signal.Signal(ctx, Ref{ConnectionID: in.ConnectionID, LinkID: l.ID},
-			Event{Source: SourceRZ, ID: "rzpoll:deleted:" + id, Kind: KindContactDeleted, OccurredAt: p.now()}); err != nil {
+		if err := p.Signal.Signal(ctx, domain.Ref{ConnectionID: in.ConnectionID, LinkID: l.ID},
+			domain.Event{Source: domain.SourceRZ, ID: "rzpoll:deleted:" + id, Kind: domain.KindContactDeleted, OccurredAt: p.now()}); err != nil {
 			return asTemporalError("signal delete", err)
 		}
 		prog.Result.Signals++
@@ -184,7 +185,7 @@ func (p *Poller) confirmRZDeletes(ctx context.Context, in PollInput, conn *conne
 	return nil
 }
 
-func (d *Poller) signalAll(ctx context.Context, refs []Ref, events []Event) error {
+func (d *Poller) signalAll(ctx context.Context, refs []domain.Ref, events []domain.Event) error {
 	g, gctx := errgroup.WithContext(ctx)
 	n := d.SignalConcurrency
 	if n <= 0 {

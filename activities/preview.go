@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/referrizer"
 	"github.com/hlrz/hlrz/internal/syncmodel"
@@ -16,59 +17,16 @@ import (
 // says it is incomplete rather than read forever.
 const MaxPreviewPeople = 20000
 
-// Preview is what the first backfill of a connection will do, worked out by reading both
-// sides and writing nothing. It applies the backfill's own matching (matchKeys, pickMatch,
-// a HighLevel contact pairs with one Referrizer contact only) and the first pass's holds
-// (people sharing their e-mail or phone with another person of their own side), so on a
-// connection nothing has synced yet its counts are the backfill's: Linked is
-// BackfillProgress.Linked, Ambiguous its Ambiguous, CreateInRZ+CreateInGHL its Created.
-type Preview struct {
-	GHLContacts int `json:"ghlContacts"`
-	RZContacts  int `json:"rzContacts"`
-	Linked      int `json:"linked"`      // pairs matched across sides
-	CreateInRZ  int `json:"createInRZ"`  // HighLevel people the first sync creates in Referrizer
-	CreateInGHL int `json:"createInGHL"` // Referrizer people the first sync creates in HighLevel
-	Ambiguous   int `json:"ambiguous"`   // Referrizer people matching several, or a taken, HighLevel contact
-	Held        int `json:"held"`        // one-sided people sharing a key with another of their side: not created
-	// AmbiguousPeople lists the ambiguous ones with their candidates, to pick from.
-	AmbiguousPeople []PreviewAmbiguous `json:"ambiguousPeople,omitempty"`
-	// Merges is a sample of linked pairs and what their first sync changes.
-	Merges     []PreviewMerge `json:"merges,omitempty"`
-	Incomplete bool           `json:"incomplete,omitempty"`
-}
-
-// PreviewPerson names a contact on one side.
-type PreviewPerson struct {
-	ID    string `json:"id"`
-	Name  string `json:"name"`
-	Email string `json:"email,omitempty"`
-	Phone string `json:"phone,omitempty"`
-}
-
-// PreviewAmbiguous is a Referrizer contact the backfill will not link by itself.
-type PreviewAmbiguous struct {
-	RZ         PreviewPerson   `json:"rz"`
-	Candidates []PreviewPerson `json:"candidates"`
-	Reason     string          `json:"reason"`
-}
-
-// PreviewMerge is one linked pair and the summary of its first sync's plan.
-type PreviewMerge struct {
-	GHL     PreviewPerson `json:"ghl"`
-	RZ      PreviewPerson `json:"rz"`
-	Summary string        `json:"summary"`
-}
-
 // previewSample is how many merges a preview shows.
 const previewSample = 5
 
 // PreviewFirstSync reads every contact of both sides of conn (pageSize per request) and
 // returns what the backfill would do. It writes nothing.
-func PreviewFirstSync(ctx context.Context, conn *connector.Conn, pageSize int) (Preview, error) {
+func PreviewFirstSync(ctx context.Context, conn *connector.Conn, pageSize int) (domain.Preview, error) {
 	if pageSize <= 0 {
 		pageSize = 100
 	}
-	var p Preview
+	var p domain.Preview
 	ghls, more, err := readAllGHL(ctx, conn, pageSize)
 	if err != nil {
 		return p, err
@@ -185,8 +143,8 @@ func readAllRZ(ctx context.Context, conn *connector.Conn, pageSize int) ([]refer
 	}
 }
 
-func ambiguousOf(c referrizer.Contact, candidates []string, byID map[string]*ghl.Contact, reason string) PreviewAmbiguous {
-	a := PreviewAmbiguous{RZ: rzPreviewPerson(c), Reason: reason}
+func ambiguousOf(c referrizer.Contact, candidates []string, byID map[string]*ghl.Contact, reason string) domain.PreviewAmbiguous {
+	a := domain.PreviewAmbiguous{RZ: rzPreviewPerson(c), Reason: reason}
 	ids := slices.Sorted(slices.Values(candidates))
 	for _, id := range ids {
 		if g := byID[id]; g != nil {
@@ -196,21 +154,21 @@ func ambiguousOf(c referrizer.Contact, candidates []string, byID map[string]*ghl
 	return a
 }
 
-func mergeOf(m *syncmodel.Mapping, g *ghl.Contact, r referrizer.Contact) PreviewMerge {
+func mergeOf(m *syncmodel.Mapping, g *ghl.Contact, r referrizer.Contact) domain.PreviewMerge {
 	plan := m.Plan(nil, GHLPerson(m, g), RZPerson(m, &r), syncmodel.PlanOptions{})
 	summary := plan.Summary()
 	if plan.Empty() {
 		summary = "already the same on both sides"
 	}
-	return PreviewMerge{GHL: ghlPreviewPerson(*g), RZ: rzPreviewPerson(r), Summary: summary}
+	return domain.PreviewMerge{GHL: ghlPreviewPerson(*g), RZ: rzPreviewPerson(r), Summary: summary}
 }
 
-func ghlPreviewPerson(c ghl.Contact) PreviewPerson {
-	return PreviewPerson{ID: c.ID, Name: joinName(c.FirstName, c.LastName), Email: c.Email, Phone: c.Phone}
+func ghlPreviewPerson(c ghl.Contact) domain.PreviewPerson {
+	return domain.PreviewPerson{ID: c.ID, Name: joinName(c.FirstName, c.LastName), Email: c.Email, Phone: c.Phone}
 }
 
-func rzPreviewPerson(c referrizer.Contact) PreviewPerson {
-	return PreviewPerson{ID: c.ID, Name: joinName(c.FirstName, c.LastName), Email: c.Email, Phone: c.Phone}
+func rzPreviewPerson(c referrizer.Contact) domain.PreviewPerson {
+	return domain.PreviewPerson{ID: c.ID, Name: joinName(c.FirstName, c.LastName), Email: c.Email, Phone: c.Phone}
 }
 
 func joinName(first, last string) string {

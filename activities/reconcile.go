@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/internal/syncmodel"
@@ -18,14 +19,14 @@ import (
 // tasks (HighLevel has no TaskUpdate event: title, body and due-date edits are only seen by
 // reading), and lists HighLevel contacts to find deletes webhooks missed. It paces itself
 // to use at most BudgetShare of the location's HighLevel rate.
-func (r *Reconciler) ReconcileConnection(ctx context.Context, in ReconcileInput) (ReconcileResult, error) {
+func (r *Reconciler) ReconcileConnection(ctx context.Context, in domain.ReconcileInput) (domain.ReconcileResult, error) {
 	conn, err := r.connection(ctx, in.ConnectionID)
 	if err != nil {
-		return ReconcileResult{}, err
+		return domain.ReconcileResult{}, err
 	}
 	pace := budgetPacer(ctx, conn, in.BudgetShare)
 	calls0 := conn.GHL.Calls()
-	var out ReconcileResult
+	var out domain.ReconcileResult
 	if err := r.recheckOpenTasks(ctx, in, conn, pace, &out); err != nil {
 		return out, err
 	}
@@ -58,7 +59,7 @@ func budgetPacer(ctx context.Context, conn *connector.Conn, share float64) func(
 
 // recheckOpenTasks is the first pass: it re-reads the tasks of people whose last tasks
 // projection had open tasks, and signals those whose digest changed.
-func (r *Reconciler) recheckOpenTasks(ctx context.Context, in ReconcileInput, conn *connector.Conn, pace func() error, out *ReconcileResult) error {
+func (r *Reconciler) recheckOpenTasks(ctx context.Context, in domain.ReconcileInput, conn *connector.Conn, pace func() error, out *domain.ReconcileResult) error {
 	after := ""
 	for {
 		entries, err := r.Store.LedgerEntries(ctx, in.ConnectionID, ObjTasks, after, 200)
@@ -78,7 +79,7 @@ func (r *Reconciler) recheckOpenTasks(ctx context.Context, in ReconcileInput, co
 }
 
 // recheckTasks re-reads one person's tasks when their last projection had open ones.
-func (r *Reconciler) recheckTasks(ctx context.Context, in ReconcileInput, conn *connector.Conn, e store.LedgerEntry, pace func() error, out *ReconcileResult) error {
+func (r *Reconciler) recheckTasks(ctx context.Context, in domain.ReconcileInput, conn *connector.Conn, e store.LedgerEntry, pace func() error, out *domain.ReconcileResult) error {
 	var pp ProjectionPlan
 	if json.Unmarshal(e.Snapshot, &pp) != nil || len(pp.AddLabels) == 0 {
 		return nil // no open tasks last time: a new task comes with a TaskCreate webhook
@@ -107,8 +108,8 @@ func (r *Reconciler) recheckTasks(ctx context.Context, in ReconcileInput, conn *
 		return nil
 	}
 	out.TasksChanged++
-	if err := r.Signal.Signal(ctx, Ref{ConnectionID: in.ConnectionID, LinkID: link.ID},
-		Event{Source: SourceReconcile, ID: "reconcile:tasks:" + syncmodel.HashBytes([]byte(text)), Kind: KindTasks, OccurredAt: r.now()}); err != nil {
+	if err := r.Signal.Signal(ctx, domain.Ref{ConnectionID: in.ConnectionID, LinkID: link.ID},
+		domain.Event{Source: domain.SourceReconcile, ID: "reconcile:tasks:" + syncmodel.HashBytes([]byte(text)), Kind: domain.KindTasks, OccurredAt: r.now()}); err != nil {
 		return asTemporalError("signal", err)
 	}
 	out.Signals++
@@ -120,7 +121,7 @@ func (r *Reconciler) recheckTasks(ctx context.Context, in ReconcileInput, conn *
 // (HighLevel gives up on a delivery after its retries): a contact whose fields or tags
 // differ from what the ledger last recorded for its side, or that no link knows, is
 // signalled as a webhook would have.
-func (r *Reconciler) sweepGHLContacts(ctx context.Context, in ReconcileInput, conn *connector.Conn, pace func() error, out *ReconcileResult) error {
+func (r *Reconciler) sweepGHLContacts(ctx context.Context, in domain.ReconcileInput, conn *connector.Conn, pace func() error, out *domain.ReconcileResult) error {
 	linked, err := r.Store.SideHashes(ctx, in.ConnectionID, store.SideGHL, ObjContact)
 	if err != nil {
 		return asTemporalError("read ledger", err)
@@ -155,7 +156,7 @@ func (r *Reconciler) sweepGHLContacts(ctx context.Context, in ReconcileInput, co
 }
 
 // confirmDeletes signals the linked contacts the listing did not return and a GET confirms gone.
-func (r *Reconciler) confirmDeletes(ctx context.Context, in ReconcileInput, conn *connector.Conn, linked map[string]string, seen map[string]bool, pace func() error, out *ReconcileResult) error {
+func (r *Reconciler) confirmDeletes(ctx context.Context, in domain.ReconcileInput, conn *connector.Conn, linked map[string]string, seen map[string]bool, pace func() error, out *domain.ReconcileResult) error {
 	for id := range linked {
 		if seen[id] {
 			continue
@@ -174,8 +175,8 @@ func (r *Reconciler) confirmDeletes(ctx context.Context, in ReconcileInput, conn
 			continue
 		}
 		out.Deleted++
-		if err := r.Signal.Signal(ctx, Ref{ConnectionID: in.ConnectionID, LinkID: link.ID},
-			Event{Source: SourceReconcile, ID: "reconcile:deleted:" + id, Kind: KindContactDeleted, OccurredAt: r.now()}); err != nil {
+		if err := r.Signal.Signal(ctx, domain.Ref{ConnectionID: in.ConnectionID, LinkID: link.ID},
+			domain.Event{Source: domain.SourceReconcile, ID: "reconcile:deleted:" + id, Kind: domain.KindContactDeleted, OccurredAt: r.now()}); err != nil {
 			return asTemporalError("signal", err)
 		}
 		out.Signals++
@@ -187,7 +188,7 @@ func (r *Reconciler) confirmDeletes(ctx context.Context, in ReconcileInput, conn
 // record of its side (a lost ContactUpdate or ContactTagUpdate), or that no link knows (a
 // lost ContactCreate). The event id names the state seen, so reconciles seeing the same
 // state signal once, and a webhook still in flight makes at most one extra pass.
-func (r *Reconciler) repair(ctx context.Context, m *syncmodel.Mapping, connID string, c ghl.Contact, fieldHashes, tagHashes map[string]string, out *ReconcileResult) error {
+func (r *Reconciler) repair(ctx context.Context, m *syncmodel.Mapping, connID string, c ghl.Contact, fieldHashes, tagHashes map[string]string, out *domain.ReconcileResult) error {
 	fh, th := ghlHashes(m, c)
 	oldF, known := fieldHashes[c.ID]
 	oldT, tagsKnown := tagHashes[c.ID]
@@ -198,13 +199,13 @@ func (r *Reconciler) repair(ctx context.Context, m *syncmodel.Mapping, connID st
 		if err == nil || !errors.Is(err, store.ErrNotFound) {
 			return nil // linked (its pass records the base) or the store failed: next time
 		}
-		kind = KindAll
+		kind = domain.KindAll
 	case oldF != fh && tagsKnown && oldT != th:
-		kind = KindAll
+		kind = domain.KindAll
 	case oldF != fh:
-		kind = KindContact
+		kind = domain.KindContact
 	case tagsKnown && oldT != th:
-		kind = KindTags
+		kind = domain.KindTags
 	default:
 		return nil
 	}
@@ -216,8 +217,8 @@ func (r *Reconciler) repair(ctx context.Context, m *syncmodel.Mapping, connID st
 		return nil
 	}
 	out.Repaired++
-	if err := r.Signal.Signal(ctx, Ref{ConnectionID: connID, LinkID: l.ID},
-		Event{Source: SourceReconcile, ID: "reconcile:ghl:" + c.ID + ":" + fh + th, Kind: kind, OccurredAt: r.now()}); err != nil {
+	if err := r.Signal.Signal(ctx, domain.Ref{ConnectionID: connID, LinkID: l.ID},
+		domain.Event{Source: domain.SourceReconcile, ID: "reconcile:ghl:" + c.ID + ":" + fh + th, Kind: kind, OccurredAt: r.now()}); err != nil {
 		return asTemporalError("signal", err)
 	}
 	out.Signals++

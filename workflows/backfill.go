@@ -7,101 +7,55 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/domain"
 )
 
 // Backfill defaults.
 const (
-	DefaultBackfillPageSize = 100
-	DefaultBackfillWindow   = 200 // people whose first pass may be in flight at once
-	DefaultBackfillBatch    = 50  // people signalled per StartSyncs activity
-	backfillDrainTimeout    = 2 * time.Hour
+	backfillDrainTimeout = 2 * time.Hour
 )
-
-// Backfill phases, in order.
-const (
-	PhaseGHL      = "ghl"      // page all HighLevel contacts: link each, index its email and phone
-	PhaseRZ       = "rz"       // page all Referrizer contacts: match each to HighLevel, link it
-	PhaseSync     = "sync"     // page the links: give every person a first pass, windowed
-	PhaseDraining = "draining" // wait for the last people's first pass
-	PhaseDone     = "done"
-)
-
-// BackfillInput starts (or continues) a connection's backfill.
-type BackfillInput struct {
-	ConnectionID string `json:"connectionId"`
-	PageSize     int    `json:"pageSize,omitempty"`
-	Window       int    `json:"window,omitempty"`
-	BatchSize    int    `json:"batchSize,omitempty"`
-	// State is carried across continue-as-new (one run per page).
-	State *BackfillState `json:"state,omitempty"`
-}
-
-// BackfillState is the backfill's resumable position.
-type BackfillState struct {
-	Progress BackfillProgress `json:"progress"`
-	Cursor   string           `json:"cursor,omitempty"`
-}
-
-// BackfillProgress is what the `progress` query returns.
-type BackfillProgress struct {
-	Phase     string    `json:"phase"`
-	Pages     int       `json:"pages"`
-	Seen      int       `json:"seen"`      // contacts read from either side
-	Linked    int       `json:"linked"`    // matched across sides
-	New       int       `json:"new"`       // only on one side when read
-	Ambiguous int       `json:"ambiguous"` // several candidates; left for an operator
-	Started   int       `json:"started"`   // first passes requested
-	Synced    int       `json:"synced"`    // first passes finished
-	Created   int       `json:"created"`   // people created on the other side
-	Failed    int       `json:"failed"`    // first passes that failed (see dead letters)
-	StartedAt time.Time `json:"startedAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
-}
-
-// InFlight is how many requested first passes have not reported back.
-func (p BackfillProgress) InFlight() int { return p.Started - p.Synced - p.Failed }
 
 // backfill is the workflow's state and its step methods.
 type backfill struct {
-	in   BackfillInput
-	st   *BackfillState
-	p    *BackfillProgress       // &st.Progress
-	done workflow.ReceiveChannel // person-done signals from the first passes
+	in   domain.BackfillInput
+	st   *domain.BackfillState
+	p    *domain.BackfillProgress // &st.Progress
+	done workflow.ReceiveChannel  // person-done signals from the first passes
 }
 
 // Backfill links every person of a connection across both sides and gives each a first
 // sync pass, keeping at most Window passes in flight. Matching happens before any pass, so
 // no pass creates a person the other side already has. It continues as new after every
 // page, so a crashed worker resumes at the next unfinished page.
-func Backfill(ctx workflow.Context, in BackfillInput) (BackfillProgress, error) {
+func Backfill(ctx workflow.Context, in domain.BackfillInput) (domain.BackfillProgress, error) {
 	w := newBackfill(ctx, in)
-	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (BackfillProgress, error) { return *w.p, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, domain.QueryProgress, func() (domain.BackfillProgress, error) { return *w.p, nil }); err != nil {
 		return *w.p, err
 	}
-	w.done = workflow.GetSignalChannel(ctx, SignalPersonDone)
-	consume(ctx, w.done, func(d PersonDone) { w.record(ctx, d) })
+	w.done = workflow.GetSignalChannel(ctx, domain.SignalPersonDone)
+	consume(ctx, w.done, func(d domain.PersonDone) { w.record(ctx, d) })
 	workflow.SetCurrentDetails(ctx, backfillDetails(*w.p))
 
 	switch w.p.Phase {
-	case PhaseGHL, PhaseRZ, PhaseSync:
+	case domain.PhaseGHL, domain.PhaseRZ, domain.PhaseSync:
 		return w.runPage(ctx)
-	case PhaseDraining:
+	case domain.PhaseDraining:
 		return w.finish(ctx)
 	}
 	return *w.p, fmt.Errorf("backfill: unknown phase %q", w.p.Phase)
 }
 
-func newBackfill(ctx workflow.Context, in BackfillInput) *backfill {
+func newBackfill(ctx workflow.Context, in domain.BackfillInput) *backfill {
 	setBackfillDefaults(&in)
 	st := in.State
 	if st == nil {
-		st = &BackfillState{Progress: BackfillProgress{Phase: PhaseGHL, StartedAt: workflow.Now(ctx)}}
+		st = &domain.BackfillState{Progress: domain.BackfillProgress{Phase: domain.PhaseGHL, StartedAt: workflow.Now(ctx)}}
 	}
 	return &backfill{in: in, st: st, p: &st.Progress}
 }
 
 // record counts one person-done signal.
-func (w *backfill) record(ctx workflow.Context, d PersonDone) {
+func (w *backfill) record(ctx workflow.Context, d domain.PersonDone) {
 	n := max(d.Count, 1)
 	if d.Failed {
 		w.p.Failed += n
@@ -116,7 +70,7 @@ func (w *backfill) record(ctx workflow.Context, d PersonDone) {
 
 // runPage reads one page of the current phase, starts its people's first passes, and
 // continues as new at the next page (or phase).
-func (w *backfill) runPage(ctx workflow.Context) (BackfillProgress, error) {
+func (w *backfill) runPage(ctx workflow.Context) (domain.BackfillProgress, error) {
 	var acts *activities.Backfill
 	var page activities.BackfillPageResult
 	if err := workflow.ExecuteActivity(activityOptions(ctx), acts.BackfillPage, activities.BackfillPageInput{
@@ -151,8 +105,8 @@ func (w *backfill) startSyncs(ctx workflow.Context, linkIDs []string) error {
 		}
 		if err := workflow.ExecuteActivity(activityOptions(ctx), acts.StartSyncs, activities.StartSyncsInput{
 			ConnectionID: w.in.ConnectionID, LinkIDs: batch,
-			Event: activities.Event{
-				Source: activities.SourceBackfill, Kind: activities.KindAll, ReplyTo: self, OccurredAt: workflow.Now(ctx),
+			Event: domain.Event{
+				Source: domain.SourceBackfill, Kind: domain.KindAll, ReplyTo: self, OccurredAt: workflow.Now(ctx),
 				// Unique per backfill run and page; ContactSync dedupes per person.
 				ID: fmt.Sprintf("backfill:%d:%d", w.p.StartedAt.Unix(), w.p.Pages),
 			},
@@ -168,18 +122,18 @@ func (w *backfill) startSyncs(ctx workflow.Context, linkIDs []string) error {
 // nextPhase moves on once the current phase's last page is read.
 func (w *backfill) nextPhase() {
 	switch w.p.Phase {
-	case PhaseGHL:
-		w.p.Phase = PhaseRZ
-	case PhaseRZ:
-		w.p.Phase = PhaseSync
+	case domain.PhaseGHL:
+		w.p.Phase = domain.PhaseRZ
+	case domain.PhaseRZ:
+		w.p.Phase = domain.PhaseSync
 	default:
-		w.p.Phase = PhaseDraining
+		w.p.Phase = domain.PhaseDraining
 	}
 }
 
 // finish waits for the last people's first passes (bounded: a lost signal must not keep
 // the backfill open forever) and ends the backfill.
-func (w *backfill) finish(ctx workflow.Context) (BackfillProgress, error) {
+func (w *backfill) finish(ctx workflow.Context) (domain.BackfillProgress, error) {
 	ok, err := workflow.AwaitWithTimeout(ctx, backfillDrainTimeout, func() bool { return w.p.InFlight() <= 0 })
 	if err != nil {
 		return *w.p, err
@@ -187,19 +141,19 @@ func (w *backfill) finish(ctx workflow.Context) (BackfillProgress, error) {
 	if !ok {
 		workflow.GetLogger(ctx).Warn("backfill finished with passes still unconfirmed", "inFlight", w.p.InFlight())
 	}
-	w.p.Phase = PhaseDone
+	w.p.Phase = domain.PhaseDone
 	w.p.UpdatedAt = workflow.Now(ctx)
 	workflow.SetCurrentDetails(ctx, backfillDetails(*w.p))
 	return *w.p, nil
 }
 
 // continueAsNew drains person-done signals already delivered and continues as new.
-func (w *backfill) continueAsNew(ctx workflow.Context) (BackfillProgress, error) {
+func (w *backfill) continueAsNew(ctx workflow.Context) (domain.BackfillProgress, error) {
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return *w.p, err
 	}
 	for {
-		var d PersonDone
+		var d domain.PersonDone
 		if !w.done.ReceiveAsync(&d) {
 			break
 		}
@@ -210,19 +164,19 @@ func (w *backfill) continueAsNew(ctx workflow.Context) (BackfillProgress, error)
 	return *w.p, workflow.NewContinueAsNewError(ctx, Backfill, next)
 }
 
-func setBackfillDefaults(in *BackfillInput) {
+func setBackfillDefaults(in *domain.BackfillInput) {
 	if in.PageSize <= 0 {
-		in.PageSize = DefaultBackfillPageSize
+		in.PageSize = domain.DefaultBackfillPageSize
 	}
 	if in.Window <= 0 {
-		in.Window = DefaultBackfillWindow
+		in.Window = domain.DefaultBackfillWindow
 	}
 	if in.BatchSize <= 0 {
-		in.BatchSize = DefaultBackfillBatch
+		in.BatchSize = domain.DefaultBackfillBatch
 	}
 }
 
-func backfillDetails(p BackfillProgress) string {
+func backfillDetails(p domain.BackfillProgress) string {
 	return fmt.Sprintf("**%s** · pages %d · seen %d · linked %d · new %d · started %d · synced %d · created %d · failed %d · ambiguous %d",
 		p.Phase, p.Pages, p.Seen, p.Linked, p.New, p.Started, p.Synced, p.Created, p.Failed, p.Ambiguous)
 }

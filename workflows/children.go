@@ -4,12 +4,13 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/domain"
 )
 
 // ObjectSyncInput starts a child for one object kind of one person.
 type ObjectSyncInput struct {
-	activities.Ref
-	Events []activities.Event `json:"events,omitempty"`
+	domain.Ref
+	Events []domain.Event `json:"events,omitempty"`
 }
 
 // ObjectSyncResult is what a child did.
@@ -42,7 +43,7 @@ func TaskSync(ctx workflow.Context, in ObjectSyncInput) (ObjectSyncResult, error
 func objectSync(ctx workflow.Context, in ObjectSyncInput, plan, apply any) (ObjectSyncResult, error) {
 	actx := activityOptions(ctx)
 	var p activities.ObjectPlan
-	if err := workflow.ExecuteActivity(actx, plan, activities.PlanInput{Ref: in.Ref, Events: in.Events}).Get(ctx, &p); err != nil {
+	if err := workflow.ExecuteActivity(actx, plan, domain.PlanInput{Ref: in.Ref, Events: in.Events}).Get(ctx, &p); err != nil {
 		return ObjectSyncResult{}, err
 	}
 	if !p.Writes && !p.NeedsBase {

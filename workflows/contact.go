@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/domain"
 )
 
 // Defaults for ContactSync; the input can override them.
@@ -20,46 +21,6 @@ const (
 	seenEventIDs      = 256  // recent event ids kept for dedupe across passes and runs
 	maxContactPlans   = 3    // plans per pass when creates keep finding the person already there
 )
-
-// ContactSyncInput starts (or continues) a person's entity workflow.
-type ContactSyncInput struct {
-	activities.Ref
-	Debounce   time.Duration `json:"debounce,omitempty"`
-	MaxHistory int           `json:"maxHistory,omitempty"`
-	// State is carried across continue-as-new; nil on the first run.
-	State *ContactState `json:"state,omitempty"`
-}
-
-// ContactState is what ContactSync knows about its person; the `state` query returns it.
-type ContactState struct {
-	activities.Ref
-	GHLID     string              `json:"ghlId,omitempty"`
-	RZID      string              `json:"rzId,omitempty"`
-	Status    string              `json:"status,omitempty"`
-	Passes    int                 `json:"passes"`
-	ChildSeq  int                 `json:"childSeq"`
-	LastPass  time.Time           `json:"lastPass,omitempty"`
-	LastPlan  string              `json:"lastPlan,omitempty"`
-	LastError string              `json:"lastError,omitempty"`
-	Pending   []activities.Event  `json:"pending,omitempty"`
-	Seen      []string            `json:"seen,omitempty"`
-	Notify    []PersonDoneRequest `json:"notify,omitempty"`
-}
-
-// PersonDoneRequest remembers who wants to hear when this person's next pass ends.
-type PersonDoneRequest struct {
-	WorkflowID string `json:"workflowId"`
-}
-
-// PersonDone tells a backfill how one person's pass went.
-type PersonDone struct {
-	LinkID  string `json:"linkId"`
-	Created bool   `json:"created"`
-	Failed  bool   `json:"failed"`
-	// Count is how many of the backfill's requests this pass answers: several requests
-	// for one person coalesce into one pass.
-	Count int `json:"count"`
-}
 
 // PassResult is what the sync-now update returns.
 type PassResult struct {
@@ -71,8 +32,8 @@ type PassResult struct {
 
 // contactSync is the workflow's state and its step methods.
 type contactSync struct {
-	in       ContactSyncInput
-	st       *ContactState
+	in       domain.ContactSyncInput
+	st       *domain.ContactState
 	seen     map[string]bool
 	lastPass PassResult
 	running  bool // a pass is between taking its batch and finishing
@@ -83,15 +44,15 @@ type contactSync struct {
 // ContactSync is the entity workflow of one linked person: it coalesces bursts of events
 // into sync passes (plan → apply → record base) and runs children for tags, notes and
 // tasks. It continues as new, state carried, when its history grows.
-func ContactSync(ctx workflow.Context, in ContactSyncInput) error {
+func ContactSync(ctx workflow.Context, in domain.ContactSyncInput) error {
 	w := newContactSync(in)
-	if err := workflow.SetQueryHandler(ctx, QueryState, func() (ContactState, error) { return *w.st, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, domain.QueryState, func() (domain.ContactState, error) { return *w.st, nil }); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateSyncNow, w.syncNow, workflow.UpdateHandlerOptions{}); err != nil {
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, domain.UpdateSyncNow, w.syncNow, workflow.UpdateHandlerOptions{}); err != nil {
 		return err
 	}
-	events := workflow.GetSignalChannel(ctx, SignalEvent)
+	events := workflow.GetSignalChannel(ctx, domain.SignalEvent)
 	consume(ctx, events, w.add)
 	w.describe(ctx)
 
@@ -117,10 +78,10 @@ func ContactSync(ctx workflow.Context, in ContactSyncInput) error {
 	}
 }
 
-func newContactSync(in ContactSyncInput) *contactSync {
+func newContactSync(in domain.ContactSyncInput) *contactSync {
 	st := in.State
 	if st == nil {
-		st = &ContactState{Ref: in.Ref}
+		st = &domain.ContactState{Ref: in.Ref}
 	}
 	in.State = nil
 	w := &contactSync{in: in, st: st, seen: map[string]bool{}}
@@ -138,7 +99,7 @@ func (w *contactSync) debounce() time.Duration {
 }
 
 // add queues an event unless its id was seen already (webhooks are delivered at least once).
-func (w *contactSync) add(e activities.Event) {
+func (w *contactSync) add(e domain.Event) {
 	if e.ID != "" {
 		if w.seen[e.ID] {
 			return
@@ -151,7 +112,7 @@ func (w *contactSync) add(e activities.Event) {
 		}
 	}
 	if e.ReplyTo != "" {
-		w.st.Notify = append(w.st.Notify, PersonDoneRequest{WorkflowID: e.ReplyTo})
+		w.st.Notify = append(w.st.Notify, domain.PersonDoneRequest{WorkflowID: e.ReplyTo})
 	}
 	w.st.Pending = append(w.st.Pending, e)
 }
@@ -194,7 +155,7 @@ func (w *contactSync) drain(ctx workflow.Context, events workflow.ReceiveChannel
 		return err
 	}
 	for {
-		var e activities.Event
+		var e domain.Event
 		if !events.ReceiveAsync(&e) {
 			return nil
 		}
@@ -209,7 +170,7 @@ func (w *contactSync) syncNow(ctx workflow.Context) (PassResult, error) {
 	if w.running {
 		target++
 	}
-	w.add(activities.Event{Source: activities.SourceOperator, Kind: activities.KindAll, OccurredAt: workflow.Now(ctx)})
+	w.add(domain.Event{Source: domain.SourceOperator, Kind: domain.KindAll, OccurredAt: workflow.Now(ctx)})
 	if err := workflow.Await(ctx, func() bool { return w.st.Passes >= target }); err != nil {
 		return PassResult{}, err
 	}
@@ -220,17 +181,17 @@ func (w *contactSync) syncNow(ctx workflow.Context) (PassResult, error) {
 type needs struct{ contact, tags, notes, tasks bool }
 
 // partsTouched says which parts of the person a batch of events asks to sync.
-func partsTouched(batch []activities.Event) needs {
+func partsTouched(batch []domain.Event) needs {
 	var n needs
 	for _, e := range batch {
 		switch e.Kind {
-		case activities.KindContact, activities.KindContactDeleted, activities.KindAppointment:
+		case domain.KindContact, domain.KindContactDeleted, domain.KindAppointment:
 			n.contact = true
-		case activities.KindTags:
+		case domain.KindTags:
 			n.tags = true
-		case activities.KindNotes:
+		case domain.KindNotes:
 			n.notes = true
-		case activities.KindTasks:
+		case domain.KindTasks:
 			n.tasks = true
 		default: // KindAll and anything unknown: a full pass is the safe answer
 			n = needs{true, true, true, true}
@@ -267,7 +228,7 @@ func activityOptions(ctx workflow.Context) workflow.Context {
 }
 
 // runPass runs one sync pass over a batch of events; it reports whether the link is gone.
-func (w *contactSync) runPass(ctx workflow.Context, batch []activities.Event) (gone bool) {
+func (w *contactSync) runPass(ctx workflow.Context, batch []domain.Event) (gone bool) {
 	n := partsTouched(batch)
 	w.running = true
 	result := PassResult{Pass: w.st.Passes + 1}
@@ -291,11 +252,11 @@ func (w *contactSync) runPass(ctx workflow.Context, batch []activities.Event) (g
 	result.Summary = w.st.LastPlan
 	if failed {
 		result.Error = w.st.LastError
-		w.setStatus(StatusError)
+		w.setStatus(domain.StatusError)
 	} else {
 		w.st.LastError = ""
-		if w.st.Status != StatusDeleted {
-			w.setStatus(StatusOK)
+		if w.st.Status != domain.StatusDeleted {
+			w.setStatus(domain.StatusOK)
 		}
 	}
 	w.lastPass = result
@@ -315,8 +276,8 @@ type contactStep struct {
 
 // syncContact plans and applies the contact itself, and returns which of the other parts
 // the pass still needs: a first-sync merge needs them all, a create or delete fewer.
-func (w *contactSync) syncContact(ctx workflow.Context, batch []activities.Event, n needs) (contactStep, needs) {
-	in := activities.PlanInput{Ref: w.st.Ref, Events: batch}
+func (w *contactSync) syncContact(ctx workflow.Context, batch []domain.Event, n needs) (contactStep, needs) {
+	in := domain.PlanInput{Ref: w.st.Ref, Events: batch}
 	plan, createdOn, matched, err := w.planAndApplyContact(ctx, in)
 	if matched && err == nil {
 		// Linked to someone who already existed: their tags, notes and tasks merge now.
@@ -341,7 +302,7 @@ func (w *contactSync) syncContact(ctx workflow.Context, batch []activities.Event
 		}
 	}
 	if len(plan.Deleted) > 0 {
-		w.setStatus(StatusDeleted)
+		w.setStatus(domain.StatusDeleted)
 		n.tags, n.notes, n.tasks = false, false, false
 	}
 	return out, n
@@ -351,7 +312,7 @@ func (w *contactSync) syncContact(ctx workflow.Context, batch []activities.Event
 // person already there links them and asks for a new plan: their first-sync merge. Bounded:
 // a third find in a row is left to the next event. It returns the last plan, the sides the
 // person was created on, and whether they were matched to someone who already existed.
-func (w *contactSync) planAndApplyContact(ctx workflow.Context, in activities.PlanInput) (plan activities.ContactPlan, createdOn []string, matched bool, err error) {
+func (w *contactSync) planAndApplyContact(ctx workflow.Context, in domain.PlanInput) (plan activities.ContactPlan, createdOn []string, matched bool, err error) {
 	var c *activities.Contacts
 	actx := activityOptions(ctx)
 	for attempt := 0; attempt < maxContactPlans; attempt++ {
@@ -381,7 +342,7 @@ func (w *contactSync) planAndApplyContact(ctx workflow.Context, in activities.Pl
 // time: each writes the same Referrizer contact, which only takes whole-record writes, so
 // two at once could each write back the other's stale read (run before version 1, they ran
 // concurrently and a notes write could erase the tasks written a moment earlier).
-func (w *contactSync) runChildren(ctx workflow.Context, n needs, batch []activities.Event, summaries []string) ([]string, bool) {
+func (w *contactSync) runChildren(ctx workflow.Context, n needs, batch []domain.Event, summaries []string) ([]string, bool) {
 	oneAtATime := workflow.GetVersion(ctx, changeChildrenOneAtATime, workflow.DefaultVersion, 1) >= 1
 	type child struct {
 		object string
@@ -393,7 +354,7 @@ func (w *contactSync) runChildren(ctx workflow.Context, n needs, batch []activit
 		if err := k.future.Get(ctx, &out); err != nil {
 			failed = true
 			summaries = append(summaries, k.object+" failed")
-			w.deadLetter(ctx, "ContactSync."+k.object, activities.PlanInput{Ref: w.st.Ref, Events: batch}, err)
+			w.deadLetter(ctx, "ContactSync."+k.object, domain.PlanInput{Ref: w.st.Ref, Events: batch}, err)
 			return
 		}
 		summaries = append(summaries, k.object+": "+out.Summary)
@@ -409,7 +370,7 @@ func (w *contactSync) runChildren(ctx workflow.Context, n needs, batch []activit
 		}
 		w.st.ChildSeq++
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:        ChildWorkflowID(w.st.ConnectionID, w.st.LinkID, k.object, w.st.ChildSeq),
+			WorkflowID:        domain.ChildWorkflowID(w.st.ConnectionID, w.st.LinkID, k.object, w.st.ChildSeq),
 			ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_TERMINATE,
 			// The child retries its activities itself; a failed child is reported, not rerun.
 			WorkflowRunTimeout: time.Hour,
@@ -443,7 +404,7 @@ func (w *contactSync) setStatus(s string) {
 }
 
 // deadLetter records an exhausted failure so an operator can replay it.
-func (w *contactSync) deadLetter(ctx workflow.Context, kind string, input activities.PlanInput, cause error) {
+func (w *contactSync) deadLetter(ctx workflow.Context, kind string, input domain.PlanInput, cause error) {
 	w.st.LastError = fmt.Sprintf("%s: %v", kind, cause)
 	info := workflow.GetInfo(ctx)
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
@@ -475,22 +436,22 @@ func (w *contactSync) notify(ctx workflow.Context, created, failed bool) {
 	w.st.Notify = nil
 	for _, id := range order {
 		// A finished backfill cannot be signalled; that is fine, it no longer waits.
-		_ = workflow.SignalExternalWorkflow(ctx, id, "", SignalPersonDone, PersonDone{LinkID: w.st.LinkID, Created: created, Failed: failed, Count: count[id]}).Get(ctx, nil)
+		_ = workflow.SignalExternalWorkflow(ctx, id, "", domain.SignalPersonDone, domain.PersonDone{LinkID: w.st.LinkID, Created: created, Failed: failed, Count: count[id]}).Get(ctx, nil)
 	}
 }
 
 // describe keeps the search attributes and the UI's current-details line up to date.
 func (w *contactSync) describe(ctx workflow.Context) {
 	if w.saDirty || w.st.Passes == 0 {
-		updates := []temporal.SearchAttributeUpdate{SAConnection.ValueSet(w.st.ConnectionID)}
+		updates := []temporal.SearchAttributeUpdate{domain.SAConnection.ValueSet(w.st.ConnectionID)}
 		if w.st.GHLID != "" {
-			updates = append(updates, SAGHLID.ValueSet(w.st.GHLID))
+			updates = append(updates, domain.SAGHLID.ValueSet(w.st.GHLID))
 		}
 		if w.st.RZID != "" {
-			updates = append(updates, SARZID.ValueSet(w.st.RZID))
+			updates = append(updates, domain.SARZID.ValueSet(w.st.RZID))
 		}
 		if w.st.Status != "" {
-			updates = append(updates, SAStatus.ValueSet(w.st.Status))
+			updates = append(updates, domain.SAStatus.ValueSet(w.st.Status))
 		}
 		if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 			workflow.GetLogger(ctx).Warn("upsert search attributes failed", "error", err)

@@ -15,19 +15,20 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/workflows"
 )
 
 // recorder counts what the mocked activities were asked to do.
 type recorder struct {
 	mu       sync.Mutex
-	plans    [][]activities.Event
+	plans    [][]domain.Event
 	applies  int
 	children map[string]int
 	dead     []activities.DeadLetterInput
 }
 
-func (r *recorder) plan(_ context.Context, in activities.PlanInput) (activities.ContactPlan, error) {
+func (r *recorder) plan(_ context.Context, in domain.PlanInput) (activities.ContactPlan, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.plans = append(r.plans, in.Events)
@@ -64,7 +65,7 @@ func newEnv(t *testing.T, planErr ...error) (*testsuite.TestWorkflowEnvironment,
 		plan  any
 		apply any
 	}{{"tags", o.PlanTags, o.ApplyTags}, {"notes", o.PlanNotes, o.ApplyNotes}, {"tasks", o.PlanTasks, o.ApplyTasks}} {
-		env.OnActivity(obj.plan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PlanInput) (activities.ObjectPlan, error) {
+		env.OnActivity(obj.plan, mock.Anything, mock.Anything).Return(func(_ context.Context, in domain.PlanInput) (activities.ObjectPlan, error) {
 			r.mu.Lock()
 			r.children[obj.name]++
 			r.mu.Unlock()
@@ -81,37 +82,37 @@ func newEnv(t *testing.T, planErr ...error) (*testsuite.TestWorkflowEnvironment,
 	return env, r
 }
 
-var ref = activities.Ref{ConnectionID: "c1", LinkID: "l1"}
+var ref = domain.Ref{ConnectionID: "c1", LinkID: "l1"}
 
-func ev(id, kind string) activities.Event {
-	return activities.Event{Source: activities.SourceGHL, ID: id, Kind: kind}
+func ev(id, kind string) domain.Event {
+	return domain.Event{Source: domain.SourceGHL, ID: id, Kind: kind}
 }
 
 // A burst of events inside the debounce window becomes one pass; a duplicate delivery of
 // an event id is dropped.
 func TestContactSyncDebouncesAndDedupes(t *testing.T) {
 	env, r := newEnv(t)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-1", activities.KindContact)) }, time.Millisecond)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-2", activities.KindContact)) }, 300*time.Millisecond)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-1", activities.KindContact)) }, 600*time.Millisecond)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(domain.SignalEvent, ev("wh-1", domain.KindContact)) }, time.Millisecond)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(domain.SignalEvent, ev("wh-2", domain.KindContact)) }, 300*time.Millisecond)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(domain.SignalEvent, ev("wh-1", domain.KindContact)) }, 600*time.Millisecond)
 	// After the pass: the duplicate of wh-2 again, then a new event for a second pass.
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-2", activities.KindContact)) }, 5*time.Second)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-3", activities.KindContact)) }, 6*time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(domain.SignalEvent, ev("wh-2", domain.KindContact)) }, 5*time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(domain.SignalEvent, ev("wh-3", domain.KindContact)) }, 6*time.Second)
 	env.RegisterDelayedCallback(func() {
-		res, err := env.QueryWorkflow(workflows.QueryState)
+		res, err := env.QueryWorkflow(domain.QueryState)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var st workflows.ContactState
+		var st domain.ContactState
 		if err := res.Get(&st); err != nil {
 			t.Fatal(err)
 		}
-		if st.Passes != 2 || st.GHLID != "g1" || st.RZID != "r1" || st.Status != workflows.StatusOK || st.LastPlan == "" {
+		if st.Passes != 2 || st.GHLID != "g1" || st.RZID != "r1" || st.Status != domain.StatusOK || st.LastPlan == "" {
 			t.Errorf("state after two passes = %+v", st)
 		}
 		env.CancelWorkflow()
 	}, 20*time.Second)
-	env.ExecuteWorkflow(workflows.ContactSync, workflows.ContactSyncInput{Ref: ref, Debounce: time.Second})
+	env.ExecuteWorkflow(workflows.ContactSync, domain.ContactSyncInput{Ref: ref, Debounce: time.Second})
 
 	if len(r.plans) != 2 {
 		t.Fatalf("passes = %d, want 2 (burst coalesced, duplicates dropped)", len(r.plans))
@@ -130,7 +131,7 @@ func TestContactSyncDebouncesAndDedupes(t *testing.T) {
 	}
 }
 
-func ids(evs []activities.Event) string {
+func ids(evs []domain.Event) string {
 	s := ""
 	for i, e := range evs {
 		if i > 0 {
@@ -145,12 +146,12 @@ func ids(evs []activities.Event) string {
 func TestContactSyncRunsChildren(t *testing.T) {
 	env, r := newEnv(t)
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(workflows.SignalEvent, ev("n1", activities.KindNotes))
-		env.SignalWorkflow(workflows.SignalEvent, ev("t1", activities.KindTasks))
+		env.SignalWorkflow(domain.SignalEvent, ev("n1", domain.KindNotes))
+		env.SignalWorkflow(domain.SignalEvent, ev("t1", domain.KindTasks))
 	}, time.Millisecond)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("g1", activities.KindTags)) }, 5*time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(domain.SignalEvent, ev("g1", domain.KindTags)) }, 5*time.Second)
 	env.RegisterDelayedCallback(env.CancelWorkflow, 20*time.Second)
-	env.ExecuteWorkflow(workflows.ContactSync, workflows.ContactSyncInput{Ref: ref})
+	env.ExecuteWorkflow(workflows.ContactSync, domain.ContactSyncInput{Ref: ref})
 
 	if len(r.plans) != 0 {
 		t.Errorf("contact plans = %d, want 0 for object-only events", len(r.plans))
@@ -168,17 +169,17 @@ func TestContactSyncRunsChildren(t *testing.T) {
 // shows the error.
 func TestContactSyncDeadLettersExhaustedFailures(t *testing.T) {
 	env, r := newEnv(t, temporal.NewNonRetryableApplicationError("ghl: validation", activities.ErrTypeValidation, errors.New("bad email")))
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-9", activities.KindContact)) }, time.Millisecond)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(domain.SignalEvent, ev("wh-9", domain.KindContact)) }, time.Millisecond)
 	env.RegisterDelayedCallback(func() {
-		res, _ := env.QueryWorkflow(workflows.QueryState)
-		var st workflows.ContactState
+		res, _ := env.QueryWorkflow(domain.QueryState)
+		var st domain.ContactState
 		_ = res.Get(&st)
-		if st.Status != workflows.StatusError || st.LastError == "" {
+		if st.Status != domain.StatusError || st.LastError == "" {
 			t.Errorf("state after failure = %+v", st)
 		}
 		env.CancelWorkflow()
 	}, 10*time.Second)
-	env.ExecuteWorkflow(workflows.ContactSync, workflows.ContactSyncInput{Ref: ref})
+	env.ExecuteWorkflow(workflows.ContactSync, domain.ContactSyncInput{Ref: ref})
 
 	if len(r.dead) != 1 || r.dead[0].Kind != "ContactSync.contact" || len(r.dead[0].Input.Events) != 1 || r.dead[0].WorkflowID == "" {
 		t.Fatalf("dead letters = %+v", r.dead)
@@ -189,18 +190,18 @@ func TestContactSyncDeadLettersExhaustedFailures(t *testing.T) {
 // dedupe set and its counters.
 func TestContactSyncContinuesAsNewWithState(t *testing.T) {
 	env, _ := newEnv(t)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-1", activities.KindContact)) }, time.Millisecond)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, ev("wh-2", activities.KindContact)) }, 5*time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(domain.SignalEvent, ev("wh-1", domain.KindContact)) }, time.Millisecond)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(domain.SignalEvent, ev("wh-2", domain.KindContact)) }, 5*time.Second)
 	// Suggested while idle: the workflow continues as new without waiting for more work.
 	env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, 10*time.Second)
-	env.ExecuteWorkflow(workflows.ContactSync, workflows.ContactSyncInput{Ref: ref, Debounce: time.Second})
+	env.ExecuteWorkflow(workflows.ContactSync, domain.ContactSyncInput{Ref: ref, Debounce: time.Second})
 
 	err := env.GetWorkflowError()
 	var can *workflow.ContinueAsNewError
 	if !errors.As(err, &can) {
 		t.Fatalf("workflow ended with %v, want continue-as-new", err)
 	}
-	var next workflows.ContactSyncInput
+	var next domain.ContactSyncInput
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
 		t.Fatal(err)
 	}
@@ -226,21 +227,21 @@ func TestContactSyncNowUpdate(t *testing.T) {
 	var got workflows.PassResult
 	var updErr error
 	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(workflows.UpdateSyncNow, "u1", &testsuite.TestUpdateCallback{
+		env.UpdateWorkflow(domain.UpdateSyncNow, "u1", &testsuite.TestUpdateCallback{
 			OnAccept:   func() {},
 			OnReject:   func(err error) { updErr = err },
 			OnComplete: func(v any, err error) { got, _ = v.(workflows.PassResult); updErr = err },
 		})
 	}, time.Millisecond)
 	env.RegisterDelayedCallback(env.CancelWorkflow, 30*time.Second)
-	env.ExecuteWorkflow(workflows.ContactSync, workflows.ContactSyncInput{Ref: ref})
+	env.ExecuteWorkflow(workflows.ContactSync, domain.ContactSyncInput{Ref: ref})
 	if updErr != nil {
 		t.Fatal(updErr)
 	}
 	if got.Pass != 1 || got.Summary == "" {
 		t.Errorf("update result = %+v", got)
 	}
-	if len(r.plans) != 1 || r.plans[0][0].Source != activities.SourceOperator {
+	if len(r.plans) != 1 || r.plans[0][0].Source != domain.SourceOperator {
 		t.Errorf("plans = %+v", r.plans)
 	}
 }
@@ -257,11 +258,11 @@ func TestContactSyncActivitiesHaveHeartbeatTimeout(t *testing.T) {
 		seen[info.ActivityType.Name] = info.HeartbeatTimeout
 	})
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(workflows.SignalEvent, ev("c1", activities.KindContact))
-		env.SignalWorkflow(workflows.SignalEvent, ev("n1", activities.KindNotes))
+		env.SignalWorkflow(domain.SignalEvent, ev("c1", domain.KindContact))
+		env.SignalWorkflow(domain.SignalEvent, ev("n1", domain.KindNotes))
 	}, time.Millisecond)
 	env.RegisterDelayedCallback(env.CancelWorkflow, 20*time.Second)
-	env.ExecuteWorkflow(workflows.ContactSync, workflows.ContactSyncInput{Ref: ref})
+	env.ExecuteWorkflow(workflows.ContactSync, domain.ContactSyncInput{Ref: ref})
 	for _, name := range []string{"PlanContact", "ApplyContact", "PlanNotes"} {
 		if got, ok := seen[name]; !ok || got != workflows.HeartbeatTimeout {
 			t.Errorf("%s: heartbeat timeout %v (ran: %v), want %v", name, got, ok, workflows.HeartbeatTimeout)

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/workflows"
 )
 
@@ -22,21 +23,21 @@ func TestReconcileStepsAndContinueAsNew(t *testing.T) {
 	r := &activities.Reconciler{}
 	env.RegisterActivity(r)
 	var phases []string
-	env.OnActivity(r.ReconcileStep, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ReconcileInput) (activities.ReconcileStepResult, error) {
+	env.OnActivity(r.ReconcileStep, mock.Anything, mock.Anything).Return(func(_ context.Context, in domain.ReconcileInput) (activities.ReconcileStepResult, error) {
 		st := *in.State
 		phases = append(phases, st.Phase)
 		st.Result.ChangesRead++
-		next := map[string]string{activities.ReconcileChanges: activities.ReconcileOpenTasks, activities.ReconcileOpenTasks: activities.ReconcileSweep,
-			activities.ReconcileSweep: activities.ReconcileDeletes, activities.ReconcileDeletes: activities.ReconcileDone}
+		next := map[string]string{domain.ReconcileChanges: domain.ReconcileOpenTasks, domain.ReconcileOpenTasks: domain.ReconcileSweep,
+			domain.ReconcileSweep: domain.ReconcileDeletes, domain.ReconcileDeletes: domain.ReconcileDone}
 		st.Phase = next[st.Phase]
 		return activities.ReconcileStepResult{State: st, PhaseDone: true}, nil
 	})
-	env.ExecuteWorkflow(workflows.Reconcile, activities.ReconcileInput{ConnectionID: "c1", StepsPerRun: 3})
+	env.ExecuteWorkflow(workflows.Reconcile, domain.ReconcileInput{ConnectionID: "c1", StepsPerRun: 3})
 	var can *workflow.ContinueAsNewError
 	if err := env.GetWorkflowError(); !errors.As(err, &can) {
 		t.Fatalf("after 3 steps: err = %v, want continue-as-new", err)
 	}
-	want := []string{activities.ReconcileChanges, activities.ReconcileOpenTasks, activities.ReconcileSweep}
+	want := []string{domain.ReconcileChanges, domain.ReconcileOpenTasks, domain.ReconcileSweep}
 	if len(phases) != len(want) {
 		t.Fatalf("phases %v, want %v", phases, want)
 	}
@@ -45,36 +46,36 @@ func TestReconcileStepsAndContinueAsNew(t *testing.T) {
 			t.Errorf("phases %v, want %v", phases, want)
 		}
 	}
-	var seen activities.ReconcileState
-	if v, err := env.QueryWorkflow(workflows.QueryProgress); err != nil {
+	var seen domain.ReconcileState
+	if v, err := env.QueryWorkflow(domain.QueryProgress); err != nil {
 		t.Errorf("progress query: %v", err)
-	} else if err := v.Get(&seen); err != nil || seen.Phase != activities.ReconcileDeletes || seen.Runs != 1 || seen.Steps != 3 {
+	} else if err := v.Get(&seen); err != nil || seen.Phase != domain.ReconcileDeletes || seen.Runs != 1 || seen.Steps != 3 {
 		t.Errorf("progress = %+v, %v", seen, err)
 	}
 
 	// The next run carries the position: it does the last phase only.
-	var in activities.ReconcileInput
+	var in domain.ReconcileInput
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &in); err != nil {
 		t.Fatal(err)
 	}
-	if in.State == nil || in.State.Phase != activities.ReconcileDeletes || in.State.Steps != 3 || in.State.Result.ChangesRead != 3 {
+	if in.State == nil || in.State.Phase != domain.ReconcileDeletes || in.State.Steps != 3 || in.State.Result.ChangesRead != 3 {
 		t.Fatalf("continued with %+v", in.State)
 	}
 	env2 := s.NewTestWorkflowEnvironment()
 	env2.RegisterActivity(r)
 	phases = nil
-	env2.OnActivity(r.ReconcileStep, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ReconcileInput) (activities.ReconcileStepResult, error) {
+	env2.OnActivity(r.ReconcileStep, mock.Anything, mock.Anything).Return(func(_ context.Context, in domain.ReconcileInput) (activities.ReconcileStepResult, error) {
 		st := *in.State
 		phases = append(phases, st.Phase)
-		st.Phase = activities.ReconcileDone
+		st.Phase = domain.ReconcileDone
 		return activities.ReconcileStepResult{State: st, PhaseDone: true}, nil
 	})
 	env2.ExecuteWorkflow(workflows.Reconcile, in)
-	var res activities.ReconcileResult
+	var res domain.ReconcileResult
 	if err := env2.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	if len(phases) != 1 || phases[0] != activities.ReconcileDeletes || res.Steps != 4 || res.ChangesRead != 3 {
+	if len(phases) != 1 || phases[0] != domain.ReconcileDeletes || res.Steps != 4 || res.ChangesRead != 3 {
 		t.Errorf("second run: phases %v, result %+v", phases, res)
 	}
 }

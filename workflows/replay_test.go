@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/hlrz/hlrz/internal/codec"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/workflows"
 )
@@ -29,8 +30,8 @@ func TestReplayCommittedHistories(t *testing.T) {
 	}
 	covered := map[string]bool{}
 	for _, f := range files {
-		for _, name := range []string{workflows.ContactSyncName, workflows.TagSyncName, workflows.NoteSyncName, workflows.TaskSyncName,
-			workflows.BackfillName, workflows.ReferrizerPollName, workflows.ReconcileName} {
+		for _, name := range []string{domain.ContactSyncName, domain.TagSyncName, domain.NoteSyncName, domain.TaskSyncName,
+			domain.BackfillName, domain.ReferrizerPollName, domain.ReconcileName} {
 			if strings.Contains(filepath.Base(f), "-"+name+"-") {
 				covered[name] = true
 			}
@@ -46,8 +47,8 @@ func TestReplayCommittedHistories(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range []string{workflows.ContactSyncName, workflows.TagSyncName, workflows.NoteSyncName, workflows.TaskSyncName,
-		workflows.BackfillName, workflows.ReferrizerPollName, workflows.ReconcileName} {
+	for _, name := range []string{domain.ContactSyncName, domain.TagSyncName, domain.NoteSyncName, domain.TaskSyncName,
+		domain.BackfillName, domain.ReferrizerPollName, domain.ReconcileName} {
 		if !covered[name] {
 			t.Errorf("no committed history replays workflow %s (record with HLRZ_RECORD_HISTORIES=1 go test ./internal/e2e/)", name)
 		}

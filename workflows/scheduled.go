@@ -8,21 +8,13 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/hlrz/hlrz/activities"
-)
-
-// Schedule defaults.
-const (
-	DefaultPollInterval      = 5 * time.Minute
-	DefaultReconcileInterval = 30 * time.Minute
-	DefaultReconcileShare    = 0.2 // of the HighLevel rate budget
-	DefaultReconcileMax      = 500 // people whose tasks one run re-reads (single-activity reconcile)
-	DefaultReconcileSteps    = 50  // reconcile steps per workflow run before continue-as-new
+	"github.com/hlrz/hlrz/internal/domain"
 )
 
 // ReferrizerPoll pages a connection's Referrizer contacts, compares each with the ledger,
 // and signals only people that changed, are new, or went missing. A Temporal Schedule per
 // connection starts it (overlap: skip).
-func ReferrizerPoll(ctx workflow.Context, in activities.PollInput) (activities.PollResult, error) {
+func ReferrizerPoll(ctx workflow.Context, in domain.PollInput) (activities.PollResult, error) {
 	if in.PageSize <= 0 {
 		in.PageSize = 100
 	}
@@ -47,12 +39,12 @@ func ReferrizerPoll(ctx workflow.Context, in activities.PollInput) (activities.P
 // differs from the ledger. Each step is an activity that stores its position, so a run
 // resumes where a failed one stopped; a run continues as new after StepsPerRun steps.
 // Executions started before this change keep running the single-activity reconcile.
-func Reconcile(ctx workflow.Context, in activities.ReconcileInput) (activities.ReconcileResult, error) {
+func Reconcile(ctx workflow.Context, in domain.ReconcileInput) (domain.ReconcileResult, error) {
 	if in.BudgetShare <= 0 || in.BudgetShare > 1 {
-		in.BudgetShare = DefaultReconcileShare
+		in.BudgetShare = domain.DefaultReconcileShare
 	}
 	if in.MaxPeople <= 0 {
-		in.MaxPeople = DefaultReconcileMax
+		in.MaxPeople = domain.DefaultReconcileMax
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Hour,
@@ -64,22 +56,22 @@ func Reconcile(ctx workflow.Context, in activities.ReconcileInput) (activities.R
 	})
 	var r *activities.Reconciler
 	if workflow.GetVersion(ctx, changeReconcileSteps, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		var out activities.ReconcileResult
+		var out domain.ReconcileResult
 		err := workflow.ExecuteActivity(actx, r.ReconcileConnection, in).Get(ctx, &out)
 		return out, err
 	}
 	if in.StepsPerRun <= 0 {
-		in.StepsPerRun = DefaultReconcileSteps
+		in.StepsPerRun = domain.DefaultReconcileSteps
 	}
 	st := in.State
 	if st == nil {
-		st = &activities.ReconcileState{Phase: activities.ReconcileChanges, StartedAt: workflow.Now(ctx)}
+		st = &domain.ReconcileState{Phase: domain.ReconcileChanges, StartedAt: workflow.Now(ctx)}
 	}
 	st.Runs++
-	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (activities.ReconcileState, error) { return *st, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, domain.QueryProgress, func() (domain.ReconcileState, error) { return *st, nil }); err != nil {
 		return st.Result, err
 	}
-	for steps := 0; st.Phase != activities.ReconcileDone; steps++ {
+	for steps := 0; st.Phase != domain.ReconcileDone; steps++ {
 		if steps >= in.StepsPerRun {
 			next := in
 			next.State = st
@@ -100,7 +92,7 @@ func Reconcile(ctx workflow.Context, in activities.ReconcileInput) (activities.R
 	return st.Result, nil
 }
 
-func reconcileDetails(st activities.ReconcileState) string {
+func reconcileDetails(st domain.ReconcileState) string {
 	r := st.Result
 	return fmt.Sprintf("**%s** · steps %d · runs %d · changes read %d, signalled %d (new %d) · open-task people %d (changed %d) · swept %d (changed %d) · listed %d · deleted %d · calls %d (list %d)",
 		st.Phase, st.Steps, st.Runs, r.ChangesRead, r.ChangesSignalled, r.New, r.TasksChecked, r.TasksChanged, r.Swept, r.SweepChanged, r.ContactsListed, r.Deleted, r.Calls, r.ListCalls)

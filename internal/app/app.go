@@ -36,6 +36,7 @@ import (
 	"github.com/hlrz/hlrz/internal/connector"
 	"github.com/hlrz/hlrz/internal/devserver"
 	"github.com/hlrz/hlrz/internal/dispatch"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/heartbeat"
 	"github.com/hlrz/hlrz/internal/metrics"
@@ -338,7 +339,7 @@ func (a *App) connectTemporal(ctx context.Context, opts Options) error {
 	if cfg.Dev {
 		dev, err := devserver.Start(ctx, devserver.Config{
 			DataDir: filepath.Join(cfg.DataDir, "temporal"), Port: cfg.TemporalPort, UIPort: cfg.UIPort,
-			SearchAttributes: workflows.SearchAttributes(),
+			SearchAttributes: domain.SearchAttributes(),
 			CodecEndpoint:    "http://" + a.InternalAddr + "/codec",
 		})
 		if err != nil {
@@ -484,7 +485,7 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		return fmt.Errorf("list search attributes of namespace %s: %w", namespace, err)
 	}
 	missing := map[string]enumspb.IndexedValueType{}
-	for name, typ := range workflows.SearchAttributes() {
+	for name, typ := range domain.SearchAttributes() {
 		if _, ok := have.CustomAttributes[name]; !ok {
 			missing[name] = typ
 		}

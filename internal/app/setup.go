@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/hlrz/hlrz/activities"
 	"github.com/hlrz/hlrz/internal/config"
 	"github.com/hlrz/hlrz/internal/setupapp"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
@@ -38,7 +39,8 @@ func (a *App) mountSetupPage(public *http.ServeMux) error {
 	}
 	h, err := setupapp.New(setupapp.Config{
 		Store: a.Store, Keys: a.Config.Keys, SharedSecret: secret, Temporal: a.Temporal, TaskQueue: a.Config.TaskQueue,
-		Conns: a.Conns, Signal: a.Dispatch, RZBaseURL: a.Config.RZBaseURL, Logger: a.log,
+		Conns: a.Conns, Signal: a.Dispatch, Preview: activities.PreviewFirstSync, RZBaseURL: a.Config.RZBaseURL,
+		Logger: a.log,
 	})
 	if err != nil {
 		return fmt.Errorf("setup page: %w", err)

@@ -44,7 +44,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/metrics"
 	"github.com/hlrz/hlrz/internal/store"
@@ -86,7 +86,7 @@ type Store interface {
 
 // Signaler delivers an event to a person's ContactSync; *dispatch.Dispatcher implements it.
 type Signaler interface {
-	Signal(ctx context.Context, ref activities.Ref, ev activities.Event) error
+	Signal(ctx context.Context, ref domain.Ref, ev domain.Event) error
 }
 
 // EchoChecker reports whether an inbound HighLevel event is our own write coming back: its

@@ -24,8 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/hlrz/hlrz/activities"
 	"github.com/hlrz/hlrz/internal/bridge"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/metrics"
 	"github.com/hlrz/hlrz/internal/secrets"
@@ -101,7 +101,7 @@ type recorder struct {
 	byID    map[string]int // successful signals per event id
 	signals []signal
 	// fail, when set, decides whether a call fails (Temporal down).
-	fail func(ev activities.Event) error
+	fail func(ev domain.Event) error
 	// after runs after each successful signal with the number so far.
 	after    func(n int)
 	failures atomic.Int64
@@ -109,13 +109,13 @@ type recorder struct {
 }
 
 type signal struct {
-	Ref   activities.Ref
-	Event activities.Event
+	Ref   domain.Ref
+	Event domain.Event
 }
 
 func newRecorder() *recorder { return &recorder{byID: map[string]int{}} }
 
-func (r *recorder) Signal(ctx context.Context, ref activities.Ref, ev activities.Event) error {
+func (r *recorder) Signal(ctx context.Context, ref domain.Ref, ev domain.Event) error {
 	if r.delay > 0 {
 		select {
 		case <-time.After(r.delay):
@@ -146,7 +146,7 @@ func (r *recorder) Signal(ctx context.Context, ref activities.Ref, ev activities
 	return nil
 }
 
-func (r *recorder) setFail(f func(activities.Event) error) {
+func (r *recorder) setFail(f func(domain.Event) error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.fail = f

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/store"
 )
@@ -191,7 +191,7 @@ func (b *Bridge) handle(ctx context.Context, ev store.InboxEvent, tripped *atomi
 	}
 
 	contactID := env.ContactID
-	if contactID == "" && kind == activities.KindTasks && env.ObjectID != "" {
+	if contactID == "" && kind == domain.KindTasks && env.ObjectID != "" {
 		title := ""
 		if te, ok := env.Payload.(*ghl.TaskEvent); ok && te != nil {
 			title = te.Title
@@ -208,7 +208,7 @@ func (b *Bridge) handle(ctx context.Context, ev store.InboxEvent, tripped *atomi
 
 	var link store.Link
 	created := false
-	if kind == activities.KindContactDeleted {
+	if kind == domain.KindContactDeleted {
 		// A person we never linked was never synced: there is nothing to delete elsewhere,
 		// and creating a link for a deleted contact would only start a pointless workflow.
 		link, err = b.store.LinkBy(ctx, conn.ID, store.SideGHL, contactID)
@@ -230,7 +230,7 @@ func (b *Bridge) handle(ctx context.Context, ev store.InboxEvent, tripped *atomi
 			// Fail open: a needless signal costs one sync pass, a dropped one loses a change.
 			b.log.Warn("relay: echo check failed; signalling", "inboxId", ev.ID, "webhookId", env.WebhookID, "connection", conn.ID, "link", link.ID, "error", err)
 		case echo:
-			b.metrics.Echoes.WithLabelValues(activities.SourceGHL).Inc()
+			b.metrics.Echoes.WithLabelValues(domain.SourceGHL).Inc()
 			return done(store.InboxEcho, "")
 		}
 	}
@@ -242,11 +242,11 @@ func (b *Bridge) handle(ctx context.Context, ev store.InboxEvent, tripped *atomi
 	if occurred.IsZero() {
 		occurred = ev.ReceivedAt
 	}
-	event := activities.Event{Source: activities.SourceGHL, ID: env.WebhookID, Kind: kind, OccurredAt: occurred.UTC()}
-	if kind == activities.KindNotes || kind == activities.KindTasks || kind == activities.KindAppointment {
+	event := domain.Event{Source: domain.SourceGHL, ID: env.WebhookID, Kind: kind, OccurredAt: occurred.UTC()}
+	if kind == domain.KindNotes || kind == domain.KindTasks || kind == domain.KindAppointment {
 		event.ObjectID = env.ObjectID
 	}
-	ref := activities.Ref{ConnectionID: conn.ID, LinkID: link.ID}
+	ref := domain.Ref{ConnectionID: conn.ID, LinkID: link.ID}
 	sctx, cancel := context.WithTimeout(ctx, b.cfg.SignalTimeout)
 	err = b.sig.Signal(sctx, ref, event)
 	cancel()
@@ -366,17 +366,17 @@ func (b *Bridge) UpdateGauges(ctx context.Context) error {
 func KindOf(eventType string) (string, bool) {
 	switch eventType {
 	case ghl.EventContactCreate, ghl.EventContactUpdate, ghl.EventContactDndUpdate:
-		return activities.KindContact, true
+		return domain.KindContact, true
 	case ghl.EventContactDelete:
-		return activities.KindContactDeleted, true
+		return domain.KindContactDeleted, true
 	case ghl.EventContactTagUpdate:
-		return activities.KindTags, true
+		return domain.KindTags, true
 	case ghl.EventNoteCreate, ghl.EventNoteUpdate, ghl.EventNoteDelete:
-		return activities.KindNotes, true
+		return domain.KindNotes, true
 	case ghl.EventTaskCreate, ghl.EventTaskComplete, ghl.EventTaskDelete:
-		return activities.KindTasks, true
+		return domain.KindTasks, true
 	case ghl.EventAppointmentCreate, ghl.EventAppointmentUpdate, ghl.EventAppointmentDelete:
-		return activities.KindAppointment, true
+		return domain.KindAppointment, true
 	}
 	return "", false
 }

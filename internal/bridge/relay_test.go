@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hlrz/hlrz/activities"
 	"github.com/hlrz/hlrz/internal/bridge"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/store"
 )
@@ -28,20 +28,20 @@ func TestRelayMapsEventsToSignals(t *testing.T) {
 		objectID  string
 		wantState store.InboxState
 	}{
-		{typ: "ContactCreate", fields: map[string]any{"id": "c-1"}, contact: "c-1", kind: activities.KindContact},
-		{typ: "ContactUpdate", fields: map[string]any{"id": "c-1"}, contact: "c-1", kind: activities.KindContact},
-		{typ: "ContactDndUpdate", fields: map[string]any{"id": "c-1", "dnd": true}, contact: "c-1", kind: activities.KindContact},
-		{typ: "ContactTagUpdate", fields: map[string]any{"id": "c-1", "tags": []string{"vip"}}, contact: "c-1", kind: activities.KindTags},
-		{typ: "NoteCreate", fields: map[string]any{"id": "n-1", "contactId": "c-2", "body": "secret"}, contact: "c-2", kind: activities.KindNotes, objectID: "n-1"},
-		{typ: "NoteUpdate", fields: map[string]any{"id": "n-1", "contactId": "c-2"}, contact: "c-2", kind: activities.KindNotes, objectID: "n-1"},
-		{typ: "NoteDelete", fields: map[string]any{"id": "n-1", "contactId": "c-2"}, contact: "c-2", kind: activities.KindNotes, objectID: "n-1"},
-		{typ: "TaskCreate", fields: map[string]any{"id": "t-1", "contactId": "c-3", "title": "call"}, contact: "c-3", kind: activities.KindTasks, objectID: "t-1"},
-		{typ: "TaskComplete", fields: map[string]any{"id": "t-1", "contactId": "c-3"}, contact: "c-3", kind: activities.KindTasks, objectID: "t-1"},
-		{typ: "TaskDelete", fields: map[string]any{"id": "t-1", "contactId": "c-3"}, contact: "c-3", kind: activities.KindTasks, objectID: "t-1"},
-		{typ: "AppointmentCreate", fields: map[string]any{"appointment": map[string]any{"id": "a-1", "contactId": "c-4"}}, contact: "c-4", kind: activities.KindAppointment, objectID: "a-1"},
-		{typ: "AppointmentUpdate", fields: map[string]any{"appointment": map[string]any{"id": "a-1", "contactId": "c-4"}}, contact: "c-4", kind: activities.KindAppointment, objectID: "a-1"},
-		{typ: "AppointmentDelete", fields: map[string]any{"appointment": map[string]any{"id": "a-1", "contactId": "c-4"}}, contact: "c-4", kind: activities.KindAppointment, objectID: "a-1"},
-		{typ: "ContactDelete", fields: map[string]any{"id": "c-1"}, contact: "c-1", kind: activities.KindContactDeleted},
+		{typ: "ContactCreate", fields: map[string]any{"id": "c-1"}, contact: "c-1", kind: domain.KindContact},
+		{typ: "ContactUpdate", fields: map[string]any{"id": "c-1"}, contact: "c-1", kind: domain.KindContact},
+		{typ: "ContactDndUpdate", fields: map[string]any{"id": "c-1", "dnd": true}, contact: "c-1", kind: domain.KindContact},
+		{typ: "ContactTagUpdate", fields: map[string]any{"id": "c-1", "tags": []string{"vip"}}, contact: "c-1", kind: domain.KindTags},
+		{typ: "NoteCreate", fields: map[string]any{"id": "n-1", "contactId": "c-2", "body": "secret"}, contact: "c-2", kind: domain.KindNotes, objectID: "n-1"},
+		{typ: "NoteUpdate", fields: map[string]any{"id": "n-1", "contactId": "c-2"}, contact: "c-2", kind: domain.KindNotes, objectID: "n-1"},
+		{typ: "NoteDelete", fields: map[string]any{"id": "n-1", "contactId": "c-2"}, contact: "c-2", kind: domain.KindNotes, objectID: "n-1"},
+		{typ: "TaskCreate", fields: map[string]any{"id": "t-1", "contactId": "c-3", "title": "call"}, contact: "c-3", kind: domain.KindTasks, objectID: "t-1"},
+		{typ: "TaskComplete", fields: map[string]any{"id": "t-1", "contactId": "c-3"}, contact: "c-3", kind: domain.KindTasks, objectID: "t-1"},
+		{typ: "TaskDelete", fields: map[string]any{"id": "t-1", "contactId": "c-3"}, contact: "c-3", kind: domain.KindTasks, objectID: "t-1"},
+		{typ: "AppointmentCreate", fields: map[string]any{"appointment": map[string]any{"id": "a-1", "contactId": "c-4"}}, contact: "c-4", kind: domain.KindAppointment, objectID: "a-1"},
+		{typ: "AppointmentUpdate", fields: map[string]any{"appointment": map[string]any{"id": "a-1", "contactId": "c-4"}}, contact: "c-4", kind: domain.KindAppointment, objectID: "a-1"},
+		{typ: "AppointmentDelete", fields: map[string]any{"appointment": map[string]any{"id": "a-1", "contactId": "c-4"}}, contact: "c-4", kind: domain.KindAppointment, objectID: "a-1"},
+		{typ: "ContactDelete", fields: map[string]any{"id": "c-1"}, contact: "c-1", kind: domain.KindContactDeleted},
 		// Not signalled:
 		{typ: "ContactDelete", fields: map[string]any{"id": "never-linked"}, wantState: store.InboxIgnored},
 		{typ: "NoteCreate", fields: map[string]any{"id": "n-2"}, wantState: store.InboxIgnored},
@@ -73,12 +73,12 @@ func TestRelayMapsEventsToSignals(t *testing.T) {
 			if err != nil {
 				t.Fatalf("link of %s: %v", tc.contact, err)
 			}
-			want := activities.Ref{ConnectionID: testConnID, LinkID: link.ID}
+			want := domain.Ref{ConnectionID: testConnID, LinkID: link.ID}
 			if got.Ref != want {
 				t.Errorf("ref %+v, want %+v", got.Ref, want)
 			}
 			ev := got.Event
-			if ev.Source != activities.SourceGHL || ev.ID != id || ev.Kind != tc.kind || ev.ObjectID != tc.objectID {
+			if ev.Source != domain.SourceGHL || ev.ID != id || ev.Kind != tc.kind || ev.ObjectID != tc.objectID {
 				t.Errorf("event %+v, want source ghl, id %s, kind %s, object %q", ev, id, tc.kind, tc.objectID)
 			}
 			if d := time.Since(ev.OccurredAt); d < 0 || d > time.Minute {
@@ -139,7 +139,7 @@ func TestRelayResolvesTaskWithoutContact(t *testing.T) {
 		return f.inboxByKey(webhookID(t, flakyBody)).State == store.InboxSignalled
 	})
 	for _, s := range f.rec.all() {
-		if s.Event.Kind != activities.KindTasks || (s.Event.ObjectID != "t-known" && s.Event.ObjectID != "t-flaky") {
+		if s.Event.Kind != domain.KindTasks || (s.Event.ObjectID != "t-known" && s.Event.ObjectID != "t-flaky") {
 			t.Errorf("unexpected signal %+v", s.Event)
 		}
 	}
@@ -381,7 +381,7 @@ func TestConnectionIDFor(t *testing.T) {
 func TestRelayGauges(t *testing.T) {
 	f := newFixture(t, nil)
 	down := errors.New("temporal unavailable")
-	f.rec.setFail(func(activities.Event) error { return down })
+	f.rec.setFail(func(domain.Event) error { return down })
 	for i := range 3 {
 		f.mustPost(payload("ContactUpdate", testLocation, map[string]any{"id": fmt.Sprintf("c-%d", i)}), http.StatusOK)
 	}
@@ -506,7 +506,7 @@ func TestRelayTemporalDownThenBack(t *testing.T) {
 	f := newFixture(t, func(c *bridge.Config) { c.BatchSize = 20 })
 	var down atomic.Bool
 	down.Store(true)
-	f.rec.setFail(func(activities.Event) error {
+	f.rec.setFail(func(domain.Event) error {
 		if down.Load() {
 			return errors.New("rpc error: code = Unavailable desc = connection refused")
 		}

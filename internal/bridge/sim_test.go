@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hlrz/hlrz/activities"
 	"github.com/hlrz/hlrz/internal/bridge"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 	"github.com/hlrz/hlrz/internal/store"
 )
@@ -85,7 +85,7 @@ func TestSimulatorWebhooksExactlyOneSignalPerEvent(t *testing.T) {
 	}
 	tasks := 0
 	for _, s := range f.rec.all() {
-		if s.Event.Kind != activities.KindTasks {
+		if s.Event.Kind != domain.KindTasks {
 			continue
 		}
 		tasks++

@@ -13,8 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/hlrz/hlrz/activities"
-	"github.com/hlrz/hlrz/workflows"
+	"github.com/hlrz/hlrz/internal/domain"
 )
 
 // Dispatcher signals ContactSync workflows, starting them when needed.
@@ -29,27 +28,27 @@ type Dispatcher struct {
 type ContactDebounce func(connectionID string) int
 
 // Signal delivers ev to the person's ContactSync, starting it if it is not running.
-func (d *Dispatcher) Signal(ctx context.Context, ref activities.Ref, ev activities.Event) error {
+func (d *Dispatcher) Signal(ctx context.Context, ref domain.Ref, ev domain.Event) error {
 	if ref.ConnectionID == "" || ref.LinkID == "" {
 		return fmt.Errorf("dispatch: incomplete ref %+v", ref)
 	}
-	in := workflows.ContactSyncInput{Ref: ref}
+	in := domain.ContactSyncInput{Ref: ref}
 	if d.Debounce != nil {
 		if ms := d.Debounce(ref.ConnectionID); ms > 0 {
 			in.Debounce = msDuration(ms)
 		}
 	}
-	id := workflows.ContactWorkflowID(ref.ConnectionID, ref.LinkID)
-	_, err := d.Client.SignalWithStartWorkflow(ctx, id, workflows.SignalEvent, ev, client.StartWorkflowOptions{
+	id := domain.ContactWorkflowID(ref.ConnectionID, ref.LinkID)
+	_, err := d.Client.SignalWithStartWorkflow(ctx, id, domain.SignalEvent, ev, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: d.TaskQueue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SAConnection.ValueSet(ref.ConnectionID),
+			domain.SAConnection.ValueSet(ref.ConnectionID),
 		),
 		StaticSummary: fmt.Sprintf("Sync of person %s in connection %s", ref.LinkID, ref.ConnectionID),
 		StaticDetails: "One entity workflow per linked person: it coalesces events into sync passes " +
 			"(plan → apply → record base). Query `state` for the link, last pass and last error.",
-	}, workflows.ContactSync, in)
+	}, domain.ContactSyncName, in)
 	if err != nil {
 		return fmt.Errorf("signal %s: %w", id, err)
 	}
@@ -61,13 +60,13 @@ func msDuration(ms int) time.Duration { return time.Duration(ms) * time.Millisec
 // StartBackfill starts a connection's backfill; one already running is left alone.
 func StartBackfill(ctx context.Context, c client.Client, taskQueue, connectionID string) (client.WorkflowRun, error) {
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflows.BackfillWorkflowID(connectionID), TaskQueue: taskQueue,
+		ID: domain.BackfillWorkflowID(connectionID), TaskQueue: taskQueue,
 		StaticSummary: "Backfill of connection " + connectionID,
 		StaticDetails: "Links every person across HighLevel and Referrizer (email, then phone) and gives each a first sync pass. Query `progress`.",
-	}, workflows.Backfill, workflows.BackfillInput{ConnectionID: connectionID})
+	}, domain.BackfillName, domain.BackfillInput{ConnectionID: connectionID})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
-		return c.GetWorkflow(ctx, workflows.BackfillWorkflowID(connectionID), ""), nil
+		return c.GetWorkflow(ctx, domain.BackfillWorkflowID(connectionID), ""), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("start backfill of %s: %w", connectionID, err)

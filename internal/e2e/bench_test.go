@@ -41,6 +41,7 @@ import (
 	"github.com/hlrz/hlrz/activities"
 	"github.com/hlrz/hlrz/internal/app"
 	"github.com/hlrz/hlrz/internal/codec"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/e2e"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
@@ -236,7 +237,7 @@ func benchStart(b *testing.B, o e2e.Options) *e2e.Env {
 
 // benchBackfill seeds pop, runs the backfill to its result and waits until everything is
 // idle. It fails the benchmark on a failed backfill.
-func benchBackfill(b *testing.B, e *e2e.Env, pop app.Population) (app.SeedResult, workflows.BackfillProgress) {
+func benchBackfill(b *testing.B, e *e2e.Env, pop app.Population) (app.SeedResult, domain.BackfillProgress) {
 	b.Helper()
 	seed, err := app.Seed(e.GHL, e.RZ, e.LocationID, e.RZToken, pop)
 	if err != nil {
@@ -259,7 +260,7 @@ func benchStall() time.Duration {
 // strict (BenchmarkBackfill, which measures the backfill) the stall fails the benchmark;
 // otherwise (a benchmark's setup) it is noted after a shorter wait, and the setup goes on
 // once the people are synced.
-func benchRunBackfill(b *testing.B, e *e2e.Env, strict bool) (prog workflows.BackfillProgress, stalled bool) {
+func benchRunBackfill(b *testing.B, e *e2e.Env, strict bool) (prog domain.BackfillProgress, stalled bool) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Hour)
 	defer cancel()
@@ -272,7 +273,7 @@ func benchRunBackfill(b *testing.B, e *e2e.Env, strict bool) (prog workflows.Bac
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	start, lastLog := time.Now(), time.Now()
-	var last workflows.BackfillProgress
+	var last domain.BackfillProgress
 	lastMove := time.Now()
 	for {
 		select {
@@ -286,8 +287,8 @@ func benchRunBackfill(b *testing.B, e *e2e.Env, strict bool) (prog workflows.Bac
 			return prog, false
 		case <-tick.C:
 		}
-		var p workflows.BackfillProgress
-		v, err := e.Client.QueryWorkflow(ctx, workflows.BackfillWorkflowID(e.Conn.ID), "", workflows.QueryProgress)
+		var p domain.BackfillProgress
+		v, err := e.Client.QueryWorkflow(ctx, domain.BackfillWorkflowID(e.Conn.ID), "", domain.QueryProgress)
 		if err == nil {
 			err = v.Get(&p)
 		}
@@ -307,8 +308,8 @@ func benchRunBackfill(b *testing.B, e *e2e.Env, strict bool) (prog workflows.Bac
 		if !strict {
 			stallAfter = min(stallAfter, 20*time.Second)
 		}
-		if p.Phase == workflows.PhaseDraining && p.InFlight() > 0 && time.Since(lastMove) > stallAfter {
-			if err := e.Client.TerminateWorkflow(ctx, workflows.BackfillWorkflowID(e.Conn.ID), "", "benchmark: backfill stalled while draining"); err != nil {
+		if p.Phase == domain.PhaseDraining && p.InFlight() > 0 && time.Since(lastMove) > stallAfter {
+			if err := e.Client.TerminateWorkflow(ctx, domain.BackfillWorkflowID(e.Conn.ID), "", "benchmark: backfill stalled while draining"); err != nil {
 				b.Fatalf("terminate stalled backfill: %v", err)
 			}
 			if !strict {
@@ -341,7 +342,7 @@ func benchDiagnoseLostNotify(tb testing.TB, e *e2e.Env) {
 	var token []byte
 	for {
 		resp, err := e.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: e.Namespace, PageSize: 1000, NextPageToken: token,
-			Query: fmt.Sprintf("WorkflowType = '%s'", workflows.ContactSyncName)})
+			Query: fmt.Sprintf("WorkflowType = '%s'", domain.ContactSyncName)})
 		if err != nil {
 			tb.Logf("diagnose: list: %v", err)
 			return
@@ -363,8 +364,8 @@ func benchDiagnoseLostNotify(tb testing.TB, e *e2e.Env) {
 					break
 				}
 				name := strings.TrimPrefix(ev.GetEventType().String(), "EVENT_TYPE_")
-				if at := ev.GetWorkflowExecutionSignaledEventAttributes(); at != nil && at.GetSignalName() == workflows.SignalEvent {
-					var in activities.Event
+				if at := ev.GetWorkflowExecutionSignaledEventAttributes(); at != nil && at.GetSignalName() == domain.SignalEvent {
+					var in domain.Event
 					if dc.FromPayloads(at.GetInput(), &in) == nil && in.ReplyTo != "" {
 						a.asked++
 						name += "(reply-to)"
@@ -372,13 +373,13 @@ func benchDiagnoseLostNotify(tb testing.TB, e *e2e.Env) {
 				}
 				if at := ev.GetWorkflowExecutionStartedEventAttributes(); at != nil {
 					// A continued run carries earlier requests in its state.
-					var in workflows.ContactSyncInput
+					var in domain.ContactSyncInput
 					if dc.FromPayloads(at.GetInput(), &in) == nil && in.State != nil {
 						a.asked += len(in.State.Notify)
 					}
 				}
-				if at := ev.GetSignalExternalWorkflowExecutionInitiatedEventAttributes(); at != nil && at.GetSignalName() == workflows.SignalPersonDone {
-					var d workflows.PersonDone
+				if at := ev.GetSignalExternalWorkflowExecutionInitiatedEventAttributes(); at != nil && at.GetSignalName() == domain.SignalPersonDone {
+					var d domain.PersonDone
 					if dc.FromPayloads(at.GetInput(), &d) == nil {
 						a.told += max(d.Count, 1)
 						initiated[ev.GetEventId()] = max(d.Count, 1)
@@ -407,7 +408,7 @@ func benchDiagnoseLostNotify(tb testing.TB, e *e2e.Env) {
 	token = nil
 	for {
 		resp, err := e.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: e.Namespace, PageSize: 1000, NextPageToken: token,
-			Query: fmt.Sprintf("WorkflowType = '%s'", workflows.BackfillName)})
+			Query: fmt.Sprintf("WorkflowType = '%s'", domain.BackfillName)})
 		if err != nil {
 			break
 		}
@@ -424,20 +425,20 @@ func benchDiagnoseLostNotify(tb testing.TB, e *e2e.Env) {
 				}
 				name := strings.TrimPrefix(ev.GetEventType().String(), "EVENT_TYPE_")
 				if at := ev.GetWorkflowExecutionStartedEventAttributes(); at != nil {
-					var bi workflows.BackfillInput
+					var bi domain.BackfillInput
 					in = 0
 					if dc.FromPayloads(at.GetInput(), &bi) == nil && bi.State != nil {
 						in = bi.State.Progress.Synced + bi.State.Progress.Failed
 					}
 				}
 				if at := ev.GetWorkflowExecutionContinuedAsNewEventAttributes(); at != nil {
-					var bi workflows.BackfillInput
+					var bi domain.BackfillInput
 					if dc.FromPayloads(at.GetInput(), &bi) == nil && bi.State != nil {
 						out = bi.State.Progress.Synced + bi.State.Progress.Failed
 					}
 				}
-				if at := ev.GetWorkflowExecutionSignaledEventAttributes(); at != nil && at.GetSignalName() == workflows.SignalPersonDone {
-					var d workflows.PersonDone
+				if at := ev.GetWorkflowExecutionSignaledEventAttributes(); at != nil && at.GetSignalName() == domain.SignalPersonDone {
+					var d domain.PersonDone
 					if dc.FromPayloads(at.GetInput(), &d) == nil {
 						received += max(d.Count, 1)
 						got += max(d.Count, 1)
@@ -762,7 +763,7 @@ func benchFingerprint(e *e2e.Env) (fp string, clean bool) {
 	}
 	resp, err := e.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 		Namespace: e.Namespace, PageSize: 5,
-		Query: fmt.Sprintf("ExecutionStatus = 'Running' AND WorkflowType != '%s'", workflows.ContactSyncName),
+		Query: fmt.Sprintf("ExecutionStatus = 'Running' AND WorkflowType != '%s'", domain.ContactSyncName),
 	})
 	if err != nil {
 		return err.Error(), false
@@ -827,7 +828,7 @@ func benchPoll(tb testing.TB, e *e2e.Env) (activities.PollResult, time.Duration)
 	start := time.Now()
 	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "bench-poll-" + fmt.Sprint(time.Now().UnixNano()), TaskQueue: e.App.Config.TaskQueue,
-	}, workflows.ReferrizerPoll, activities.PollInput{ConnectionID: e.Conn.ID, PageSize: 100})
+	}, workflows.ReferrizerPoll, domain.PollInput{ConnectionID: e.Conn.ID, PageSize: 100})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -997,8 +998,8 @@ func BenchmarkBackfill(b *testing.B) {
 				}
 				smu.Unlock()
 				if i++; i%4 == 0 {
-					if v, err := e.Client.QueryWorkflow(ctx, workflows.BackfillWorkflowID(e.Conn.ID), "", workflows.QueryProgress); err == nil {
-						var p workflows.BackfillProgress
+					if v, err := e.Client.QueryWorkflow(ctx, domain.BackfillWorkflowID(e.Conn.ID), "", domain.QueryProgress); err == nil {
+						var p domain.BackfillProgress
 						if v.Get(&p) == nil && p.Phase != "" {
 							smu.Lock()
 							if _, seen := phaseAt[p.Phase]; !seen {
@@ -1124,7 +1125,7 @@ func BenchmarkBackfill(b *testing.B) {
 		[]string{"differences from the expected first-sync merge", fmt.Sprintf("%d %s", len(mismatches), strings.Join(mismatches[:min(3, len(mismatches))], "; "))},
 	)
 	benchTable(fmt.Sprintf("BenchmarkBackfill: %d people", n), rows)
-	for _, t := range []string{workflows.ContactSyncName, workflows.TagSyncName, workflows.NoteSyncName, workflows.TaskSyncName} {
+	for _, t := range []string{domain.ContactSyncName, domain.TagSyncName, domain.NoteSyncName, domain.TaskSyncName} {
 		if ids, ok := hist.sampleIDs[t]; ok {
 			fmt.Printf("  sample %s %s events: %s\n", t, ids[0], benchMapString(benchEventMix(b, e, ids[0], ids[1])))
 		}
@@ -1185,7 +1186,7 @@ func benchLiveEdit(b *testing.B, debounceMS int) {
 		if err != nil || l.RZContactID == "" {
 			b.Fatalf("person %s not linked after the backfill: %+v %v", c.ID, l, err)
 		}
-		targets = append(targets, &target{ghlID: c.ID, rzID: l.RZContactID, wf: workflows.ContactWorkflowID(e.Conn.ID, l.ID)})
+		targets = append(targets, &target{ghlID: c.ID, rzID: l.RZContactID, wf: domain.ContactWorkflowID(e.Conn.ID, l.ID)})
 	}
 	sort.Slice(targets, func(i, j int) bool { return targets[i].ghlID < targets[j].ghlID })
 	targets = targets[:min(edits, len(targets))]
@@ -1290,7 +1291,7 @@ func benchLiveEdit(b *testing.B, debounceMS int) {
 				first := e.Client.GetWorkflowHistory(ctx, t.wf, d.GetWorkflowExecutionInfo().GetExecution().GetRunId(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 				if first.HasNext() {
 					if ev, err := first.Next(); err == nil {
-						var in workflows.ContactSyncInput
+						var in domain.ContactSyncInput
 						if codec.DataConverter(e2e.TestKeyring()).FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in) == nil {
 							debounceIn = in.Debounce.String()
 						}
@@ -1387,7 +1388,7 @@ func BenchmarkSteadyStateEdit(b *testing.B) {
 		if err != nil || l.RZContactID == "" {
 			b.Fatalf("person %s not linked: %v", c.ID, err)
 		}
-		people = append(people, person{c.ID, l.RZContactID, workflows.ContactWorkflowID(e.Conn.ID, l.ID)})
+		people = append(people, person{c.ID, l.RZContactID, domain.ContactWorkflowID(e.Conn.ID, l.ID)})
 	}
 	sort.Slice(people, func(i, j int) bool { return people[i].ghlID < people[j].ghlID })
 	groupA, groupB := people[:edits], people[edits:2*edits]
@@ -1400,11 +1401,11 @@ func BenchmarkSteadyStateEdit(b *testing.B) {
 		return rzsim.Contact{}
 	}
 	passes := func(wf string) int {
-		v, err := e.Client.QueryWorkflow(ctx, wf, "", workflows.QueryState)
+		v, err := e.Client.QueryWorkflow(ctx, wf, "", domain.QueryState)
 		if err != nil {
 			b.Fatalf("query %s: %v", wf, err)
 		}
-		var st workflows.ContactState
+		var st domain.ContactState
 		if err := v.Get(&st); err != nil {
 			b.Fatal(err)
 		}

@@ -12,7 +12,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/e2e"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 	"github.com/hlrz/hlrz/workflows"
@@ -41,8 +41,8 @@ type driftPerson struct {
 // a short overlap: the test creates everyone in one burst just before the baseline run, so
 // the default 10-minute overlap would re-read all of them each run, where in production it
 // holds only the last minutes' changes.
-func driftInput(e *e2e.Env, deletesEvery time.Duration) activities.ReconcileInput {
-	return activities.ReconcileInput{
+func driftInput(e *e2e.Env, deletesEvery time.Duration) domain.ReconcileInput {
+	return domain.ReconcileInput{
 		ConnectionID: e.Conn.ID, BudgetShare: 1, StepsPerRun: 4,
 		Every: 30 * time.Minute, TasksWithin: 30 * time.Minute, SweepWithin: time.Hour,
 		DeletesEvery: deletesEvery, Overlap: 100 * time.Millisecond,
@@ -50,7 +50,7 @@ func driftInput(e *e2e.Env, deletesEvery time.Duration) activities.ReconcileInpu
 }
 
 // runDrift runs one reconcile (through its continue-as-new runs) and returns its result.
-func runDrift(t *testing.T, e *e2e.Env, in activities.ReconcileInput) activities.ReconcileResult {
+func runDrift(t *testing.T, e *e2e.Env, in domain.ReconcileInput) domain.ReconcileResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -60,7 +60,7 @@ func runDrift(t *testing.T, e *e2e.Env, in activities.ReconcileInput) activities
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res activities.ReconcileResult
+	var res domain.ReconcileResult
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestDriftRepair(t *testing.T) {
 		t.Log("no HighLevel operations recorded yet")
 	}
 
-	var results []activities.ReconcileResult
+	var results []domain.ReconcileResult
 	var missing []string
 	for run := 1; run <= 2; run++ {
 		e.GHL.ResetStats()
@@ -251,7 +251,7 @@ func TestDriftRepair(t *testing.T) {
 		}
 	}
 	e.GHL.SetWebhooks(wh)
-	e.RecordHistories("drift", workflows.ReconcileName)
+	e.RecordHistories("drift", domain.ReconcileName)
 }
 
 // driftMismatches lists every person whose Referrizer record is not what the test's edits

@@ -17,8 +17,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/hlrz/hlrz/activities"
 	"github.com/hlrz/hlrz/internal/app"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/e2e"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 	"github.com/hlrz/hlrz/internal/sim/rzsim"
@@ -132,13 +132,13 @@ func TestFaultSuite(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Kill 1: the worker, mid-backfill.
-	fs.waitProgress(func(p workflows.BackfillProgress) bool { return p.Synced >= size.people/3 }, "a third of the people synced")
+	fs.waitProgress(func(p domain.BackfillProgress) bool { return p.Synced >= size.people/3 }, "a third of the people synced")
 	fs.killWorker("worker SIGKILL mid-backfill", nil, nil)
 	// Edits while the backfill runs, on whichever side each person already exists.
 	fs.edits(size.editsPerCycle/2, false)
 	// PostgreSQL stopped immediately (crash recovery on restart), mid-backfill.
-	fs.waitProgress(func(p workflows.BackfillProgress) bool {
-		return p.Synced >= 2*size.people/3 || p.Phase == workflows.PhaseDone
+	fs.waitProgress(func(p domain.BackfillProgress) bool {
+		return p.Synced >= 2*size.people/3 || p.Phase == domain.PhaseDone
 	}, "two thirds synced")
 	fs.crashPostgres()
 	fs.waitBackfillDone()
@@ -169,13 +169,13 @@ func TestFaultSuite(t *testing.T) {
 			t.Logf("settle round %d: %v", round, err)
 		}
 		t.Logf("phase: settle round %d idle at +%s", round, time.Since(started).Round(time.Second))
-		if _, err := runProcWorkflow(ctx, e, "settle-poll", workflows.ReferrizerPoll, activities.PollInput{ConnectionID: e.Conn.ID, PageSize: 100}); err != nil {
+		if _, err := runProcWorkflow(ctx, e, "settle-poll", workflows.ReferrizerPoll, domain.PollInput{ConnectionID: e.Conn.ID, PageSize: 100}); err != nil {
 			t.Errorf("settle poll: %v", err)
 		}
 		// The settle reconciles re-read everyone's notes, tasks and appointments (a sweep
 		// window no longer than the run interval), standing in for the sweep's rotation over
 		// days: a lost NoteCreate or AppointmentCreate is repaired only by that re-read.
-		settle := activities.ReconcileInput{ConnectionID: e.Conn.ID, BudgetShare: 1, Every: time.Minute, SweepWithin: time.Minute, TasksWithin: time.Minute}
+		settle := domain.ReconcileInput{ConnectionID: e.Conn.ID, BudgetShare: 1, Every: time.Minute, SweepWithin: time.Minute, TasksWithin: time.Minute}
 		if _, err := runProcWorkflow(ctx, e, "settle-reconcile", workflows.Reconcile, settle); err != nil {
 			t.Errorf("settle reconcile: %v", err)
 		} else {
@@ -327,11 +327,11 @@ func (fs *faultSuite) background(ctx context.Context) *bgLoop {
 	}
 	b.wg.Add(2)
 	go loop(fs.size.pollEvery, func() error {
-		_, err := runProcWorkflow(ctx, fs.e, "poll", workflows.ReferrizerPoll, activities.PollInput{ConnectionID: fs.e.Conn.ID, PageSize: 100})
+		_, err := runProcWorkflow(ctx, fs.e, "poll", workflows.ReferrizerPoll, domain.PollInput{ConnectionID: fs.e.Conn.ID, PageSize: 100})
 		return err
 	}, &b.polls, &b.pollErrs)
 	go loop(fs.size.reconcileEach, func() error {
-		_, err := runProcWorkflow(ctx, fs.e, "reconcile", workflows.Reconcile, activities.ReconcileInput{ConnectionID: fs.e.Conn.ID, BudgetShare: 1})
+		_, err := runProcWorkflow(ctx, fs.e, "reconcile", workflows.Reconcile, domain.ReconcileInput{ConnectionID: fs.e.Conn.ID, BudgetShare: 1})
 		return err
 	}, &b.reconciles, &b.reconcileErrs)
 	return b
@@ -361,22 +361,22 @@ func runProcWorkflow(ctx context.Context, e *e2e.ProcEnv, name string, wf, in an
 	return out, nil
 }
 
-func (fs *faultSuite) progress() (workflows.BackfillProgress, error) {
+func (fs *faultSuite) progress() (domain.BackfillProgress, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var p workflows.BackfillProgress
-	v, err := fs.e.Client.QueryWorkflow(ctx, workflows.BackfillWorkflowID(fs.e.Conn.ID), "", workflows.QueryProgress)
+	var p domain.BackfillProgress
+	v, err := fs.e.Client.QueryWorkflow(ctx, domain.BackfillWorkflowID(fs.e.Conn.ID), "", domain.QueryProgress)
 	if err == nil {
 		err = v.Get(&p)
 	}
 	return p, err
 }
 
-func (fs *faultSuite) waitProgress(cond func(workflows.BackfillProgress) bool, what string) {
+func (fs *faultSuite) waitProgress(cond func(domain.BackfillProgress) bool, what string) {
 	fs.t.Helper()
 	wait := fs.backfillBudget()
 	deadline := time.Now().Add(wait)
-	var last workflows.BackfillProgress
+	var last domain.BackfillProgress
 	for time.Now().Before(deadline) {
 		p, err := fs.progress()
 		if err == nil {
@@ -401,8 +401,8 @@ func (fs *faultSuite) waitBackfillDone() {
 	budget := fs.backfillBudget() + 2*time.Minute
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
-	run := fs.e.Client.GetWorkflow(ctx, workflows.BackfillWorkflowID(fs.e.Conn.ID), "")
-	var final workflows.BackfillProgress
+	run := fs.e.Client.GetWorkflow(ctx, domain.BackfillWorkflowID(fs.e.Conn.ID), "")
+	var final domain.BackfillProgress
 	for {
 		err := run.Get(ctx, &final)
 		if err == nil {

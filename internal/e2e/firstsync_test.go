@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/e2e"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 	"github.com/hlrz/hlrz/internal/sim/rzsim"
@@ -195,8 +196,8 @@ func TestFirstSyncMergesExistingPeople(t *testing.T) {
 	settle()
 
 	// The backfill, in small pages so that polls and webhooks land in every phase.
-	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID(e.Conn.ID), TaskQueue: e.App.Config.TaskQueue},
-		workflows.Backfill, workflows.BackfillInput{ConnectionID: e.Conn.ID, PageSize: 4, BatchSize: 4})
+	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: domain.BackfillWorkflowID(e.Conn.ID), TaskQueue: e.App.Config.TaskQueue},
+		workflows.Backfill, domain.BackfillInput{ConnectionID: e.Conn.ID, PageSize: 4, BatchSize: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,8 +213,8 @@ func TestFirstSyncMergesExistingPeople(t *testing.T) {
 				return
 			case <-time.After(300 * time.Millisecond):
 			}
-			if v, err := e.Client.QueryWorkflow(ctx, run.GetID(), "", workflows.QueryProgress); err == nil {
-				var p workflows.BackfillProgress
+			if v, err := e.Client.QueryWorkflow(ctx, run.GetID(), "", domain.QueryProgress); err == nil {
+				var p domain.BackfillProgress
 				if v.Get(&p) == nil {
 					phases[p.Phase] = true
 				}
@@ -228,7 +229,7 @@ func TestFirstSyncMergesExistingPeople(t *testing.T) {
 		edit("during")
 		time.Sleep(700 * time.Millisecond)
 	}
-	var progress workflows.BackfillProgress
+	var progress domain.BackfillProgress
 	werr := run.Get(ctx, &progress)
 	close(done)
 	wg.Wait()

@@ -29,6 +29,7 @@ import (
 	"github.com/hlrz/hlrz/internal/codec"
 	"github.com/hlrz/hlrz/internal/config"
 	"github.com/hlrz/hlrz/internal/devserver"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
@@ -36,7 +37,6 @@ import (
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/internal/store/postgres"
 	"github.com/hlrz/hlrz/internal/testutil/pgtest"
-	"github.com/hlrz/hlrz/workflows"
 )
 
 // TestKeySpec is the encryption key of test runs. It is public and only ever encrypts
@@ -114,7 +114,7 @@ func (e *Env) startTemporal(ctx context.Context, o Options, kr *secrets.Keyring)
 	copts := client.Options{DataConverter: codec.DataConverter(kr),
 		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: testLogLevel()})))}
 	if o.Restartable {
-		e.devCfg = devserver.Config{DataDir: t.TempDir(), Port: freePort(t), UIPort: -1, SearchAttributes: workflows.SearchAttributes()}
+		e.devCfg = devserver.Config{DataDir: t.TempDir(), Port: freePort(t), UIPort: -1, SearchAttributes: domain.SearchAttributes()}
 		dev, err := devserver.Start(ctx, e.devCfg)
 		if err != nil {
 			t.Fatal(err)

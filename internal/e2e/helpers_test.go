@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/e2e"
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/workflows"
@@ -39,14 +40,14 @@ func waitIdle(t *testing.T, e *e2e.Env) {
 			return false, err.Error()
 		}
 		for _, ex := range resp.Executions {
-			if ex.Type.Name != workflows.ContactSyncName {
+			if ex.Type.Name != domain.ContactSyncName {
 				return false, "running " + ex.Execution.WorkflowId
 			}
-			v, err := e.Client.QueryWorkflow(ctx, ex.Execution.WorkflowId, "", workflows.QueryState)
+			v, err := e.Client.QueryWorkflow(ctx, ex.Execution.WorkflowId, "", domain.QueryState)
 			if err != nil {
 				return false, err.Error()
 			}
-			var st workflows.ContactState
+			var st domain.ContactState
 			if err := v.Get(&st); err != nil {
 				return false, err.Error()
 			}
@@ -78,7 +79,7 @@ func pollOnce(ctx context.Context, e *e2e.Env) (activities.PollResult, error) {
 	var res activities.PollResult
 	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "test-poll-" + fmt.Sprint(time.Now().UnixNano()), TaskQueue: e.App.Config.TaskQueue,
-	}, workflows.ReferrizerPoll, activities.PollInput{ConnectionID: e.Conn.ID, PageSize: 100})
+	}, workflows.ReferrizerPoll, domain.PollInput{ConnectionID: e.Conn.ID, PageSize: 100})
 	if err != nil {
 		return res, err
 	}
@@ -88,17 +89,17 @@ func pollOnce(ctx context.Context, e *e2e.Env) (activities.PollResult, error) {
 var _ = enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 
 // runReconcile runs one reconcile to completion and returns what it did.
-func runReconcile(t *testing.T, e *e2e.Env) activities.ReconcileResult {
+func runReconcile(t *testing.T, e *e2e.Env) domain.ReconcileResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "test-reconcile-" + fmt.Sprint(time.Now().UnixNano()), TaskQueue: e.App.Config.TaskQueue,
-	}, workflows.Reconcile, activities.ReconcileInput{ConnectionID: e.Conn.ID, BudgetShare: 1})
+	}, workflows.Reconcile, domain.ReconcileInput{ConnectionID: e.Conn.ID, BudgetShare: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res activities.ReconcileResult
+	var res domain.ReconcileResult
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatal(err)
 	}
@@ -114,11 +115,11 @@ func lastPlan(t *testing.T, e *e2e.Env, ghlID string) string {
 	if err != nil {
 		return "no link: " + err.Error()
 	}
-	v, err := e.Client.QueryWorkflow(ctx, workflows.ContactWorkflowID(e.Conn.ID, l.ID), "", workflows.QueryState)
+	v, err := e.Client.QueryWorkflow(ctx, domain.ContactWorkflowID(e.Conn.ID, l.ID), "", domain.QueryState)
 	if err != nil {
 		return "query: " + err.Error()
 	}
-	var st workflows.ContactState
+	var st domain.ContactState
 	if err := v.Get(&st); err != nil {
 		return "decode: " + err.Error()
 	}

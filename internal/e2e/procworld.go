@@ -9,8 +9,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/store"
-	"github.com/hlrz/hlrz/workflows"
 )
 
 // ReadWorld reads what every part holds now: both simulators through their admin APIs,
@@ -89,10 +89,10 @@ func (e *ProcEnv) listWorkflows(ctx context.Context, query string, busy bool) ([
 			return nil, fmt.Errorf("list workflows: %w", err)
 		}
 		for _, ex := range resp.Executions {
-			wf := WorkflowInfo{ID: ex.Execution.WorkflowId, Type: ex.Type.Name, Status: statusName(ex.Status), LongRunning: ex.Type.Name == workflows.ContactSyncName}
+			wf := WorkflowInfo{ID: ex.Execution.WorkflowId, Type: ex.Type.Name, Status: statusName(ex.Status), LongRunning: ex.Type.Name == domain.ContactSyncName}
 			if busy && wf.Status == "Running" && wf.LongRunning {
-				v, err := e.Client.QueryWorkflow(ctx, wf.ID, "", workflows.QueryState)
-				var st workflows.ContactState
+				v, err := e.Client.QueryWorkflow(ctx, wf.ID, "", domain.QueryState)
+				var st domain.ContactState
 				if err == nil {
 					err = v.Get(&st)
 				}

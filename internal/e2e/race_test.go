@@ -7,6 +7,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/e2e"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 	"github.com/hlrz/hlrz/internal/sim/rzsim"
@@ -41,12 +42,12 @@ func TestBackfillAbsorbsPollsOneSidedLink(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID(e.Conn.ID), TaskQueue: e.App.Config.TaskQueue},
-		workflows.Backfill, workflows.BackfillInput{ConnectionID: e.Conn.ID, PageSize: 10, BatchSize: 10})
+	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: domain.BackfillWorkflowID(e.Conn.ID), TaskQueue: e.App.Config.TaskQueue},
+		workflows.Backfill, domain.BackfillInput{ConnectionID: e.Conn.ID, PageSize: 10, BatchSize: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var progress workflows.BackfillProgress
+	var progress domain.BackfillProgress
 	if err := run.Get(ctx, &progress); err != nil {
 		t.Fatalf("backfill: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/e2e"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 	"github.com/hlrz/hlrz/internal/sim/rzsim"
@@ -191,12 +192,12 @@ func TestContactRuleOnReferrizerOnlyBackfill(t *testing.T) {
 	if _, err := e.RZ.AdminCreateContact(e.RZToken, rzsim.Contact{FirstName: "Rae", LastName: "Moss", Email: "rae@example.com", Labels: []string{"vip"}}); err != nil {
 		t.Fatal(err)
 	}
-	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID(e.Conn.ID), TaskQueue: e.App.Config.TaskQueue},
-		workflows.Backfill, workflows.BackfillInput{ConnectionID: e.Conn.ID})
+	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: domain.BackfillWorkflowID(e.Conn.ID), TaskQueue: e.App.Config.TaskQueue},
+		workflows.Backfill, domain.BackfillInput{ConnectionID: e.Conn.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var progress workflows.BackfillProgress
+	var progress domain.BackfillProgress
 	if err := run.Get(ctx, &progress); err != nil {
 		t.Fatalf("backfill: %v", err)
 	}
@@ -228,8 +229,8 @@ func TestRetriedCreateKeepsAnEditMadeMeanwhile(t *testing.T) {
 	if _, err := e.RZ.AdminCreateContact(e.RZToken, rzsim.Contact{FirstName: "Uma", LastName: "Old", Email: "uma@example.com", Labels: []string{"vip"}}); err != nil {
 		t.Fatal(err)
 	}
-	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.BackfillWorkflowID(e.Conn.ID), TaskQueue: e.App.Config.TaskQueue},
-		workflows.Backfill, workflows.BackfillInput{ConnectionID: e.Conn.ID})
+	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: domain.BackfillWorkflowID(e.Conn.ID), TaskQueue: e.App.Config.TaskQueue},
+		workflows.Backfill, domain.BackfillInput{ConnectionID: e.Conn.ID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/hlrz/hlrz/internal/app"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/e2e"
 	"github.com/hlrz/hlrz/internal/schedules"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 	"github.com/hlrz/hlrz/internal/sim/rzsim"
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/internal/syncmodel"
-	"github.com/hlrz/hlrz/workflows"
 )
 
 func rzByEmail(e *e2e.Env, email string) (rzsim.Contact, bool) {
@@ -120,7 +120,7 @@ func TestPersonFlowsBothWays(t *testing.T) {
 		t.Errorf("HighLevel has %d contacts, want 1", n)
 	}
 	waitIdle(t, e)
-	e.RecordHistories("flow", workflows.ContactSyncName, workflows.TagSyncName, workflows.NoteSyncName, workflows.TaskSyncName, workflows.ReferrizerPollName)
+	e.RecordHistories("flow", domain.ContactSyncName, domain.TagSyncName, domain.NoteSyncName, domain.TaskSyncName, domain.ReferrizerPollName)
 }
 
 // A field changed in Referrizer reaches HighLevel through the poll, and our own write does
@@ -151,7 +151,7 @@ func TestReferrizerEditAndEcho(t *testing.T) {
 		t.Errorf("steady-state poll = %+v, want no signals", res)
 	}
 	waitIdle(t, e)
-	e.RecordHistories("echo", workflows.ContactSyncName)
+	e.RecordHistories("echo", domain.ContactSyncName)
 }
 
 // A conflict under each policy resolves as configured.
@@ -241,9 +241,9 @@ func TestBackfillConverges(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	var progress workflows.BackfillProgress
+	var progress domain.BackfillProgress
 	if err := run.Get(ctx, &progress); err != nil {
-		v, qerr := e.Client.QueryWorkflow(context.Background(), workflows.BackfillWorkflowID(e.Conn.ID), "", workflows.QueryProgress)
+		v, qerr := e.Client.QueryWorkflow(context.Background(), domain.BackfillWorkflowID(e.Conn.ID), "", domain.QueryProgress)
 		if qerr == nil {
 			_ = v.Get(&progress)
 		}
@@ -263,7 +263,7 @@ func TestBackfillConverges(t *testing.T) {
 	assertNoDuplicates(t, e)
 	waitIdle(t, e)
 	assertExpected(t, e, res.Expected)
-	e.RecordHistories("backfill", workflows.BackfillName)
+	e.RecordHistories("backfill", domain.BackfillName)
 }
 
 // assertExpected compares each seeded person, on each side, with the first-sync merge the
@@ -427,5 +427,5 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("second reconcile = %+v, want nothing repaired", again)
 	}
 	waitIdle(t, e)
-	e.RecordHistories("reconcile", workflows.ReconcileName)
+	e.RecordHistories("reconcile", domain.ReconcileName)
 }

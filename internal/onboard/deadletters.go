@@ -9,9 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/store"
-	"github.com/hlrz/hlrz/workflows"
 )
 
 // KindAmbiguous is the backfill's dead letter for a person it would not link by itself.
@@ -31,7 +30,7 @@ var (
 
 // Signaler delivers an event to a person's ContactSync; *dispatch.Dispatcher implements it.
 type Signaler interface {
-	Signal(ctx context.Context, ref activities.Ref, ev activities.Event) error
+	Signal(ctx context.Context, ref domain.Ref, ev domain.Event) error
 }
 
 // ReplayStore is what Replay reads and writes.
@@ -43,7 +42,7 @@ type ReplayStore interface {
 
 // Replayed says what a replay sent.
 type Replayed struct {
-	Ref        activities.Ref
+	Ref        domain.Ref
 	Kind       string
 	WorkflowID string
 }
@@ -61,13 +60,13 @@ func Replay(ctx context.Context, st ReplayStore, sig Signaler, d store.DeadLette
 	if !strings.HasPrefix(d.Kind, "ContactSync.") && !strings.HasPrefix(d.Kind, "Rules.") {
 		return r, fmt.Errorf("dead letter %d: kind %q: %w", d.ID, d.Kind, ErrNotReplayable)
 	}
-	var in activities.PlanInput
+	var in domain.PlanInput
 	if err := json.Unmarshal(d.Input, &in); err != nil {
 		return r, fmt.Errorf("dead letter %d: %w: %v", d.ID, ErrBadInput, err)
 	}
 	ref := in.Ref
 	if ref.ConnectionID == "" || ref.LinkID == "" {
-		ref = activities.Ref{ConnectionID: d.ConnectionID, LinkID: d.LinkID}
+		ref = domain.Ref{ConnectionID: d.ConnectionID, LinkID: d.LinkID}
 	}
 	if ref.LinkID == "" {
 		return r, fmt.Errorf("dead letter %d names no person: %w", d.ID, ErrBadInput)
@@ -83,8 +82,8 @@ func Replay(ctx context.Context, st ReplayStore, sig Signaler, d store.DeadLette
 		return r, fmt.Errorf("read link %s: %w", ref.LinkID, err)
 	}
 	// A fresh event id, or ContactSync would drop the event as one it has seen.
-	ev := activities.Event{
-		Source: activities.SourceOperator, ID: fmt.Sprintf("replay:%d:%s", d.ID, store.NewID()),
+	ev := domain.Event{
+		Source: domain.SourceOperator, ID: fmt.Sprintf("replay:%d:%s", d.ID, store.NewID()),
 		Kind: ReplayKind(in.Events), OccurredAt: time.Now().UTC(),
 	}
 	if err := sig.Signal(ctx, ref, ev); err != nil {
@@ -93,11 +92,11 @@ func Replay(ctx context.Context, st ReplayStore, sig Signaler, d store.DeadLette
 	if err := st.SetDeadLetterState(ctx, d.ID, store.DeadReplayed); err != nil {
 		return r, fmt.Errorf("mark dead letter %d replayed: %w", d.ID, err)
 	}
-	return Replayed{Ref: ref, Kind: ev.Kind, WorkflowID: workflows.ContactWorkflowID(ref.ConnectionID, ref.LinkID)}, nil
+	return Replayed{Ref: ref, Kind: ev.Kind, WorkflowID: domain.ContactWorkflowID(ref.ConnectionID, ref.LinkID)}, nil
 }
 
 // ReplayKind is the kind of the failed batch when it had one, else a full pass.
-func ReplayKind(events []activities.Event) string {
+func ReplayKind(events []domain.Event) string {
 	var kinds []string
 	for _, e := range events {
 		if e.Kind != "" && !slices.Contains(kinds, e.Kind) {
@@ -107,7 +106,7 @@ func ReplayKind(events []activities.Event) string {
 	if len(kinds) == 1 {
 		return kinds[0]
 	}
-	return activities.KindAll
+	return domain.KindAll
 }
 
 // Discard marks an open dead letter discarded; nothing is re-run.

@@ -13,9 +13,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/store"
-	"github.com/hlrz/hlrz/workflows"
 )
 
 // Kinds of schedule a connection has.
@@ -32,11 +31,11 @@ type Manager struct {
 
 // IDs returns a connection's schedule ids by kind.
 func IDs(connectionID string) map[string]string {
-	return map[string]string{Poll: workflows.PollScheduleID(connectionID), Reconcile: workflows.ReconcileScheduleID(connectionID)}
+	return map[string]string{Poll: domain.PollScheduleID(connectionID), Reconcile: domain.ReconcileScheduleID(connectionID)}
 }
 
 func intervals(c store.Connection) (poll, reconcile time.Duration) {
-	poll, reconcile = workflows.DefaultPollInterval, workflows.DefaultReconcileInterval
+	poll, reconcile = domain.DefaultPollInterval, domain.DefaultReconcileInterval
 	if c.Settings.PollEveryMinutes > 0 {
 		poll = time.Duration(c.Settings.PollEveryMinutes) * time.Minute
 	}
@@ -56,7 +55,7 @@ func (m *Manager) Install(ctx context.Context, c store.Connection, pollEvery, re
 	if reconcileEvery > 0 {
 		r = reconcileEvery
 	}
-	share := workflows.DefaultReconcileShare
+	share := domain.DefaultReconcileShare
 	if c.Settings.ReconcileBudgetPc > 0 {
 		share = float64(c.Settings.ReconcileBudgetPc) / 100
 	}
@@ -66,8 +65,8 @@ func (m *Manager) Install(ctx context.Context, c store.Connection, pollEvery, re
 		arg    any
 		memo   string
 	}{
-		{workflows.PollScheduleID(c.ID), workflows.ReferrizerPollName, p, activities.PollInput{ConnectionID: c.ID, PageSize: 100}, "Pages Referrizer contacts and signals changed people"},
-		{workflows.ReconcileScheduleID(c.ID), workflows.ReconcileName, r, activities.ReconcileInput{ConnectionID: c.ID, BudgetShare: share, Every: r}, "Repairs what HighLevel's webhooks missed: changed contacts, open tasks, notes, deletes"},
+		{domain.PollScheduleID(c.ID), domain.ReferrizerPollName, p, domain.PollInput{ConnectionID: c.ID, PageSize: 100}, "Pages Referrizer contacts and signals changed people"},
+		{domain.ReconcileScheduleID(c.ID), domain.ReconcileName, r, domain.ReconcileInput{ConnectionID: c.ID, BudgetShare: share, Every: r}, "Repairs what HighLevel's webhooks missed: changed contacts, open tasks, notes, deletes"},
 	}
 	for _, s := range specs {
 		opts := client.ScheduleOptions{
@@ -76,7 +75,7 @@ func (m *Manager) Install(ctx context.Context, c store.Connection, pollEvery, re
 			Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 			Action: &client.ScheduleWorkflowAction{
 				ID: s.id, Workflow: s.wf, Args: []any{s.arg}, TaskQueue: m.TaskQueue,
-				TypedSearchAttributes: temporal.NewSearchAttributes(workflows.SAConnection.ValueSet(c.ID)),
+				TypedSearchAttributes: temporal.NewSearchAttributes(domain.SAConnection.ValueSet(c.ID)),
 				StaticSummary:         s.memo + " for connection " + c.ID,
 			},
 			Note: s.memo,

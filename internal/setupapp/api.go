@@ -12,12 +12,11 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/hlrz/hlrz/activities"
 	"github.com/hlrz/hlrz/internal/dispatch"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/onboard"
 	"github.com/hlrz/hlrz/internal/schedules"
 	"github.com/hlrz/hlrz/internal/store"
-	"github.com/hlrz/hlrz/workflows"
 )
 
 // stateView is the connection's state as the page shows it.
@@ -82,7 +81,7 @@ func words(v stateView, reason string) string {
 func (h *Handler) backfillStatus(r *http.Request, connID string) string {
 	ctx, cancel := bgctx(r, 5*time.Second)
 	defer cancel()
-	d, err := h.cfg.Temporal.DescribeWorkflowExecution(ctx, workflows.BackfillWorkflowID(connID), "")
+	d, err := h.cfg.Temporal.DescribeWorkflowExecution(ctx, domain.BackfillWorkflowID(connID), "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return "not_started"
@@ -164,7 +163,7 @@ func (h *Handler) apiPreview(w http.ResponseWriter, r *http.Request, _ session, 
 		h.fail(w, "open connection", err)
 		return
 	}
-	p, err := activities.PreviewFirstSync(ctx, c, workflows.DefaultBackfillPageSize)
+	p, err := h.cfg.Preview(ctx, c, domain.DefaultBackfillPageSize)
 	if err != nil {
 		h.fail(w, "preview", err)
 		return
@@ -231,8 +230,8 @@ func (h *Handler) apiProgress(w http.ResponseWriter, r *http.Request, _ session,
 	}
 	ctx, cancel := bgctx(r, 5*time.Second)
 	defer cancel()
-	var p workflows.BackfillProgress
-	v, err := h.cfg.Temporal.QueryWorkflow(ctx, workflows.BackfillWorkflowID(conn.ID), "", workflows.QueryProgress)
+	var p domain.BackfillProgress
+	v, err := h.cfg.Temporal.QueryWorkflow(ctx, domain.BackfillWorkflowID(conn.ID), "", domain.QueryProgress)
 	if err == nil {
 		err = v.Get(&p)
 	}
@@ -246,7 +245,7 @@ func (h *Handler) apiProgress(w http.ResponseWriter, r *http.Request, _ session,
 		writeJSON(w, http.StatusOK, map[string]any{"started": true, "retry": true})
 		return
 	}
-	if p.Phase == workflows.PhaseDone {
+	if p.Phase == domain.PhaseDone {
 		h.ensureSchedules(r.Context(), *conn)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"started": true, "progress": p})
@@ -338,7 +337,7 @@ func (h *Handler) apiProblems(w http.ResponseWriter, r *http.Request, _ session,
 
 func describeKind(kind string) string {
 	switch {
-	case kind == onboard.KindAmbiguous, kind == activities.DeadAmbiguousMatch:
+	case kind == onboard.KindAmbiguous, kind == domain.DeadAmbiguousMatch:
 		return "Several people could be the same person, so we linked none of them. Pick the HighLevel contact that is this person, or dismiss this to leave them apart."
 	case strings.HasPrefix(kind, "Rules."):
 		return "An automation rule failed for this person. Fix the rule, then try again."

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/onboard"
 	"github.com/hlrz/hlrz/internal/store"
 )
@@ -88,8 +88,8 @@ func (h *Handler) resolve(r *http.Request, conn *store.Connection, d store.DeadL
 	} else if err != nil {
 		return err
 	}
-	ev := activities.Event{Source: activities.SourceOperator, ID: fmt.Sprintf("resolve:%d:%s", d.ID, store.NewID()), Kind: activities.KindAll, OccurredAt: time.Now().UTC()}
-	if err := h.cfg.Signal.Signal(ctx, activities.Ref{ConnectionID: conn.ID, LinkID: l.ID}, ev); err != nil {
+	ev := domain.Event{Source: domain.SourceOperator, ID: fmt.Sprintf("resolve:%d:%s", d.ID, store.NewID()), Kind: domain.KindAll, OccurredAt: time.Now().UTC()}
+	if err := h.cfg.Signal.Signal(ctx, domain.Ref{ConnectionID: conn.ID, LinkID: l.ID}, ev); err != nil {
 		return fmt.Errorf("sync the linked person: %w", err)
 	}
 	h.log.Info("setup page: ambiguous match settled", "connection", conn.ID, "link", l.ID)

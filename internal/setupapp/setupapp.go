@@ -6,8 +6,8 @@
 // Who is looking is HighLevel's word: the page asks its parent frame for the encrypted user
 // context, POSTs it to /app/session, and gets a short-lived sealed session cookie bound to
 // the user's activeLocation. Every other route answers 401 without that session and 403 for
-// another location. The work itself is the CLI's (internal/onboard, dispatch, schedules,
-// activities.PreviewFirstSync), so the page and starter cannot disagree.
+// another location. The work itself is the CLI's (internal/onboard, dispatch, schedules, and
+// the first-sync preview given as Config.Preview), so the page and starter cannot disagree.
 package setupapp
 
 import (
@@ -26,6 +26,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/onboard"
 	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/store"
@@ -54,7 +55,10 @@ type Config struct {
 	TaskQueue    string
 	Conns        *connector.Registry
 	// Signal replays dead letters (the worker's dispatcher).
-	Signal    onboard.Signaler
+	Signal onboard.Signaler
+	// Preview works out what a connection's first backfill will do, reading pageSize
+	// contacts per request (activities.PreviewFirstSync, wired by internal/app).
+	Preview   func(ctx context.Context, conn *connector.Conn, pageSize int) (domain.Preview, error)
 	RZBaseURL string
 	// SessionTTL defaults to DefaultSessionTTL.
 	SessionTTL time.Duration
@@ -74,8 +78,8 @@ type Handler struct {
 // New checks cfg and returns the page's handler.
 func New(cfg Config) (*Handler, error) {
 	switch {
-	case cfg.Store == nil, cfg.Keys == nil, cfg.Temporal == nil, cfg.Conns == nil, cfg.Signal == nil:
-		return nil, errors.New("setupapp: Store, Keys, Temporal, Conns and Signal are required")
+	case cfg.Store == nil, cfg.Keys == nil, cfg.Temporal == nil, cfg.Conns == nil, cfg.Signal == nil, cfg.Preview == nil:
+		return nil, errors.New("setupapp: Store, Keys, Temporal, Conns, Signal and Preview are required")
 	case cfg.SharedSecret == "":
 		return nil, errors.New("setupapp: the Shared Secret is required")
 	}

@@ -10,12 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/onboard"
 	"github.com/hlrz/hlrz/internal/schedules"
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/internal/syncmodel"
-	"github.com/hlrz/hlrz/workflows"
 )
 
 var apiRoutes = []struct{ method, path string }{
@@ -189,12 +188,12 @@ func TestPreviewMatchesBackfill(t *testing.T) {
 	if got := f.call(t, c, "POST", f.api(f.loc)+"/token", map[string]string{"token": f.rzToken}, nil); got != http.StatusOK {
 		t.Fatalf("token: %d", got)
 	}
-	var pv activities.Preview
+	var pv domain.Preview
 	if got := f.call(t, c, "GET", f.api(f.loc)+"/preview", nil, &pv); got != http.StatusOK {
 		t.Fatalf("preview: %d", got)
 	}
 	ghlOnly, rzOnly, both := 12, 6, 6 // DemoPopulation(24)
-	want := activities.Preview{GHLContacts: ghlOnly + both + 2, RZContacts: rzOnly + both + 1, Linked: both, CreateInRZ: ghlOnly, CreateInGHL: rzOnly, Ambiguous: 1}
+	want := domain.Preview{GHLContacts: ghlOnly + both + 2, RZContacts: rzOnly + both + 1, Linked: both, CreateInRZ: ghlOnly, CreateInGHL: rzOnly, Ambiguous: 1}
 	if pv.GHLContacts != want.GHLContacts || pv.RZContacts != want.RZContacts || pv.Linked != want.Linked ||
 		pv.CreateInRZ != want.CreateInRZ || pv.CreateInGHL != want.CreateInGHL || pv.Ambiguous != want.Ambiguous {
 		t.Fatalf("preview %+v, want %+v", pv, want)
@@ -281,21 +280,21 @@ func TestPreviewMatchesBackfill(t *testing.T) {
 	}
 }
 
-func (f *fixture) waitDone(t *testing.T, c *http.Cookie) workflows.BackfillProgress {
+func (f *fixture) waitDone(t *testing.T, c *http.Cookie) domain.BackfillProgress {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		var pr struct {
-			Progress *workflows.BackfillProgress `json:"progress"`
+			Progress *domain.BackfillProgress `json:"progress"`
 		}
 		if got := f.call(t, c, "GET", f.api(f.loc)+"/progress", nil, &pr); got != http.StatusOK {
 			t.Fatalf("progress: %d", got)
 		}
-		if pr.Progress != nil && pr.Progress.Phase == workflows.PhaseDone {
+		if pr.Progress != nil && pr.Progress.Phase == domain.PhaseDone {
 			return *pr.Progress
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
 	t.Fatal("the backfill did not finish in 2 minutes")
-	return workflows.BackfillProgress{}
+	return domain.BackfillProgress{}
 }

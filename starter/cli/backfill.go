@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hlrz/hlrz/internal/dispatch"
-	"github.com/hlrz/hlrz/workflows"
+	"github.com/hlrz/hlrz/internal/domain"
 )
 
 func (a *app) backfillCmd() *cobra.Command {
@@ -55,7 +55,7 @@ func (a *app) backfill(ctx context.Context, detach, quiet bool, every time.Durat
 	if err != nil {
 		return err
 	}
-	id := workflows.BackfillWorkflowID(conn.ID)
+	id := domain.BackfillWorkflowID(conn.ID)
 	if detach {
 		if a.json() {
 			a.printJSON(map[string]string{"connection": conn.ID, "workflowId": id, "runId": run.GetRunID()})
@@ -68,7 +68,7 @@ func (a *app) backfill(ctx context.Context, detach, quiet bool, every time.Durat
 	bar := newBackfillBar(a, quiet)
 	defer bar.close()
 	done := make(chan error, 1)
-	var final workflows.BackfillProgress
+	var final domain.BackfillProgress
 	// Get follows the continue-as-new chain (one run per page) to the last run's result.
 	go func() { done <- run.Get(ctx, &final) }()
 	tick := time.NewTicker(every)
@@ -96,8 +96,8 @@ func (a *app) backfill(ctx context.Context, detach, quiet bool, every time.Durat
 			return nil
 		case <-tick.C:
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			v, err := tc.QueryWorkflow(qctx, id, "", workflows.QueryProgress)
-			var p workflows.BackfillProgress
+			v, err := tc.QueryWorkflow(qctx, id, "", domain.QueryProgress)
+			var p domain.BackfillProgress
 			if err == nil {
 				err = v.Get(&p)
 			}
@@ -135,12 +135,12 @@ func newBackfillBar(a *app, quiet bool) *backfillBar {
 	)}
 }
 
-func describe(p workflows.BackfillProgress) string {
+func describe(p domain.BackfillProgress) string {
 	return fmt.Sprintf("%s · seen %d · linked %d · synced %d/%d · created %d · failed %d",
 		p.Phase, p.Seen, p.Linked, p.Synced, p.Started, p.Created, p.Failed)
 }
 
-func (b *backfillBar) update(p workflows.BackfillProgress) {
+func (b *backfillBar) update(p domain.BackfillProgress) {
 	if b.bar == nil {
 		return
 	}
@@ -149,7 +149,7 @@ func (b *backfillBar) update(p workflows.BackfillProgress) {
 	_ = b.bar.Set(p.Synced + p.Failed)
 }
 
-func (b *backfillBar) finish(p workflows.BackfillProgress) {
+func (b *backfillBar) finish(p domain.BackfillProgress) {
 	if b.bar == nil {
 		return
 	}

@@ -19,8 +19,8 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/hlrz/hlrz/activities"
 	"github.com/hlrz/hlrz/internal/codec"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/e2e"
 	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
@@ -104,13 +104,13 @@ func (c *cliEnv) on(t *testing.T, args ...string) result {
 	return c.run(t, append([]string{"-c", c.e.Conn.ID}, args...)...)
 }
 
-func contactState(t *testing.T, e *e2e.Env, linkID string) workflows.ContactState {
+func contactState(t *testing.T, e *e2e.Env, linkID string) domain.ContactState {
 	t.Helper()
-	v, err := e.Client.QueryWorkflow(context.Background(), workflows.ContactWorkflowID(e.Conn.ID, linkID), "", workflows.QueryState)
+	v, err := e.Client.QueryWorkflow(context.Background(), domain.ContactWorkflowID(e.Conn.ID, linkID), "", domain.QueryState)
 	if err != nil {
 		t.Fatalf("query state of %s: %v", linkID, err)
 	}
-	var st workflows.ContactState
+	var st domain.ContactState
 	if err := v.Get(&st); err != nil {
 		t.Fatal(err)
 	}
@@ -461,8 +461,8 @@ func (f *cliFixture) testBackfill(t *testing.T) {
 		}
 	}
 	r := want(t, c.on(t, "-o", "json", "backfill", "--poll", "100ms"), cli.ExitOK)
-	p := decode[workflows.BackfillProgress](t, r)
-	if p.Phase != workflows.PhaseDone || p.Seen < 5 || p.Started < 4 || p.Created < 3 || p.Failed != 0 {
+	p := decode[domain.BackfillProgress](t, r)
+	if p.Phase != domain.PhaseDone || p.Seen < 5 || p.Started < 4 || p.Created < 3 || p.Failed != 0 {
 		t.Errorf("final progress: %+v", p)
 	}
 	if !strings.Contains(r.stderr, "seen") || !strings.Contains(r.stderr, "people/") { // the bar picks /s, /min or /hr by speed
@@ -473,11 +473,11 @@ func (f *cliFixture) testBackfill(t *testing.T) {
 	}
 
 	d := decode[struct{ WorkflowID, RunID string }](t, want(t, c.on(t, "-o", "json", "backfill", "--detach"), cli.ExitOK))
-	if d.WorkflowID != workflows.BackfillWorkflowID(e.Conn.ID) || d.RunID == "" {
+	if d.WorkflowID != domain.BackfillWorkflowID(e.Conn.ID) || d.RunID == "" {
 		t.Errorf("detach: %+v", d)
 	}
-	var again workflows.BackfillProgress
-	if err := e.Client.GetWorkflow(ctx, d.WorkflowID, d.RunID).Get(ctx, &again); err != nil || again.Phase != workflows.PhaseDone {
+	var again domain.BackfillProgress
+	if err := e.Client.GetWorkflow(ctx, d.WorkflowID, d.RunID).Get(ctx, &again); err != nil || again.Phase != domain.PhaseDone {
 		t.Errorf("detached backfill: %+v %v", again, err)
 	}
 }
@@ -550,7 +550,7 @@ func (f *cliFixture) testSchedules(t *testing.T) {
 	want(t, c.on(t, "schedules", "trigger", "poll"), cli.ExitOK)
 	e.Eventually(30*time.Second, "a triggered poll", func() (bool, string) {
 		resp, err := e.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: e.Namespace, Query: fmt.Sprintf("WorkflowType = '%s'", workflows.ReferrizerPollName),
+			Namespace: e.Namespace, Query: fmt.Sprintf("WorkflowType = '%s'", domain.ReferrizerPollName),
 		})
 		if err != nil {
 			return false, err.Error()
@@ -564,7 +564,7 @@ func (f *cliFixture) testDeadLetters(t *testing.T) {
 	add := func(kind string, input any) int64 {
 		raw, _ := json.Marshal(input)
 		id, err := e.Store.AddDeadLetter(ctx, store.DeadLetter{
-			ConnectionID: e.Conn.ID, LinkID: link.ID, WorkflowID: workflows.ContactWorkflowID(e.Conn.ID, link.ID), RunID: "run-1",
+			ConnectionID: e.Conn.ID, LinkID: link.ID, WorkflowID: domain.ContactWorkflowID(e.Conn.ID, link.ID), RunID: "run-1",
 			Kind: kind, Input: raw, Error: "HighLevel answered 500 ten times",
 		})
 		if err != nil {
@@ -572,8 +572,8 @@ func (f *cliFixture) testDeadLetters(t *testing.T) {
 		}
 		return id
 	}
-	planIn := activities.PlanInput{Ref: activities.Ref{ConnectionID: e.Conn.ID, LinkID: link.ID},
-		Events: []activities.Event{{Source: activities.SourceGHL, ID: "evt-1", Kind: activities.KindContact}}}
+	planIn := domain.PlanInput{Ref: domain.Ref{ConnectionID: e.Conn.ID, LinkID: link.ID},
+		Events: []domain.Event{{Source: domain.SourceGHL, ID: "evt-1", Kind: domain.KindContact}}}
 	replayID, discardID := add("ContactSync.contact", planIn), add("ContactSync.tags", planIn)
 	ambID := add("Backfill.ambiguous-match", map[string]any{"rzContactId": rz.ID, "ghlCandidates": []string{"a", "b"}})
 
@@ -586,7 +586,7 @@ func (f *cliFixture) testDeadLetters(t *testing.T) {
 	}
 	sh := decode[struct {
 		Kind  string
-		Input activities.PlanInput
+		Input domain.PlanInput
 	}](t, want(t, c.on(t, "-o", "json", "deadletters", "show", fmt.Sprint(replayID)), cli.ExitOK))
 	if sh.Kind != "ContactSync.contact" || len(sh.Input.Events) != 1 || sh.Input.Events[0].ID != "evt-1" {
 		t.Errorf("show: %+v", sh)
@@ -731,13 +731,13 @@ func (f *cliFixture) testReplayCheck(t *testing.T) {
 		Failures []struct{ WorkflowID, Error string }
 		Verdict  string
 	}](t, want(t, c.run(t, "-o", "json", "replay-check"), cli.ExitOK))
-	if rep.Checked == 0 || rep.ByType[workflows.ContactSyncName] == 0 || rep.ByType[workflows.BackfillName] == 0 || rep.Verdict != "ok" {
+	if rep.Checked == 0 || rep.ByType[domain.ContactSyncName] == 0 || rep.ByType[domain.BackfillName] == 0 || rep.Verdict != "ok" {
 		t.Errorf("replay-check on the real workflows: %+v", rep)
 	}
 
 	// A ContactSync that sleeps before doing anything: every recorded run diverges.
 	broken := []cli.Option{cli.WithWorkflowRegistration(func(r worker.WorkflowRegistry) {
-		workflows.Register(swap{r, workflows.ContactSyncName, contactSyncWithExtraTimer})
+		workflows.Register(swap{r, domain.ContactSyncName, contactSyncWithExtraTimer})
 	})}
 	bad := decode[struct {
 		Failures []struct {
@@ -750,7 +750,7 @@ func (f *cliFixture) testReplayCheck(t *testing.T) {
 		t.Fatalf("replay-check of a nondeterministic change: %+v", bad)
 	}
 	for _, f := range bad.Failures {
-		if f.Type != workflows.ContactSyncName || !f.Nondeterministic || !strings.HasPrefix(f.WorkflowID, "contact/") {
+		if f.Type != domain.ContactSyncName || !f.Nondeterministic || !strings.HasPrefix(f.WorkflowID, "contact/") {
 			t.Errorf("unexpected failure %+v", f)
 		}
 	}
@@ -762,7 +762,7 @@ func (f *cliFixture) testReplayCheck(t *testing.T) {
 
 func (f *cliFixture) testCodecEndpoint(t *testing.T) {
 	e, ctx, link := f.e, f.ctx, f.noraLink
-	id := workflows.ContactWorkflowID(e.Conn.ID, link.ID)
+	id := domain.ContactWorkflowID(e.Conn.ID, link.ID)
 	it := e.Client.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	first, err := it.Next()
 	if err != nil {
@@ -781,7 +781,7 @@ func (f *cliFixture) testCodecEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var in workflows.ContactSyncInput
+	var in domain.ContactSyncInput
 	if err := converter.GetDefaultDataConverter().FromPayload(plain[0], &in); err != nil {
 		t.Fatalf("decoded payload %v: %v", plain[0], err)
 	}
@@ -821,7 +821,7 @@ func (f *cliFixture) testPendingConnection(t *testing.T) {
 		}
 	}
 	resp, err := e.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: e.Namespace, Query: fmt.Sprintf("%s = '%s'", workflows.SAConnection.GetName(), id),
+		Namespace: e.Namespace, Query: fmt.Sprintf("%s = '%s'", domain.SAConnection.GetName(), id),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -829,7 +829,7 @@ func (f *cliFixture) testPendingConnection(t *testing.T) {
 	if n := len(resp.Executions); n != 0 {
 		t.Errorf("%d workflows of a pending connection", n)
 	}
-	if _, err := e.Client.ScheduleClient().GetHandle(ctx, workflows.PollScheduleID(id)).Describe(ctx); err == nil {
+	if _, err := e.Client.ScheduleClient().GetHandle(ctx, domain.PollScheduleID(id)).Describe(ctx); err == nil {
 		t.Errorf("a schedule exists for a pending connection")
 	}
 
@@ -865,7 +865,7 @@ func (s swap) RegisterWorkflowWithOptions(w any, o workflow.RegisterOptions) {
 	s.WorkflowRegistry.RegisterWorkflowWithOptions(w, o)
 }
 
-func contactSyncWithExtraTimer(ctx workflow.Context, in workflows.ContactSyncInput) error {
+func contactSyncWithExtraTimer(ctx workflow.Context, in domain.ContactSyncInput) error {
 	if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
 		return err
 	}

@@ -8,9 +8,9 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/schedules"
 	"github.com/hlrz/hlrz/internal/store"
-	"github.com/hlrz/hlrz/workflows"
 )
 
 const pausedByOperator = "paused by operator (starter connections pause)"
@@ -185,7 +185,7 @@ func (a *app) removalOf(ctx context.Context, rm store.ConnectionRemover, id stri
 			r.Schedules = append(r.Schedules, s.ID)
 		}
 	}
-	query := fmt.Sprintf("ExecutionStatus = 'Running' AND (%s = '%s' OR WorkflowId = '%s')", workflows.SAConnection.GetName(), id, workflows.BackfillWorkflowID(id))
+	query := fmt.Sprintf("ExecutionStatus = 'Running' AND (%s = '%s' OR WorkflowId = '%s')", domain.SAConnection.GetName(), id, domain.BackfillWorkflowID(id))
 	var token []byte
 	for {
 		resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: ns, Query: query, NextPageToken: token})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/schedules"
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/internal/syncmodel"
@@ -43,11 +44,11 @@ func settingsHelp() string {
   %-19s %s (default: the mapping's delete_policy)
   %-19s share of the HighLevel rate budget the reconcile may use, 0.01 to 1 or 1%% to 100%% (default %g)`,
 		keyDebounce, maxDebounce, workflows.DefaultDebounce,
-		keyPoll, maxInterval, workflows.DefaultPollInterval,
-		keyReconcile, maxInterval, workflows.DefaultReconcileInterval,
+		keyPoll, maxInterval, domain.DefaultPollInterval,
+		keyReconcile, maxInterval, domain.DefaultReconcileInterval,
 		keyRegion,
 		keyDeletePolicy, strings.Join(syncmodel.DeletePolicies(), ", "),
-		keyBudgetShare, workflows.DefaultReconcileShare)
+		keyBudgetShare, domain.DefaultReconcileShare)
 }
 
 func (a *app) connectionsSetCmd() *cobra.Command {

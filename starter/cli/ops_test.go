@@ -11,6 +11,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/e2e"
 	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
@@ -19,7 +20,6 @@ import (
 	"github.com/hlrz/hlrz/internal/store/postgres"
 	"github.com/hlrz/hlrz/internal/syncmodel"
 	"github.com/hlrz/hlrz/starter/cli"
-	"github.com/hlrz/hlrz/workflows"
 )
 
 // opsRules are a contact rule and a notes rule, so a dry run has rule actions of two kinds.
@@ -68,7 +68,7 @@ func TestOperatorCommands(t *testing.T) {
 	})
 	t.Run("schedules install help states the code's defaults", func(t *testing.T) {
 		r := want(t, c.run(t, "schedules", "install", "--help"), cli.ExitOK)
-		for _, d := range []time.Duration{workflows.DefaultPollInterval, workflows.DefaultReconcileInterval} {
+		for _, d := range []time.Duration{domain.DefaultPollInterval, domain.DefaultReconcileInterval} {
 			if !strings.Contains(r.stdout, "else "+d.String()+")") {
 				t.Errorf("help does not state default %s:\n%s", d, r.stdout)
 			}
@@ -224,7 +224,7 @@ func testConnectionsSet(t *testing.T, e *e2e.Env, c *cliEnv) {
 	if !reflect.DeepEqual(got.Settings, wantSettings) {
 		t.Errorf("settings: %+v, want %+v", got.Settings, wantSettings)
 	}
-	for id, every := range map[string]time.Duration{workflows.PollScheduleID(e.Conn.ID): 7 * time.Minute, workflows.ReconcileScheduleID(e.Conn.ID): 45 * time.Minute} {
+	for id, every := range map[string]time.Duration{domain.PollScheduleID(e.Conn.ID): 7 * time.Minute, domain.ReconcileScheduleID(e.Conn.ID): 45 * time.Minute} {
 		d, err := e.Client.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -373,9 +373,9 @@ func testReseal(t *testing.T, e *e2e.Env, c *cliEnv) {
 
 func testDelete(t *testing.T, e *e2e.Env, c *cliEnv, link store.Link) {
 	ctx := context.Background()
-	wfID := workflows.ContactWorkflowID(e.Conn.ID, link.ID)
+	wfID := domain.ContactWorkflowID(e.Conn.ID, link.ID)
 	r := want(t, c.run(t, "connections", "delete", e.Conn.ID), cli.ExitUsage)
-	for _, s := range []string{"would remove", workflows.PollScheduleID(e.Conn.ID), workflows.ReconcileScheduleID(e.Conn.ID), wfID, "tokens", "links", "ledger", "--yes"} {
+	for _, s := range []string{"would remove", domain.PollScheduleID(e.Conn.ID), domain.ReconcileScheduleID(e.Conn.ID), wfID, "tokens", "links", "ledger", "--yes"} {
 		if !strings.Contains(r.stdout+r.stderr, s) {
 			t.Errorf("delete preview lacks %q:\n%s", s, r)
 		}

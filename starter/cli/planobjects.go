@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/hlrz/hlrz/activities"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/syncmodel"
 )
 
@@ -32,11 +33,11 @@ type ruleActionView struct {
 
 // planObjects runs the tags, notes and tasks children's planning activities in dry-run mode,
 // exactly as a pass would plan them, and collects their rule actions.
-func planObjects(ctx context.Context, core activities.Core, in activities.PlanInput) ([]objectPlanView, []ruleActionView, error) {
+func planObjects(ctx context.Context, core activities.Core, in domain.PlanInput) ([]objectPlanView, []ruleActionView, error) {
 	o := &activities.Objects{Core: core}
 	planners := []struct {
 		object string
-		plan   func(context.Context, activities.PlanInput) (activities.ObjectPlan, error)
+		plan   func(context.Context, domain.PlanInput) (activities.ObjectPlan, error)
 	}{{activities.ObjTags, o.PlanTags}, {activities.ObjNotes, o.PlanNotes}, {activities.ObjTasks, o.PlanTasks}}
 	var views []objectPlanView
 	var actions []ruleActionView

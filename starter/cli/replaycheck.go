@@ -17,13 +17,13 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/hlrz/hlrz/internal/codec"
-	"github.com/hlrz/hlrz/workflows"
+	"github.com/hlrz/hlrz/internal/domain"
 )
 
 // workflowTypes are the types replay-check samples.
 var workflowTypes = []string{
-	workflows.ContactSyncName, workflows.TagSyncName, workflows.NoteSyncName, workflows.TaskSyncName,
-	workflows.BackfillName, workflows.ReferrizerPollName, workflows.ReconcileName,
+	domain.ContactSyncName, domain.TagSyncName, domain.NoteSyncName, domain.TaskSyncName,
+	domain.BackfillName, domain.ReferrizerPollName, domain.ReconcileName,
 }
 
 type replayFailure struct {

@@ -8,9 +8,9 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/schedules"
 	"github.com/hlrz/hlrz/internal/store"
-	"github.com/hlrz/hlrz/workflows"
 )
 
 func (a *app) schedulesCmd() *cobra.Command {
@@ -28,8 +28,8 @@ func (a *app) schedulesCmd() *cobra.Command {
 			})
 		},
 	}
-	install.Flags().DurationVar(&pollEvery, "poll-every", 0, "Referrizer poll interval (default: the connection's setting, else "+workflows.DefaultPollInterval.String()+")")
-	install.Flags().DurationVar(&reconcileEvery, "reconcile-every", 0, "reconcile interval (default: the connection's setting, else "+workflows.DefaultReconcileInterval.String()+")")
+	install.Flags().DurationVar(&pollEvery, "poll-every", 0, "Referrizer poll interval (default: the connection's setting, else "+domain.DefaultPollInterval.String()+")")
+	install.Flags().DurationVar(&reconcileEvery, "reconcile-every", 0, "reconcile interval (default: the connection's setting, else "+domain.DefaultReconcileInterval.String()+")")
 
 	var note string
 	pause := &cobra.Command{

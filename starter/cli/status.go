@@ -14,10 +14,10 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/schedules"
 	"github.com/hlrz/hlrz/internal/store"
-	"github.com/hlrz/hlrz/workflows"
 )
 
 // statusOut is `status` as JSON.
@@ -112,7 +112,7 @@ func (a *app) status(ctx context.Context) error {
 		}
 		cs.DeadLettersOpen = len(dead)
 		query := fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND %s = '%s' AND ExecutionStatus = 'Running'",
-			workflows.ContactSyncName, workflows.SAConnection.GetName(), c.ID, workflows.SAStatus.GetName(), workflows.StatusError)
+			domain.ContactSyncName, domain.SAConnection.GetName(), c.ID, domain.SAStatus.GetName(), domain.StatusError)
 		count, err := tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: ns, Query: query})
 		if err != nil {
 			return fmt.Errorf("count people in error of %s: %w", c.ID, err)
@@ -146,8 +146,8 @@ func (a *app) personError(ctx context.Context, workflowID string) personError {
 	pe := personError{WorkflowID: workflowID}
 	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	v, err := a.tc.QueryWorkflow(qctx, workflowID, "", workflows.QueryState)
-	var s workflows.ContactState
+	v, err := a.tc.QueryWorkflow(qctx, workflowID, "", domain.QueryState)
+	var s domain.ContactState
 	if err == nil && v.Get(&s) == nil {
 		pe.LastPass, pe.LastError = s.LastPass, s.LastError
 	}

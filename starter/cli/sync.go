@@ -16,6 +16,7 @@ import (
 
 	"github.com/hlrz/hlrz/activities"
 	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/referrizer"
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/internal/syncmodel"
@@ -67,24 +68,24 @@ func (a *app) syncPerson(ctx context.Context, q string) error {
 	if err != nil {
 		return err
 	}
-	ref := activities.Ref{ConnectionID: conn.ID, LinkID: link.ID}
-	in := workflows.ContactSyncInput{Ref: ref}
+	ref := domain.Ref{ConnectionID: conn.ID, LinkID: link.ID}
+	in := domain.ContactSyncInput{Ref: ref}
 	if ms := conn.Settings.DebounceMillis; ms > 0 {
 		in.Debounce = time.Duration(ms) * time.Millisecond
 	}
-	id := workflows.ContactWorkflowID(conn.ID, link.ID)
+	id := domain.ContactWorkflowID(conn.ID, link.ID)
 	// Same start options as internal/dispatch, so a workflow the CLI starts looks like any other.
 	start := tc.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
 		ID: id, TaskQueue: a.taskQueue(),
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.SAConnection.ValueSet(conn.ID)),
+		TypedSearchAttributes:    temporal.NewSearchAttributes(domain.SAConnection.ValueSet(conn.ID)),
 		StaticSummary:            fmt.Sprintf("Sync of person %s in connection %s", link.ID, conn.ID),
 		StaticDetails: "One entity workflow per linked person: it coalesces events into sync passes " +
 			"(plan → apply → record base). Query `state` for the link, last pass and last error.",
 	}, workflows.ContactSync, in)
 	h, err := tc.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
-		UpdateOptions:          client.UpdateWorkflowOptions{UpdateName: workflows.UpdateSyncNow, WaitForStage: client.WorkflowUpdateStageCompleted},
+		UpdateOptions:          client.UpdateWorkflowOptions{UpdateName: domain.UpdateSyncNow, WaitForStage: client.WorkflowUpdateStageCompleted},
 	})
 	if err != nil {
 		return fmt.Errorf("sync-now %s: %w", id, err)
@@ -177,9 +178,9 @@ func (a *app) planPerson(ctx context.Context, q string) error {
 	}
 	// The activities themselves, run here: no Temporal, no signal, and DryRun skips every write.
 	core := activities.Core{Store: st, Conns: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	in := activities.PlanInput{
-		Ref:    activities.Ref{ConnectionID: conn.ID, LinkID: link.ID},
-		Events: []activities.Event{{Source: activities.SourceOperator, Kind: activities.KindAll, OccurredAt: time.Now()}},
+	in := domain.PlanInput{
+		Ref:    domain.Ref{ConnectionID: conn.ID, LinkID: link.ID},
+		Events: []domain.Event{{Source: domain.SourceOperator, Kind: domain.KindAll, OccurredAt: time.Now()}},
 		DryRun: true,
 	}
 	cp, err := (&activities.Contacts{Core: core}).PlanContact(ctx, in)

@@ -23,16 +23,15 @@ import (
 	"go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
 
-	"github.com/hlrz/hlrz/activities"
 	"github.com/hlrz/hlrz/internal/bridge"
 	"github.com/hlrz/hlrz/internal/devserver"
 	"github.com/hlrz/hlrz/internal/dispatch"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/store"
 	"github.com/hlrz/hlrz/internal/store/postgres"
 	"github.com/hlrz/hlrz/internal/testutil/pgtest"
-	"github.com/hlrz/hlrz/workflows"
 )
 
 const (
@@ -44,21 +43,21 @@ const (
 
 // recorded is what the stand-in ContactSync saw.
 type recorded struct {
-	Input  workflows.ContactSyncInput `json:"input"`
-	Events []activities.Event         `json:"events"`
+	Input  domain.ContactSyncInput `json:"input"`
+	Events []domain.Event          `json:"events"`
 }
 
-// contactSyncStandIn is registered under workflows.ContactSyncName: it records its input and
+// contactSyncStandIn is registered under domain.ContactSyncName: it records its input and
 // every event signal, so the test sees exactly what the bridge delivered without running the
 // sync activities (which need both APIs).
-func contactSyncStandIn(ctx workflow.Context, in workflows.ContactSyncInput) error {
+func contactSyncStandIn(ctx workflow.Context, in domain.ContactSyncInput) error {
 	rec := recorded{Input: in}
 	if err := workflow.SetQueryHandler(ctx, queryEvents, func() (recorded, error) { return rec, nil }); err != nil {
 		return err
 	}
-	ch := workflow.GetSignalChannel(ctx, workflows.SignalEvent)
+	ch := workflow.GetSignalChannel(ctx, domain.SignalEvent)
 	for {
-		var ev activities.Event
+		var ev domain.Event
 		ch.Receive(ctx, &ev)
 		rec.Events = append(rec.Events, ev)
 	}
@@ -99,7 +98,7 @@ func TestWebhookBecomesSignalWithStart(t *testing.T) {
 	tc := ts.GetDefaultClient()
 	// Dispatch sets the HlrzConnection search attribute, which must exist on the namespace.
 	if _, err := tc.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		Namespace: ts.GetDefaultNamespace(), SearchAttributes: workflows.SearchAttributes(),
+		Namespace: ts.GetDefaultNamespace(), SearchAttributes: domain.SearchAttributes(),
 	}); err != nil {
 		var exists *serviceerror.AlreadyExists
 		if !errors.As(err, &exists) {
@@ -107,7 +106,7 @@ func TestWebhookBecomesSignalWithStart(t *testing.T) {
 		}
 	}
 	ts.NewWorker(taskQueue, func(r worker.Registry) {
-		r.RegisterWorkflowWithOptions(contactSyncStandIn, workflow.RegisterOptions{Name: workflows.ContactSyncName})
+		r.RegisterWorkflowWithOptions(contactSyncStandIn, workflow.RegisterOptions{Name: domain.ContactSyncName})
 	})
 
 	st, err := postgres.Open(ctx, pgtest.NewDatabase(t), secrets.NewRandom())
@@ -176,7 +175,7 @@ func TestWebhookBecomesSignalWithStart(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	wfID := workflows.ContactWorkflowID(connID, link.ID)
+	wfID := domain.ContactWorkflowID(connID, link.ID)
 	if wfID != "contact/"+connID+"/"+link.ID {
 		t.Fatalf("workflow id %q", wfID)
 	}
@@ -195,17 +194,17 @@ func TestWebhookBecomesSignalWithStart(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if got.Input.Ref != (activities.Ref{ConnectionID: connID, LinkID: link.ID}) {
+	if got.Input.Ref != (domain.Ref{ConnectionID: connID, LinkID: link.ID}) {
 		t.Errorf("started with %+v, want the person's ref", got.Input.Ref)
 	}
-	byID := map[string]activities.Event{}
+	byID := map[string]domain.Event{}
 	for _, ev := range got.Events {
 		byID[ev.ID] = ev
 	}
-	if ev := byID[webhookID(created)]; ev.Kind != activities.KindContact || ev.Source != activities.SourceGHL {
+	if ev := byID[webhookID(created)]; ev.Kind != domain.KindContact || ev.Source != domain.SourceGHL {
 		t.Errorf("ContactCreate arrived as %+v", ev)
 	}
-	if ev := byID[webhookID(note)]; ev.Kind != activities.KindNotes || ev.ObjectID != "n-1" {
+	if ev := byID[webhookID(note)]; ev.Kind != domain.KindNotes || ev.ObjectID != "n-1" {
 		t.Errorf("NoteCreate arrived as %+v", ev)
 	}
 
@@ -214,14 +213,14 @@ func TestWebhookBecomesSignalWithStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	info := desc.GetWorkflowExecutionInfo()
-	if info.GetType().GetName() != workflows.ContactSyncName || info.GetTaskQueue() != taskQueue {
-		t.Errorf("workflow type %q on %q, want %s on %s", info.GetType().GetName(), info.GetTaskQueue(), workflows.ContactSyncName, taskQueue)
+	if info.GetType().GetName() != domain.ContactSyncName || info.GetTaskQueue() != taskQueue {
+		t.Errorf("workflow type %q on %q, want %s on %s", info.GetType().GetName(), info.GetTaskQueue(), domain.ContactSyncName, taskQueue)
 	}
 	var conn string
-	if p := info.GetSearchAttributes().GetIndexedFields()[workflows.SAConnection.GetName()]; p == nil {
-		t.Errorf("search attribute %s not set", workflows.SAConnection.GetName())
+	if p := info.GetSearchAttributes().GetIndexedFields()[domain.SAConnection.GetName()]; p == nil {
+		t.Errorf("search attribute %s not set", domain.SAConnection.GetName())
 	} else if err := converter.GetDefaultDataConverter().FromPayload(p, &conn); err != nil || conn != connID {
-		t.Errorf("search attribute %s = %q (%v), want %s", workflows.SAConnection.GetName(), conn, err, connID)
+		t.Errorf("search attribute %s = %q (%v), want %s", domain.SAConnection.GetName(), conn, err, connID)
 	}
 
 	// The duplicate delivery was acknowledged but signalled only once.

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/hlrz/hlrz/internal/devserver"
-	"github.com/hlrz/hlrz/workflows"
+	"github.com/hlrz/hlrz/internal/domain"
 )
 
 func main() {
@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	srv, err := devserver.Start(startCtx, devserver.Config{DataDir: *dataDir, Port: *port, UIPort: *uiPort, SearchAttributes: workflows.SearchAttributes()})
+	srv, err := devserver.Start(startCtx, devserver.Config{DataDir: *dataDir, Port: *port, UIPort: *uiPort, SearchAttributes: domain.SearchAttributes()})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(stderr, "hlrz-temporal:", err)
