@@ -27,24 +27,20 @@ func scanLink(row pgx.Row) (store.Link, error) {
 	return l, err
 }
 
-func sideColumn(side store.Side) (string, error) {
-	switch side {
-	case store.SideGHL:
-		return "ghl_contact_id", nil
-	case store.SideRZ:
-		return "rz_contact_id", nil
+// findLink scans a link that may not exist.
+func findLink(row pgx.Row) (store.FoundLink, error) {
+	l, err := scanLink(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.FoundLink{}, nil
 	}
-	return "", fmt.Errorf("unknown side %q", side)
+	return store.FoundLink{Link: l, Found: err == nil}, err
 }
 
 // EnsureLink returns the link owning contactID on side, creating it if needed.
 func (s *Store) EnsureLink(ctx context.Context, connID string, side store.Side, contactID string) (store.Link, bool, error) {
-	col, err := sideColumn(side)
+	col, err := store.CheckEnsureLink(side, contactID)
 	if err != nil {
 		return store.Link{}, false, err
-	}
-	if contactID == "" {
-		return store.Link{}, false, errors.New("ensure link: contact id is empty")
 	}
 	now := store.Now()
 	// The unique index decides the race: exactly one insert wins, everyone reads the winner.
@@ -62,8 +58,8 @@ func (s *Store) EnsureLink(ctx context.Context, connID string, side store.Side, 
 
 // PairLink links a HighLevel and a Referrizer contact as one person.
 func (s *Store) PairLink(ctx context.Context, connID, ghlID, rzID string) (store.Link, error) {
-	if ghlID == "" || rzID == "" {
-		return store.Link{}, errors.New("pair link: both contact ids are required")
+	if err := store.CheckPairLink(ghlID, rzID); err != nil {
+		return store.Link{}, err
 	}
 	var id string
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -72,37 +68,28 @@ func (s *Store) PairLink(ctx context.Context, connID, ghlID, rzID string) (store
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('links/' || $1))`, connID); err != nil {
 			return err
 		}
-		byGHL, errG := scanLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND ghl_contact_id = $2`, connID, ghlID))
-		byRZ, errR := scanLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND rz_contact_id = $2`, connID, rzID))
-		for _, e := range []error{errG, errR} {
-			if e != nil && !errors.Is(e, pgx.ErrNoRows) {
-				return e
-			}
+		byGHL, err := findLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND ghl_contact_id = $2`, connID, ghlID))
+		if err != nil {
+			return err
 		}
+		byRZ, err := findLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND rz_contact_id = $2`, connID, rzID))
+		if err != nil {
+			return err
+		}
+		plan, err := store.PlanPair(byGHL, byRZ)
+		if err != nil {
+			return err
+		}
+		id = plan.LinkID
 		now := store.Now()
-		var err error
 		switch {
-		case errG == nil && errR == nil:
-			if byGHL.ID != byRZ.ID {
-				return fmt.Errorf("contacts belong to links %s and %s: %w", byGHL.ID, byRZ.ID, store.ErrConflict)
-			}
-			id = byGHL.ID
-		case errG == nil:
-			if byGHL.RZContactID != "" {
-				return fmt.Errorf("link %s already has another Referrizer contact: %w", byGHL.ID, store.ErrConflict)
-			}
-			id = byGHL.ID
-			_, err = tx.Exec(ctx, `UPDATE links SET rz_contact_id = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`, rzID, now, connID, id)
-		case errR == nil:
-			if byRZ.GHLContactID != "" {
-				return fmt.Errorf("link %s already has another HighLevel contact: %w", byRZ.ID, store.ErrConflict)
-			}
-			id = byRZ.ID
-			_, err = tx.Exec(ctx, `UPDATE links SET ghl_contact_id = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`, ghlID, now, connID, id)
-		default:
-			id = store.NewID()
+		case plan.Insert:
 			_, err = tx.Exec(ctx, `INSERT INTO links (connection_id, id, ghl_contact_id, rz_contact_id, created_at, updated_at)
 				VALUES ($1, $2, $3, $4, $5, $5)`, connID, id, ghlID, rzID, now)
+		case plan.Attach == store.SideRZ:
+			_, err = tx.Exec(ctx, `UPDATE links SET rz_contact_id = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`, rzID, now, connID, id)
+		case plan.Attach == store.SideGHL:
+			_, err = tx.Exec(ctx, `UPDATE links SET ghl_contact_id = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`, ghlID, now, connID, id)
 		}
 		return err
 	})
@@ -126,7 +113,7 @@ func (s *Store) GetLink(ctx context.Context, connID, linkID string) (store.Link,
 
 // LinkBy finds the link owning a contact id on one side.
 func (s *Store) LinkBy(ctx context.Context, connID string, side store.Side, contactID string) (store.Link, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return store.Link{}, err
 	}
@@ -139,7 +126,7 @@ func (s *Store) LinkBy(ctx context.Context, connID string, side store.Side, cont
 
 // AttachContact sets the link's contact id on side.
 func (s *Store) AttachContact(ctx context.Context, connID, linkID string, side store.Side, contactID string) (store.Link, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return store.Link{}, err
 	}
@@ -170,7 +157,7 @@ func (s *Store) ClaimContact(ctx context.Context, connID, linkID string, side st
 }
 
 func (s *Store) claimContact(ctx context.Context, connID, linkID string, side store.Side, contactID string) (store.Link, string, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return store.Link{}, "", err
 	}
@@ -181,20 +168,19 @@ func (s *Store) claimContact(ctx context.Context, connID, linkID string, side st
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('links/' || $1))`, connID); err != nil {
 			return err
 		}
-		owner, err := scanLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND `+col+` = $2 FOR UPDATE`, connID, contactID))
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
+		owner, err := findLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND `+col+` = $2 FOR UPDATE`, connID, contactID))
+		if err != nil {
 			return err
-		case owner.ID == linkID:
-			return nil
-		case owner.ContactID(otherSide(side)) == "" && !owner.Deleted:
-			if _, err := tx.Exec(ctx, `DELETE FROM links WHERE connection_id = $1 AND id = $2`, connID, owner.ID); err != nil {
-				return fmt.Errorf("absorb link %s: %w", owner.ID, err)
+		}
+		plan, err := store.PlanClaim(owner, linkID, side)
+		if err != nil || plan.Done {
+			return err
+		}
+		if plan.Absorb != "" {
+			if _, err := tx.Exec(ctx, `DELETE FROM links WHERE connection_id = $1 AND id = $2`, connID, plan.Absorb); err != nil {
+				return fmt.Errorf("absorb link %s: %w", plan.Absorb, err)
 			}
-			absorbed = owner.ID
-		default:
-			return fmt.Errorf("link %s owns the %s contact: %w", owner.ID, side, store.ErrConflict)
+			absorbed = plan.Absorb
 		}
 		tag, err := tx.Exec(ctx, `UPDATE links SET `+col+` = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`, contactID, store.Now(), connID, linkID)
 		if err != nil {
@@ -210,13 +196,6 @@ func (s *Store) claimContact(ctx context.Context, connID, linkID string, side st
 	}
 	l, err := s.GetLink(ctx, connID, linkID)
 	return l, absorbed, err
-}
-
-func otherSide(s store.Side) store.Side {
-	if s == store.SideGHL {
-		return store.SideRZ
-	}
-	return store.SideGHL
 }
 
 // MarkLinkDeleted flags a link whose person was deleted on a side.
@@ -293,14 +272,11 @@ func (s *Store) PutLedger(ctx context.Context, e store.LedgerEntry) error {
 
 // SideHashes maps linked contact ids on side to their ledger hash for object.
 func (s *Store) SideHashes(ctx context.Context, connID string, side store.Side, object string) (map[string]string, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return nil, err
 	}
-	hashCol := "ghl_hash"
-	if side == store.SideRZ {
-		hashCol = "rz_hash"
-	}
+	hashCol := store.HashColumn(side)
 	rows, err := s.pool.Query(ctx, `SELECT l.`+col+`, e.`+hashCol+` FROM links l JOIN ledger e
 		ON e.connection_id = l.connection_id AND e.link_id = l.id
 		WHERE l.connection_id = $1 AND e.object = $2 AND l.`+col+` IS NOT NULL`, connID, object)

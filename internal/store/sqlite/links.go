@@ -21,24 +21,20 @@ func scanLink(row interface{ Scan(...any) error }) (store.Link, error) {
 	return l, err
 }
 
-func sideColumn(side store.Side) (string, error) {
-	switch side {
-	case store.SideGHL:
-		return "ghl_contact_id", nil
-	case store.SideRZ:
-		return "rz_contact_id", nil
+// findLink scans a link that may not exist.
+func findLink(row interface{ Scan(...any) error }) (store.FoundLink, error) {
+	l, err := scanLink(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.FoundLink{}, nil
 	}
-	return "", fmt.Errorf("unknown side %q", side)
+	return store.FoundLink{Link: l, Found: err == nil}, err
 }
 
 // EnsureLink returns the link owning contactID on side, creating it if needed.
 func (s *Store) EnsureLink(ctx context.Context, connID string, side store.Side, contactID string) (store.Link, bool, error) {
-	col, err := sideColumn(side)
+	col, err := store.CheckEnsureLink(side, contactID)
 	if err != nil {
 		return store.Link{}, false, err
-	}
-	if contactID == "" {
-		return store.Link{}, false, errors.New("ensure link: contact id is empty")
 	}
 	now := micros(store.Now())
 	// The unique index decides the race: exactly one insert wins, everyone reads the winner.
@@ -62,45 +58,35 @@ func (s *Store) checkConn(ctx context.Context, connID string) error {
 
 // PairLink links a HighLevel and a Referrizer contact as one person.
 func (s *Store) PairLink(ctx context.Context, connID, ghlID, rzID string) (store.Link, error) {
-	if ghlID == "" || rzID == "" {
-		return store.Link{}, errors.New("pair link: both contact ids are required")
+	if err := store.CheckPairLink(ghlID, rzID); err != nil {
+		return store.Link{}, err
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return store.Link{}, fmt.Errorf("pair link: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	byGHL, errG := scanLink(tx.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND ghl_contact_id = ?`, connID, ghlID))
-	byRZ, errR := scanLink(tx.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND rz_contact_id = ?`, connID, rzID))
-	for _, e := range []error{errG, errR} {
-		if e != nil && !errors.Is(e, sql.ErrNoRows) {
-			return store.Link{}, fmt.Errorf("pair link: %w", e)
-		}
+	byGHL, err := findLink(tx.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND ghl_contact_id = ?`, connID, ghlID))
+	if err != nil {
+		return store.Link{}, fmt.Errorf("pair link: %w", err)
 	}
-	now := micros(store.Now())
-	var id string
+	byRZ, err := findLink(tx.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND rz_contact_id = ?`, connID, rzID))
+	if err != nil {
+		return store.Link{}, fmt.Errorf("pair link: %w", err)
+	}
+	plan, err := store.PlanPair(byGHL, byRZ)
+	if err != nil {
+		return store.Link{}, fmt.Errorf("pair link: %w", err)
+	}
+	id, now := plan.LinkID, micros(store.Now())
 	switch {
-	case errG == nil && errR == nil:
-		if byGHL.ID != byRZ.ID {
-			return store.Link{}, fmt.Errorf("pair link: contacts belong to links %s and %s: %w", byGHL.ID, byRZ.ID, store.ErrConflict)
-		}
-		id = byGHL.ID
-	case errG == nil:
-		if byGHL.RZContactID != "" {
-			return store.Link{}, fmt.Errorf("pair link: link %s already has another Referrizer contact: %w", byGHL.ID, store.ErrConflict)
-		}
-		id = byGHL.ID
-		_, err = tx.ExecContext(ctx, `UPDATE links SET rz_contact_id = ?, updated_at = ? WHERE connection_id = ? AND id = ?`, rzID, now, connID, id)
-	case errR == nil:
-		if byRZ.GHLContactID != "" {
-			return store.Link{}, fmt.Errorf("pair link: link %s already has another HighLevel contact: %w", byRZ.ID, store.ErrConflict)
-		}
-		id = byRZ.ID
-		_, err = tx.ExecContext(ctx, `UPDATE links SET ghl_contact_id = ?, updated_at = ? WHERE connection_id = ? AND id = ?`, ghlID, now, connID, id)
-	default:
-		id = store.NewID()
+	case plan.Insert:
 		_, err = tx.ExecContext(ctx, `INSERT INTO links (connection_id, id, ghl_contact_id, rz_contact_id, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?)`, connID, id, ghlID, rzID, now, now)
+	case plan.Attach == store.SideRZ:
+		_, err = tx.ExecContext(ctx, `UPDATE links SET rz_contact_id = ?, updated_at = ? WHERE connection_id = ? AND id = ?`, rzID, now, connID, id)
+	case plan.Attach == store.SideGHL:
+		_, err = tx.ExecContext(ctx, `UPDATE links SET ghl_contact_id = ?, updated_at = ? WHERE connection_id = ? AND id = ?`, ghlID, now, connID, id)
 	}
 	if err != nil {
 		return store.Link{}, fmt.Errorf("pair link: %w", err)
@@ -122,7 +108,7 @@ func (s *Store) GetLink(ctx context.Context, connID, linkID string) (store.Link,
 
 // LinkBy finds the link owning a contact id on one side.
 func (s *Store) LinkBy(ctx context.Context, connID string, side store.Side, contactID string) (store.Link, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return store.Link{}, err
 	}
@@ -135,7 +121,7 @@ func (s *Store) LinkBy(ctx context.Context, connID string, side store.Side, cont
 
 // AttachContact sets the link's contact id on side.
 func (s *Store) AttachContact(ctx context.Context, connID, linkID string, side store.Side, contactID string) (store.Link, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return store.Link{}, err
 	}
@@ -155,7 +141,7 @@ func (s *Store) AttachContact(ctx context.Context, connID, linkID string, side s
 
 // ClaimContact attaches a contact we created, absorbing a one-sided link made for it meanwhile.
 func (s *Store) ClaimContact(ctx context.Context, connID, linkID string, side store.Side, contactID string) (store.Link, string, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return store.Link{}, "", err
 	}
@@ -164,21 +150,21 @@ func (s *Store) ClaimContact(ctx context.Context, connID, linkID string, side st
 		return store.Link{}, "", fmt.Errorf("claim contact: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	owner, err := scanLink(tx.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND `+col+` = ?`, connID, contactID))
-	absorbed := ""
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
+	owner, err := findLink(tx.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND `+col+` = ?`, connID, contactID))
+	if err != nil {
 		return store.Link{}, "", fmt.Errorf("claim contact: %w", err)
-	case owner.ID == linkID:
-		return owner, "", tx.Commit()
-	case owner.ContactID(otherSide(side)) == "" && !owner.Deleted:
-		if _, err := tx.ExecContext(ctx, `DELETE FROM links WHERE connection_id = ? AND id = ?`, connID, owner.ID); err != nil {
-			return store.Link{}, "", fmt.Errorf("claim contact: absorb link %s: %w", owner.ID, err)
+	}
+	plan, err := store.PlanClaim(owner, linkID, side)
+	if err != nil {
+		return store.Link{}, "", fmt.Errorf("claim %s contact for link %s: %w", side, linkID, err)
+	}
+	if plan.Done {
+		return owner.Link, "", tx.Commit()
+	}
+	if plan.Absorb != "" {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM links WHERE connection_id = ? AND id = ?`, connID, plan.Absorb); err != nil {
+			return store.Link{}, "", fmt.Errorf("claim contact: absorb link %s: %w", plan.Absorb, err)
 		}
-		absorbed = owner.ID
-	default:
-		return store.Link{}, "", fmt.Errorf("claim %s contact for link %s: link %s owns it: %w", side, linkID, owner.ID, store.ErrConflict)
 	}
 	// BEGIN IMMEDIATE holds the write lock from the SELECT on: nobody can insert a link
 	// for the contact in between, so no retry is needed here.
@@ -193,14 +179,7 @@ func (s *Store) ClaimContact(ctx context.Context, connID, linkID string, side st
 		return store.Link{}, "", fmt.Errorf("claim contact: commit: %w", err)
 	}
 	l, err := s.GetLink(ctx, connID, linkID)
-	return l, absorbed, err
-}
-
-func otherSide(s store.Side) store.Side {
-	if s == store.SideGHL {
-		return store.SideRZ
-	}
-	return store.SideGHL
+	return l, plan.Absorb, err
 }
 
 // MarkLinkDeleted flags a link whose person was deleted on a side.
@@ -278,14 +257,11 @@ func (s *Store) PutLedger(ctx context.Context, e store.LedgerEntry) error {
 
 // SideHashes maps linked contact ids on side to their ledger hash for object.
 func (s *Store) SideHashes(ctx context.Context, connID string, side store.Side, object string) (map[string]string, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return nil, err
 	}
-	hashCol := "ghl_hash"
-	if side == store.SideRZ {
-		hashCol = "rz_hash"
-	}
+	hashCol := store.HashColumn(side)
 	rows, err := s.db.QueryContext(ctx, `SELECT l.`+col+`, e.`+hashCol+` FROM links l JOIN ledger e
 		ON e.connection_id = l.connection_id AND e.link_id = l.id
 		WHERE l.connection_id = ? AND e.object = ? AND l.`+col+` IS NOT NULL`, connID, object)
