@@ -14,7 +14,7 @@ import (
 
 const inboxCols = `id, dedupe_key, source, event_type, location_id, body, received_at, state, attempts, next_attempt_at, last_error, note`
 
-func (s *Store) scanInbox(row pgx.Row) (store.InboxEvent, error) {
+func (s *Store) scanInbox(row store.Scanner) (store.InboxEvent, error) {
 	var e store.InboxEvent
 	var state string
 	err := row.Scan(&e.ID, &e.DedupeKey, &e.Source, &e.EventType, &e.LocationID, &e.Body, &e.ReceivedAt, &state, &e.Attempts, &e.NextAttemptAt, &e.LastError, &e.Note)
@@ -137,10 +137,7 @@ func (s *Store) RetryInbox(ctx context.Context, id int64, next time.Time, lastEr
 // GetInbox reads one event.
 func (s *Store) GetInbox(ctx context.Context, id int64) (store.InboxEvent, error) {
 	e, err := s.scanInbox(s.pool.QueryRow(ctx, `SELECT `+inboxCols+` FROM inbox WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return e, notFound("inbox event %d", id)
-	}
-	return e, err
+	return store.OneRow(e, err, pgx.ErrNoRows, "inbox event %d", id)
 }
 
 // InboxCounts counts events by state.
@@ -178,7 +175,7 @@ func (s *Store) OldestPending(ctx context.Context) (time.Time, error) {
 
 const deadCols = `id, connection_id, link_id, workflow_id, run_id, kind, input, error, state, created_at, updated_at`
 
-func (s *Store) scanDead(row pgx.Row) (store.DeadLetter, error) {
+func (s *Store) scanDead(row store.Scanner) (store.DeadLetter, error) {
 	var d store.DeadLetter
 	var state string
 	err := row.Scan(&d.ID, &d.ConnectionID, &d.LinkID, &d.WorkflowID, &d.RunID, &d.Kind, &d.Input, &d.Error, &state, &d.CreatedAt, &d.UpdatedAt)
@@ -212,10 +209,7 @@ func (s *Store) AddDeadLetter(ctx context.Context, d store.DeadLetter) (int64, e
 // GetDeadLetter reads one dead letter.
 func (s *Store) GetDeadLetter(ctx context.Context, id int64) (store.DeadLetter, error) {
 	d, err := s.scanDead(s.pool.QueryRow(ctx, `SELECT `+deadCols+` FROM dead_letters WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return d, notFound("dead letter %d", id)
-	}
-	return d, err
+	return store.OneRow(d, err, pgx.ErrNoRows, "dead letter %d", id)
 }
 
 // ListDeadLetters lists dead letters, newest first; empty filters match all.
@@ -227,15 +221,7 @@ func (s *Store) ListDeadLetters(ctx context.Context, connID string, state store.
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}
 	defer rows.Close()
-	var out []store.DeadLetter
-	for rows.Next() {
-		d, err := s.scanDead(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, s.scanDead)
 }
 
 // SetDeadLetterState records what an operator did with a dead letter.

@@ -12,7 +12,7 @@ import (
 
 const linkCols = `connection_id, id, ghl_contact_id, rz_contact_id, deleted, created_at, updated_at`
 
-func scanLink(row pgx.Row) (store.Link, error) {
+func scanLink(row store.Scanner) (store.Link, error) {
 	var l store.Link
 	var ghl, rz *string
 	err := row.Scan(&l.ConnectionID, &l.ID, &ghl, &rz, &l.Deleted, &l.CreatedAt, &l.UpdatedAt)
@@ -28,7 +28,7 @@ func scanLink(row pgx.Row) (store.Link, error) {
 }
 
 // findLink scans a link that may not exist.
-func findLink(row pgx.Row) (store.FoundLink, error) {
+func findLink(row store.Scanner) (store.FoundLink, error) {
 	l, err := scanLink(row)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.FoundLink{}, nil
@@ -105,10 +105,7 @@ func (s *Store) PairLink(ctx context.Context, connID, ghlID, rzID string) (store
 // GetLink reads a link by id.
 func (s *Store) GetLink(ctx context.Context, connID, linkID string) (store.Link, error) {
 	l, err := scanLink(s.pool.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND id = $2`, connID, linkID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return l, notFound("link %s/%s", connID, linkID)
-	}
-	return l, err
+	return store.OneRow(l, err, pgx.ErrNoRows, "link %s/%s", connID, linkID)
 }
 
 // LinkBy finds the link owning a contact id on one side.
@@ -118,10 +115,7 @@ func (s *Store) LinkBy(ctx context.Context, connID string, side store.Side, cont
 		return store.Link{}, err
 	}
 	l, err := scanLink(s.pool.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND `+col+` = $2`, connID, contactID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return l, notFound("link for %s contact in connection %s", side, connID)
-	}
-	return l, err
+	return store.OneRow(l, err, pgx.ErrNoRows, "link for %s contact in connection %s", side, connID)
 }
 
 // AttachContact sets the link's contact id on side.
@@ -218,15 +212,7 @@ func (s *Store) ListLinks(ctx context.Context, connID, afterID string, limit int
 		return nil, fmt.Errorf("list links: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Link
-	for rows.Next() {
-		l, err := scanLink(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, scanLink)
 }
 
 // CountLinks counts a connection's links.

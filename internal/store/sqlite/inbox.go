@@ -13,7 +13,7 @@ import (
 
 const inboxCols = `id, dedupe_key, source, event_type, location_id, body, received_at, state, attempts, next_attempt_at, last_error, note`
 
-func (s *Store) scanInbox(row interface{ Scan(...any) error }) (store.InboxEvent, error) {
+func (s *Store) scanInbox(row store.Scanner) (store.InboxEvent, error) {
 	var e store.InboxEvent
 	var received, next int64
 	var state string
@@ -138,10 +138,7 @@ func (s *Store) RetryInbox(ctx context.Context, id int64, next time.Time, lastEr
 // GetInbox reads one event.
 func (s *Store) GetInbox(ctx context.Context, id int64) (store.InboxEvent, error) {
 	e, err := s.scanInbox(s.db.QueryRowContext(ctx, `SELECT `+inboxCols+` FROM inbox WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return e, notFound("inbox event %d", id)
-	}
-	return e, err
+	return store.OneRow(e, err, sql.ErrNoRows, "inbox event %d", id)
 }
 
 // InboxCounts counts events by state.
@@ -176,7 +173,7 @@ func (s *Store) OldestPending(ctx context.Context) (time.Time, error) {
 
 const deadCols = `id, connection_id, link_id, workflow_id, run_id, kind, input, error, state, created_at, updated_at`
 
-func (s *Store) scanDead(row interface{ Scan(...any) error }) (store.DeadLetter, error) {
+func (s *Store) scanDead(row store.Scanner) (store.DeadLetter, error) {
 	var d store.DeadLetter
 	var state string
 	var created, updated int64
@@ -210,10 +207,7 @@ func (s *Store) AddDeadLetter(ctx context.Context, d store.DeadLetter) (int64, e
 // GetDeadLetter reads one dead letter.
 func (s *Store) GetDeadLetter(ctx context.Context, id int64) (store.DeadLetter, error) {
 	d, err := s.scanDead(s.db.QueryRowContext(ctx, `SELECT `+deadCols+` FROM dead_letters WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return d, notFound("dead letter %d", id)
-	}
-	return d, err
+	return store.OneRow(d, err, sql.ErrNoRows, "dead letter %d", id)
 }
 
 // ListDeadLetters lists dead letters, newest first; empty filters match all.
@@ -225,15 +219,7 @@ func (s *Store) ListDeadLetters(ctx context.Context, connID string, state store.
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}
 	defer rows.Close()
-	var out []store.DeadLetter
-	for rows.Next() {
-		d, err := s.scanDead(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, s.scanDead)
 }
 
 // SetDeadLetterState records what an operator did with a dead letter.

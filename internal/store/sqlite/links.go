@@ -11,7 +11,7 @@ import (
 
 const linkCols = `connection_id, id, ghl_contact_id, rz_contact_id, deleted, created_at, updated_at`
 
-func scanLink(row interface{ Scan(...any) error }) (store.Link, error) {
+func scanLink(row store.Scanner) (store.Link, error) {
 	var l store.Link
 	var ghl, rz sql.NullString
 	var created, updated int64
@@ -22,7 +22,7 @@ func scanLink(row interface{ Scan(...any) error }) (store.Link, error) {
 }
 
 // findLink scans a link that may not exist.
-func findLink(row interface{ Scan(...any) error }) (store.FoundLink, error) {
+func findLink(row store.Scanner) (store.FoundLink, error) {
 	l, err := scanLink(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.FoundLink{}, nil
@@ -100,10 +100,7 @@ func (s *Store) PairLink(ctx context.Context, connID, ghlID, rzID string) (store
 // GetLink reads a link by id.
 func (s *Store) GetLink(ctx context.Context, connID, linkID string) (store.Link, error) {
 	l, err := scanLink(s.db.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND id = ?`, connID, linkID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return l, notFound("link %s/%s", connID, linkID)
-	}
-	return l, err
+	return store.OneRow(l, err, sql.ErrNoRows, "link %s/%s", connID, linkID)
 }
 
 // LinkBy finds the link owning a contact id on one side.
@@ -113,10 +110,7 @@ func (s *Store) LinkBy(ctx context.Context, connID string, side store.Side, cont
 		return store.Link{}, err
 	}
 	l, err := scanLink(s.db.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND `+col+` = ?`, connID, contactID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return l, notFound("link for %s contact in connection %s", side, connID)
-	}
-	return l, err
+	return store.OneRow(l, err, sql.ErrNoRows, "link for %s contact in connection %s", side, connID)
 }
 
 // AttachContact sets the link's contact id on side.
@@ -202,15 +196,7 @@ func (s *Store) ListLinks(ctx context.Context, connID, afterID string, limit int
 		return nil, fmt.Errorf("list links: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Link
-	for rows.Next() {
-		l, err := scanLink(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, scanLink)
 }
 
 // CountLinks counts a connection's links.

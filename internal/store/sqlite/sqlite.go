@@ -139,7 +139,7 @@ func notFound(what string, args ...any) error {
 
 const connCols = `id, name, ghl_location_id, ghl_company_id, mapping, settings, status, status_reason, created_at, updated_at`
 
-func scanConn(row interface{ Scan(...any) error }) (store.Connection, error) {
+func scanConn(row store.Scanner) (store.Connection, error) {
 	var c store.Connection
 	var loc sql.NullString
 	var settings string
@@ -188,19 +188,13 @@ func (s *Store) PutConnection(ctx context.Context, c store.Connection) (store.Co
 // GetConnection reads one connection.
 func (s *Store) GetConnection(ctx context.Context, id string) (store.Connection, error) {
 	c, err := scanConn(s.db.QueryRowContext(ctx, `SELECT `+connCols+` FROM connections WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, notFound("connection %s", id)
-	}
-	return c, err
+	return store.OneRow(c, err, sql.ErrNoRows, "connection %s", id)
 }
 
 // ConnectionByLocation finds the connection of a HighLevel location.
 func (s *Store) ConnectionByLocation(ctx context.Context, loc string) (store.Connection, error) {
 	c, err := scanConn(s.db.QueryRowContext(ctx, `SELECT `+connCols+` FROM connections WHERE ghl_location_id = ?`, loc))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, notFound("connection for location %s", loc)
-	}
-	return c, err
+	return store.OneRow(c, err, sql.ErrNoRows, "connection for location %s", loc)
 }
 
 // ListConnections lists all connections by id.
@@ -210,15 +204,7 @@ func (s *Store) ListConnections(ctx context.Context) ([]store.Connection, error)
 		return nil, fmt.Errorf("list connections: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Connection
-	for rows.Next() {
-		c, err := scanConn(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, scanConn)
 }
 
 // SetConnectionStatus changes a connection's status.
