@@ -46,3 +46,29 @@ func OneRow[T any](v T, err, noRows error, what string, args ...any) (T, error) 
 	}
 	return v, err
 }
+
+// CollectMap reads two-column rows into a map from the first column to the second.
+func CollectMap[K ~string, V any](rows Rows) (map[K]V, error) {
+	out := map[K]V{}
+	for rows.Next() {
+		var k string
+		var v V
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		out[K(k)] = v
+	}
+	return out, rows.Err()
+}
+
+// CollectPairs reads two-text-column rows, handing each pair to add.
+func CollectPairs(rows Rows, add func(a, b string)) error {
+	for rows.Next() {
+		var a, b string
+		if err := rows.Scan(&a, &b); err != nil {
+			return err
+		}
+		add(a, b)
+	}
+	return rows.Err()
+}

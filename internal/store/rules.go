@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -107,4 +108,28 @@ func PlanClaim(owner FoundLink, linkID string, side Side) (ClaimPlan, error) {
 		return ClaimPlan{Absorb: owner.Link.ID}, nil
 	}
 	return ClaimPlan{}, fmt.Errorf("link %s owns the %s contact: %w", owner.Link.ID, side, ErrConflict)
+}
+
+// PrepareConnection validates c before it is written, defaults its status, and encodes its
+// settings for the settings column.
+func PrepareConnection(c Connection) (Connection, []byte, error) {
+	if err := CheckConnection(c); err != nil {
+		return c, nil, err
+	}
+	if c.Status == "" {
+		c.Status = ConnActive
+	}
+	settings, err := json.Marshal(c.Settings)
+	if err != nil {
+		return c, nil, fmt.Errorf("connection %s: encode settings: %w", c.ID, err)
+	}
+	return c, settings, nil
+}
+
+// DecodeSettings fills c.Settings from the settings column.
+func DecodeSettings(c *Connection, settings []byte) error {
+	if err := json.Unmarshal(settings, &c.Settings); err != nil {
+		return fmt.Errorf("connection %s: decode settings: %w", c.ID, err)
+	}
+	return nil
 }

@@ -75,12 +75,6 @@ func (s *Store) MatchContacts(ctx context.Context, connID string, side store.Sid
 	}
 	defer rows.Close()
 	out := map[string][]string{}
-	for rows.Next() {
-		var k, id string
-		if err := rows.Scan(&k, &id); err != nil {
-			return nil, err
-		}
-		store.AddMatch(out, back[k], id)
-	}
-	return out, rows.Err()
+	err = store.CollectPairs(rows, func(k, id string) { store.AddMatch(out, back[k], id) })
+	return out, err
 }

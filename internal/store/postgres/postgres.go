@@ -4,7 +4,6 @@ package postgres
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -168,23 +167,14 @@ func scanConn(row store.Scanner) (store.Connection, error) {
 	c.Status = store.ConnectionStatus(status)
 	utc(&c.CreatedAt)
 	utc(&c.UpdatedAt)
-	if err := json.Unmarshal(settings, &c.Settings); err != nil {
-		return c, fmt.Errorf("connection %s: decode settings: %w", c.ID, err)
-	}
-	return c, nil
+	return c, store.DecodeSettings(&c, settings)
 }
 
 // PutConnection inserts or updates a connection by ID.
 func (s *Store) PutConnection(ctx context.Context, c store.Connection) (store.Connection, error) {
-	if err := store.CheckConnection(c); err != nil {
-		return c, err
-	}
-	if c.Status == "" {
-		c.Status = store.ConnActive
-	}
-	settings, err := json.Marshal(c.Settings)
+	c, settings, err := store.PrepareConnection(c)
 	if err != nil {
-		return c, fmt.Errorf("connection %s: encode settings: %w", c.ID, err)
+		return c, err
 	}
 	now := store.Now()
 	_, err = s.pool.Exec(ctx, `

@@ -148,16 +148,7 @@ func (s *Store) InboxCounts(ctx context.Context) (map[store.InboxState]int, erro
 		return nil, fmt.Errorf("inbox counts: %w", err)
 	}
 	defer rows.Close()
-	out := map[store.InboxState]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, err
-		}
-		out[store.InboxState(st)] = n
-	}
-	return out, rows.Err()
+	return store.CollectMap[store.InboxState, int](rows)
 }
 
 // OldestPending is the receive time of the oldest pending event.

@@ -255,15 +255,7 @@ func (s *Store) SideHashes(ctx context.Context, connID string, side store.Side, 
 		return nil, fmt.Errorf("side hashes: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var id, h string
-		if err := rows.Scan(&id, &h); err != nil {
-			return nil, err
-		}
-		out[id] = h
-	}
-	return out, rows.Err()
+	return store.CollectMap[string, string](rows)
 }
 
 // LedgerEntries pages a connection's entries of one object by link id.

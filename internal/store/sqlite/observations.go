@@ -96,16 +96,9 @@ func (s *Store) MatchContacts(ctx context.Context, connID string, side store.Sid
 		if err != nil {
 			return nil, fmt.Errorf("match contacts: %w", err)
 		}
-		for rows.Next() {
-			var k, id string
-			if err := rows.Scan(&k, &id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			store.AddMatch(out, back[k], id)
-		}
+		err = store.CollectPairs(rows, func(k, id string) { store.AddMatch(out, back[k], id) })
 		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err != nil {
 			return nil, err
 		}
 	}

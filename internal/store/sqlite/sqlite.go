@@ -6,7 +6,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -151,23 +150,14 @@ func scanConn(row store.Scanner) (store.Connection, error) {
 	c.GHLLocationID = loc.String
 	c.Status = store.ConnectionStatus(status)
 	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
-	if err := json.Unmarshal([]byte(settings), &c.Settings); err != nil {
-		return c, fmt.Errorf("connection %s: decode settings: %w", c.ID, err)
-	}
-	return c, nil
+	return c, store.DecodeSettings(&c, []byte(settings))
 }
 
 // PutConnection inserts or updates a connection by ID.
 func (s *Store) PutConnection(ctx context.Context, c store.Connection) (store.Connection, error) {
-	if err := store.CheckConnection(c); err != nil {
-		return c, err
-	}
-	if c.Status == "" {
-		c.Status = store.ConnActive
-	}
-	settings, err := json.Marshal(c.Settings)
+	c, settings, err := store.PrepareConnection(c)
 	if err != nil {
-		return c, fmt.Errorf("connection %s: encode settings: %w", c.ID, err)
+		return c, err
 	}
 	now := micros(store.Now())
 	_, err = s.db.ExecContext(ctx, `
