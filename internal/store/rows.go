@@ -72,3 +72,7 @@ func CollectPairs(rows Rows, add func(a, b string)) error {
 	}
 	return rows.Err()
 }
+
+// LedgerLinkID and LedgerObject pick the key column a driver's ledger scan fills.
+func LedgerLinkID(e *LedgerEntry) *string { return &e.LinkID }
+func LedgerObject(e *LedgerEntry) *string { return &e.Object }

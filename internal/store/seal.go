@@ -110,3 +110,22 @@ func AddMatch(out map[string][]string, key, id string) {
 	}
 	out[key] = append(ids[:i], append([]string{id}, ids[i:]...)...)
 }
+
+// OpenSnapshot opens e's sealed ledger snapshot in place.
+func OpenSnapshot(kr *secrets.Keyring, e *LedgerEntry) error {
+	plain, err := OpenBlob(kr, e.Snapshot, LedgerAAD(e.ConnectionID, e.LinkID, e.Object))
+	if err != nil {
+		return fmt.Errorf("ledger %s/%s/%s: %w", e.ConnectionID, e.LinkID, e.Object, err)
+	}
+	e.Snapshot = plain
+	return nil
+}
+
+// OpenObservation opens o's sealed body in place.
+func OpenObservation(kr *secrets.Keyring, o *Observation, connID string, side Side) error {
+	var err error
+	if o.Body, err = OpenBlob(kr, o.Body, ObservationAAD(connID, side, o.ContactID)); err != nil {
+		return fmt.Errorf("observation: %w", err)
+	}
+	return nil
+}

@@ -10,6 +10,8 @@ import (
 	"github.com/hlrz/hlrz/internal/store"
 )
 
+const ledgerCols = `snapshot, hash, ghl_hash, rz_hash, updated_at`
+
 const linkCols = `connection_id, id, ghl_contact_id, rz_contact_id, deleted, created_at, updated_at`
 
 func scanLink(row store.Scanner) (store.Link, error) {
@@ -226,18 +228,9 @@ func (s *Store) CountLinks(ctx context.Context, connID string) (int, error) {
 
 // GetLedger reads the ledger entry of one object of one link.
 func (s *Store) GetLedger(ctx context.Context, connID, linkID, object string) (store.LedgerEntry, error) {
-	e := store.LedgerEntry{ConnectionID: connID, LinkID: linkID, Object: object}
-	err := s.pool.QueryRow(ctx, `SELECT snapshot, hash, ghl_hash, rz_hash, updated_at FROM ledger
-		WHERE connection_id = $1 AND link_id = $2 AND object = $3`, connID, linkID, object).
-		Scan(&e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &e.UpdatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return e, notFound("ledger %s/%s/%s", connID, linkID, object)
-	}
-	utc(&e.UpdatedAt)
-	if err != nil {
-		return e, err
-	}
-	return e, s.openSnapshot(&e)
+	e, err := s.scanLedger(store.LedgerEntry{ConnectionID: connID, LinkID: linkID}, store.LedgerObject)(s.pool.QueryRow(ctx,
+		`SELECT object, `+ledgerCols+` FROM ledger WHERE connection_id = $1 AND link_id = $2 AND object = $3`, connID, linkID, object))
+	return store.OneRow(e, err, pgx.ErrNoRows, "ledger %s/%s/%s", connID, linkID, object)
 }
 
 // PutLedger writes a ledger entry.
@@ -281,19 +274,7 @@ func (s *Store) LedgerEntries(ctx context.Context, connID, object, afterLinkID s
 		return nil, fmt.Errorf("ledger entries: %w", err)
 	}
 	defer rows.Close()
-	var out []store.LedgerEntry
-	for rows.Next() {
-		e := store.LedgerEntry{ConnectionID: connID, Object: object}
-		if err := rows.Scan(&e.LinkID, &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &e.UpdatedAt); err != nil {
-			return nil, err
-		}
-		utc(&e.UpdatedAt)
-		if err := s.openSnapshot(&e); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, s.scanLedger(store.LedgerEntry{ConnectionID: connID, Object: object}, store.LedgerLinkID))
 }
 
 // LedgerEntriesOf pages one link's entries whose object starts with prefix.
@@ -305,27 +286,19 @@ func (s *Store) LedgerEntriesOf(ctx context.Context, connID, linkID, prefix, aft
 		return nil, fmt.Errorf("ledger entries of %s: %w", linkID, err)
 	}
 	defer rows.Close()
-	var out []store.LedgerEntry
-	for rows.Next() {
-		e := store.LedgerEntry{ConnectionID: connID, LinkID: linkID}
-		if err := rows.Scan(&e.Object, &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &e.UpdatedAt); err != nil {
-			return nil, err
-		}
-		utc(&e.UpdatedAt)
-		if err := s.openSnapshot(&e); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, s.scanLedger(store.LedgerEntry{ConnectionID: connID, LinkID: linkID}, store.LedgerObject))
 }
 
-// openSnapshot opens e's sealed snapshot in place.
-func (s *Store) openSnapshot(e *store.LedgerEntry) error {
-	plain, err := store.OpenBlob(s.kr, e.Snapshot, store.LedgerAAD(e.ConnectionID, e.LinkID, e.Object))
-	if err != nil {
-		return fmt.Errorf("ledger %s/%s/%s: %w", e.ConnectionID, e.LinkID, e.Object, err)
+// scanLedger scans a ledger row (a key column, the one key picks, then ledgerCols) onto a
+// copy of base and opens its snapshot.
+func (s *Store) scanLedger(base store.LedgerEntry, key func(*store.LedgerEntry) *string) func(store.Scanner) (store.LedgerEntry, error) {
+	return func(row store.Scanner) (store.LedgerEntry, error) {
+		e := base
+		if err := row.Scan(key(&e), &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &e.UpdatedAt); err != nil {
+			return e, err
+		}
+		utc(&e.UpdatedAt)
+		err := store.OpenSnapshot(s.kr, &e)
+		return e, err
 	}
-	e.Snapshot = plain
-	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/hlrz/hlrz/internal/store"
 )
 
+const ledgerCols = `snapshot, hash, ghl_hash, rz_hash, updated_at`
+
 const linkCols = `connection_id, id, ghl_contact_id, rz_contact_id, deleted, created_at, updated_at`
 
 func scanLink(row store.Scanner) (store.Link, error) {
@@ -210,19 +212,9 @@ func (s *Store) CountLinks(ctx context.Context, connID string) (int, error) {
 
 // GetLedger reads the ledger entry of one object of one link.
 func (s *Store) GetLedger(ctx context.Context, connID, linkID, object string) (store.LedgerEntry, error) {
-	e := store.LedgerEntry{ConnectionID: connID, LinkID: linkID, Object: object}
-	var updated int64
-	err := s.db.QueryRowContext(ctx, `SELECT snapshot, hash, ghl_hash, rz_hash, updated_at FROM ledger
-		WHERE connection_id = ? AND link_id = ? AND object = ?`, connID, linkID, object).
-		Scan(&e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return e, notFound("ledger %s/%s/%s", connID, linkID, object)
-	}
-	e.UpdatedAt = fromMicros(updated)
-	if err != nil {
-		return e, err
-	}
-	return e, s.openSnapshot(&e)
+	e, err := s.scanLedger(store.LedgerEntry{ConnectionID: connID, LinkID: linkID}, store.LedgerObject)(s.db.QueryRowContext(ctx,
+		`SELECT object, `+ledgerCols+` FROM ledger WHERE connection_id = ? AND link_id = ? AND object = ?`, connID, linkID, object))
+	return store.OneRow(e, err, sql.ErrNoRows, "ledger %s/%s/%s", connID, linkID, object)
 }
 
 // PutLedger writes a ledger entry.
@@ -266,20 +258,7 @@ func (s *Store) LedgerEntries(ctx context.Context, connID, object, afterLinkID s
 		return nil, fmt.Errorf("ledger entries: %w", err)
 	}
 	defer rows.Close()
-	var out []store.LedgerEntry
-	for rows.Next() {
-		e := store.LedgerEntry{ConnectionID: connID, Object: object}
-		var updated int64
-		if err := rows.Scan(&e.LinkID, &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &updated); err != nil {
-			return nil, err
-		}
-		e.UpdatedAt = fromMicros(updated)
-		if err := s.openSnapshot(&e); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, s.scanLedger(store.LedgerEntry{ConnectionID: connID, Object: object}, store.LedgerLinkID))
 }
 
 // LedgerEntriesOf pages one link's entries whose object starts with prefix.
@@ -291,28 +270,21 @@ func (s *Store) LedgerEntriesOf(ctx context.Context, connID, linkID, prefix, aft
 		return nil, fmt.Errorf("ledger entries of %s: %w", linkID, err)
 	}
 	defer rows.Close()
-	var out []store.LedgerEntry
-	for rows.Next() {
-		e := store.LedgerEntry{ConnectionID: connID, LinkID: linkID}
-		var updated int64
-		if err := rows.Scan(&e.Object, &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &updated); err != nil {
-			return nil, err
-		}
-		e.UpdatedAt = fromMicros(updated)
-		if err := s.openSnapshot(&e); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, s.scanLedger(store.LedgerEntry{ConnectionID: connID, LinkID: linkID}, store.LedgerObject))
 }
 
-// openSnapshot opens e's sealed snapshot in place.
-func (s *Store) openSnapshot(e *store.LedgerEntry) error {
-	plain, err := store.OpenBlob(s.kr, e.Snapshot, store.LedgerAAD(e.ConnectionID, e.LinkID, e.Object))
-	if err != nil {
-		return fmt.Errorf("ledger %s/%s/%s: %w", e.ConnectionID, e.LinkID, e.Object, err)
+// scanLedger scans a ledger row (a key column, the one key picks, then ledgerCols) onto a
+// copy of base and opens its snapshot.
+func (s *Store) scanLedger(base store.LedgerEntry, key func(*store.LedgerEntry) *string) func(store.Scanner) (store.LedgerEntry, error) {
+	return func(row store.Scanner) (store.LedgerEntry, error) {
+		e := base
+		var updated int64
+		err := row.Scan(key(&e), &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &updated)
+		e.UpdatedAt = fromMicros(updated)
+		if err != nil {
+			return e, err
+		}
+		err = store.OpenSnapshot(s.kr, &e)
+		return e, err
 	}
-	e.Snapshot = plain
-	return nil
 }

@@ -52,10 +52,8 @@ func (s *Store) GetObservation(ctx context.Context, connID string, side store.Si
 	if err != nil {
 		return o, err
 	}
-	if o.Body, err = store.OpenBlob(s.kr, o.Body, store.ObservationAAD(connID, side, contactID)); err != nil {
-		return o, fmt.Errorf("observation: %w", err)
-	}
-	return o, nil
+	err = store.OpenObservation(s.kr, &o, connID, side)
+	return o, err
 }
 
 // PutMatchKeys records match keys.
