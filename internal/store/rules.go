@@ -133,3 +133,18 @@ func DecodeSettings(c *Connection, settings []byte) error {
 	}
 	return nil
 }
+
+// PrepareInbox validates a webhook delivery before it is stored and fills its defaults:
+// pending, received now.
+func PrepareInbox(e InboxEvent) (InboxEvent, error) {
+	if e.DedupeKey == "" {
+		return e, errors.New("insert inbox: dedupe key is empty")
+	}
+	if e.State == "" {
+		e.State = InboxPending
+	}
+	if e.ReceivedAt.IsZero() {
+		e.ReceivedAt = Now()
+	}
+	return e, nil
+}

@@ -129,3 +129,12 @@ func OpenObservation(kr *secrets.Keyring, o *Observation, connID string, side Si
 	}
 	return nil
 }
+
+// OpenInboxBody opens e's sealed body in place.
+func OpenInboxBody(kr *secrets.Keyring, e *InboxEvent) error {
+	var err error
+	if e.Body, err = OpenBlob(kr, e.Body, InboxAAD(e.DedupeKey)); err != nil {
+		return fmt.Errorf("inbox event %d: %w", e.ID, err)
+	}
+	return nil
+}

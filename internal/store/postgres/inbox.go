@@ -24,25 +24,18 @@ func (s *Store) scanInbox(row store.Scanner) (store.InboxEvent, error) {
 	if err != nil {
 		return e, err
 	}
-	if e.Body, err = store.OpenBlob(s.kr, e.Body, store.InboxAAD(e.DedupeKey)); err != nil {
-		return e, fmt.Errorf("inbox event %d: %w", e.ID, err)
-	}
-	return e, nil
+	err = store.OpenInboxBody(s.kr, &e)
+	return e, err
 }
 
 // InsertInbox stores a webhook delivery unless its dedupe key was seen.
 func (s *Store) InsertInbox(ctx context.Context, e store.InboxEvent) (int64, bool, error) {
-	if e.DedupeKey == "" {
-		return 0, false, errors.New("insert inbox: dedupe key is empty")
-	}
-	if e.State == "" {
-		e.State = store.InboxPending
-	}
-	if e.ReceivedAt.IsZero() {
-		e.ReceivedAt = store.Now()
+	e, err := store.PrepareInbox(e)
+	if err != nil {
+		return 0, false, err
 	}
 	var id int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO inbox (dedupe_key, source, event_type, location_id, body, received_at, state, next_attempt_at, note)
+	err = s.pool.QueryRow(ctx, `INSERT INTO inbox (dedupe_key, source, event_type, location_id, body, received_at, state, next_attempt_at, note)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
 		e.DedupeKey, e.Source, e.EventType, e.LocationID, store.SealBlob(s.kr, e.Body, store.InboxAAD(e.DedupeKey)), e.ReceivedAt, string(e.State), e.Note).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
