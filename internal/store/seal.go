@@ -138,3 +138,12 @@ func OpenInboxBody(kr *secrets.Keyring, e *InboxEvent) error {
 	}
 	return nil
 }
+
+// OpenDeadLetterInput opens d's sealed input in place.
+func OpenDeadLetterInput(kr *secrets.Keyring, d *DeadLetter) error {
+	var err error
+	if d.Input, err = OpenBlob(kr, d.Input, DeadLetterAAD(d.ConnectionID, d.Kind)); err != nil {
+		return fmt.Errorf("dead letter %d: %w", d.ID, err)
+	}
+	return nil
+}

@@ -21,10 +21,9 @@ func (s *Store) scanInbox(row store.Scanner) (store.InboxEvent, error) {
 	e.State = store.InboxState(state)
 	utc(&e.ReceivedAt)
 	utc(&e.NextAttemptAt)
-	if err != nil {
-		return e, err
+	if err == nil {
+		err = store.OpenInboxBody(s.kr, &e)
 	}
-	err = store.OpenInboxBody(s.kr, &e)
 	return e, err
 }
 
@@ -166,13 +165,10 @@ func (s *Store) scanDead(row store.Scanner) (store.DeadLetter, error) {
 	d.State = store.DeadLetterState(state)
 	utc(&d.CreatedAt)
 	utc(&d.UpdatedAt)
-	if err != nil {
-		return d, err
+	if err == nil {
+		err = store.OpenDeadLetterInput(s.kr, &d)
 	}
-	if d.Input, err = store.OpenBlob(s.kr, d.Input, store.DeadLetterAAD(d.ConnectionID, d.Kind)); err != nil {
-		return d, fmt.Errorf("dead letter %d: %w", d.ID, err)
-	}
-	return d, nil
+	return d, err
 }
 
 // AddDeadLetter records work that exhausted its retries.

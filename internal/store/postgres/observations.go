@@ -40,10 +40,9 @@ func (s *Store) GetObservation(ctx context.Context, connID string, side store.Si
 		return o, notFound("observation of %s contact", side)
 	}
 	utc(&o.ObservedAt)
-	if err != nil {
-		return o, err
+	if err == nil {
+		err = store.OpenObservation(s.kr, &o, connID, side)
 	}
-	err = store.OpenObservation(s.kr, &o, connID, side)
 	return o, err
 }
 

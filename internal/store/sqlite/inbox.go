@@ -19,10 +19,9 @@ func (s *Store) scanInbox(row store.Scanner) (store.InboxEvent, error) {
 	var state string
 	err := row.Scan(&e.ID, &e.DedupeKey, &e.Source, &e.EventType, &e.LocationID, &e.Body, &received, &state, &e.Attempts, &next, &e.LastError, &e.Note)
 	e.ReceivedAt, e.NextAttemptAt, e.State = fromMicros(received), fromMicros(next), store.InboxState(state)
-	if err != nil {
-		return e, err
+	if err == nil {
+		err = store.OpenInboxBody(s.kr, &e)
 	}
-	err = store.OpenInboxBody(s.kr, &e)
 	return e, err
 }
 
@@ -163,13 +162,10 @@ func (s *Store) scanDead(row store.Scanner) (store.DeadLetter, error) {
 	var created, updated int64
 	err := row.Scan(&d.ID, &d.ConnectionID, &d.LinkID, &d.WorkflowID, &d.RunID, &d.Kind, &d.Input, &d.Error, &state, &created, &updated)
 	d.State, d.CreatedAt, d.UpdatedAt = store.DeadLetterState(state), fromMicros(created), fromMicros(updated)
-	if err != nil {
-		return d, err
+	if err == nil {
+		err = store.OpenDeadLetterInput(s.kr, &d)
 	}
-	if d.Input, err = store.OpenBlob(s.kr, d.Input, store.DeadLetterAAD(d.ConnectionID, d.Kind)); err != nil {
-		return d, fmt.Errorf("dead letter %d: %w", d.ID, err)
-	}
-	return d, nil
+	return d, err
 }
 
 // AddDeadLetter records work that exhausted its retries.
