@@ -148,3 +148,17 @@ func PrepareInbox(e InboxEvent) (InboxEvent, error) {
 	}
 	return e, nil
 }
+
+// ApplyTokenUpdate runs a token update inside a driver's locked transaction: fn sees the
+// current token, and only a changed result is written (an unchanged one means someone else
+// already refreshed). It returns the token stored afterwards; on fn's error, cur.
+func ApplyTokenUpdate(cur Token, fn func(Token) (Token, error), write func(Token) (Token, error)) (Token, error) {
+	next, err := fn(cur)
+	if err != nil {
+		return cur, err
+	}
+	if next == cur {
+		return cur, nil
+	}
+	return write(next)
+}

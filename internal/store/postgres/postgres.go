@@ -304,16 +304,10 @@ func (s *Store) UpdateToken(ctx context.Context, connID string, kind store.Token
 		if err != nil {
 			return err
 		}
-		out = cur
-		next, err := fn(cur)
-		if err != nil {
-			return err
-		}
-		if next == cur {
-			return nil
-		}
-		next.ConnectionID, next.Kind = connID, kind
-		out, err = s.writeToken(ctx, tx, next)
+		out, err = store.ApplyTokenUpdate(cur, fn, func(next store.Token) (store.Token, error) {
+			next.ConnectionID, next.Kind = connID, kind
+			return s.writeToken(ctx, tx, next)
+		})
 		return err
 	})
 	return out, err

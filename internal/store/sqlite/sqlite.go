@@ -287,15 +287,10 @@ func (s *Store) UpdateToken(ctx context.Context, connID string, kind store.Token
 	if err != nil {
 		return cur, err
 	}
-	next, err := fn(cur)
-	if err != nil {
-		return cur, err
-	}
-	if next == cur {
-		return cur, nil // unchanged: someone else already refreshed
-	}
-	next.ConnectionID, next.Kind = connID, kind
-	next, err = s.writeToken(ctx, tx, next)
+	next, err := store.ApplyTokenUpdate(cur, fn, func(next store.Token) (store.Token, error) {
+		next.ConnectionID, next.Kind = connID, kind
+		return s.writeToken(ctx, tx, next)
+	})
 	if err != nil {
 		return cur, err
 	}
