@@ -126,7 +126,7 @@ func isUnique(err error) bool { return pgCode(err) == "23505" }
 func isFK(err error) bool     { return pgCode(err) == "23503" }
 
 func notFound(what string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(what, args...), store.ErrNotFound)
+	return store.NotFound(what, args...)
 }
 
 func nullString(v string) any {

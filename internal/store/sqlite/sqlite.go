@@ -131,7 +131,7 @@ func isUnique(err error) bool {
 }
 
 func notFound(what string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(what, args...), store.ErrNotFound)
+	return store.NotFound(what, args...)
 }
 
 // ---- connections ----
