@@ -110,3 +110,40 @@ func AddMatch(out map[string][]string, key, id string) {
 	}
 	out[key] = append(ids[:i], append([]string{id}, ids[i:]...)...)
 }
+
+// OpenSnapshot opens e's sealed ledger snapshot in place.
+func OpenSnapshot(kr *secrets.Keyring, e *LedgerEntry) error {
+	plain, err := OpenBlob(kr, e.Snapshot, LedgerAAD(e.ConnectionID, e.LinkID, e.Object))
+	if err != nil {
+		return fmt.Errorf("ledger %s/%s/%s: %w", e.ConnectionID, e.LinkID, e.Object, err)
+	}
+	e.Snapshot = plain
+	return nil
+}
+
+// OpenObservation opens o's sealed body in place.
+func OpenObservation(kr *secrets.Keyring, o *Observation, connID string, side Side) error {
+	var err error
+	if o.Body, err = OpenBlob(kr, o.Body, ObservationAAD(connID, side, o.ContactID)); err != nil {
+		return fmt.Errorf("observation: %w", err)
+	}
+	return nil
+}
+
+// OpenInboxBody opens e's sealed body in place.
+func OpenInboxBody(kr *secrets.Keyring, e *InboxEvent) error {
+	var err error
+	if e.Body, err = OpenBlob(kr, e.Body, InboxAAD(e.DedupeKey)); err != nil {
+		return fmt.Errorf("inbox event %d: %w", e.ID, err)
+	}
+	return nil
+}
+
+// OpenDeadLetterInput opens d's sealed input in place.
+func OpenDeadLetterInput(kr *secrets.Keyring, d *DeadLetter) error {
+	var err error
+	if d.Input, err = OpenBlob(kr, d.Input, DeadLetterAAD(d.ConnectionID, d.Kind)); err != nil {
+		return fmt.Errorf("dead letter %d: %w", d.ID, err)
+	}
+	return nil
+}

@@ -82,15 +82,9 @@ func (s *Store) UpdateCompanyToken(ctx context.Context, companyID string, fn fun
 		if err != nil {
 			return err
 		}
-		out = cur
-		next, err := fn(cur)
-		if err != nil {
-			return err
-		}
-		if next == cur {
-			return nil
-		}
-		out, err = s.writeCompanyToken(ctx, tx, companyID, next)
+		out, err = store.ApplyTokenUpdate(cur, fn, func(next store.Token) (store.Token, error) {
+			return s.writeCompanyToken(ctx, tx, companyID, next)
+		})
 		return err
 	})
 	return out, err

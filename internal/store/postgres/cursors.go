@@ -14,13 +14,10 @@ import (
 func (s *Store) GetCursor(ctx context.Context, connID, name string) ([]byte, error) {
 	var v []byte
 	err := s.pool.QueryRow(ctx, `SELECT value FROM cursors WHERE connection_id = $1 AND name = $2`, connID, name).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("cursor %s", name)
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("get cursor %s: %w", name, err)
 	}
-	return v, nil
+	return store.OneRow(v, err, pgx.ErrNoRows, "cursor %s", name)
 }
 
 // PutCursor stores a connection's resume position.

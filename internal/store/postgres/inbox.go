@@ -14,35 +14,27 @@ import (
 
 const inboxCols = `id, dedupe_key, source, event_type, location_id, body, received_at, state, attempts, next_attempt_at, last_error, note`
 
-func (s *Store) scanInbox(row pgx.Row) (store.InboxEvent, error) {
+func (s *Store) scanInbox(row store.Scanner) (store.InboxEvent, error) {
 	var e store.InboxEvent
 	var state string
 	err := row.Scan(&e.ID, &e.DedupeKey, &e.Source, &e.EventType, &e.LocationID, &e.Body, &e.ReceivedAt, &state, &e.Attempts, &e.NextAttemptAt, &e.LastError, &e.Note)
 	e.State = store.InboxState(state)
 	utc(&e.ReceivedAt)
 	utc(&e.NextAttemptAt)
-	if err != nil {
-		return e, err
+	if err == nil {
+		err = store.OpenInboxBody(s.kr, &e)
 	}
-	if e.Body, err = store.OpenBlob(s.kr, e.Body, store.InboxAAD(e.DedupeKey)); err != nil {
-		return e, fmt.Errorf("inbox event %d: %w", e.ID, err)
-	}
-	return e, nil
+	return e, err
 }
 
 // InsertInbox stores a webhook delivery unless its dedupe key was seen.
 func (s *Store) InsertInbox(ctx context.Context, e store.InboxEvent) (int64, bool, error) {
-	if e.DedupeKey == "" {
-		return 0, false, errors.New("insert inbox: dedupe key is empty")
-	}
-	if e.State == "" {
-		e.State = store.InboxPending
-	}
-	if e.ReceivedAt.IsZero() {
-		e.ReceivedAt = store.Now()
+	e, err := store.PrepareInbox(e)
+	if err != nil {
+		return 0, false, err
 	}
 	var id int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO inbox (dedupe_key, source, event_type, location_id, body, received_at, state, next_attempt_at, note)
+	err = s.pool.QueryRow(ctx, `INSERT INTO inbox (dedupe_key, source, event_type, location_id, body, received_at, state, next_attempt_at, note)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
 		e.DedupeKey, e.Source, e.EventType, e.LocationID, store.SealBlob(s.kr, e.Body, store.InboxAAD(e.DedupeKey)), e.ReceivedAt, string(e.State), e.Note).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -137,10 +129,7 @@ func (s *Store) RetryInbox(ctx context.Context, id int64, next time.Time, lastEr
 // GetInbox reads one event.
 func (s *Store) GetInbox(ctx context.Context, id int64) (store.InboxEvent, error) {
 	e, err := s.scanInbox(s.pool.QueryRow(ctx, `SELECT `+inboxCols+` FROM inbox WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return e, notFound("inbox event %d", id)
-	}
-	return e, err
+	return store.OneRow(e, err, pgx.ErrNoRows, "inbox event %d", id)
 }
 
 // InboxCounts counts events by state.
@@ -150,16 +139,7 @@ func (s *Store) InboxCounts(ctx context.Context) (map[store.InboxState]int, erro
 		return nil, fmt.Errorf("inbox counts: %w", err)
 	}
 	defer rows.Close()
-	out := map[store.InboxState]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, err
-		}
-		out[store.InboxState(st)] = n
-	}
-	return out, rows.Err()
+	return store.CollectMap[store.InboxState, int](rows)
 }
 
 // OldestPending is the receive time of the oldest pending event.
@@ -178,20 +158,17 @@ func (s *Store) OldestPending(ctx context.Context) (time.Time, error) {
 
 const deadCols = `id, connection_id, link_id, workflow_id, run_id, kind, input, error, state, created_at, updated_at`
 
-func (s *Store) scanDead(row pgx.Row) (store.DeadLetter, error) {
+func (s *Store) scanDead(row store.Scanner) (store.DeadLetter, error) {
 	var d store.DeadLetter
 	var state string
 	err := row.Scan(&d.ID, &d.ConnectionID, &d.LinkID, &d.WorkflowID, &d.RunID, &d.Kind, &d.Input, &d.Error, &state, &d.CreatedAt, &d.UpdatedAt)
 	d.State = store.DeadLetterState(state)
 	utc(&d.CreatedAt)
 	utc(&d.UpdatedAt)
-	if err != nil {
-		return d, err
+	if err == nil {
+		err = store.OpenDeadLetterInput(s.kr, &d)
 	}
-	if d.Input, err = store.OpenBlob(s.kr, d.Input, store.DeadLetterAAD(d.ConnectionID, d.Kind)); err != nil {
-		return d, fmt.Errorf("dead letter %d: %w", d.ID, err)
-	}
-	return d, nil
+	return d, err
 }
 
 // AddDeadLetter records work that exhausted its retries.
@@ -212,10 +189,7 @@ func (s *Store) AddDeadLetter(ctx context.Context, d store.DeadLetter) (int64, e
 // GetDeadLetter reads one dead letter.
 func (s *Store) GetDeadLetter(ctx context.Context, id int64) (store.DeadLetter, error) {
 	d, err := s.scanDead(s.pool.QueryRow(ctx, `SELECT `+deadCols+` FROM dead_letters WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return d, notFound("dead letter %d", id)
-	}
-	return d, err
+	return store.OneRow(d, err, pgx.ErrNoRows, "dead letter %d", id)
 }
 
 // ListDeadLetters lists dead letters, newest first; empty filters match all.
@@ -227,15 +201,7 @@ func (s *Store) ListDeadLetters(ctx context.Context, connID string, state store.
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}
 	defer rows.Close()
-	var out []store.DeadLetter
-	for rows.Next() {
-		d, err := s.scanDead(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, s.scanDead)
 }
 
 // SetDeadLetterState records what an operator did with a dead letter.

@@ -10,9 +10,11 @@ import (
 	"github.com/hlrz/hlrz/internal/store"
 )
 
+const ledgerCols = `snapshot, hash, ghl_hash, rz_hash, updated_at`
+
 const linkCols = `connection_id, id, ghl_contact_id, rz_contact_id, deleted, created_at, updated_at`
 
-func scanLink(row pgx.Row) (store.Link, error) {
+func scanLink(row store.Scanner) (store.Link, error) {
 	var l store.Link
 	var ghl, rz *string
 	err := row.Scan(&l.ConnectionID, &l.ID, &ghl, &rz, &l.Deleted, &l.CreatedAt, &l.UpdatedAt)
@@ -27,24 +29,20 @@ func scanLink(row pgx.Row) (store.Link, error) {
 	return l, err
 }
 
-func sideColumn(side store.Side) (string, error) {
-	switch side {
-	case store.SideGHL:
-		return "ghl_contact_id", nil
-	case store.SideRZ:
-		return "rz_contact_id", nil
+// findLink scans a link that may not exist.
+func findLink(row store.Scanner) (store.FoundLink, error) {
+	l, err := scanLink(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.FoundLink{}, nil
 	}
-	return "", fmt.Errorf("unknown side %q", side)
+	return store.FoundLink{Link: l, Found: err == nil}, err
 }
 
 // EnsureLink returns the link owning contactID on side, creating it if needed.
 func (s *Store) EnsureLink(ctx context.Context, connID string, side store.Side, contactID string) (store.Link, bool, error) {
-	col, err := sideColumn(side)
+	col, err := store.CheckEnsureLink(side, contactID)
 	if err != nil {
 		return store.Link{}, false, err
-	}
-	if contactID == "" {
-		return store.Link{}, false, errors.New("ensure link: contact id is empty")
 	}
 	now := store.Now()
 	// The unique index decides the race: exactly one insert wins, everyone reads the winner.
@@ -62,8 +60,8 @@ func (s *Store) EnsureLink(ctx context.Context, connID string, side store.Side, 
 
 // PairLink links a HighLevel and a Referrizer contact as one person.
 func (s *Store) PairLink(ctx context.Context, connID, ghlID, rzID string) (store.Link, error) {
-	if ghlID == "" || rzID == "" {
-		return store.Link{}, errors.New("pair link: both contact ids are required")
+	if err := store.CheckPairLink(ghlID, rzID); err != nil {
+		return store.Link{}, err
 	}
 	var id string
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -72,37 +70,28 @@ func (s *Store) PairLink(ctx context.Context, connID, ghlID, rzID string) (store
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('links/' || $1))`, connID); err != nil {
 			return err
 		}
-		byGHL, errG := scanLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND ghl_contact_id = $2`, connID, ghlID))
-		byRZ, errR := scanLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND rz_contact_id = $2`, connID, rzID))
-		for _, e := range []error{errG, errR} {
-			if e != nil && !errors.Is(e, pgx.ErrNoRows) {
-				return e
-			}
+		byGHL, err := findLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND ghl_contact_id = $2`, connID, ghlID))
+		if err != nil {
+			return err
 		}
+		byRZ, err := findLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND rz_contact_id = $2`, connID, rzID))
+		if err != nil {
+			return err
+		}
+		plan, err := store.PlanPair(byGHL, byRZ)
+		if err != nil {
+			return err
+		}
+		id = plan.LinkID
 		now := store.Now()
-		var err error
 		switch {
-		case errG == nil && errR == nil:
-			if byGHL.ID != byRZ.ID {
-				return fmt.Errorf("contacts belong to links %s and %s: %w", byGHL.ID, byRZ.ID, store.ErrConflict)
-			}
-			id = byGHL.ID
-		case errG == nil:
-			if byGHL.RZContactID != "" {
-				return fmt.Errorf("link %s already has another Referrizer contact: %w", byGHL.ID, store.ErrConflict)
-			}
-			id = byGHL.ID
-			_, err = tx.Exec(ctx, `UPDATE links SET rz_contact_id = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`, rzID, now, connID, id)
-		case errR == nil:
-			if byRZ.GHLContactID != "" {
-				return fmt.Errorf("link %s already has another HighLevel contact: %w", byRZ.ID, store.ErrConflict)
-			}
-			id = byRZ.ID
-			_, err = tx.Exec(ctx, `UPDATE links SET ghl_contact_id = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`, ghlID, now, connID, id)
-		default:
-			id = store.NewID()
+		case plan.Insert:
 			_, err = tx.Exec(ctx, `INSERT INTO links (connection_id, id, ghl_contact_id, rz_contact_id, created_at, updated_at)
 				VALUES ($1, $2, $3, $4, $5, $5)`, connID, id, ghlID, rzID, now)
+		case plan.Attach == store.SideRZ:
+			_, err = tx.Exec(ctx, `UPDATE links SET rz_contact_id = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`, rzID, now, connID, id)
+		case plan.Attach == store.SideGHL:
+			_, err = tx.Exec(ctx, `UPDATE links SET ghl_contact_id = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`, ghlID, now, connID, id)
 		}
 		return err
 	})
@@ -118,28 +107,22 @@ func (s *Store) PairLink(ctx context.Context, connID, ghlID, rzID string) (store
 // GetLink reads a link by id.
 func (s *Store) GetLink(ctx context.Context, connID, linkID string) (store.Link, error) {
 	l, err := scanLink(s.pool.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND id = $2`, connID, linkID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return l, notFound("link %s/%s", connID, linkID)
-	}
-	return l, err
+	return store.OneRow(l, err, pgx.ErrNoRows, "link %s/%s", connID, linkID)
 }
 
 // LinkBy finds the link owning a contact id on one side.
 func (s *Store) LinkBy(ctx context.Context, connID string, side store.Side, contactID string) (store.Link, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return store.Link{}, err
 	}
 	l, err := scanLink(s.pool.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND `+col+` = $2`, connID, contactID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return l, notFound("link for %s contact in connection %s", side, connID)
-	}
-	return l, err
+	return store.OneRow(l, err, pgx.ErrNoRows, "link for %s contact in connection %s", side, connID)
 }
 
 // AttachContact sets the link's contact id on side.
 func (s *Store) AttachContact(ctx context.Context, connID, linkID string, side store.Side, contactID string) (store.Link, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return store.Link{}, err
 	}
@@ -170,7 +153,7 @@ func (s *Store) ClaimContact(ctx context.Context, connID, linkID string, side st
 }
 
 func (s *Store) claimContact(ctx context.Context, connID, linkID string, side store.Side, contactID string) (store.Link, string, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return store.Link{}, "", err
 	}
@@ -181,20 +164,19 @@ func (s *Store) claimContact(ctx context.Context, connID, linkID string, side st
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('links/' || $1))`, connID); err != nil {
 			return err
 		}
-		owner, err := scanLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND `+col+` = $2 FOR UPDATE`, connID, contactID))
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
+		owner, err := findLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = $1 AND `+col+` = $2 FOR UPDATE`, connID, contactID))
+		if err != nil {
 			return err
-		case owner.ID == linkID:
-			return nil
-		case owner.ContactID(otherSide(side)) == "" && !owner.Deleted:
-			if _, err := tx.Exec(ctx, `DELETE FROM links WHERE connection_id = $1 AND id = $2`, connID, owner.ID); err != nil {
-				return fmt.Errorf("absorb link %s: %w", owner.ID, err)
+		}
+		plan, err := store.PlanClaim(owner, linkID, side)
+		if err != nil || plan.Done {
+			return err
+		}
+		if plan.Absorb != "" {
+			if _, err := tx.Exec(ctx, `DELETE FROM links WHERE connection_id = $1 AND id = $2`, connID, plan.Absorb); err != nil {
+				return fmt.Errorf("absorb link %s: %w", plan.Absorb, err)
 			}
-			absorbed = owner.ID
-		default:
-			return fmt.Errorf("link %s owns the %s contact: %w", owner.ID, side, store.ErrConflict)
+			absorbed = plan.Absorb
 		}
 		tag, err := tx.Exec(ctx, `UPDATE links SET `+col+` = $1, updated_at = $2 WHERE connection_id = $3 AND id = $4`, contactID, store.Now(), connID, linkID)
 		if err != nil {
@@ -210,13 +192,6 @@ func (s *Store) claimContact(ctx context.Context, connID, linkID string, side st
 	}
 	l, err := s.GetLink(ctx, connID, linkID)
 	return l, absorbed, err
-}
-
-func otherSide(s store.Side) store.Side {
-	if s == store.SideGHL {
-		return store.SideRZ
-	}
-	return store.SideGHL
 }
 
 // MarkLinkDeleted flags a link whose person was deleted on a side.
@@ -239,15 +214,7 @@ func (s *Store) ListLinks(ctx context.Context, connID, afterID string, limit int
 		return nil, fmt.Errorf("list links: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Link
-	for rows.Next() {
-		l, err := scanLink(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, scanLink)
 }
 
 // CountLinks counts a connection's links.
@@ -261,18 +228,9 @@ func (s *Store) CountLinks(ctx context.Context, connID string) (int, error) {
 
 // GetLedger reads the ledger entry of one object of one link.
 func (s *Store) GetLedger(ctx context.Context, connID, linkID, object string) (store.LedgerEntry, error) {
-	e := store.LedgerEntry{ConnectionID: connID, LinkID: linkID, Object: object}
-	err := s.pool.QueryRow(ctx, `SELECT snapshot, hash, ghl_hash, rz_hash, updated_at FROM ledger
-		WHERE connection_id = $1 AND link_id = $2 AND object = $3`, connID, linkID, object).
-		Scan(&e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &e.UpdatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return e, notFound("ledger %s/%s/%s", connID, linkID, object)
-	}
-	utc(&e.UpdatedAt)
-	if err != nil {
-		return e, err
-	}
-	return e, s.openSnapshot(&e)
+	e, err := s.scanLedger(store.LedgerEntry{ConnectionID: connID, LinkID: linkID}, store.LedgerObject)(s.pool.QueryRow(ctx,
+		`SELECT object, `+ledgerCols+` FROM ledger WHERE connection_id = $1 AND link_id = $2 AND object = $3`, connID, linkID, object))
+	return store.OneRow(e, err, pgx.ErrNoRows, "ledger %s/%s/%s", connID, linkID, object)
 }
 
 // PutLedger writes a ledger entry.
@@ -293,14 +251,11 @@ func (s *Store) PutLedger(ctx context.Context, e store.LedgerEntry) error {
 
 // SideHashes maps linked contact ids on side to their ledger hash for object.
 func (s *Store) SideHashes(ctx context.Context, connID string, side store.Side, object string) (map[string]string, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return nil, err
 	}
-	hashCol := "ghl_hash"
-	if side == store.SideRZ {
-		hashCol = "rz_hash"
-	}
+	hashCol := store.HashColumn(side)
 	rows, err := s.pool.Query(ctx, `SELECT l.`+col+`, e.`+hashCol+` FROM links l JOIN ledger e
 		ON e.connection_id = l.connection_id AND e.link_id = l.id
 		WHERE l.connection_id = $1 AND e.object = $2 AND l.`+col+` IS NOT NULL`, connID, object)
@@ -308,15 +263,7 @@ func (s *Store) SideHashes(ctx context.Context, connID string, side store.Side, 
 		return nil, fmt.Errorf("side hashes: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var id, h string
-		if err := rows.Scan(&id, &h); err != nil {
-			return nil, err
-		}
-		out[id] = h
-	}
-	return out, rows.Err()
+	return store.CollectMap[string, string](rows)
 }
 
 // LedgerEntries pages a connection's entries of one object by link id.
@@ -327,19 +274,7 @@ func (s *Store) LedgerEntries(ctx context.Context, connID, object, afterLinkID s
 		return nil, fmt.Errorf("ledger entries: %w", err)
 	}
 	defer rows.Close()
-	var out []store.LedgerEntry
-	for rows.Next() {
-		e := store.LedgerEntry{ConnectionID: connID, Object: object}
-		if err := rows.Scan(&e.LinkID, &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &e.UpdatedAt); err != nil {
-			return nil, err
-		}
-		utc(&e.UpdatedAt)
-		if err := s.openSnapshot(&e); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, s.scanLedger(store.LedgerEntry{ConnectionID: connID, Object: object}, store.LedgerLinkID))
 }
 
 // LedgerEntriesOf pages one link's entries whose object starts with prefix.
@@ -351,27 +286,19 @@ func (s *Store) LedgerEntriesOf(ctx context.Context, connID, linkID, prefix, aft
 		return nil, fmt.Errorf("ledger entries of %s: %w", linkID, err)
 	}
 	defer rows.Close()
-	var out []store.LedgerEntry
-	for rows.Next() {
-		e := store.LedgerEntry{ConnectionID: connID, LinkID: linkID}
-		if err := rows.Scan(&e.Object, &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &e.UpdatedAt); err != nil {
-			return nil, err
-		}
-		utc(&e.UpdatedAt)
-		if err := s.openSnapshot(&e); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, s.scanLedger(store.LedgerEntry{ConnectionID: connID, LinkID: linkID}, store.LedgerObject))
 }
 
-// openSnapshot opens e's sealed snapshot in place.
-func (s *Store) openSnapshot(e *store.LedgerEntry) error {
-	plain, err := store.OpenBlob(s.kr, e.Snapshot, store.LedgerAAD(e.ConnectionID, e.LinkID, e.Object))
-	if err != nil {
-		return fmt.Errorf("ledger %s/%s/%s: %w", e.ConnectionID, e.LinkID, e.Object, err)
+// scanLedger scans a ledger row (a key column, the one key picks, then ledgerCols) onto a
+// copy of base and opens its snapshot.
+func (s *Store) scanLedger(base store.LedgerEntry, key func(*store.LedgerEntry) *string) func(store.Scanner) (store.LedgerEntry, error) {
+	return func(row store.Scanner) (store.LedgerEntry, error) {
+		e := base
+		if err := row.Scan(key(&e), &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &e.UpdatedAt); err != nil {
+			return e, err
+		}
+		utc(&e.UpdatedAt)
+		err := store.OpenSnapshot(s.kr, &e)
+		return e, err
 	}
-	e.Snapshot = plain
-	return nil
 }

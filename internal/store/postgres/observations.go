@@ -40,13 +40,10 @@ func (s *Store) GetObservation(ctx context.Context, connID string, side store.Si
 		return o, notFound("observation of %s contact", side)
 	}
 	utc(&o.ObservedAt)
-	if err != nil {
-		return o, err
+	if err == nil {
+		err = store.OpenObservation(s.kr, &o, connID, side)
 	}
-	if o.Body, err = store.OpenBlob(s.kr, o.Body, store.ObservationAAD(connID, side, contactID)); err != nil {
-		return o, fmt.Errorf("observation: %w", err)
-	}
-	return o, nil
+	return o, err
 }
 
 // PutMatchKeys records match keys.
@@ -75,12 +72,6 @@ func (s *Store) MatchContacts(ctx context.Context, connID string, side store.Sid
 	}
 	defer rows.Close()
 	out := map[string][]string{}
-	for rows.Next() {
-		var k, id string
-		if err := rows.Scan(&k, &id); err != nil {
-			return nil, err
-		}
-		store.AddMatch(out, back[k], id)
-	}
-	return out, rows.Err()
+	err = store.CollectPairs(rows, func(k, id string) { store.AddMatch(out, back[k], id) })
+	return out, err
 }

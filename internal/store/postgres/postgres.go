@@ -4,7 +4,6 @@ package postgres
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -127,7 +126,7 @@ func isUnique(err error) bool { return pgCode(err) == "23505" }
 func isFK(err error) bool     { return pgCode(err) == "23503" }
 
 func notFound(what string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(what, args...), store.ErrNotFound)
+	return store.NotFound(what, args...)
 }
 
 func nullString(v string) any {
@@ -154,7 +153,7 @@ func utc(t *time.Time) {
 
 const connCols = `id, name, ghl_location_id, ghl_company_id, mapping, settings, status, status_reason, created_at, updated_at`
 
-func scanConn(row pgx.Row) (store.Connection, error) {
+func scanConn(row store.Scanner) (store.Connection, error) {
 	var c store.Connection
 	var loc *string
 	var settings []byte
@@ -168,23 +167,14 @@ func scanConn(row pgx.Row) (store.Connection, error) {
 	c.Status = store.ConnectionStatus(status)
 	utc(&c.CreatedAt)
 	utc(&c.UpdatedAt)
-	if err := json.Unmarshal(settings, &c.Settings); err != nil {
-		return c, fmt.Errorf("connection %s: decode settings: %w", c.ID, err)
-	}
-	return c, nil
+	return c, store.DecodeSettings(&c, settings)
 }
 
 // PutConnection inserts or updates a connection by ID.
 func (s *Store) PutConnection(ctx context.Context, c store.Connection) (store.Connection, error) {
-	if err := store.CheckConnection(c); err != nil {
-		return c, err
-	}
-	if c.Status == "" {
-		c.Status = store.ConnActive
-	}
-	settings, err := json.Marshal(c.Settings)
+	c, settings, err := store.PrepareConnection(c)
 	if err != nil {
-		return c, fmt.Errorf("connection %s: encode settings: %w", c.ID, err)
+		return c, err
 	}
 	now := store.Now()
 	_, err = s.pool.Exec(ctx, `
@@ -205,19 +195,13 @@ func (s *Store) PutConnection(ctx context.Context, c store.Connection) (store.Co
 // GetConnection reads one connection.
 func (s *Store) GetConnection(ctx context.Context, id string) (store.Connection, error) {
 	c, err := scanConn(s.pool.QueryRow(ctx, `SELECT `+connCols+` FROM connections WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return c, notFound("connection %s", id)
-	}
-	return c, err
+	return store.OneRow(c, err, pgx.ErrNoRows, "connection %s", id)
 }
 
 // ConnectionByLocation finds the connection of a HighLevel location.
 func (s *Store) ConnectionByLocation(ctx context.Context, loc string) (store.Connection, error) {
 	c, err := scanConn(s.pool.QueryRow(ctx, `SELECT `+connCols+` FROM connections WHERE ghl_location_id = $1`, loc))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return c, notFound("connection for location %s", loc)
-	}
-	return c, err
+	return store.OneRow(c, err, pgx.ErrNoRows, "connection for location %s", loc)
 }
 
 // ListConnections lists all connections by id.
@@ -227,15 +211,7 @@ func (s *Store) ListConnections(ctx context.Context) ([]store.Connection, error)
 		return nil, fmt.Errorf("list connections: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Connection
-	for rows.Next() {
-		c, err := scanConn(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, scanConn)
 }
 
 // SetConnectionStatus changes a connection's status.
@@ -328,16 +304,10 @@ func (s *Store) UpdateToken(ctx context.Context, connID string, kind store.Token
 		if err != nil {
 			return err
 		}
-		out = cur
-		next, err := fn(cur)
-		if err != nil {
-			return err
-		}
-		if next == cur {
-			return nil
-		}
-		next.ConnectionID, next.Kind = connID, kind
-		out, err = s.writeToken(ctx, tx, next)
+		out, err = store.ApplyTokenUpdate(cur, fn, func(next store.Token) (store.Token, error) {
+			next.ConnectionID, next.Kind = connID, kind
+			return s.writeToken(ctx, tx, next)
+		})
 		return err
 	})
 	return out, err

@@ -80,14 +80,9 @@ func (s *Store) UpdateCompanyToken(ctx context.Context, companyID string, fn fun
 	if err != nil {
 		return cur, err
 	}
-	next, err := fn(cur)
-	if err != nil {
-		return cur, err
-	}
-	if next == cur {
-		return cur, nil
-	}
-	next, err = s.writeCompanyToken(ctx, tx, companyID, next)
+	next, err := store.ApplyTokenUpdate(cur, fn, func(next store.Token) (store.Token, error) {
+		return s.writeCompanyToken(ctx, tx, companyID, next)
+	})
 	if err != nil {
 		return cur, err
 	}

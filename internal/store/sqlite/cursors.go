@@ -13,13 +13,10 @@ import (
 func (s *Store) GetCursor(ctx context.Context, connID, name string) ([]byte, error) {
 	var v []byte
 	err := s.db.QueryRowContext(ctx, `SELECT value FROM cursors WHERE connection_id = ? AND name = ?`, connID, name).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("cursor %s", name)
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("get cursor %s: %w", name, err)
 	}
-	return v, nil
+	return store.OneRow(v, err, sql.ErrNoRows, "cursor %s", name)
 }
 
 // PutCursor stores a connection's resume position.

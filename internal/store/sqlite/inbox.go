@@ -13,34 +13,26 @@ import (
 
 const inboxCols = `id, dedupe_key, source, event_type, location_id, body, received_at, state, attempts, next_attempt_at, last_error, note`
 
-func (s *Store) scanInbox(row interface{ Scan(...any) error }) (store.InboxEvent, error) {
+func (s *Store) scanInbox(row store.Scanner) (store.InboxEvent, error) {
 	var e store.InboxEvent
 	var received, next int64
 	var state string
 	err := row.Scan(&e.ID, &e.DedupeKey, &e.Source, &e.EventType, &e.LocationID, &e.Body, &received, &state, &e.Attempts, &next, &e.LastError, &e.Note)
 	e.ReceivedAt, e.NextAttemptAt, e.State = fromMicros(received), fromMicros(next), store.InboxState(state)
-	if err != nil {
-		return e, err
+	if err == nil {
+		err = store.OpenInboxBody(s.kr, &e)
 	}
-	if e.Body, err = store.OpenBlob(s.kr, e.Body, store.InboxAAD(e.DedupeKey)); err != nil {
-		return e, fmt.Errorf("inbox event %d: %w", e.ID, err)
-	}
-	return e, nil
+	return e, err
 }
 
 // InsertInbox stores a webhook delivery unless its dedupe key was seen.
 func (s *Store) InsertInbox(ctx context.Context, e store.InboxEvent) (int64, bool, error) {
-	if e.DedupeKey == "" {
-		return 0, false, errors.New("insert inbox: dedupe key is empty")
-	}
-	if e.State == "" {
-		e.State = store.InboxPending
-	}
-	if e.ReceivedAt.IsZero() {
-		e.ReceivedAt = store.Now()
+	e, err := store.PrepareInbox(e)
+	if err != nil {
+		return 0, false, err
 	}
 	var id int64
-	err := s.db.QueryRowContext(ctx, `INSERT INTO inbox (dedupe_key, source, event_type, location_id, body, received_at, state, next_attempt_at, note)
+	err = s.db.QueryRowContext(ctx, `INSERT INTO inbox (dedupe_key, source, event_type, location_id, body, received_at, state, next_attempt_at, note)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
 		e.DedupeKey, e.Source, e.EventType, e.LocationID, store.SealBlob(s.kr, e.Body, store.InboxAAD(e.DedupeKey)), micros(e.ReceivedAt), string(e.State), micros(e.ReceivedAt), e.Note).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -138,10 +130,7 @@ func (s *Store) RetryInbox(ctx context.Context, id int64, next time.Time, lastEr
 // GetInbox reads one event.
 func (s *Store) GetInbox(ctx context.Context, id int64) (store.InboxEvent, error) {
 	e, err := s.scanInbox(s.db.QueryRowContext(ctx, `SELECT `+inboxCols+` FROM inbox WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return e, notFound("inbox event %d", id)
-	}
-	return e, err
+	return store.OneRow(e, err, sql.ErrNoRows, "inbox event %d", id)
 }
 
 // InboxCounts counts events by state.
@@ -151,16 +140,7 @@ func (s *Store) InboxCounts(ctx context.Context) (map[store.InboxState]int, erro
 		return nil, fmt.Errorf("inbox counts: %w", err)
 	}
 	defer rows.Close()
-	out := map[store.InboxState]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, err
-		}
-		out[store.InboxState(st)] = n
-	}
-	return out, rows.Err()
+	return store.CollectMap[store.InboxState, int](rows)
 }
 
 // OldestPending is the receive time of the oldest pending event.
@@ -176,19 +156,16 @@ func (s *Store) OldestPending(ctx context.Context) (time.Time, error) {
 
 const deadCols = `id, connection_id, link_id, workflow_id, run_id, kind, input, error, state, created_at, updated_at`
 
-func (s *Store) scanDead(row interface{ Scan(...any) error }) (store.DeadLetter, error) {
+func (s *Store) scanDead(row store.Scanner) (store.DeadLetter, error) {
 	var d store.DeadLetter
 	var state string
 	var created, updated int64
 	err := row.Scan(&d.ID, &d.ConnectionID, &d.LinkID, &d.WorkflowID, &d.RunID, &d.Kind, &d.Input, &d.Error, &state, &created, &updated)
 	d.State, d.CreatedAt, d.UpdatedAt = store.DeadLetterState(state), fromMicros(created), fromMicros(updated)
-	if err != nil {
-		return d, err
+	if err == nil {
+		err = store.OpenDeadLetterInput(s.kr, &d)
 	}
-	if d.Input, err = store.OpenBlob(s.kr, d.Input, store.DeadLetterAAD(d.ConnectionID, d.Kind)); err != nil {
-		return d, fmt.Errorf("dead letter %d: %w", d.ID, err)
-	}
-	return d, nil
+	return d, err
 }
 
 // AddDeadLetter records work that exhausted its retries.
@@ -210,10 +187,7 @@ func (s *Store) AddDeadLetter(ctx context.Context, d store.DeadLetter) (int64, e
 // GetDeadLetter reads one dead letter.
 func (s *Store) GetDeadLetter(ctx context.Context, id int64) (store.DeadLetter, error) {
 	d, err := s.scanDead(s.db.QueryRowContext(ctx, `SELECT `+deadCols+` FROM dead_letters WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return d, notFound("dead letter %d", id)
-	}
-	return d, err
+	return store.OneRow(d, err, sql.ErrNoRows, "dead letter %d", id)
 }
 
 // ListDeadLetters lists dead letters, newest first; empty filters match all.
@@ -225,15 +199,7 @@ func (s *Store) ListDeadLetters(ctx context.Context, connID string, state store.
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}
 	defer rows.Close()
-	var out []store.DeadLetter
-	for rows.Next() {
-		d, err := s.scanDead(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, s.scanDead)
 }
 
 // SetDeadLetterState records what an operator did with a dead letter.

@@ -9,9 +9,11 @@ import (
 	"github.com/hlrz/hlrz/internal/store"
 )
 
+const ledgerCols = `snapshot, hash, ghl_hash, rz_hash, updated_at`
+
 const linkCols = `connection_id, id, ghl_contact_id, rz_contact_id, deleted, created_at, updated_at`
 
-func scanLink(row interface{ Scan(...any) error }) (store.Link, error) {
+func scanLink(row store.Scanner) (store.Link, error) {
 	var l store.Link
 	var ghl, rz sql.NullString
 	var created, updated int64
@@ -21,24 +23,20 @@ func scanLink(row interface{ Scan(...any) error }) (store.Link, error) {
 	return l, err
 }
 
-func sideColumn(side store.Side) (string, error) {
-	switch side {
-	case store.SideGHL:
-		return "ghl_contact_id", nil
-	case store.SideRZ:
-		return "rz_contact_id", nil
+// findLink scans a link that may not exist.
+func findLink(row store.Scanner) (store.FoundLink, error) {
+	l, err := scanLink(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.FoundLink{}, nil
 	}
-	return "", fmt.Errorf("unknown side %q", side)
+	return store.FoundLink{Link: l, Found: err == nil}, err
 }
 
 // EnsureLink returns the link owning contactID on side, creating it if needed.
 func (s *Store) EnsureLink(ctx context.Context, connID string, side store.Side, contactID string) (store.Link, bool, error) {
-	col, err := sideColumn(side)
+	col, err := store.CheckEnsureLink(side, contactID)
 	if err != nil {
 		return store.Link{}, false, err
-	}
-	if contactID == "" {
-		return store.Link{}, false, errors.New("ensure link: contact id is empty")
 	}
 	now := micros(store.Now())
 	// The unique index decides the race: exactly one insert wins, everyone reads the winner.
@@ -62,45 +60,35 @@ func (s *Store) checkConn(ctx context.Context, connID string) error {
 
 // PairLink links a HighLevel and a Referrizer contact as one person.
 func (s *Store) PairLink(ctx context.Context, connID, ghlID, rzID string) (store.Link, error) {
-	if ghlID == "" || rzID == "" {
-		return store.Link{}, errors.New("pair link: both contact ids are required")
+	if err := store.CheckPairLink(ghlID, rzID); err != nil {
+		return store.Link{}, err
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return store.Link{}, fmt.Errorf("pair link: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	byGHL, errG := scanLink(tx.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND ghl_contact_id = ?`, connID, ghlID))
-	byRZ, errR := scanLink(tx.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND rz_contact_id = ?`, connID, rzID))
-	for _, e := range []error{errG, errR} {
-		if e != nil && !errors.Is(e, sql.ErrNoRows) {
-			return store.Link{}, fmt.Errorf("pair link: %w", e)
-		}
+	byGHL, err := findLink(tx.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND ghl_contact_id = ?`, connID, ghlID))
+	if err != nil {
+		return store.Link{}, fmt.Errorf("pair link: %w", err)
 	}
-	now := micros(store.Now())
-	var id string
+	byRZ, err := findLink(tx.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND rz_contact_id = ?`, connID, rzID))
+	if err != nil {
+		return store.Link{}, fmt.Errorf("pair link: %w", err)
+	}
+	plan, err := store.PlanPair(byGHL, byRZ)
+	if err != nil {
+		return store.Link{}, fmt.Errorf("pair link: %w", err)
+	}
+	id, now := plan.LinkID, micros(store.Now())
 	switch {
-	case errG == nil && errR == nil:
-		if byGHL.ID != byRZ.ID {
-			return store.Link{}, fmt.Errorf("pair link: contacts belong to links %s and %s: %w", byGHL.ID, byRZ.ID, store.ErrConflict)
-		}
-		id = byGHL.ID
-	case errG == nil:
-		if byGHL.RZContactID != "" {
-			return store.Link{}, fmt.Errorf("pair link: link %s already has another Referrizer contact: %w", byGHL.ID, store.ErrConflict)
-		}
-		id = byGHL.ID
-		_, err = tx.ExecContext(ctx, `UPDATE links SET rz_contact_id = ?, updated_at = ? WHERE connection_id = ? AND id = ?`, rzID, now, connID, id)
-	case errR == nil:
-		if byRZ.GHLContactID != "" {
-			return store.Link{}, fmt.Errorf("pair link: link %s already has another HighLevel contact: %w", byRZ.ID, store.ErrConflict)
-		}
-		id = byRZ.ID
-		_, err = tx.ExecContext(ctx, `UPDATE links SET ghl_contact_id = ?, updated_at = ? WHERE connection_id = ? AND id = ?`, ghlID, now, connID, id)
-	default:
-		id = store.NewID()
+	case plan.Insert:
 		_, err = tx.ExecContext(ctx, `INSERT INTO links (connection_id, id, ghl_contact_id, rz_contact_id, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?)`, connID, id, ghlID, rzID, now, now)
+	case plan.Attach == store.SideRZ:
+		_, err = tx.ExecContext(ctx, `UPDATE links SET rz_contact_id = ?, updated_at = ? WHERE connection_id = ? AND id = ?`, rzID, now, connID, id)
+	case plan.Attach == store.SideGHL:
+		_, err = tx.ExecContext(ctx, `UPDATE links SET ghl_contact_id = ?, updated_at = ? WHERE connection_id = ? AND id = ?`, ghlID, now, connID, id)
 	}
 	if err != nil {
 		return store.Link{}, fmt.Errorf("pair link: %w", err)
@@ -114,28 +102,22 @@ func (s *Store) PairLink(ctx context.Context, connID, ghlID, rzID string) (store
 // GetLink reads a link by id.
 func (s *Store) GetLink(ctx context.Context, connID, linkID string) (store.Link, error) {
 	l, err := scanLink(s.db.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND id = ?`, connID, linkID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return l, notFound("link %s/%s", connID, linkID)
-	}
-	return l, err
+	return store.OneRow(l, err, sql.ErrNoRows, "link %s/%s", connID, linkID)
 }
 
 // LinkBy finds the link owning a contact id on one side.
 func (s *Store) LinkBy(ctx context.Context, connID string, side store.Side, contactID string) (store.Link, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return store.Link{}, err
 	}
 	l, err := scanLink(s.db.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND `+col+` = ?`, connID, contactID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return l, notFound("link for %s contact in connection %s", side, connID)
-	}
-	return l, err
+	return store.OneRow(l, err, sql.ErrNoRows, "link for %s contact in connection %s", side, connID)
 }
 
 // AttachContact sets the link's contact id on side.
 func (s *Store) AttachContact(ctx context.Context, connID, linkID string, side store.Side, contactID string) (store.Link, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return store.Link{}, err
 	}
@@ -155,7 +137,7 @@ func (s *Store) AttachContact(ctx context.Context, connID, linkID string, side s
 
 // ClaimContact attaches a contact we created, absorbing a one-sided link made for it meanwhile.
 func (s *Store) ClaimContact(ctx context.Context, connID, linkID string, side store.Side, contactID string) (store.Link, string, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return store.Link{}, "", err
 	}
@@ -164,21 +146,21 @@ func (s *Store) ClaimContact(ctx context.Context, connID, linkID string, side st
 		return store.Link{}, "", fmt.Errorf("claim contact: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	owner, err := scanLink(tx.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND `+col+` = ?`, connID, contactID))
-	absorbed := ""
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
+	owner, err := findLink(tx.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE connection_id = ? AND `+col+` = ?`, connID, contactID))
+	if err != nil {
 		return store.Link{}, "", fmt.Errorf("claim contact: %w", err)
-	case owner.ID == linkID:
-		return owner, "", tx.Commit()
-	case owner.ContactID(otherSide(side)) == "" && !owner.Deleted:
-		if _, err := tx.ExecContext(ctx, `DELETE FROM links WHERE connection_id = ? AND id = ?`, connID, owner.ID); err != nil {
-			return store.Link{}, "", fmt.Errorf("claim contact: absorb link %s: %w", owner.ID, err)
+	}
+	plan, err := store.PlanClaim(owner, linkID, side)
+	if err != nil {
+		return store.Link{}, "", fmt.Errorf("claim %s contact for link %s: %w", side, linkID, err)
+	}
+	if plan.Done {
+		return owner.Link, "", tx.Commit()
+	}
+	if plan.Absorb != "" {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM links WHERE connection_id = ? AND id = ?`, connID, plan.Absorb); err != nil {
+			return store.Link{}, "", fmt.Errorf("claim contact: absorb link %s: %w", plan.Absorb, err)
 		}
-		absorbed = owner.ID
-	default:
-		return store.Link{}, "", fmt.Errorf("claim %s contact for link %s: link %s owns it: %w", side, linkID, owner.ID, store.ErrConflict)
 	}
 	// BEGIN IMMEDIATE holds the write lock from the SELECT on: nobody can insert a link
 	// for the contact in between, so no retry is needed here.
@@ -193,14 +175,7 @@ func (s *Store) ClaimContact(ctx context.Context, connID, linkID string, side st
 		return store.Link{}, "", fmt.Errorf("claim contact: commit: %w", err)
 	}
 	l, err := s.GetLink(ctx, connID, linkID)
-	return l, absorbed, err
-}
-
-func otherSide(s store.Side) store.Side {
-	if s == store.SideGHL {
-		return store.SideRZ
-	}
-	return store.SideGHL
+	return l, plan.Absorb, err
 }
 
 // MarkLinkDeleted flags a link whose person was deleted on a side.
@@ -223,15 +198,7 @@ func (s *Store) ListLinks(ctx context.Context, connID, afterID string, limit int
 		return nil, fmt.Errorf("list links: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Link
-	for rows.Next() {
-		l, err := scanLink(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, scanLink)
 }
 
 // CountLinks counts a connection's links.
@@ -245,19 +212,9 @@ func (s *Store) CountLinks(ctx context.Context, connID string) (int, error) {
 
 // GetLedger reads the ledger entry of one object of one link.
 func (s *Store) GetLedger(ctx context.Context, connID, linkID, object string) (store.LedgerEntry, error) {
-	e := store.LedgerEntry{ConnectionID: connID, LinkID: linkID, Object: object}
-	var updated int64
-	err := s.db.QueryRowContext(ctx, `SELECT snapshot, hash, ghl_hash, rz_hash, updated_at FROM ledger
-		WHERE connection_id = ? AND link_id = ? AND object = ?`, connID, linkID, object).
-		Scan(&e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return e, notFound("ledger %s/%s/%s", connID, linkID, object)
-	}
-	e.UpdatedAt = fromMicros(updated)
-	if err != nil {
-		return e, err
-	}
-	return e, s.openSnapshot(&e)
+	e, err := s.scanLedger(store.LedgerEntry{ConnectionID: connID, LinkID: linkID}, store.LedgerObject)(s.db.QueryRowContext(ctx,
+		`SELECT object, `+ledgerCols+` FROM ledger WHERE connection_id = ? AND link_id = ? AND object = ?`, connID, linkID, object))
+	return store.OneRow(e, err, sql.ErrNoRows, "ledger %s/%s/%s", connID, linkID, object)
 }
 
 // PutLedger writes a ledger entry.
@@ -278,14 +235,11 @@ func (s *Store) PutLedger(ctx context.Context, e store.LedgerEntry) error {
 
 // SideHashes maps linked contact ids on side to their ledger hash for object.
 func (s *Store) SideHashes(ctx context.Context, connID string, side store.Side, object string) (map[string]string, error) {
-	col, err := sideColumn(side)
+	col, err := store.ContactColumn(side)
 	if err != nil {
 		return nil, err
 	}
-	hashCol := "ghl_hash"
-	if side == store.SideRZ {
-		hashCol = "rz_hash"
-	}
+	hashCol := store.HashColumn(side)
 	rows, err := s.db.QueryContext(ctx, `SELECT l.`+col+`, e.`+hashCol+` FROM links l JOIN ledger e
 		ON e.connection_id = l.connection_id AND e.link_id = l.id
 		WHERE l.connection_id = ? AND e.object = ? AND l.`+col+` IS NOT NULL`, connID, object)
@@ -293,15 +247,7 @@ func (s *Store) SideHashes(ctx context.Context, connID string, side store.Side, 
 		return nil, fmt.Errorf("side hashes: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var id, h string
-		if err := rows.Scan(&id, &h); err != nil {
-			return nil, err
-		}
-		out[id] = h
-	}
-	return out, rows.Err()
+	return store.CollectMap[string, string](rows)
 }
 
 // LedgerEntries pages a connection's entries of one object by link id.
@@ -312,20 +258,7 @@ func (s *Store) LedgerEntries(ctx context.Context, connID, object, afterLinkID s
 		return nil, fmt.Errorf("ledger entries: %w", err)
 	}
 	defer rows.Close()
-	var out []store.LedgerEntry
-	for rows.Next() {
-		e := store.LedgerEntry{ConnectionID: connID, Object: object}
-		var updated int64
-		if err := rows.Scan(&e.LinkID, &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &updated); err != nil {
-			return nil, err
-		}
-		e.UpdatedAt = fromMicros(updated)
-		if err := s.openSnapshot(&e); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, s.scanLedger(store.LedgerEntry{ConnectionID: connID, Object: object}, store.LedgerLinkID))
 }
 
 // LedgerEntriesOf pages one link's entries whose object starts with prefix.
@@ -337,28 +270,21 @@ func (s *Store) LedgerEntriesOf(ctx context.Context, connID, linkID, prefix, aft
 		return nil, fmt.Errorf("ledger entries of %s: %w", linkID, err)
 	}
 	defer rows.Close()
-	var out []store.LedgerEntry
-	for rows.Next() {
-		e := store.LedgerEntry{ConnectionID: connID, LinkID: linkID}
-		var updated int64
-		if err := rows.Scan(&e.Object, &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &updated); err != nil {
-			return nil, err
-		}
-		e.UpdatedAt = fromMicros(updated)
-		if err := s.openSnapshot(&e); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, s.scanLedger(store.LedgerEntry{ConnectionID: connID, LinkID: linkID}, store.LedgerObject))
 }
 
-// openSnapshot opens e's sealed snapshot in place.
-func (s *Store) openSnapshot(e *store.LedgerEntry) error {
-	plain, err := store.OpenBlob(s.kr, e.Snapshot, store.LedgerAAD(e.ConnectionID, e.LinkID, e.Object))
-	if err != nil {
-		return fmt.Errorf("ledger %s/%s/%s: %w", e.ConnectionID, e.LinkID, e.Object, err)
+// scanLedger scans a ledger row (a key column, the one key picks, then ledgerCols) onto a
+// copy of base and opens its snapshot.
+func (s *Store) scanLedger(base store.LedgerEntry, key func(*store.LedgerEntry) *string) func(store.Scanner) (store.LedgerEntry, error) {
+	return func(row store.Scanner) (store.LedgerEntry, error) {
+		e := base
+		var updated int64
+		err := row.Scan(key(&e), &e.Snapshot, &e.Hash, &e.GHLHash, &e.RZHash, &updated)
+		e.UpdatedAt = fromMicros(updated)
+		if err != nil {
+			return e, err
+		}
+		err = store.OpenSnapshot(s.kr, &e)
+		return e, err
 	}
-	e.Snapshot = plain
-	return nil
 }

@@ -49,13 +49,10 @@ func (s *Store) GetObservation(ctx context.Context, connID string, side store.Si
 		return o, notFound("observation of %s contact", side)
 	}
 	o.ObservedAt = fromMicros(at)
-	if err != nil {
-		return o, err
+	if err == nil {
+		err = store.OpenObservation(s.kr, &o, connID, side)
 	}
-	if o.Body, err = store.OpenBlob(s.kr, o.Body, store.ObservationAAD(connID, side, contactID)); err != nil {
-		return o, fmt.Errorf("observation: %w", err)
-	}
-	return o, nil
+	return o, err
 }
 
 // PutMatchKeys records match keys.
@@ -96,16 +93,9 @@ func (s *Store) MatchContacts(ctx context.Context, connID string, side store.Sid
 		if err != nil {
 			return nil, fmt.Errorf("match contacts: %w", err)
 		}
-		for rows.Next() {
-			var k, id string
-			if err := rows.Scan(&k, &id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			store.AddMatch(out, back[k], id)
-		}
+		err = store.CollectPairs(rows, func(k, id string) { store.AddMatch(out, back[k], id) })
 		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -132,14 +131,14 @@ func isUnique(err error) bool {
 }
 
 func notFound(what string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(what, args...), store.ErrNotFound)
+	return store.NotFound(what, args...)
 }
 
 // ---- connections ----
 
 const connCols = `id, name, ghl_location_id, ghl_company_id, mapping, settings, status, status_reason, created_at, updated_at`
 
-func scanConn(row interface{ Scan(...any) error }) (store.Connection, error) {
+func scanConn(row store.Scanner) (store.Connection, error) {
 	var c store.Connection
 	var loc sql.NullString
 	var settings string
@@ -151,23 +150,14 @@ func scanConn(row interface{ Scan(...any) error }) (store.Connection, error) {
 	c.GHLLocationID = loc.String
 	c.Status = store.ConnectionStatus(status)
 	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
-	if err := json.Unmarshal([]byte(settings), &c.Settings); err != nil {
-		return c, fmt.Errorf("connection %s: decode settings: %w", c.ID, err)
-	}
-	return c, nil
+	return c, store.DecodeSettings(&c, []byte(settings))
 }
 
 // PutConnection inserts or updates a connection by ID.
 func (s *Store) PutConnection(ctx context.Context, c store.Connection) (store.Connection, error) {
-	if err := store.CheckConnection(c); err != nil {
-		return c, err
-	}
-	if c.Status == "" {
-		c.Status = store.ConnActive
-	}
-	settings, err := json.Marshal(c.Settings)
+	c, settings, err := store.PrepareConnection(c)
 	if err != nil {
-		return c, fmt.Errorf("connection %s: encode settings: %w", c.ID, err)
+		return c, err
 	}
 	now := micros(store.Now())
 	_, err = s.db.ExecContext(ctx, `
@@ -188,19 +178,13 @@ func (s *Store) PutConnection(ctx context.Context, c store.Connection) (store.Co
 // GetConnection reads one connection.
 func (s *Store) GetConnection(ctx context.Context, id string) (store.Connection, error) {
 	c, err := scanConn(s.db.QueryRowContext(ctx, `SELECT `+connCols+` FROM connections WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, notFound("connection %s", id)
-	}
-	return c, err
+	return store.OneRow(c, err, sql.ErrNoRows, "connection %s", id)
 }
 
 // ConnectionByLocation finds the connection of a HighLevel location.
 func (s *Store) ConnectionByLocation(ctx context.Context, loc string) (store.Connection, error) {
 	c, err := scanConn(s.db.QueryRowContext(ctx, `SELECT `+connCols+` FROM connections WHERE ghl_location_id = ?`, loc))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, notFound("connection for location %s", loc)
-	}
-	return c, err
+	return store.OneRow(c, err, sql.ErrNoRows, "connection for location %s", loc)
 }
 
 // ListConnections lists all connections by id.
@@ -210,15 +194,7 @@ func (s *Store) ListConnections(ctx context.Context) ([]store.Connection, error)
 		return nil, fmt.Errorf("list connections: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Connection
-	for rows.Next() {
-		c, err := scanConn(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return store.CollectRows(rows, scanConn)
 }
 
 // SetConnectionStatus changes a connection's status.
@@ -311,15 +287,10 @@ func (s *Store) UpdateToken(ctx context.Context, connID string, kind store.Token
 	if err != nil {
 		return cur, err
 	}
-	next, err := fn(cur)
-	if err != nil {
-		return cur, err
-	}
-	if next == cur {
-		return cur, nil // unchanged: someone else already refreshed
-	}
-	next.ConnectionID, next.Kind = connID, kind
-	next, err = s.writeToken(ctx, tx, next)
+	next, err := store.ApplyTokenUpdate(cur, fn, func(next store.Token) (store.Token, error) {
+		next.ConnectionID, next.Kind = connID, kind
+		return s.writeToken(ctx, tx, next)
+	})
 	if err != nil {
 		return cur, err
 	}

@@ -31,15 +31,47 @@ var piiTables = []string{"inbox", "ledger", "observations", "match_keys", "links
 // without it), that keys rotate, and that retention forgets bodies and observations but
 // keeps webhookIds.
 func AtRest(t *testing.T, open Reopener, dump Dumper) {
-	c := ctx(t)
 	oldSpec := secrets.GenerateSpec("old")
 	oldKR, err := secrets.Parse(oldSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pii := []byte(`{"email":"` + piiEmail + `","phone":"` + piiPhone + `","firstName":"` + piiName + `"}`)
-
 	s := open(t, oldKR)
+	w := writeAtRest(t, s)
+	s.Close()
+	checkSealedDump(t, dump)
+
+	// Without the key nothing opens.
+	s = open(t, secrets.NewRandom())
+	checkUnreadable(t, s, w)
+	s.Close()
+
+	// Rotation: a new primary key seals new values; the old key, listed second, still opens
+	// what it sealed.
+	rotated, err := secrets.Parse(secrets.GenerateSpec("new") + "," + oldSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, rotated)
+	checkRotated(t, s, w)
+	s.Close()
+	if raw := dump(t, "ledger"); !strings.Contains(raw, "\x00hz1\x03new") || strings.Contains(raw, "\x00hz1\x03old") {
+		t.Errorf("rewritten snapshot not sealed with the new primary key")
+	}
+}
+
+// atRestRows names what writeAtRest stored.
+type atRestRows struct {
+	pii     []byte
+	linkID  string
+	inboxID int64
+	deadID  int64
+}
+
+// writeAtRest stores the PII markers in every table that holds personal data.
+func writeAtRest(t *testing.T, s store.Store) atRestRows {
+	c := ctx(t)
+	pii := []byte(`{"email":"` + piiEmail + `","phone":"` + piiPhone + `","firstName":"` + piiName + `"}`)
 	mustConn(t, s, "c1", "loc1")
 	l, err := s.PairLink(c, "c1", "g1", "r1")
 	if err != nil {
@@ -62,8 +94,11 @@ func AtRest(t *testing.T, open Reopener, dump Dumper) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
+	return atRestRows{pii: pii, linkID: l.ID, inboxID: inboxID, deadID: deadID}
+}
 
+// checkSealedDump: no marker is readable in the raw tables, and values carry the key id.
+func checkSealedDump(t *testing.T, dump Dumper) {
 	raw := dump(t, piiTables...)
 	for _, m := range []string{piiEmail, piiPhone, piiName} {
 		if strings.Contains(raw, m) {
@@ -73,28 +108,27 @@ func AtRest(t *testing.T, open Reopener, dump Dumper) {
 	if !strings.Contains(raw, "\x00hz1\x03old") {
 		t.Error("no value sealed under key id \"old\" in the dump")
 	}
+}
 
-	// Without the key nothing opens.
-	s = open(t, secrets.NewRandom())
-	if _, err := s.GetInbox(c, inboxID); err == nil {
+// checkUnreadable: with a foreign keyring no sealed value opens.
+func checkUnreadable(t *testing.T, s store.Store, w atRestRows) {
+	c := ctx(t)
+	if _, err := s.GetInbox(c, w.inboxID); err == nil {
 		t.Error("inbox body opened without its key")
 	}
-	if _, err := s.GetLedger(c, "c1", l.ID, "contact"); err == nil {
+	if _, err := s.GetLedger(c, "c1", w.linkID, "contact"); err == nil {
 		t.Error("ledger snapshot opened without its key")
 	}
 	if _, err := s.GetObservation(c, "c1", store.SideGHL, "g1"); err == nil {
 		t.Error("observation opened without its key")
 	}
-	s.Close()
+}
 
-	// Rotation: a new primary key seals new values; the old key, listed second, still opens
-	// what it sealed.
-	rotated, err := secrets.Parse(secrets.GenerateSpec("new") + "," + oldSpec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s = open(t, rotated)
-	ev, err := s.GetInbox(c, inboxID)
+// checkRotated: after rotation every value still opens and new writes use the new key.
+func checkRotated(t *testing.T, s store.Store, w atRestRows) {
+	c := ctx(t)
+	pii, l := w.pii, store.Link{ID: w.linkID}
+	ev, err := s.GetInbox(c, w.inboxID)
 	if err != nil || !bytes.Equal(ev.Body, pii) {
 		t.Errorf("inbox after rotation: %q, %v", ev.Body, err)
 	}
@@ -116,7 +150,7 @@ func AtRest(t *testing.T, open Reopener, dump Dumper) {
 	if m, err := s.MatchContacts(c, "c1", store.SideGHL, []string{"email:" + piiEmail}); err != nil || len(m["email:"+piiEmail]) != 1 {
 		t.Errorf("match keys under both keys: %v, %v", m, err)
 	}
-	if d, err := s.GetDeadLetter(c, deadID); err != nil || !bytes.Equal(d.Input, pii) {
+	if d, err := s.GetDeadLetter(c, w.deadID); err != nil || !bytes.Equal(d.Input, pii) {
 		t.Errorf("dead letter after rotation: %q, %v", d.Input, err)
 	}
 	entries, err := s.LedgerEntries(c, "c1", "contact", "", 10)
@@ -125,10 +159,6 @@ func AtRest(t *testing.T, open Reopener, dump Dumper) {
 	}
 	if err := s.PutLedger(c, store.LedgerEntry{ConnectionID: "c1", LinkID: l.ID, Object: "contact", Snapshot: pii, Hash: "h2"}); err != nil {
 		t.Fatal(err)
-	}
-	s.Close()
-	if raw := dump(t, "ledger"); !strings.Contains(raw, "\x00hz1\x03new") || strings.Contains(raw, "\x00hz1\x03old") {
-		t.Errorf("rewritten snapshot not sealed with the new primary key")
 	}
 }
 

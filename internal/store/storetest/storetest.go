@@ -447,10 +447,17 @@ func testLinks(t *testing.T, s store.Store) {
 	if again, err := s.PairLink(c, "c1", "g3", "r3"); err != nil || again.ID != p3.ID {
 		t.Errorf("re-pairing = %+v, %v", again, err)
 	}
-	if err := s.MarkLinkDeleted(c, "c1", l.ID, true); err != nil {
+	checkLinkLookups(t, s, l.ID)
+	checkLinkPaging(t, s)
+}
+
+// checkLinkLookups: deletion marks, unknown ids and unknown connections (after testLinks' setup).
+func checkLinkLookups(t *testing.T, s store.Store, linkID string) {
+	c := ctx(t)
+	if err := s.MarkLinkDeleted(c, "c1", linkID, true); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.GetLink(c, "c1", l.ID); !got.Deleted {
+	if got, _ := s.GetLink(c, "c1", linkID); !got.Deleted {
 		t.Error("link not marked deleted")
 	}
 	if _, err := s.GetLink(c, "c1", "nope"); !errors.Is(err, store.ErrNotFound) {
@@ -462,7 +469,11 @@ func testLinks(t *testing.T, s store.Store) {
 	if _, _, err := s.EnsureLink(c, "missing-conn", store.SideGHL, "g9"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("EnsureLink on unknown connection = %v, want ErrNotFound", err)
 	}
-	// Paging returns every link once, in id order.
+}
+
+// checkLinkPaging: paging returns every link once, in id order (after testLinks' setup).
+func checkLinkPaging(t *testing.T, s store.Store) {
+	c := ctx(t)
 	for i := range 7 {
 		if _, _, err := s.EnsureLink(c, "c1", store.SideRZ, fmt.Sprintf("extra-%d", i)); err != nil {
 			t.Fatal(err)
@@ -674,7 +685,27 @@ func testInbox(t *testing.T, s store.Store) {
 	if len(due) != 1 || due[0].ID != id2 || due[0].Attempts != 2 || due[0].LastError != "again" {
 		t.Fatalf("re-claimed = %+v", due)
 	}
-	// An expired lease (crashed relay) makes the row claimable again.
+	checkInboxLeases(t, s, id)
+	got, err := s.GetInbox(c, id)
+	if err != nil || got.State != store.InboxSignalled || got.Note != "contact/c1/x" {
+		t.Errorf("GetInbox = %+v, %v", got, err)
+	}
+	counts, err := s.InboxCounts(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(map[store.InboxState]int{store.InboxSignalled: 1, store.InboxPending: 2, store.InboxEcho: 1}, counts); d != "" {
+		t.Errorf("InboxCounts (-want +got):\n%s", d)
+	}
+	if err := s.FinishInbox(c, 999999, store.InboxEcho, ""); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("FinishInbox(unknown) = %v", err)
+	}
+}
+
+// checkInboxLeases: an expired lease (crashed relay) makes the row claimable again, and a
+// renewed one does not. finishedID is an event testInbox already finished.
+func checkInboxLeases(t *testing.T, s store.Store, finishedID int64) {
+	c := ctx(t)
 	id3, _, _ := s.InsertInbox(c, store.InboxEvent{DedupeKey: "wh-3", Source: "ghl", EventType: "ContactCreate", Body: []byte(`{}`)})
 	if got, _ := s.ClaimInbox(c, "crashing", 1, time.Millisecond); len(got) != 1 || got[0].ID != id3 {
 		t.Fatalf("claim wh-3 = %+v", got)
@@ -691,7 +722,7 @@ func testInbox(t *testing.T, s store.Store) {
 	if n, err := s.ExtendInbox(c, "someone-else", []int64{id4}, time.Minute); err != nil || n != 0 {
 		t.Errorf("ExtendInbox by another relay = %d, %v; want 0", n, err)
 	}
-	if n, err := s.ExtendInbox(c, "renewing", []int64{id4, id}, time.Minute); err != nil || n != 1 {
+	if n, err := s.ExtendInbox(c, "renewing", []int64{id4, finishedID}, time.Minute); err != nil || n != 1 {
 		t.Errorf("ExtendInbox = %d, %v; want 1 (the finished row is not held)", n, err)
 	}
 	time.Sleep(80 * time.Millisecond)
@@ -700,20 +731,6 @@ func testInbox(t *testing.T, s store.Store) {
 	}
 	if err := s.FinishInbox(c, id4, store.InboxEcho, ""); err != nil {
 		t.Fatal(err)
-	}
-	got, err := s.GetInbox(c, id)
-	if err != nil || got.State != store.InboxSignalled || got.Note != "contact/c1/x" {
-		t.Errorf("GetInbox = %+v, %v", got, err)
-	}
-	counts, err := s.InboxCounts(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := cmp.Diff(map[store.InboxState]int{store.InboxSignalled: 1, store.InboxPending: 2, store.InboxEcho: 1}, counts); d != "" {
-		t.Errorf("InboxCounts (-want +got):\n%s", d)
-	}
-	if err := s.FinishInbox(c, 999999, store.InboxEcho, ""); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("FinishInbox(unknown) = %v", err)
 	}
 }
 
