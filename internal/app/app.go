@@ -119,31 +119,9 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 
 	// The HTTP listeners come first: a busy port is the commonest misconfiguration and must
 	// fail before anything slow starts.
-	internalAddr := cfg.InternalListen
-	if internalAddr == "" {
-		internalAddr = "127.0.0.1:0"
+	if err := a.listen(); err != nil {
+		return nil, err
 	}
-	for _, l := range []struct {
-		env, addr string
-		srv       **http.Server
-		bound     *string
-	}{{config.EnvListen, cfg.Listen, &a.http, &a.HTTPAddr}, {config.EnvInternal, internalAddr, &a.internal, &a.InternalAddr}} {
-		ln, err := net.Listen("tcp", l.addr)
-		if err != nil {
-			return nil, fmt.Errorf("%s: cannot listen on %s: %w", l.env, l.addr, errors.Unwrap(err))
-		}
-		*l.bound = ln.Addr().String()
-		srv := NewHTTPServer(cfg.HTTP, http.NotFoundHandler(), a.log)
-		*l.srv = srv
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.log.Error("http server stopped", "listener", l.env, "error", err)
-			}
-		}()
-	}
-
 	if err := a.openStore(ctx, opts); err != nil {
 		return nil, err
 	}
@@ -159,73 +137,14 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 		a.Dev = dev
 	}
 
-	var oauth *ghl.OAuthApp
-	if cfg.Dev && a.Dev != nil && cfg.GHLClientID == "" && cfg.GHLSecret == "" {
-		// --dev installs the app from the HighLevel simulator (/oauth/start), with its
-		// client credentials; the bridge is the redirect target.
-		cfg.GHLClientID, cfg.GHLSecret = ghlsim.DefaultClientID, ghlsim.DefaultClientSecret
-		if cfg.PublicURL == "" {
-			cfg.PublicURL = "http://" + a.HTTPAddr
-		}
-	}
-	if cfg.GHLClientID != "" {
-		oauth = &ghl.OAuthApp{ClientID: cfg.GHLClientID, ClientSecret: cfg.GHLSecret, RedirectURL: strings.TrimRight(cfg.PublicURL, "/") + "/oauth/callback"}
-		if cfg.Dev && a.Dev != nil {
-			oauth.TokenURL = cfg.GHLBaseURL + "/oauth/token"
-			oauth.AuthURL = cfg.GHLBaseURL + "/oauth/chooselocation"
-		}
-	}
+	oauth := a.oauthApp()
 	a.Conns = connector.New(connector.Options{Store: a.Store, GHLBaseURL: cfg.GHLBaseURL, RZBaseURL: cfg.RZBaseURL, OAuth: oauth})
-	a.Metrics.WatchBudgets(func() map[string]metrics.BudgetStats {
-		out := map[string]metrics.BudgetStats{}
-		for loc, s := range a.Conns.Budgets().Stats() {
-			out[loc] = metrics.BudgetStats{Requests: s.Requests, Waits: s.Waits, RateLimited: s.RateLimited, WaitSeconds: s.WaitTime.Seconds(), DailyUsed: int64(s.DailyUsed)}
-		}
-		return out
-	})
+	a.watchBudgets()
 	a.Dispatch = &dispatch.Dispatcher{Client: a.Temporal, TaskQueue: cfg.TaskQueue, Debounce: a.debounceFor}
 
-	// Public: only what HighLevel and browsers need. Internal: everything an operator and
-	// the Temporal UI use; never exposed to the internet.
-	public, internal := http.NewServeMux(), http.NewServeMux()
-	internal.Handle("GET /metrics", a.Metrics.Handler())
-	internal.HandleFunc("GET /status/budgets", a.serveBudgets)
-	internal.Handle("/codec/", http.StripPrefix("/codec", codec.Handler(cfg.Keys, a.codecAuth(out))))
-	if cfg.Mode != config.ModeWorker {
-		keys, notes, err := webhookKeys(cfg, opts.WebhookKeys, a.Dev)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range notes {
-			fmt.Fprintf(out, "hlrz: webhook key: %s\n", n)
-			a.log.Info("webhook key trusted", "key", n)
-		}
-		hooks := activities.BridgeHooks{Store: a.Store, Conns: a.Conns}
-		a.Bridge, err = bridge.New(bridge.Config{
-			Store: a.Store, Signaler: a.Dispatch, Health: a.Temporal, Keys: keys, MaxAge: cfg.WebhookMaxAge, MaxSkew: cfg.WebhookMaxSkew,
-			MaxConcurrent: cfg.WebhookMaxConcurrent,
-			Metrics:       a.Metrics, Logger: a.log, OAuth: oauth, Echo: hooks, Tasks: hooks, Schedules: &schedules.Manager{Client: a.Temporal, TaskQueue: cfg.TaskQueue},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("bridge: %w", err)
-		}
-		public.Handle("/", a.Bridge.Handler())
-		if err := a.mountSetupPage(public); err != nil {
-			return nil, err
-		}
-		internal.Handle("/", a.Bridge.InternalHandler())
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			if err := a.Bridge.RunRelay(runCtx); err != nil && !errors.Is(err, context.Canceled) {
-				a.log.Error("relay stopped", "error", err)
-			}
-		}()
-	} else {
-		public.HandleFunc("GET /healthz", bridge.ServeHealthz)
-		internal.HandleFunc("GET /healthz", bridge.ServeHealthz)
+	if err := a.mountHandlers(runCtx, opts, oauth, out); err != nil {
+		return nil, err
 	}
-	a.http.Handler, a.internal.Handler = public, internal
 
 	a.wg.Add(1)
 	go func() {
@@ -234,20 +153,8 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 	}()
 
 	if cfg.Mode != config.ModeBridge {
-		// Two pollers (the SDK default) leave the worker idle while tasks queue up: one entity
-		// workflow per person means many small tasks, so poll with more.
-		wopts := worker.Options{MaxConcurrentWorkflowTaskPollers: 8, MaxConcurrentActivityTaskPollers: 8}
-		if opts.WorkerOptions != nil {
-			wopts = *opts.WorkerOptions
-		}
-		// Heartbeats while every activity runs: a killed worker's activities are retried
-		// after workflows.HeartbeatTimeout, not after their StartToCloseTimeout.
-		wopts.Interceptors = append(slices.Clone(wopts.Interceptors), heartbeat.New())
-		a.worker = worker.New(a.Temporal, cfg.TaskQueue, wopts)
-		workflows.Register(a.worker)
-		activities.Register(a.worker, activities.Core{Store: a.Store, Conns: a.Conns, Metrics: a.Metrics, Log: a.log}, a.Dispatch)
-		if err := a.worker.Start(); err != nil {
-			return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
+		if err := a.startWorker(opts); err != nil {
+			return nil, err
 		}
 	}
 
@@ -258,6 +165,152 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 	}
 	fmt.Fprintf(out, "hlrz: %s mode, task queue %s, webhooks/OAuth on http://%s, codec/metrics/status on http://%s\n", cfg.Mode, cfg.TaskQueue, a.HTTPAddr, a.InternalAddr)
 	return a, nil
+}
+
+// listen binds the public and internal listeners and serves a placeholder handler on each
+// until mountHandlers installs the real ones.
+func (a *App) listen() error {
+	cfg := a.Config
+	internalAddr := cfg.InternalListen
+	if internalAddr == "" {
+		internalAddr = "127.0.0.1:0"
+	}
+	for _, l := range []struct {
+		env, addr string
+		srv       **http.Server
+		bound     *string
+	}{{config.EnvListen, cfg.Listen, &a.http, &a.HTTPAddr}, {config.EnvInternal, internalAddr, &a.internal, &a.InternalAddr}} {
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			return fmt.Errorf("%s: cannot listen on %s: %w", l.env, l.addr, errors.Unwrap(err))
+		}
+		*l.bound = ln.Addr().String()
+		srv := NewHTTPServer(cfg.HTTP, http.NotFoundHandler(), a.log)
+		*l.srv = srv
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("http server stopped", "listener", l.env, "error", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// oauthApp returns the HighLevel OAuth app, or nil when no client is configured. In --dev
+// without credentials it fills in the simulator's client (and a.Config with it).
+func (a *App) oauthApp() *ghl.OAuthApp {
+	cfg := a.Config
+	if cfg.Dev && a.Dev != nil && cfg.GHLClientID == "" && cfg.GHLSecret == "" {
+		// --dev installs the app from the HighLevel simulator (/oauth/start), with its
+		// client credentials; the bridge is the redirect target.
+		cfg.GHLClientID, cfg.GHLSecret = ghlsim.DefaultClientID, ghlsim.DefaultClientSecret
+		if cfg.PublicURL == "" {
+			cfg.PublicURL = "http://" + a.HTTPAddr
+		}
+	}
+	if cfg.GHLClientID == "" {
+		return nil
+	}
+	oauth := &ghl.OAuthApp{ClientID: cfg.GHLClientID, ClientSecret: cfg.GHLSecret, RedirectURL: strings.TrimRight(cfg.PublicURL, "/") + "/oauth/callback"}
+	if cfg.Dev && a.Dev != nil {
+		oauth.TokenURL = cfg.GHLBaseURL + "/oauth/token"
+		oauth.AuthURL = cfg.GHLBaseURL + "/oauth/chooselocation"
+	}
+	return oauth
+}
+
+// watchBudgets exposes the connector's per-location API budgets as metrics.
+func (a *App) watchBudgets() {
+	a.Metrics.WatchBudgets(func() map[string]metrics.BudgetStats {
+		out := map[string]metrics.BudgetStats{}
+		for loc, s := range a.Conns.Budgets().Stats() {
+			out[loc] = metrics.BudgetStats{Requests: s.Requests, Waits: s.Waits, RateLimited: s.RateLimited, WaitSeconds: s.WaitTime.Seconds(), DailyUsed: int64(s.DailyUsed)}
+		}
+		return out
+	})
+}
+
+// mountHandlers installs the real handlers on both listeners. Public: only what HighLevel
+// and browsers need. Internal: everything an operator and the Temporal UI use; never
+// exposed to the internet.
+func (a *App) mountHandlers(runCtx context.Context, opts Options, oauth *ghl.OAuthApp, out io.Writer) error {
+	cfg := a.Config
+	public, internal := http.NewServeMux(), http.NewServeMux()
+	internal.Handle("GET /metrics", a.Metrics.Handler())
+	internal.HandleFunc("GET /status/budgets", a.serveBudgets)
+	internal.Handle("/codec/", http.StripPrefix("/codec", codec.Handler(cfg.Keys, a.codecAuth(out))))
+	if cfg.Mode != config.ModeWorker {
+		if err := a.startBridge(runCtx, opts, oauth, out, public, internal); err != nil {
+			return err
+		}
+	} else {
+		public.HandleFunc("GET /healthz", bridge.ServeHealthz)
+		internal.HandleFunc("GET /healthz", bridge.ServeHealthz)
+	}
+	a.http.Handler, a.internal.Handler = public, internal
+	return nil
+}
+
+// startBridge builds the webhook bridge, mounts it on both muxes and runs its relay.
+func (a *App) startBridge(runCtx context.Context, opts Options, oauth *ghl.OAuthApp, out io.Writer, public, internal *http.ServeMux) error {
+	cfg := a.Config
+	keys, notes, err := webhookKeys(cfg, opts.WebhookKeys, a.Dev)
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintf(out, "hlrz: webhook key: %s\n", n)
+		a.log.Info("webhook key trusted", "key", n)
+	}
+	hooks := activities.BridgeHooks{Store: a.Store, Conns: a.Conns}
+	a.Bridge, err = bridge.New(bridge.Config{
+		Store: a.Store, Signaler: a.Dispatch, Health: a.Temporal, Keys: keys, MaxAge: cfg.WebhookMaxAge, MaxSkew: cfg.WebhookMaxSkew,
+		MaxConcurrent: cfg.WebhookMaxConcurrent,
+		Metrics:       a.Metrics, Logger: a.log, OAuth: oauth, Echo: hooks, Tasks: hooks, Schedules: &schedules.Manager{Client: a.Temporal, TaskQueue: cfg.TaskQueue},
+	})
+	if err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	public.Handle("/", a.Bridge.Handler())
+	if err := a.mountSetupPage(public); err != nil {
+		return err
+	}
+	internal.Handle("/", a.Bridge.InternalHandler())
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.Bridge.RunRelay(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error("relay stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+// startWorker registers the workflows and activities and starts polling the task queue.
+func (a *App) startWorker(opts Options) error {
+	// Two pollers (the SDK default) leave the worker idle while tasks queue up: one entity
+	// workflow per person means many small tasks, so poll with more.
+	wopts := worker.Options{MaxConcurrentWorkflowTaskPollers: 8, MaxConcurrentActivityTaskPollers: 8}
+	if opts.WorkerOptions != nil {
+		wopts = *opts.WorkerOptions
+	}
+	// Heartbeats while every activity runs: a killed worker's activities are retried
+	// after workflows.HeartbeatTimeout, not after their StartToCloseTimeout.
+	wopts.Interceptors = append(slices.Clone(wopts.Interceptors), heartbeat.New())
+	a.worker = worker.New(a.Temporal, a.Config.TaskQueue, wopts)
+	workflows.Register(a.worker)
+	a.registerActivities()
+	if err := a.worker.Start(); err != nil {
+		return fmt.Errorf("start worker on task queue %s: %w", a.Config.TaskQueue, err)
+	}
+	return nil
+}
+
+// registerActivities constructs the activities with their dependencies.
+func (a *App) registerActivities() {
+	activities.Register(a.worker, activities.Core{Store: a.Store, Conns: a.Conns, Metrics: a.Metrics, Log: a.log}, a.Dispatch)
 }
 
 // Stop shuts down in reverse order: stop taking work, let in-flight work finish, close.

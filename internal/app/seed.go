@@ -107,81 +107,109 @@ func Seed(g SeedGHL, rz SeedRZ, locationID, rzToken string, pop Population) (See
 		first, last := firstNames[i%len(firstNames)], lastNames[(i/len(firstNames))%len(lastNames)]
 		email := fmt.Sprintf("%s.%s.%d@example.com", lower(first), lower(last), i)
 		phone := fmt.Sprintf("+1555%07d", i)
+		p := seedPerson{i: i, first: first, last: last, email: email, phone: phone}
 		inGHL := i < ghlOnly || i >= ghlOnly+rzOnly
 		inRZ := i >= ghlOnly
-		byPhone := i >= ghlOnly+rzOnly && (i-ghlOnly-rzOnly)%2 == 1
+		p.byPhone = i >= ghlOnly+rzOnly && (i-ghlOnly-rzOnly)%2 == 1
 		want := ExpectedPerson{Email: email, Phone: phone, FirstName: first, LastName: last}
 		customVal := ""
 		if pop.Custom != nil && i%5 < 2 {
 			customVal = plans[i%len(plans)] + "-" + fmt.Sprint(i)
 			want.Custom = map[string]string{pop.Custom.Key: customVal}
 		}
+		p.customVal = customVal
 		// Seeded on one side: that side holds the value. On both: both hold it when
 		// i%5 == 0, only HighLevel when i%5 == 1 (the first sync copies it).
 		customOnGHL := customVal != "" && inGHL
 		customOnRZ := customVal != "" && inRZ && (!inGHL || i%5 == 0)
 		if inGHL {
-			c := ghlsim.Contact{LocationID: locationID, FirstName: first, LastName: last, Email: email, Phone: phone, Source: sources[i%len(sources)]}
-			if pop.Extras {
-				c.Tags = []string{tagsPool[i%len(tagsPool)], tagsPool[(i/3)%len(tagsPool)]}
-				want.Tags = append(want.Tags, c.Tags...)
-			}
-			if customOnGHL {
-				c.CustomFields = []ghlsim.CustomFieldValue{{ID: pop.Custom.GHLID, Value: customVal}}
-			}
-			created, err := g.CreateContact(c)
-			if err != nil {
-				return res, fmt.Errorf("seed HighLevel contact %d: %w", i, err)
-			}
-			res.GHLContacts++
-			if pop.Extras && i%3 == 0 {
-				body := fmt.Sprintf("Asked about the %s membership.", plans[i%len(plans)])
-				if _, err := g.CreateNote(created.ID, ghlsim.Note{Body: body}); err != nil {
-					return res, err
-				}
-				want.Notes = append(want.Notes, body)
-			}
-			if pop.Extras && i%4 == 0 {
-				want.HasTasks = true
-				task := ghlsim.Task{Title: "Call back " + first, Body: "Follow up on the trial class", DueDate: now.Add(time.Duration(i%5-2) * 24 * time.Hour)}
-				made, err := g.CreateTask(created.ID, task)
-				if err != nil {
-					return res, err
-				}
-				want.Tasks = append(want.Tasks, ExpectedTask{Title: task.Title, Due: made.DueDate})
+			if err := seedGHLContact(g, p, locationID, pop, customOnGHL, now, &want, &res); err != nil {
+				return res, err
 			}
 		}
 		if inRZ {
-			c := rzsim.Contact{FirstName: first, LastName: last, Email: email, Phone: phone}
-			if byPhone {
-				// Matches by phone only: another address, and the local phone format.
-				c.Email = fmt.Sprintf("%s%d@members.example.org", lower(first), i)
-				c.Phone = fmt.Sprintf("(555) %03d-%04d", (i/10000)%1000, i%10000)
-				res.MatchByPhone++
-			} else if inGHL {
-				res.MatchByEmail++
+			if err := seedRZContact(rz, p, rzToken, pop, inGHL, customOnRZ, &want, &res); err != nil {
+				return res, err
 			}
-			if pop.Extras {
-				c.Labels = []string{labelsPool[i%len(labelsPool)]}
-				want.Tags = append(want.Tags, c.Labels...)
-			}
-			if customOnRZ {
-				raw, _ := json.Marshal(customVal)
-				c.CustomFields = map[string]json.RawMessage{pop.Custom.RZName: raw}
-			}
-			if !inGHL {
-				want.Email = c.Email
-			}
-			if _, err := rz.AdminCreateContact(rzToken, c); err != nil {
-				return res, fmt.Errorf("seed Referrizer contact %d: %w", i, err)
-			}
-			res.RZContacts++
 		}
 		slices.Sort(want.Tags)
 		want.Tags = slices.Compact(want.Tags)
 		res.Expected = append(res.Expected, want)
 	}
 	return res, nil
+}
+
+// seedPerson is one seeded person's generated identity.
+type seedPerson struct {
+	i                         int
+	first, last, email, phone string
+	customVal                 string // "" when the person has no custom value
+	byPhone                   bool   // in both, matched by phone only
+}
+
+// seedGHLContact creates the person's HighLevel contact, with tags, a note and a task when
+// pop.Extras asks for them, and records what the sync should end with in want.
+func seedGHLContact(g SeedGHL, p seedPerson, locationID string, pop Population, customOnGHL bool, now time.Time, want *ExpectedPerson, res *SeedResult) error {
+	c := ghlsim.Contact{LocationID: locationID, FirstName: p.first, LastName: p.last, Email: p.email, Phone: p.phone, Source: sources[p.i%len(sources)]}
+	if pop.Extras {
+		c.Tags = []string{tagsPool[p.i%len(tagsPool)], tagsPool[(p.i/3)%len(tagsPool)]}
+		want.Tags = append(want.Tags, c.Tags...)
+	}
+	if customOnGHL {
+		c.CustomFields = []ghlsim.CustomFieldValue{{ID: pop.Custom.GHLID, Value: p.customVal}}
+	}
+	created, err := g.CreateContact(c)
+	if err != nil {
+		return fmt.Errorf("seed HighLevel contact %d: %w", p.i, err)
+	}
+	res.GHLContacts++
+	if pop.Extras && p.i%3 == 0 {
+		body := fmt.Sprintf("Asked about the %s membership.", plans[p.i%len(plans)])
+		if _, err := g.CreateNote(created.ID, ghlsim.Note{Body: body}); err != nil {
+			return err
+		}
+		want.Notes = append(want.Notes, body)
+	}
+	if pop.Extras && p.i%4 == 0 {
+		want.HasTasks = true
+		task := ghlsim.Task{Title: "Call back " + p.first, Body: "Follow up on the trial class", DueDate: now.Add(time.Duration(p.i%5-2) * 24 * time.Hour)}
+		made, err := g.CreateTask(created.ID, task)
+		if err != nil {
+			return err
+		}
+		want.Tasks = append(want.Tasks, ExpectedTask{Title: task.Title, Due: made.DueDate})
+	}
+	return nil
+}
+
+// seedRZContact creates the person's Referrizer contact; a p.byPhone person gets another
+// address and a local phone format so only the phone matches.
+func seedRZContact(rz SeedRZ, p seedPerson, rzToken string, pop Population, inGHL, customOnRZ bool, want *ExpectedPerson, res *SeedResult) error {
+	c := rzsim.Contact{FirstName: p.first, LastName: p.last, Email: p.email, Phone: p.phone}
+	if p.byPhone {
+		// Matches by phone only: another address, and the local phone format.
+		c.Email = fmt.Sprintf("%s%d@members.example.org", lower(p.first), p.i)
+		c.Phone = fmt.Sprintf("(555) %03d-%04d", (p.i/10000)%1000, p.i%10000)
+		res.MatchByPhone++
+	} else if inGHL {
+		res.MatchByEmail++
+	}
+	if pop.Extras {
+		c.Labels = []string{labelsPool[p.i%len(labelsPool)]}
+		want.Tags = append(want.Tags, c.Labels...)
+	}
+	if customOnRZ {
+		raw, _ := json.Marshal(p.customVal)
+		c.CustomFields = map[string]json.RawMessage{pop.Custom.RZName: raw}
+	}
+	if !inGHL {
+		want.Email = c.Email
+	}
+	if _, err := rz.AdminCreateContact(rzToken, c); err != nil {
+		return fmt.Errorf("seed Referrizer contact %d: %w", p.i, err)
+	}
+	res.RZContacts++
+	return nil
 }
 
 // SeedDemo seeds the --dev population and returns how many people it made.

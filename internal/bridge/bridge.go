@@ -248,6 +248,38 @@ func New(cfg Config) (*Bridge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: load HighLevel's webhook keys: %w", err)
 	}
+	cfg.setDefaults()
+	m := cfg.Metrics
+	if m == nil {
+		m = metrics.New()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &Bridge{
+		cfg: cfg, store: cfg.Store, sig: cfg.Signaler, keys: keys, metrics: m,
+		log: log.With("component", "bridge"), wake: make(chan struct{}, 1),
+		inflight: make(chan struct{}, cfg.MaxConcurrent),
+	}
+	if cfg.OAuth != nil {
+		b.scopes = cfg.OAuth.Scopes
+		if len(b.scopes) == 0 {
+			b.scopes = DefaultScopes
+		}
+	}
+	b.appID = strings.TrimSpace(cfg.AppID)
+	if b.appID == "" && cfg.OAuth != nil {
+		b.appID = cfg.OAuth.AppID()
+	}
+	if b.appID == "" {
+		b.log.Warn("bridge: no HighLevel app id (HLRZ_GHL_CLIENT_ID unset): INSTALL and UNINSTALL events will be ignored")
+	}
+	return b, nil
+}
+
+// setDefaults fills in every unset (zero or negative) setting.
+func (cfg *Config) setDefaults() {
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = DefaultMaxAge
 	}
@@ -293,33 +325,6 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.RelayID == "" {
 		cfg.RelayID = defaultRelayID()
 	}
-	m := cfg.Metrics
-	if m == nil {
-		m = metrics.New()
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	b := &Bridge{
-		cfg: cfg, store: cfg.Store, sig: cfg.Signaler, keys: keys, metrics: m,
-		log: log.With("component", "bridge"), wake: make(chan struct{}, 1),
-		inflight: make(chan struct{}, cfg.MaxConcurrent),
-	}
-	if cfg.OAuth != nil {
-		b.scopes = cfg.OAuth.Scopes
-		if len(b.scopes) == 0 {
-			b.scopes = DefaultScopes
-		}
-	}
-	b.appID = strings.TrimSpace(cfg.AppID)
-	if b.appID == "" && cfg.OAuth != nil {
-		b.appID = cfg.OAuth.AppID()
-	}
-	if b.appID == "" {
-		b.log.Warn("bridge: no HighLevel app id (HLRZ_GHL_CLIENT_ID unset): INSTALL and UNINSTALL events will be ignored")
-	}
-	return b, nil
 }
 
 func defaultRelayID() string {

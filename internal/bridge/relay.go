@@ -174,52 +174,17 @@ func (b *Bridge) handle(ctx context.Context, ev store.InboxEvent, tripped *atomi
 	if !ok {
 		return done(store.InboxIgnored, "unknown event type")
 	}
-	conn, err := b.store.ConnectionByLocation(ctx, env.LocationID)
-	if errors.Is(err, store.ErrNotFound) {
-		return done(store.InboxOrphaned, "no connection for location")
+	conn, out, ok := b.syncingConnection(ctx, env)
+	if !ok {
+		return out
 	}
-	if err != nil {
-		return retry(fmt.Errorf("look up connection of location %s: %w", env.LocationID, err))
+	contactID, out, ok := b.contactOf(ctx, conn, env, kind)
+	if !ok {
+		return out
 	}
-	switch conn.Status {
-	case store.ConnPaused:
-		return done(store.InboxIgnored, "connection "+conn.ID+" is paused")
-	case store.ConnPending:
-		// Nothing syncs before the Referrizer credential exists; the backfill that follows
-		// `starter connect` reads every contact, so nothing is lost by not linking now.
-		return done(store.InboxIgnored, "connection "+conn.ID+" is pending (no Referrizer credential yet)")
-	}
-
-	contactID := env.ContactID
-	if contactID == "" && kind == domain.KindTasks && env.ObjectID != "" {
-		title := ""
-		if te, ok := env.Payload.(*ghl.TaskEvent); ok && te != nil {
-			title = te.Title
-		}
-		out, id := b.resolveTask(ctx, conn, env.ObjectID, title)
-		if id == "" {
-			return out
-		}
-		contactID = id
-	}
-	if contactID == "" {
-		return done(store.InboxIgnored, "event names no contact")
-	}
-
-	var link store.Link
-	created := false
-	if kind == domain.KindContactDeleted {
-		// A person we never linked was never synced: there is nothing to delete elsewhere,
-		// and creating a link for a deleted contact would only start a pointless workflow.
-		link, err = b.store.LinkBy(ctx, conn.ID, store.SideGHL, contactID)
-		if errors.Is(err, store.ErrNotFound) {
-			return done(store.InboxIgnored, "deleted contact was never linked")
-		}
-	} else {
-		link, created, err = b.store.EnsureLink(ctx, conn.ID, store.SideGHL, contactID)
-	}
-	if err != nil {
-		return retry(fmt.Errorf("link contact of connection %s: %w", conn.ID, err))
+	link, created, out, ok := b.linkContact(ctx, conn, contactID, kind)
+	if !ok {
+		return out
 	}
 
 	// A new link has no ledger yet, so it cannot be our echo.
@@ -234,7 +199,73 @@ func (b *Bridge) handle(ctx context.Context, ev store.InboxEvent, tripped *atomi
 			return done(store.InboxEcho, "")
 		}
 	}
+	return b.signal(ctx, ev, env, kind, conn, link, tripped)
+}
 
+// syncingConnection finds the connection of the event's location; ok is false (with the
+// outcome to settle) when there is none or it does not sync now.
+func (b *Bridge) syncingConnection(ctx context.Context, env ghl.Envelope) (conn store.Connection, _ outcome, ok bool) {
+	conn, err := b.store.ConnectionByLocation(ctx, env.LocationID)
+	if errors.Is(err, store.ErrNotFound) {
+		return conn, done(store.InboxOrphaned, "no connection for location"), false
+	}
+	if err != nil {
+		return conn, retry(fmt.Errorf("look up connection of location %s: %w", env.LocationID, err)), false
+	}
+	switch conn.Status {
+	case store.ConnPaused:
+		return conn, done(store.InboxIgnored, "connection "+conn.ID+" is paused"), false
+	case store.ConnPending:
+		// Nothing syncs before the Referrizer credential exists; the backfill that follows
+		// `starter connect` reads every contact, so nothing is lost by not linking now.
+		return conn, done(store.InboxIgnored, "connection "+conn.ID+" is pending (no Referrizer credential yet)"), false
+	}
+	return conn, outcome{}, true
+}
+
+// contactOf returns the HighLevel contact the event is about; a task event may name only
+// the task, whose contact is then looked up.
+func (b *Bridge) contactOf(ctx context.Context, conn store.Connection, env ghl.Envelope, kind string) (string, outcome, bool) {
+	contactID := env.ContactID
+	if contactID == "" && kind == domain.KindTasks && env.ObjectID != "" {
+		title := ""
+		if te, ok := env.Payload.(*ghl.TaskEvent); ok && te != nil {
+			title = te.Title
+		}
+		out, id := b.resolveTask(ctx, conn, env.ObjectID, title)
+		if id == "" {
+			return "", out, false
+		}
+		contactID = id
+	}
+	if contactID == "" {
+		return "", done(store.InboxIgnored, "event names no contact"), false
+	}
+	return contactID, outcome{}, true
+}
+
+// linkContact finds (or, except for a deletion, creates) the person's link.
+func (b *Bridge) linkContact(ctx context.Context, conn store.Connection, contactID, kind string) (link store.Link, created bool, _ outcome, ok bool) {
+	var err error
+	if kind == domain.KindContactDeleted {
+		// A person we never linked was never synced: there is nothing to delete elsewhere,
+		// and creating a link for a deleted contact would only start a pointless workflow.
+		link, err = b.store.LinkBy(ctx, conn.ID, store.SideGHL, contactID)
+		if errors.Is(err, store.ErrNotFound) {
+			return link, false, done(store.InboxIgnored, "deleted contact was never linked"), false
+		}
+	} else {
+		link, created, err = b.store.EnsureLink(ctx, conn.ID, store.SideGHL, contactID)
+	}
+	if err != nil {
+		return link, created, retry(fmt.Errorf("link contact of connection %s: %w", conn.ID, err)), false
+	}
+	return link, created, outcome{}, true
+}
+
+// signal sends the event to the person's workflow; after one failed signal the rest of the
+// batch is retried unsent.
+func (b *Bridge) signal(ctx context.Context, ev store.InboxEvent, env ghl.Envelope, kind string, conn store.Connection, link store.Link, tripped *atomic.Bool) outcome {
 	if tripped.Load() {
 		return retry(errors.New("not signalled: an earlier signal of the batch failed"))
 	}
@@ -248,7 +279,7 @@ func (b *Bridge) handle(ctx context.Context, ev store.InboxEvent, tripped *atomi
 	}
 	ref := domain.Ref{ConnectionID: conn.ID, LinkID: link.ID}
 	sctx, cancel := context.WithTimeout(ctx, b.cfg.SignalTimeout)
-	err = b.sig.Signal(sctx, ref, event)
+	err := b.sig.Signal(sctx, ref, event)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {

@@ -48,14 +48,7 @@ const retryAfterSeconds = 60
 // serveWebhook is POST /webhooks/ghl: verify, dedupe, persist, answer. Everything that needs
 // an API or Temporal happens later in the relay, so this stays fast and cannot lose events.
 func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		b.reject(w, r, http.StatusMethodNotAllowed, RejectMethod, nil)
-		return
-	}
-	// HighLevel posts JSON; anything else is not one of its webhooks.
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		b.reject(w, r, http.StatusUnsupportedMediaType, RejectContentType, nil, "contentType", clip(r.Header.Get("Content-Type"), 100))
+	if !b.acceptRequest(w, r) {
 		return
 	}
 	// A bounded number of requests in progress, so a flood (or many slow senders) cannot
@@ -69,6 +62,31 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		b.reject(w, r, http.StatusTooManyRequests, RejectOverloaded, nil)
 		return
 	}
+	body, env, scheme, ok := b.readVerified(w, r)
+	if !ok {
+		return
+	}
+	b.storeWebhook(w, r, env, body, scheme)
+}
+
+// acceptRequest refuses what cannot be one of HighLevel's webhooks before the body is read.
+func (b *Bridge) acceptRequest(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		b.reject(w, r, http.StatusMethodNotAllowed, RejectMethod, nil)
+		return false
+	}
+	// HighLevel posts JSON; anything else is not one of its webhooks.
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		b.reject(w, r, http.StatusUnsupportedMediaType, RejectContentType, nil, "contentType", clip(r.Header.Get("Content-Type"), 100))
+		return false
+	}
+	return true
+}
+
+// readVerified reads the body, verifies its signature, decodes it and refuses events
+// without a storable id or outside the accepted age; ok is false once it has answered.
+func (b *Bridge) readVerified(w http.ResponseWriter, r *http.Request) (body []byte, env ghl.Envelope, scheme ghl.Scheme, ok bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -77,31 +95,31 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		} else {
 			b.reject(w, r, http.StatusBadRequest, RejectUnreadable, err)
 		}
-		return
+		return nil, ghl.Envelope{}, "", false
 	}
 	// The signature covers the exact bytes received; nothing is parsed before it verifies.
-	scheme, err := ghl.VerifyWebhook(body, r.Header, b.keys)
+	scheme, err = ghl.VerifyWebhook(body, r.Header, b.keys)
 	if errors.Is(err, ghl.ErrNoSignature) {
 		b.reject(w, r, http.StatusUnauthorized, RejectNoSignature, nil)
-		return
+		return nil, ghl.Envelope{}, "", false
 	} else if err != nil {
 		b.reject(w, r, http.StatusUnauthorized, RejectBadSignature, err, "scheme", string(scheme))
-		return
+		return nil, ghl.Envelope{}, "", false
 	}
-	env, err := ghl.DecodeWebhook(body)
+	env, err = ghl.DecodeWebhook(body)
 	if err != nil {
 		b.reject(w, r, http.StatusBadRequest, RejectMalformed, err)
-		return
+		return nil, ghl.Envelope{}, "", false
 	}
 	if env.WebhookID == "" {
 		b.reject(w, r, http.StatusBadRequest, RejectNoWebhookID, nil)
-		return
+		return nil, ghl.Envelope{}, "", false
 	}
 	// Ids become indexed text columns: a NUL byte or a huge id would make the insert fail on
 	// every retry, so such an event is refused outright.
 	if !storableID(env.WebhookID) || !storableID(env.LocationID) {
 		b.reject(w, r, http.StatusBadRequest, RejectMalformed, errors.New("webhookId or locationId is not a storable id"))
-		return
+		return nil, ghl.Envelope{}, "", false
 	}
 	// Replay protection: a webhookId we stored is a duplicate for as long as its inbox row
 	// exists (nothing deletes inbox rows), and a signed event we never stored is refused once
@@ -110,17 +128,21 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	// bound its age.
 	if env.Timestamp.IsZero() {
 		b.reject(w, r, http.StatusUnauthorized, RejectNoTimestamp, nil)
-		return
+		return nil, ghl.Envelope{}, "", false
 	}
 	now := b.now()
 	if age := now.Sub(env.Timestamp); age > b.cfg.MaxAge {
 		b.reject(w, r, http.StatusUnauthorized, RejectStale, nil, "webhookId", env.WebhookID, "age", age.Round(time.Second).String())
-		return
+		return nil, ghl.Envelope{}, "", false
 	} else if -age > b.cfg.MaxSkew {
 		b.reject(w, r, http.StatusUnauthorized, RejectFuture, nil, "webhookId", env.WebhookID, "ahead", (-age).Round(time.Second).String())
-		return
+		return nil, ghl.Envelope{}, "", false
 	}
+	return body, env, scheme, true
+}
 
+// storeWebhook stores a verified event in the inbox and answers with its state.
+func (b *Bridge) storeWebhook(w http.ResponseWriter, r *http.Request, env ghl.Envelope, body []byte, scheme ghl.Scheme) {
 	// HighLevel sends an event again only after a 429 (every other answer, 5xx included,
 	// is final), so whenever the event cannot be stored durably the answer is 429.
 	ctx, cancel := context.WithTimeout(r.Context(), b.cfg.StoreTimeout)

@@ -139,9 +139,35 @@ func ParseWorker(args []string, getenv Getenv) (*Worker, error) {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(new(strings.Builder)) // errors are returned, not printed twice
 	c := &Worker{}
-	var mode string
+	f := c.defineFlags(fs, getenv)
+	if err := fs.Parse(args); err != nil {
+		return nil, fmt.Errorf("flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("flags: unexpected argument %q", fs.Arg(0))
+	}
+	if err := c.checkFlags(f, getenv); err != nil {
+		return nil, err
+	}
+	if err := c.parseWebhookSettings(f, getenv); err != nil {
+		return nil, err
+	}
+	if err := c.parseBackends(getenv); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// workerFlags holds the flags that are checked as text before they land in Worker.
+type workerFlags struct {
+	mode, webhookConc, inboxRetain, inboxKeys, obsRetain, maxAge string
+}
+
+// defineFlags declares the worker's flags on fs, with defaults from getenv.
+func (c *Worker) defineFlags(fs *flag.FlagSet, getenv Getenv) *workerFlags {
+	f := &workerFlags{}
 	fs.BoolVar(&c.Dev, "dev", false, "run the whole local stack in this process: Temporal, its Web UI, SQLite, both simulators, demo data")
-	fs.StringVar(&mode, "mode", string(ModeAll), "what to run: all, worker, or bridge")
+	fs.StringVar(&f.mode, "mode", string(ModeAll), "what to run: all, worker, or bridge")
 	fs.StringVar(&c.DataDir, "data-dir", ".data", "with --dev: where the Temporal and SQLite files live")
 	fs.StringVar(&c.Listen, "listen", envOr(getenv, EnvListen, "127.0.0.1:8080"), "public HTTP address: webhooks, OAuth, /healthz (env "+EnvListen+")")
 	fs.StringVar(&c.InternalListen, "internal-listen", envOr(getenv, EnvInternal, "127.0.0.1:8081"), "internal HTTP address: codec, /metrics, /status, /readyz (env "+EnvInternal+")")
@@ -151,10 +177,10 @@ func ParseWorker(args []string, getenv Getenv) (*Worker, error) {
 	fs.DurationVar(&c.HTTP.WriteTimeout, "http-write-timeout", c.HTTP.WriteTimeout, "time allowed from the end of the headers to the end of the answer")
 	fs.DurationVar(&c.HTTP.IdleTimeout, "http-idle-timeout", c.HTTP.IdleTimeout, "how long an idle keep-alive connection stays open")
 	fs.IntVar(&c.HTTP.MaxHeaderBytes, "http-max-header-bytes", c.HTTP.MaxHeaderBytes, "largest request header block accepted (larger: 431)")
-	webhookConc := fs.String("webhook-max-concurrent", envOr(getenv, EnvWebhookConc, "64"), "webhook requests handled at once; more are answered 429 so HighLevel retries (env "+EnvWebhookConc+")")
-	inboxRetain := fs.String("inbox-retention", envOr(getenv, EnvInboxRetain, "168h"), "finished inbox rows lose their body after this (env "+EnvInboxRetain+")")
-	inboxKeys := fs.String("inbox-key-retention", envOr(getenv, EnvInboxKeys, "720h"), "finished inbox rows, and with them their webhookId, are deleted after this; longer than --webhook-max-age (env "+EnvInboxKeys+")")
-	obsRetain := fs.String("observation-retention", envOr(getenv, EnvObsRetain, "24h"), "bulk-read records are deleted after this (env "+EnvObsRetain+")")
+	fs.StringVar(&f.webhookConc, "webhook-max-concurrent", envOr(getenv, EnvWebhookConc, "64"), "webhook requests handled at once; more are answered 429 so HighLevel retries (env "+EnvWebhookConc+")")
+	fs.StringVar(&f.inboxRetain, "inbox-retention", envOr(getenv, EnvInboxRetain, "168h"), "finished inbox rows lose their body after this (env "+EnvInboxRetain+")")
+	fs.StringVar(&f.inboxKeys, "inbox-key-retention", envOr(getenv, EnvInboxKeys, "720h"), "finished inbox rows, and with them their webhookId, are deleted after this; longer than --webhook-max-age (env "+EnvInboxKeys+")")
+	fs.StringVar(&f.obsRetain, "observation-retention", envOr(getenv, EnvObsRetain, "24h"), "bulk-read records are deleted after this (env "+EnvObsRetain+")")
 	fs.StringVar(&c.TaskQueue, "task-queue", envOr(getenv, EnvTaskQueue, "hlrz-sync"), "Temporal task queue (env "+EnvTaskQueue+")")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, EnvLogLevel, "info"), "debug, info, warn or error (env "+EnvLogLevel+")")
 	fs.IntVar(&c.TemporalPort, "temporal-port", 7233, "with --dev: Temporal gRPC port")
@@ -162,121 +188,128 @@ func ParseWorker(args []string, getenv Getenv) (*Worker, error) {
 	fs.IntVar(&c.GHLSimPort, "ghl-sim-port", 8091, "with --dev: HighLevel simulator port")
 	fs.IntVar(&c.RZSimPort, "rz-sim-port", 8092, "with --dev: Referrizer simulator port")
 	fs.BoolVar(&c.Seed, "seed", true, "with --dev: seed demo people with tags, notes and tasks into the simulators on first start")
-	maxAge := fs.String("webhook-max-age", envOr(getenv, EnvWebhookMaxAge, "75m"), "accept webhooks (HighLevel's retries included) whose timestamp is at most this old (env "+EnvWebhookMaxAge+")")
+	fs.StringVar(&f.maxAge, "webhook-max-age", envOr(getenv, EnvWebhookMaxAge, "75m"), "accept webhooks (HighLevel's retries included) whose timestamp is at most this old (env "+EnvWebhookMaxAge+")")
 	fs.DurationVar(&c.WebhookMaxSkew, "webhook-max-skew", 5*time.Minute, "reject webhooks whose timestamp is further than this in the future")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long to let in-flight work finish on SIGINT/SIGTERM")
-	if err := fs.Parse(args); err != nil {
-		return nil, fmt.Errorf("flags: %w", err)
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("flags: unexpected argument %q", fs.Arg(0))
-	}
-	c.Mode = Mode(mode)
+	return f
+}
+
+// checkFlags checks the mode, listeners, limits, retention, codec, task queue and ports.
+func (c *Worker) checkFlags(f *workerFlags, getenv Getenv) error {
+	c.Mode = Mode(f.mode)
 	switch c.Mode {
 	case ModeAll, ModeWorker, ModeBridge:
 	default:
-		return nil, fmt.Errorf("--mode: %q is not one of all, worker, bridge", mode)
+		return fmt.Errorf("--mode: %q is not one of all, worker, bridge", f.mode)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		return nil, fmt.Errorf("%s: %q is not one of debug, info, warn, error", EnvLogLevel, c.LogLevel)
+		return fmt.Errorf("%s: %q is not one of debug, info, warn, error", EnvLogLevel, c.LogLevel)
 	}
 	for _, l := range []struct{ name, v string }{{EnvListen, c.Listen}, {EnvInternal, c.InternalListen}} {
 		host, _, err := net.SplitHostPort(l.v)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %q is not host:port", l.name, l.v)
+			return fmt.Errorf("%s: %q is not host:port", l.name, l.v)
 		}
 		if c.Dev && !isLoopback(host) {
-			return nil, fmt.Errorf("%s: %q is not a loopback address; --dev listens on loopback only", l.name, l.v)
+			return fmt.Errorf("%s: %q is not a loopback address; --dev listens on loopback only", l.name, l.v)
 		}
 	}
 	if c.Listen == c.InternalListen {
-		return nil, fmt.Errorf("%s: %q is also %s; the internal endpoints must not share the public listener", EnvInternal, c.InternalListen, EnvListen)
+		return fmt.Errorf("%s: %q is also %s; the internal endpoints must not share the public listener", EnvInternal, c.InternalListen, EnvListen)
 	}
 	if err := c.HTTP.check(); err != nil {
-		return nil, err
+		return err
 	}
-	n, err := strconv.Atoi(*webhookConc)
+	n, err := strconv.Atoi(f.webhookConc)
 	if err != nil || n <= 0 {
-		return nil, fmt.Errorf("%s: %q is not a positive number", EnvWebhookConc, *webhookConc)
+		return fmt.Errorf("%s: %q is not a positive number", EnvWebhookConc, f.webhookConc)
 	}
 	c.WebhookMaxConcurrent = n
 	for _, d := range []struct {
 		name string
 		v    string
 		into *time.Duration
-	}{{EnvInboxRetain, *inboxRetain, &c.InboxRetention}, {EnvInboxKeys, *inboxKeys, &c.InboxKeyRetention}, {EnvObsRetain, *obsRetain, &c.ObservationRetention}} {
+	}{{EnvInboxRetain, f.inboxRetain, &c.InboxRetention}, {EnvInboxKeys, f.inboxKeys, &c.InboxKeyRetention}, {EnvObsRetain, f.obsRetain, &c.ObservationRetention}} {
 		v, err := time.ParseDuration(d.v)
 		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("%s: %q is not a positive duration (e.g. 168h)", d.name, d.v)
+			return fmt.Errorf("%s: %q is not a positive duration (e.g. 168h)", d.name, d.v)
 		}
 		*d.into = v
 	}
 	if c.ObservationRetention < MinObservationRetention {
-		return nil, fmt.Errorf("%s: %s is shorter than %s, the age up to which a pass uses a bulk-read record", EnvObsRetain, c.ObservationRetention, MinObservationRetention)
+		return fmt.Errorf("%s: %s is shorter than %s, the age up to which a pass uses a bulk-read record", EnvObsRetain, c.ObservationRetention, MinObservationRetention)
 	}
 	if err := c.parseCodec(getenv); err != nil {
-		return nil, err
+		return err
 	}
 	if c.TaskQueue == "" {
-		return nil, fmt.Errorf("%s: must not be empty", EnvTaskQueue)
+		return fmt.Errorf("%s: must not be empty", EnvTaskQueue)
 	}
 	for name, p := range map[string]int{"--temporal-port": c.TemporalPort, "--ui-port": c.UIPort, "--ghl-sim-port": c.GHLSimPort, "--rz-sim-port": c.RZSimPort} {
 		if p <= 0 || p > 65535 {
-			return nil, fmt.Errorf("%s: %d is not a TCP port", name, p)
+			return fmt.Errorf("%s: %d is not a TCP port", name, p)
 		}
 	}
+	return nil
+}
 
+// parseWebhookSettings reads the OAuth app, public URL and webhook verification settings.
+func (c *Worker) parseWebhookSettings(f *workerFlags, getenv Getenv) error {
 	c.GHLClientID, c.GHLSecret = getenv(EnvGHLClientID), getenv(EnvGHLSecret)
 	c.GHLSharedSecret = strings.TrimSpace(getenv(EnvGHLShared))
 	c.PublicURL = getenv(EnvPublicURL)
 	if c.PublicURL != "" {
 		if err := checkURL(EnvPublicURL, c.PublicURL); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	d, err := time.ParseDuration(*maxAge)
+	d, err := time.ParseDuration(f.maxAge)
 	if err != nil || d <= 0 {
-		return nil, fmt.Errorf("%s: %q is not a positive duration (e.g. 75m)", EnvWebhookMaxAge, *maxAge)
+		return fmt.Errorf("%s: %q is not a positive duration (e.g. 75m)", EnvWebhookMaxAge, f.maxAge)
 	}
 	c.WebhookMaxAge = d
 	if c.InboxKeyRetention <= c.WebhookMaxAge || c.InboxKeyRetention < c.InboxRetention {
-		return nil, fmt.Errorf("%s: %s must be longer than %s (%s) and at least %s (%s): a webhookId forgotten inside the window could be replayed", EnvInboxKeys, c.InboxKeyRetention, EnvWebhookMaxAge, c.WebhookMaxAge, EnvInboxRetain, c.InboxRetention)
+		return fmt.Errorf("%s: %s must be longer than %s (%s) and at least %s (%s): a webhookId forgotten inside the window could be replayed", EnvInboxKeys, c.InboxKeyRetention, EnvWebhookMaxAge, c.WebhookMaxAge, EnvInboxRetain, c.InboxRetention)
 	}
 	if c.WebhookMaxSkew <= 0 {
-		return nil, fmt.Errorf("--webhook-max-skew: %s is not a positive duration", c.WebhookMaxSkew)
+		return fmt.Errorf("--webhook-max-skew: %s is not a positive duration", c.WebhookMaxSkew)
 	}
 	if v := getenv(EnvWebhookKey); v != "" {
-		for _, f := range strings.Split(v, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				c.WebhookKeyFiles = append(c.WebhookKeyFiles, f)
+		for _, file := range strings.Split(v, ",") {
+			if file = strings.TrimSpace(file); file != "" {
+				c.WebhookKeyFiles = append(c.WebhookKeyFiles, file)
 			}
 		}
 		if err := c.loadWebhookKeys(); err != nil {
-			return nil, err
+			return err
 		}
 	}
+	return nil
+}
 
+// parseBackends reads the database, encryption keys and API base URLs (--dev fills them in).
+func (c *Worker) parseBackends(getenv Getenv) error {
 	c.DatabaseURL = getenv(EnvDatabaseURL)
 	if c.Dev {
 		if err := c.devDefaults(getenv); err != nil {
-			return nil, err
+			return err
 		}
 	} else {
 		if c.DatabaseURL == "" {
-			return nil, fmt.Errorf("%s: not set; point it at PostgreSQL (postgres://user:pass@host:5432/db) or run with --dev", EnvDatabaseURL)
+			return fmt.Errorf("%s: not set; point it at PostgreSQL (postgres://user:pass@host:5432/db) or run with --dev", EnvDatabaseURL)
 		}
 		if err := checkDatabaseURL(c.DatabaseURL); err != nil {
-			return nil, err
+			return err
 		}
 		spec := getenv(EnvKeys)
 		if spec == "" {
-			return nil, fmt.Errorf("%s: not set; tokens and payloads must be encrypted outside --dev (generate one with `openssl rand -base64 32`)", EnvKeys)
+			return fmt.Errorf("%s: not set; tokens and payloads must be encrypted outside --dev (generate one with `openssl rand -base64 32`)", EnvKeys)
 		}
 		kr, err := secrets.Parse(spec)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		c.Keys, c.KeysSource = kr, EnvKeys
 		c.GHLBaseURL = envOr(getenv, EnvGHLBaseURL, "https://services.leadconnectorhq.com")
@@ -284,10 +317,10 @@ func ParseWorker(args []string, getenv Getenv) (*Worker, error) {
 	}
 	for _, u := range []struct{ name, v string }{{EnvGHLBaseURL, c.GHLBaseURL}, {EnvRZBaseURL, c.RZBaseURL}} {
 		if err := checkURL(u.name, u.v); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // devDefaults fills in what --dev provides on its own: simulator URLs, and a key kept in the

@@ -136,6 +136,43 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		logger = log.NewNoopLogger()
 	}
 
+	sqlCfg, err := openSQLite(cfg)
+	if err != nil {
+		return nil, err
+	}
+	serverCfg, hosts := serverConfig(cfg, ports, sqlCfg)
+
+	srv, err := temporal.NewServer(
+		temporal.WithConfig(serverCfg),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithStaticHosts(hosts),
+		temporal.WithLogger(logger),
+		temporal.WithDynamicConfigClient(DynamicConfig()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("devserver: create temporal server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("devserver: start temporal server: %w", err)
+	}
+	s := &Server{cfg: cfg, temporal: srv}
+	if err := s.waitReady(ctx); err != nil {
+		_ = srv.Stop()
+		return nil, err
+	}
+	if cfg.UIPort >= 0 {
+		s.startUI()
+		if err := waitHTTP(ctx, s.UIAddress()); err != nil {
+			s.Stop()
+			return nil, fmt.Errorf("devserver: web UI did not come up: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// openSQLite sets up the schema on first start and creates the namespace; it returns the
+// persistence settings for the server.
+func openSQLite(cfg Config) (*config.SQL, error) {
 	dbPath := filepath.Join(cfg.DataDir, "temporal.db")
 	sqlCfg := &config.SQL{
 		PluginName:        sqliteplugin.PluginName,
@@ -155,7 +192,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := sqlite.CreateNamespaces(sqlCfg, nsCfg); err != nil {
 		return nil, fmt.Errorf("devserver: create namespace %q: %w", cfg.Namespace, err)
 	}
+	return sqlCfg, nil
+}
 
+// serverConfig is the Temporal server configuration: one cluster, SQLite persistence,
+// archival off, every service on the given ports.
+func serverConfig(cfg Config, ports portSet, sqlCfg *config.SQL) (*config.Config, map[primitives.ServiceName]static.Hosts) {
 	svcCfg, hosts := serviceLayout(cfg, ports)
 	serverCfg := &config.Config{
 		Global: config.Global{
@@ -193,33 +235,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}},
 		PublicClient: config.PublicClient{HostPort: net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.Port))},
 	}
-
-	srv, err := temporal.NewServer(
-		temporal.WithConfig(serverCfg),
-		temporal.ForServices(temporal.DefaultServices),
-		temporal.WithStaticHosts(hosts),
-		temporal.WithLogger(logger),
-		temporal.WithDynamicConfigClient(DynamicConfig()),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("devserver: create temporal server: %w", err)
-	}
-	if err := srv.Start(); err != nil {
-		return nil, fmt.Errorf("devserver: start temporal server: %w", err)
-	}
-	s := &Server{cfg: cfg, temporal: srv}
-	if err := s.waitReady(ctx); err != nil {
-		_ = srv.Stop()
-		return nil, err
-	}
-	if cfg.UIPort >= 0 {
-		s.startUI()
-		if err := waitHTTP(ctx, s.UIAddress()); err != nil {
-			s.Stop()
-			return nil, fmt.Errorf("devserver: web UI did not come up: %w", err)
-		}
-	}
-	return s, nil
+	return serverCfg, hosts
 }
 
 // Stop shuts the UI and the server down.

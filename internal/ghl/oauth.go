@@ -567,42 +567,7 @@ func (s *StoredToken) refresh(ctx context.Context, stale string, fromCompany boo
 		}
 		var refused store.Token // the token whose refresh token HighLevel refused
 		t, err := s.tokens.UpdateToken(ctx, s.connID, store.TokenGHL, func(cur store.Token) (store.Token, error) {
-			if cur.Mode == store.AuthPrivate {
-				return cur, nil
-			}
-			if cur.RefreshRejected != "" {
-				return cur, &ReconnectError{ConnectionID: s.connID, Reason: refusedReason(cur.RefreshRejected), version: cur.Version}
-			}
-			if cur.AccessToken != stale && s.fresh(cur, time.Now()) {
-				return cur, nil // another process refreshed while we waited for the lock
-			}
-			if cur.Mode == store.AuthCompany {
-				if companyAT == "" {
-					return cur, errNeedCompanyToken // stored as company mode since we loaded it
-				}
-				return s.locationToken(ctx, cur, companyAT)
-			}
-			if cur.RefreshToken == "" {
-				return cur, &ReconnectError{ConnectionID: s.connID, Reason: "no refresh token is stored"}
-			}
-			if s.app == nil {
-				return cur, fmt.Errorf("ghl: connection %s uses OAuth but no OAuth app is configured", s.connID)
-			}
-			s.refreshes.Add(1)
-			g, err := s.app.Refresh(ctx, cur.RefreshToken)
-			if err != nil {
-				refused = cur
-				return cur, err
-			}
-			next := cur
-			next.AccessToken, next.Expiry = g.AccessToken, g.Expiry
-			if g.RefreshToken != "" {
-				next.RefreshToken = g.RefreshToken
-			}
-			if g.Scope != "" {
-				next.Scope = g.Scope
-			}
-			return next, nil
+			return s.refreshed(ctx, cur, stale, companyAT, &refused)
 		})
 		if err == nil {
 			return t, nil
@@ -638,6 +603,48 @@ func (s *StoredToken) refresh(ctx context.Context, stale string, fromCompany boo
 		}
 		return store.Token{}, re
 	}
+}
+
+// refreshed is the token to store in place of cur, read under its row lock: cur itself when
+// it is still usable, else a new one from HighLevel. It sets *refused to cur when HighLevel
+// refuses cur's refresh token.
+func (s *StoredToken) refreshed(ctx context.Context, cur store.Token, stale, companyAT string, refused *store.Token) (store.Token, error) {
+	if cur.Mode == store.AuthPrivate {
+		return cur, nil
+	}
+	if cur.RefreshRejected != "" {
+		return cur, &ReconnectError{ConnectionID: s.connID, Reason: refusedReason(cur.RefreshRejected), version: cur.Version}
+	}
+	if cur.AccessToken != stale && s.fresh(cur, time.Now()) {
+		return cur, nil // another process refreshed while we waited for the lock
+	}
+	if cur.Mode == store.AuthCompany {
+		if companyAT == "" {
+			return cur, errNeedCompanyToken // stored as company mode since we loaded it
+		}
+		return s.locationToken(ctx, cur, companyAT)
+	}
+	if cur.RefreshToken == "" {
+		return cur, &ReconnectError{ConnectionID: s.connID, Reason: "no refresh token is stored"}
+	}
+	if s.app == nil {
+		return cur, fmt.Errorf("ghl: connection %s uses OAuth but no OAuth app is configured", s.connID)
+	}
+	s.refreshes.Add(1)
+	g, err := s.app.Refresh(ctx, cur.RefreshToken)
+	if err != nil {
+		*refused = cur
+		return cur, err
+	}
+	next := cur
+	next.AccessToken, next.Expiry = g.AccessToken, g.Expiry
+	if g.RefreshToken != "" {
+		next.RefreshToken = g.RefreshToken
+	}
+	if g.Scope != "" {
+		next.Scope = g.Scope
+	}
+	return next, nil
 }
 
 // markRefused re-reads the stored token under its lock. If it is still the one whose refresh

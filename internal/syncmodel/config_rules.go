@@ -107,21 +107,11 @@ func (b *builder) action(n *yaml.Node, path string, env *cel.Env) (ActionSpec, b
 		b.fail(n, path, "must be a mapping with a type, not %s", kindName(n))
 		return a, false
 	}
-	// The type decides which other keys are allowed, so read it first.
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if deref(n.Content[i]).Value == "type" {
-			v := deref(n.Content[i+1])
-			s, ok := b.str(v, joinPath(path, "type"))
-			if !ok {
-				return a, false
-			}
-			if !contains(actionTypes, s) {
-				b.fail(v, joinPath(path, "type"), "unknown action type %q%s", s, hint(s, actionTypes))
-				return a, false
-			}
-			a.Type = ActionType(s)
-		}
+	t, ok := b.actionType(n, path)
+	if !ok {
+		return a, false
 	}
+	a.Type = t
 	if a.Type == "" {
 		b.fail(n, path, "type is required (%s)", strings.Join(actionTypes, ", "))
 		return a, false
@@ -130,6 +120,41 @@ func (b *builder) action(n *yaml.Node, path string, env *cel.Env) (ActionSpec, b
 	if a.Type == ActionCreateTask {
 		a.DueInDays = 1 // due tomorrow unless the document says otherwise
 	}
+	exprs := b.readActionKeys(n, path, &a)
+	if len(b.errs) > before {
+		return a, false
+	}
+	b.checkActionKeys(n, path, a.Type)
+	if len(b.errs) > before || env == nil {
+		return a, len(b.errs) == before
+	}
+	b.compileActionExprs(path, env, &a, exprs)
+	return a, len(b.errs) == before
+}
+
+// actionType reads the action's type ("" when it has none); ok is false when it is invalid.
+func (b *builder) actionType(n *yaml.Node, path string) (t ActionType, ok bool) {
+	// The type decides which other keys are allowed, so read it first.
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if deref(n.Content[i]).Value == "type" {
+			v := deref(n.Content[i+1])
+			s, ok := b.str(v, joinPath(path, "type"))
+			if !ok {
+				return "", false
+			}
+			if !contains(actionTypes, s) {
+				b.fail(v, joinPath(path, "type"), "unknown action type %q%s", s, hint(s, actionTypes))
+				return "", false
+			}
+			t = ActionType(s)
+		}
+	}
+	return t, true
+}
+
+// readActionKeys reads the keys the action's type allows into a; it returns the nodes of the
+// *_expr keys it read, to compile once the whole action checks out.
+func (b *builder) readActionKeys(n *yaml.Node, path string, a *ActionSpec) map[string]*yaml.Node {
 	exprs := map[string]*yaml.Node{}
 	b.mapping(n, path, actionKeys(a.Type), func(key string, _, v *yaml.Node) {
 		kp := joinPath(path, key)
@@ -163,9 +188,12 @@ func (b *builder) action(n *yaml.Node, path string, env *cel.Env) (ActionSpec, b
 			a.Points, _ = b.integer(v, kp, 0, 100_000)
 		}
 	})
-	if len(b.errs) > before {
-		return a, false
-	}
+	return exprs
+}
+
+// checkActionKeys checks which keys the type requires, and that a value and its _expr
+// form are not both given.
+func (b *builder) checkActionKeys(n *yaml.Node, path string, t ActionType) {
 	exactlyOne := func(what string, required bool) {
 		switch {
 		case hasKey(n, what) && hasKey(n, what+"_expr"):
@@ -175,20 +203,21 @@ func (b *builder) action(n *yaml.Node, path string, env *cel.Env) (ActionSpec, b
 		}
 	}
 	switch {
-	case a.Type == ActionCreateTask:
+	case t == ActionCreateTask:
 		exactlyOne("title", true)
 		exactlyOne("body", false)
-	case a.Type == ActionCompleteTask:
+	case t == ActionCompleteTask:
 		exactlyOne("title", false)
 		if !hasKey(n, "title") && !hasKey(n, "title_expr") && !hasKey(n, "created_by") {
 			b.fail(n, path, "give title (or title_expr) and/or created_by to say which tasks to complete")
 		}
-	case a.Type.labelled():
+	case t.labelled():
 		exactlyOne("label", true)
 	}
-	if len(b.errs) > before || env == nil {
-		return a, len(b.errs) == before
-	}
+}
+
+// compileActionExprs compiles the action's CEL expressions into a.
+func (b *builder) compileActionExprs(path string, env *cel.Env, a *ActionSpec, exprs map[string]*yaml.Node) {
 	for _, e := range []struct {
 		key string
 		src string
@@ -204,5 +233,4 @@ func (b *builder) action(n *yaml.Node, path string, env *cel.Env) (ActionSpec, b
 		}
 		*e.dst = prg
 	}
-	return a, len(b.errs) == before
 }

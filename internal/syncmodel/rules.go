@@ -417,40 +417,46 @@ func (s *ActionSpec) resolve(rule string, idx int, t trigger, link string, tasks
 		}
 		return []Action{a}, nil
 	case s.Type == ActionCompleteTask:
-		title := ""
-		if s.Title != "" || s.title != nil {
-			var err error
-			if title, err = textValue(s.Title, s.title, vars); err != nil {
-				return nil, fmt.Errorf("title: %w", err)
-			}
-		}
-		var out []Action
-		for _, task := range tasks {
-			if task.Completed {
-				continue
-			}
-			if title != "" && !strings.EqualFold(strings.TrimSpace(task.Title), title) {
-				continue
-			}
-			if s.CreatedBy != "" && !strings.Contains(task.Body, ruleMarkerPrefix(s.CreatedBy)) {
-				continue
-			}
-			c := a
-			c.TaskID, c.Title = task.ID, task.Title
-			if s.CreatedBy != "" {
-				c.TaskMarker = ruleMarkerPrefix(s.CreatedBy)
-			}
-			keyed(&c, "task:"+task.ID)
-			out = append(out, c)
-		}
-		slices.SortFunc(out, func(x, y Action) int { return strings.Compare(x.TaskID, y.TaskID) })
-		return out, nil
+		return s.completeTasks(a, tasks, vars, keyed)
 	case s.Type == ActionVisit:
 		a.VisitDate, a.Points = t.visit, s.Points
 		keyed(&a, "")
 		return []Action{a}, nil
 	}
 	return nil, fmt.Errorf("unknown action type %q", s.Type)
+}
+
+// completeTasks resolves a complete_task action to one action per open task it matches
+// (by title and/or the rule that created it), in task id order.
+func (s *ActionSpec) completeTasks(a Action, tasks []Task, vars map[string]any, keyed func(*Action, string)) ([]Action, error) {
+	title := ""
+	if s.Title != "" || s.title != nil {
+		var err error
+		if title, err = textValue(s.Title, s.title, vars); err != nil {
+			return nil, fmt.Errorf("title: %w", err)
+		}
+	}
+	var out []Action
+	for _, task := range tasks {
+		if task.Completed {
+			continue
+		}
+		if title != "" && !strings.EqualFold(strings.TrimSpace(task.Title), title) {
+			continue
+		}
+		if s.CreatedBy != "" && !strings.Contains(task.Body, ruleMarkerPrefix(s.CreatedBy)) {
+			continue
+		}
+		c := a
+		c.TaskID, c.Title = task.ID, task.Title
+		if s.CreatedBy != "" {
+			c.TaskMarker = ruleMarkerPrefix(s.CreatedBy)
+		}
+		keyed(&c, "task:"+task.ID)
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(x, y Action) int { return strings.Compare(x.TaskID, y.TaskID) })
+	return out, nil
 }
 
 // textValue is the literal, or the expression's value when there is one; trimmed.

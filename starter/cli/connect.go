@@ -103,10 +103,49 @@ func (a *app) connect(ctx context.Context, f connectFlags) error {
 	if err != nil {
 		return err
 	}
+	c, err := loadConnection(ctx, st, id, f)
+	if err != nil {
+		return err
+	}
+	c.ghlTok, c.rzTok = ghlTok, rzTok
+
+	// Work out which credentials the connection will use, then check them all before writing.
+	if err := c.ghlCredential(ctx, st); err != nil {
+		return err
+	}
+	if err := c.rzCredential(ctx, st); err != nil {
+		return err
+	}
+	if err := a.checkCredentials(ctx, c); err != nil {
+		return err
+	}
+	saved, err := c.save(ctx, st)
+	if err != nil {
+		return err
+	}
+	return a.printConnected(ctx, c, saved)
+}
+
+// connectPlan is what connect works out before it writes: the connection as it will be
+// saved and the credentials it will use.
+type connectPlan struct {
+	conn        store.Connection
+	exists      bool
+	oldLocation string
+	// Tokens given on the command line; empty keeps the stored one.
+	ghlTok, rzTok string
+	// Credentials to check (empty ghlCheck: a kept OAuth grant), and the result to print.
+	ghlCheck, ghlResult, rzCheck string
+	customFields                 int
+	wasInactive, wasPending      bool
+}
+
+// loadConnection reads connection id (or starts a new one) and applies --name and --location.
+func loadConnection(ctx context.Context, st store.Store, id string, f connectFlags) (*connectPlan, error) {
 	conn, err := st.GetConnection(ctx, id)
 	exists := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("read connection %s: %w", id, err)
+		return nil, fmt.Errorf("read connection %s: %w", id, err)
 	}
 	if !exists {
 		conn = store.Connection{ID: id, Name: id}
@@ -119,50 +158,68 @@ func (a *app) connect(ctx context.Context, f connectFlags) error {
 		conn.GHLLocationID = f.location
 	}
 	if conn.GHLLocationID == "" {
-		return usageErr("--location: the HighLevel location id is required for a new connection")
+		return nil, usageErr("--location: the HighLevel location id is required for a new connection")
 	}
+	return &connectPlan{conn: conn, exists: exists, oldLocation: oldLocation}, nil
+}
 
-	// Work out which credentials the connection will use, then check them all before writing.
-	ghlCheck, ghlResult := ghlTok, credAccepted
-	if ghlCheck == "" {
-		stored, err := st.GetToken(ctx, id, store.TokenGHL)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return usageErr("--ghl-token: required, connection %s has no HighLevel token", id)
-		case err != nil:
-			return fmt.Errorf("read HighLevel token of %s: %w", id, err)
-		case stored.Mode == store.AuthPrivate:
-			ghlCheck = stored.AccessToken
-		case conn.GHLLocationID != oldLocation:
-			return invalidErr("connection %s holds an OAuth token for location %s; pass --ghl-token for location %s or reinstall with --oauth", id, oldLocation, conn.GHLLocationID)
-		default:
-			ghlResult = credKept // an OAuth grant is checked by the worker when it refreshes
-		}
+// ghlCredential picks the HighLevel token to check: the given one, or the stored Private
+// Integration token; a stored OAuth grant is kept unchecked.
+func (c *connectPlan) ghlCredential(ctx context.Context, st store.Store) error {
+	id := c.conn.ID
+	c.ghlCheck, c.ghlResult = c.ghlTok, credAccepted
+	if c.ghlCheck != "" {
+		return nil
 	}
-	rzCheck := rzTok
-	if rzCheck == "" {
-		stored, err := st.GetToken(ctx, id, store.TokenReferrizer)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return usageErr("--rz-token: required, connection %s has no Referrizer token", id)
-		case err != nil:
-			return fmt.Errorf("read Referrizer token of %s: %w", id, err)
-		}
-		rzCheck = stored.AccessToken
+	stored, err := st.GetToken(ctx, id, store.TokenGHL)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return usageErr("--ghl-token: required, connection %s has no HighLevel token", id)
+	case err != nil:
+		return fmt.Errorf("read HighLevel token of %s: %w", id, err)
+	case stored.Mode == store.AuthPrivate:
+		c.ghlCheck = stored.AccessToken
+	case c.conn.GHLLocationID != c.oldLocation:
+		return invalidErr("connection %s holds an OAuth token for location %s; pass --ghl-token for location %s or reinstall with --oauth", id, c.oldLocation, c.conn.GHLLocationID)
+	default:
+		c.ghlResult = credKept // an OAuth grant is checked by the worker when it refreshes
 	}
+	return nil
+}
+
+// rzCredential picks the Referrizer token to check: the given one or the stored one.
+func (c *connectPlan) rzCredential(ctx context.Context, st store.Store) error {
+	id := c.conn.ID
+	c.rzCheck = c.rzTok
+	if c.rzCheck != "" {
+		return nil
+	}
+	stored, err := st.GetToken(ctx, id, store.TokenReferrizer)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return usageErr("--rz-token: required, connection %s has no Referrizer token", id)
+	case err != nil:
+		return fmt.Errorf("read Referrizer token of %s: %w", id, err)
+	}
+	c.rzCheck = stored.AccessToken
+	return nil
+}
+
+// checkCredentials checks both credentials against their APIs; a rejection is an invalid
+// input, a failed check an ordinary error, and either saves nothing.
+func (a *app) checkCredentials(ctx context.Context, c *connectPlan) error {
 	var rejected, failed []string
-	customFields := 0
-	if ghlCheck != "" {
-		n, err := a.checkGHL(ctx, conn.GHLLocationID, ghlCheck)
+	if c.ghlCheck != "" {
+		n, err := a.checkGHL(ctx, c.conn.GHLLocationID, c.ghlCheck)
 		switch {
 		case isRejected(err):
-			rejected = append(rejected, fmt.Sprintf("HighLevel rejected the Private Integration token for location %s: %v", conn.GHLLocationID, err))
+			rejected = append(rejected, fmt.Sprintf("HighLevel rejected the Private Integration token for location %s: %v", c.conn.GHLLocationID, err))
 		case err != nil:
 			failed = append(failed, fmt.Sprintf("could not check the HighLevel token: %v", err))
 		}
-		customFields = n
+		c.customFields = n
 	}
-	if err := a.checkRZ(ctx, rzCheck); isRejected(err) {
+	if err := a.checkRZ(ctx, c.rzCheck); isRejected(err) {
 		rejected = append(rejected, fmt.Sprintf("Referrizer rejected the API token: %v", err))
 	} else if err != nil {
 		failed = append(failed, fmt.Sprintf("could not check the Referrizer token: %v", err))
@@ -173,41 +230,54 @@ func (a *app) connect(ctx context.Context, f connectFlags) error {
 	if len(failed) > 0 {
 		return fmt.Errorf("nothing saved: %s", strings.Join(failed, "; "))
 	}
+	return nil
+}
+
+// save writes the connection and the tokens given on the command line.
+func (c *connectPlan) save(ctx context.Context, st store.Store) (store.Connection, error) {
+	id, conn := c.conn.ID, c.conn
 	// Fresh, checked credentials make the connection usable again (e.g. after the worker
 	// marked it reconnect_required); a kept OAuth grant proves nothing, so it changes nothing.
-	wasInactive := exists && conn.Status != store.ConnActive
-	wasPending := exists && conn.Status == store.ConnPending
+	c.wasInactive = c.exists && conn.Status != store.ConnActive
+	c.wasPending = c.exists && conn.Status == store.ConnPending
 	switch {
-	case ghlCheck != "":
+	case c.ghlCheck != "":
 		conn.Status, conn.StatusReason = store.ConnActive, ""
-	case wasPending:
+	case c.wasPending:
 		// An install made the connection with its HighLevel grant and waited only for the
 		// Referrizer credential, which was just checked.
 		conn.Status, conn.StatusReason = store.ConnActive, ""
 	}
 	saved, err := st.PutConnection(ctx, conn)
 	if errors.Is(err, store.ErrConflict) {
-		return invalidErr("%w", err)
+		return saved, invalidErr("%w", err)
 	}
 	if err != nil {
-		return fmt.Errorf("save connection %s: %w", id, err)
+		return saved, fmt.Errorf("save connection %s: %w", id, err)
 	}
 	for _, t := range []store.Token{
-		{ConnectionID: id, Kind: store.TokenGHL, Mode: store.AuthPrivate, AccessToken: ghlTok},
-		{ConnectionID: id, Kind: store.TokenReferrizer, Mode: store.AuthPrivate, AccessToken: rzTok},
+		{ConnectionID: id, Kind: store.TokenGHL, Mode: store.AuthPrivate, AccessToken: c.ghlTok},
+		{ConnectionID: id, Kind: store.TokenReferrizer, Mode: store.AuthPrivate, AccessToken: c.rzTok},
 	} {
 		if t.AccessToken == "" {
 			continue
 		}
 		if _, err := st.PutToken(ctx, t); err != nil {
-			return fmt.Errorf("save %s token of %s: %w", t.Kind, id, err)
+			return saved, fmt.Errorf("save %s token of %s: %w", t.Kind, id, err)
 		}
 	}
+	return saved, nil
+}
+
+// printConnected reports the saved connection, what happened to each credential and the
+// next step.
+func (a *app) printConnected(ctx context.Context, c *connectPlan, saved store.Connection) error {
+	id, ghlResult := c.conn.ID, c.ghlResult
 	rzResult := credAccepted
-	if rzTok == "" {
+	if c.rzTok == "" {
 		rzResult = "kept, " + credAccepted
 	}
-	if ghlTok == "" && ghlResult == credAccepted {
+	if c.ghlTok == "" && ghlResult == credAccepted {
 		ghlResult = "kept, " + credAccepted
 	}
 
@@ -220,24 +290,24 @@ func (a *app) connect(ctx context.Context, f connectFlags) error {
 			Created    bool              `json:"created"`
 			Connection connView          `json:"connection"`
 			Checks     map[string]string `json:"checks"`
-		}{!exists, view, map[string]string{"ghl": ghlResult, "rz": rzResult}})
+		}{!c.exists, view, map[string]string{"ghl": ghlResult, "rz": rzResult}})
 		return nil
 	}
 	verb := "updated"
-	if !exists {
+	if !c.exists {
 		verb = "created"
 	}
 	a.printf("connection %s %s (HighLevel location %s)\n", id, verb, saved.GHLLocationID)
-	if ghlCheck != "" {
-		a.printf("  HighLevel: token %s (%d contact custom fields readable)\n", ghlResult, customFields)
+	if c.ghlCheck != "" {
+		a.printf("  HighLevel: token %s (%d contact custom fields readable)\n", ghlResult, c.customFields)
 	} else {
 		a.printf("  HighLevel: OAuth grant %s\n", ghlResult)
 	}
 	a.printf("  Referrizer: token %s\n", rzResult)
 	switch {
-	case !exists, wasPending:
+	case !c.exists, c.wasPending:
 		a.printf("next: starter schedules install -c %s && starter backfill -c %s\n", id, id)
-	case wasInactive && saved.Status == store.ConnActive:
+	case c.wasInactive && saved.Status == store.ConnActive:
 		a.printf("connection %s is active again; its schedules are unchanged (starter schedules resume -c %s)\n", id, id)
 	}
 	return nil
@@ -350,87 +420,91 @@ func (a *app) connectionsCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List connections",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.store()
-			if err != nil {
-				return err
-			}
-			conns, err := st.ListConnections(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("list connections: %w", err)
-			}
-			views := make([]connView, 0, len(conns))
-			for _, c := range conns {
-				v, err := a.connView(cmd.Context(), c, false)
-				if err != nil {
-					return err
-				}
-				views = append(views, v)
-			}
-			if a.json() {
-				a.printJSON(views)
-				return nil
-			}
-			if len(views) == 0 {
-				a.printf("no connections; create one with `starter connect`\n")
-				return nil
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tLOCATION\tSTATUS\tMAPPING\tUPDATED")
-			for _, v := range views {
-				status := v.Status
-				if v.StatusReason != "" {
-					status += " (" + v.StatusReason + ")"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Name, v.LocationID, status, v.Mapping, v.UpdatedAt.Local().Format(time.DateTime))
-			}
-			return tw.Flush()
-		},
+		RunE:  func(cmd *cobra.Command, _ []string) error { return a.listConnections(cmd.Context()) },
 	}
 	show := &cobra.Command{
 		Use:   "show",
 		Short: "Show one connection (--connection), its settings and which credentials it holds",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connection()
-			if err != nil {
-				return err
-			}
-			v, err := a.connView(cmd.Context(), c, true)
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				a.printJSON(v)
-				return nil
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "id\t%s\nname\t%s\nHighLevel location\t%s\n", v.ID, v.Name, v.LocationID)
-			if v.CompanyID != "" {
-				fmt.Fprintf(tw, "HighLevel company\t%s\n", v.CompanyID)
-			}
-			fmt.Fprintf(tw, "status\t%s\n", v.Status)
-			if v.StatusReason != "" {
-				fmt.Fprintf(tw, "status reason\t%s\n", v.StatusReason)
-			}
-			fmt.Fprintf(tw, "mapping\t%s\n", v.Mapping)
-			for _, t := range v.Tokens {
-				line := t.Mode + ", updated " + t.UpdatedAt.Local().Format(time.DateTime)
-				if !t.Expiry.IsZero() {
-					line += ", expires " + t.Expiry.Local().Format(time.DateTime)
-				}
-				fmt.Fprintf(tw, "%s token\t%s\n", t.Kind, line)
-			}
-			s := v.Settings
-			fmt.Fprintf(tw, "settings\tphone region %s, delete policy %s, debounce %s, poll every %s, reconcile every %s, budget share %s\n",
-				orDefault(s.DefaultRegion), orDefault(s.DeletePolicy), setting(s.DebounceMillis, "ms"), setting(s.PollEveryMinutes, "min"),
-				setting(s.ReconcileMinutes, "min"), setting(s.ReconcileBudgetPc, "%"))
-			fmt.Fprintf(tw, "created\t%s\nupdated\t%s\n", v.CreatedAt.Local().Format(time.DateTime), v.UpdatedAt.Local().Format(time.DateTime))
-			return tw.Flush()
-		},
+		RunE:  func(cmd *cobra.Command, _ []string) error { return a.showConnection(cmd.Context()) },
 	}
 	return group("connections", "List, show, configure, pause, resume or delete connections", list, show,
 		a.connectionsSetCmd(), a.connectionsPauseCmd(), a.connectionsResumeCmd(), a.connectionsDeleteCmd())
+}
+
+func (a *app) listConnections(ctx context.Context) error {
+	st, err := a.store()
+	if err != nil {
+		return err
+	}
+	conns, err := st.ListConnections(ctx)
+	if err != nil {
+		return fmt.Errorf("list connections: %w", err)
+	}
+	views := make([]connView, 0, len(conns))
+	for _, c := range conns {
+		v, err := a.connView(ctx, c, false)
+		if err != nil {
+			return err
+		}
+		views = append(views, v)
+	}
+	if a.json() {
+		a.printJSON(views)
+		return nil
+	}
+	if len(views) == 0 {
+		a.printf("no connections; create one with `starter connect`\n")
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tLOCATION\tSTATUS\tMAPPING\tUPDATED")
+	for _, v := range views {
+		status := v.Status
+		if v.StatusReason != "" {
+			status += " (" + v.StatusReason + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Name, v.LocationID, status, v.Mapping, v.UpdatedAt.Local().Format(time.DateTime))
+	}
+	return tw.Flush()
+}
+
+func (a *app) showConnection(ctx context.Context) error {
+	c, err := a.connection()
+	if err != nil {
+		return err
+	}
+	v, err := a.connView(ctx, c, true)
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		a.printJSON(v)
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "id\t%s\nname\t%s\nHighLevel location\t%s\n", v.ID, v.Name, v.LocationID)
+	if v.CompanyID != "" {
+		fmt.Fprintf(tw, "HighLevel company\t%s\n", v.CompanyID)
+	}
+	fmt.Fprintf(tw, "status\t%s\n", v.Status)
+	if v.StatusReason != "" {
+		fmt.Fprintf(tw, "status reason\t%s\n", v.StatusReason)
+	}
+	fmt.Fprintf(tw, "mapping\t%s\n", v.Mapping)
+	for _, t := range v.Tokens {
+		line := t.Mode + ", updated " + t.UpdatedAt.Local().Format(time.DateTime)
+		if !t.Expiry.IsZero() {
+			line += ", expires " + t.Expiry.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s token\t%s\n", t.Kind, line)
+	}
+	s := v.Settings
+	fmt.Fprintf(tw, "settings\tphone region %s, delete policy %s, debounce %s, poll every %s, reconcile every %s, budget share %s\n",
+		orDefault(s.DefaultRegion), orDefault(s.DeletePolicy), setting(s.DebounceMillis, "ms"), setting(s.PollEveryMinutes, "min"),
+		setting(s.ReconcileMinutes, "min"), setting(s.ReconcileBudgetPc, "%"))
+	fmt.Fprintf(tw, "created\t%s\nupdated\t%s\n", v.CreatedAt.Local().Format(time.DateTime), v.UpdatedAt.Local().Format(time.DateTime))
+	return tw.Flush()
 }
 
 func orDash(s string) string {

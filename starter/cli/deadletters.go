@@ -50,46 +50,7 @@ func (a *app) deadLettersCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List dead letters, newest first (all connections unless --connection)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.store()
-			if err != nil {
-				return err
-			}
-			filter := store.DeadLetterState(state)
-			switch filter {
-			case store.DeadOpen, store.DeadReplayed, store.DeadDiscarded:
-			case "all":
-				filter = ""
-			default:
-				return usageErr("--state: %q is not open, replayed, discarded or all", state)
-			}
-			if limit <= 0 {
-				return usageErr("--limit: must be positive")
-			}
-			ds, err := st.ListDeadLetters(cmd.Context(), a.connID, filter, limit)
-			if err != nil {
-				return fmt.Errorf("list dead letters: %w", err)
-			}
-			views := make([]deadView, 0, len(ds))
-			for _, d := range ds {
-				views = append(views, viewDead(d, false))
-			}
-			if a.json() {
-				a.printJSON(views)
-				return nil
-			}
-			if len(views) == 0 {
-				a.printf("no %s dead letters\n", strings.ReplaceAll(state, "all", "(any state)"))
-				return nil
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tCONNECTION\tPERSON\tKIND\tSTATE\tCREATED\tERROR")
-			for _, v := range views {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Connection, orDash(v.LinkID), v.Kind, v.State,
-					v.CreatedAt.Local().Format(time.DateTime), cell(v.Error))
-			}
-			return tw.Flush()
-		},
+		RunE:  func(cmd *cobra.Command, _ []string) error { return a.listDeadLetters(cmd.Context(), state, limit) },
 	}
 	list.Flags().StringVar(&state, "state", string(store.DeadOpen), "open, replayed, discarded or all")
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many")
@@ -98,34 +59,7 @@ func (a *app) deadLettersCmd() *cobra.Command {
 		Use:   "show <id>",
 		Short: "Show a dead letter with its input",
 		Args:  exactArgs("<id>"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := a.deadLetter(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			v := viewDead(d, true)
-			if a.json() {
-				a.printJSON(v)
-				return nil
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "id\t%d\nconnection\t%s\nperson (link)\t%s\nworkflow\t%s\nrun\t%s\nkind\t%s\nstate\t%s\ncreated\t%s\nupdated\t%s\nerror\t%s\n",
-				v.ID, v.Connection, orDash(v.LinkID), orDash(v.WorkflowID), orDash(v.RunID), v.Kind, v.State,
-				v.CreatedAt.Local().Format(time.DateTime), v.UpdatedAt.Local().Format(time.DateTime), v.Error)
-			_ = tw.Flush()
-			if len(v.Input) > 0 {
-				var pretty strings.Builder
-				enc := json.NewEncoder(&pretty)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(v.Input); err == nil {
-					a.printf("input:\n%s", pretty.String())
-				}
-			}
-			if d.Kind == kindAmbiguous {
-				a.printf("%s\n", ambiguousHelp)
-			}
-			return nil
-		},
+		RunE:  func(cmd *cobra.Command, args []string) error { return a.showDeadLetter(cmd.Context(), args[0]) },
 	}
 	replay := &cobra.Command{
 		Use:   "replay <id>",
@@ -152,6 +86,76 @@ letters cannot be replayed (exit 1): pick the right contact with ` + "`starter l
 		},
 	}
 	return group("deadletters", "List, show, replay or discard work that exhausted its retries", list, show, replay, discard)
+}
+
+func (a *app) listDeadLetters(ctx context.Context, state string, limit int) error {
+	st, err := a.store()
+	if err != nil {
+		return err
+	}
+	filter := store.DeadLetterState(state)
+	switch filter {
+	case store.DeadOpen, store.DeadReplayed, store.DeadDiscarded:
+	case "all":
+		filter = ""
+	default:
+		return usageErr("--state: %q is not open, replayed, discarded or all", state)
+	}
+	if limit <= 0 {
+		return usageErr("--limit: must be positive")
+	}
+	ds, err := st.ListDeadLetters(ctx, a.connID, filter, limit)
+	if err != nil {
+		return fmt.Errorf("list dead letters: %w", err)
+	}
+	views := make([]deadView, 0, len(ds))
+	for _, d := range ds {
+		views = append(views, viewDead(d, false))
+	}
+	if a.json() {
+		a.printJSON(views)
+		return nil
+	}
+	if len(views) == 0 {
+		a.printf("no %s dead letters\n", strings.ReplaceAll(state, "all", "(any state)"))
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCONNECTION\tPERSON\tKIND\tSTATE\tCREATED\tERROR")
+	for _, v := range views {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Connection, orDash(v.LinkID), v.Kind, v.State,
+			v.CreatedAt.Local().Format(time.DateTime), cell(v.Error))
+	}
+	return tw.Flush()
+}
+
+func (a *app) showDeadLetter(ctx context.Context, id string) error {
+	d, err := a.deadLetter(ctx, id)
+	if err != nil {
+		return err
+	}
+	v := viewDead(d, true)
+	if a.json() {
+		a.printJSON(v)
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "id\t%d\nconnection\t%s\nperson (link)\t%s\nworkflow\t%s\nrun\t%s\nkind\t%s\nstate\t%s\ncreated\t%s\nupdated\t%s\nerror\t%s\n",
+		v.ID, v.Connection, orDash(v.LinkID), orDash(v.WorkflowID), orDash(v.RunID), v.Kind, v.State,
+		v.CreatedAt.Local().Format(time.DateTime), v.UpdatedAt.Local().Format(time.DateTime), v.Error)
+	_ = tw.Flush()
+	if len(v.Input) > 0 {
+		var pretty strings.Builder
+		enc := json.NewEncoder(&pretty)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v.Input); err == nil {
+			a.printf("input:\n%s", pretty.String())
+		}
+	}
+	if d.Kind == kindAmbiguous {
+		a.printf("%s\n", ambiguousHelp)
+	}
+	return nil
 }
 
 const ambiguousHelp = "this Referrizer contact matched several HighLevel contacts, so the backfill linked none: " +

@@ -29,52 +29,16 @@ func (a *app) resolvePerson(ctx context.Context, conn store.Connection, q string
 		return store.Link{}, usageErr("the person argument is empty")
 	}
 	if !strings.Contains(q, "@") {
-		if l, err := st.GetLink(ctx, conn.ID, q); err == nil {
-			return l, nil
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return l, fmt.Errorf("read link %s: %w", q, err)
-		}
-		for _, side := range []store.Side{store.SideGHL, store.SideRZ} {
-			l, err := st.LinkBy(ctx, conn.ID, side, q)
-			if err == nil {
-				return l, nil
-			}
-			if !errors.Is(err, store.ErrNotFound) {
-				return l, fmt.Errorf("look up %s contact %s: %w", side, q, err)
-			}
-		}
-		return store.Link{}, notFoundErr("no person %q in connection %s: not a link id, a linked HighLevel or Referrizer contact id, or an e-mail", q, conn.ID)
+		return personByID(ctx, st, conn, q)
 	}
 
 	email := syncmodel.EmailKey(q)
 	if email == "" {
 		return store.Link{}, usageErr("%q is not an e-mail address", q)
 	}
-	ids := map[store.Side][]string{}
-	matched, err := a.linksByMatchKey(ctx, conn.ID, email, ids)
+	matched, ids, err := a.linksByEmail(ctx, st, conn, email)
 	if err != nil {
 		return store.Link{}, err
-	}
-	if len(matched) == 0 {
-		// Match keys come from bulk reads; a person who only arrived by webhook has none.
-		c, err := a.conn(ctx, conn.ID)
-		if err != nil {
-			return store.Link{}, err
-		}
-		ids, err = searchEmail(ctx, c, email)
-		if err != nil {
-			return store.Link{}, err
-		}
-		for _, side := range []store.Side{store.SideGHL, store.SideRZ} {
-			for _, id := range ids[side] {
-				l, err := st.LinkBy(ctx, conn.ID, side, id)
-				if err == nil {
-					matched[l.ID] = l
-				} else if !errors.Is(err, store.ErrNotFound) {
-					return store.Link{}, fmt.Errorf("look up %s contact %s: %w", side, id, err)
-				}
-			}
-		}
 	}
 	switch len(matched) {
 	case 1:
@@ -85,6 +49,64 @@ func (a *app) resolvePerson(ctx context.Context, conn store.Connection, q string
 	default:
 		return store.Link{}, ambiguous(q, matched)
 	}
+	return linkUnlinked(ctx, st, conn, q, ids, link)
+}
+
+// personByID finds the person named by a link id or a linked contact id on either side.
+func personByID(ctx context.Context, st store.Store, conn store.Connection, q string) (store.Link, error) {
+	if l, err := st.GetLink(ctx, conn.ID, q); err == nil {
+		return l, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return l, fmt.Errorf("read link %s: %w", q, err)
+	}
+	for _, side := range []store.Side{store.SideGHL, store.SideRZ} {
+		l, err := st.LinkBy(ctx, conn.ID, side, q)
+		if err == nil {
+			return l, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return l, fmt.Errorf("look up %s contact %s: %w", side, q, err)
+		}
+	}
+	return store.Link{}, notFoundErr("no person %q in connection %s: not a link id, a linked HighLevel or Referrizer contact id, or an e-mail", q, conn.ID)
+}
+
+// linksByEmail returns the links whose contacts have the e-mail, and the contact ids found
+// on each side; without a match key it searches both APIs.
+func (a *app) linksByEmail(ctx context.Context, st store.Store, conn store.Connection, email string) (map[string]store.Link, map[store.Side][]string, error) {
+	ids := map[store.Side][]string{}
+	matched, err := a.linksByMatchKey(ctx, conn.ID, email, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(matched) > 0 {
+		return matched, ids, nil
+	}
+	// Match keys come from bulk reads; a person who only arrived by webhook has none.
+	c, err := a.conn(ctx, conn.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids, err = searchEmail(ctx, c, email)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, side := range []store.Side{store.SideGHL, store.SideRZ} {
+		for _, id := range ids[side] {
+			l, err := st.LinkBy(ctx, conn.ID, side, id)
+			if err == nil {
+				matched[l.ID] = l
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return nil, nil, fmt.Errorf("look up %s contact %s: %w", side, id, err)
+			}
+		}
+	}
+	return matched, ids, nil
+}
+
+// linkUnlinked links the one unlinked contact (or pair) with the e-mail when link is set,
+// and explains why it cannot otherwise.
+func linkUnlinked(ctx context.Context, st store.Store, conn store.Connection, q string, ids map[store.Side][]string, link bool) (store.Link, error) {
 	ghlIDs, rzIDs := ids[store.SideGHL], ids[store.SideRZ]
 	if len(ghlIDs) == 0 && len(rzIDs) == 0 {
 		return store.Link{}, notFoundErr("no contact with e-mail %s in HighLevel location %s or its Referrizer account", q, conn.GHLLocationID)
@@ -96,6 +118,7 @@ func (a *app) resolvePerson(ctx context.Context, conn store.Connection, q string
 		return store.Link{}, notFoundErr("%s exists (HighLevel %s, Referrizer %s) but is not linked yet; `starter sync` or a backfill links them", q, orDash(first(ghlIDs)), orDash(first(rzIDs)))
 	}
 	var l store.Link
+	var err error
 	switch {
 	case len(ghlIDs) == 1 && len(rzIDs) == 1:
 		l, err = st.PairLink(ctx, conn.ID, ghlIDs[0], rzIDs[0])
