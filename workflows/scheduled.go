@@ -11,6 +11,20 @@ import (
 	"github.com/hlrz/hlrz/internal/domain"
 )
 
+// The scheduled workflows' activities retry transient failures for a while rather than a
+// number of times: a reconcile step or a poll page makes many calls, and with HighLevel
+// answering 429s and 5xx five attempts in a row can all fail (the fault suite saw a
+// reconcile fail that way), leaving a failed workflow for a fault that cured itself.
+// Errors of the non-retryable types (configuration, auth) still fail at once.
+const scheduledRetryWindow = 2 * time.Hour
+
+func scheduledRetry() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval: 5 * time.Second, MaximumInterval: time.Minute,
+		NonRetryableErrorTypes: activities.NonRetryableErrorTypes,
+	}
+}
+
 // ReferrizerPoll pages a connection's Referrizer contacts, compares each with the ledger,
 // and signals only people that changed, are new, or went missing. A Temporal Schedule per
 // connection starts it (overlap: skip).
@@ -19,12 +33,10 @@ func ReferrizerPoll(ctx workflow.Context, in domain.PollInput) (activities.PollR
 		in.PageSize = 100
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Minute,
-		HeartbeatTimeout:    HeartbeatTimeout, // a dead worker's poll resumes from its last page
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: 5 * time.Second, MaximumInterval: time.Minute, MaximumAttempts: 5,
-			NonRetryableErrorTypes: activities.NonRetryableErrorTypes,
-		},
+		StartToCloseTimeout:    30 * time.Minute,
+		ScheduleToCloseTimeout: scheduledRetryWindow,
+		HeartbeatTimeout:       HeartbeatTimeout, // a dead worker's poll resumes from its last page
+		RetryPolicy:            scheduledRetry(),
 	})
 	var p *activities.Poller
 	var out activities.PollResult
@@ -47,12 +59,10 @@ func Reconcile(ctx workflow.Context, in domain.ReconcileInput) (domain.Reconcile
 		in.MaxPeople = domain.DefaultReconcileMax
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Hour,
-		HeartbeatTimeout:    HeartbeatTimeout,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: 5 * time.Second, MaximumInterval: time.Minute, MaximumAttempts: 5,
-			NonRetryableErrorTypes: activities.NonRetryableErrorTypes,
-		},
+		StartToCloseTimeout:    time.Hour,
+		ScheduleToCloseTimeout: scheduledRetryWindow,
+		HeartbeatTimeout:       HeartbeatTimeout,
+		RetryPolicy:            scheduledRetry(),
 	})
 	var r *activities.Reconciler
 	if workflow.GetVersion(ctx, changeReconcileSteps, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
