@@ -3,15 +3,12 @@ package activities
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/hlrz/hlrz/internal/domain"
-	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/store"
-	"github.com/hlrz/hlrz/internal/store/sqlite"
 )
 
 // The rotating re-read reads each run's quota, resumes where the previous run stopped,
@@ -19,7 +16,7 @@ import (
 func TestRotationCoversEveryoneWithinTheBound(t *testing.T) {
 	ctx := context.Background()
 	const n = 25
-	st := rotationStore(t, n)
+	st := linkedStore(t, n)
 	if _, _, err := st.EnsureLink(ctx, "c1", store.SideGHL, "one-sided"); err != nil { // not in the sweep
 		t.Fatal(err)
 	}
@@ -117,7 +114,7 @@ func TestRotationCoversEveryoneWithinTheBound(t *testing.T) {
 // step whose first read fails returns the error (retried with backoff).
 func TestRotationKeepsProgressWhenAReadFails(t *testing.T) {
 	ctx := context.Background()
-	st := rotationStore(t, 6)
+	st := linkedStore(t, 6)
 	in := domain.ReconcileInput{ConnectionID: "c1", PageSize: 100, Every: time.Hour, SweepWithin: time.Hour}
 	var reads []string
 	calls := 0 // the third person in the rotation's order fails twice
@@ -153,24 +150,4 @@ func TestRotationKeepsProgressWhenAReadFails(t *testing.T) {
 	if errs != 1 {
 		t.Errorf("%d steps failed, want 1 (the step that began at the failing person, once)", errs)
 	}
-}
-
-// rotationStore is a store with connection c1 and n people linked on both sides (g00/r00…).
-func rotationStore(t *testing.T, n int) *sqlite.Store {
-	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hlrz.db"), secrets.NewRandom())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if _, err := st.PutConnection(ctx, store.Connection{ID: "c1"}); err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		if _, err := st.PairLink(ctx, "c1", fmt.Sprintf("g%02d", i), fmt.Sprintf("r%02d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return st
 }

@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -11,11 +10,9 @@ import (
 
 	"github.com/hlrz/hlrz/internal/connector"
 	"github.com/hlrz/hlrz/internal/domain"
-	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 	"github.com/hlrz/hlrz/internal/sim/rzsim"
 	"github.com/hlrz/hlrz/internal/store"
-	"github.com/hlrz/hlrz/internal/store/sqlite"
 )
 
 // simWorld is one connection between the two simulators, with a real (SQLite) store, for
@@ -34,11 +31,8 @@ func newSimWorld(t *testing.T) *simWorld {
 	t.Helper()
 	ctx := context.Background()
 	w := &simWorld{loc: "loc1", rzToken: "rz-token", signals: &recordedSignals{}}
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hlrz.db"), secrets.NewRandom())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := testStore(t)
+	var err error
 	w.ghl = ghlsim.New(ghlsim.Options{Seed: 42, PrivateTokens: map[string]string{"ghl-token": w.loc}, RateMax: 2000})
 	t.Cleanup(w.ghl.Close)
 	gs := httptest.NewServer(w.ghl.Handler())

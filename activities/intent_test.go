@@ -2,13 +2,10 @@ package activities
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/store"
-	"github.com/hlrz/hlrz/internal/store/sqlite"
 	"github.com/hlrz/hlrz/internal/syncmodel"
 )
 
@@ -17,14 +14,7 @@ import (
 // that day's check-in instead of recording a second visit on the next day.
 func TestVisitDatePinnedAcrossAttempts(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hlrz.db"), secrets.NewRandom())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if _, err := st.PutConnection(ctx, store.Connection{ID: "c1"}); err != nil {
-		t.Fatal(err)
-	}
+	st := linkedStore(t, 0)
 	link, _, err := st.EnsureLink(ctx, "c1", store.SideGHL, "g1")
 	if err != nil {
 		t.Fatal(err)

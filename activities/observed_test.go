@@ -2,13 +2,10 @@ package activities
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/hlrz/hlrz/internal/secrets"
 	"github.com/hlrz/hlrz/internal/store"
-	"github.com/hlrz/hlrz/internal/store/sqlite"
 )
 
 // TestObservedUsesOnlyFreshRecordsNewerThanTheBase pins when a pass may take a bulk-read
@@ -16,14 +13,7 @@ import (
 // undo what that pass wrote) and never past the age bound.
 func TestObservedUsesOnlyFreshRecordsNewerThanTheBase(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hlrz.db"), secrets.NewRandom())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if _, err := st.PutConnection(ctx, store.Connection{ID: "c1"}); err != nil {
-		t.Fatal(err)
-	}
+	st := linkedStore(t, 0)
 	read := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	if err := st.PutObservations(ctx, "c1", store.SideGHL, []store.Observation{
 		{ContactID: "g1", Body: []byte(`{"id":"g1","lastName":"Bulk"}`), ObservedAt: read},
