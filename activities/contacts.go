@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/errgroup"
 
@@ -33,6 +34,8 @@ type sides struct {
 	ghl    *ghl.Contact        // nil: no HighLevel contact (not linked yet, or deleted)
 	rz     *referrizer.Contact // nil: no Referrizer contact
 	rzRead time.Time           // when rz was read
+	// ghlRead is when ghl was read (for a bulk-read record, when the page was read).
+	ghlRead time.Time
 	// ghlGone and rzGone say the side's contact was linked but is gone now (404).
 	ghlGone, rzGone bool
 }
@@ -62,10 +65,13 @@ func (d *Core) fetch(ctx context.Context, ttl time.Duration, conn *connector.Con
 	if id := link.GHLContactID; id != "" && want[store.SideGHL] {
 		g.Go(func() error {
 			var c ghl.Contact
-			if bulkOnly && d.observed(gctx, ttl, link.ConnectionID, store.SideGHL, id, baseAt, &c) {
-				out.ghl = &c
-				return nil
+			if bulkOnly {
+				if at, ok := d.observed(gctx, ttl, link.ConnectionID, store.SideGHL, id, baseAt, &c); ok {
+					out.ghl, out.ghlRead = &c, at
+					return nil
+				}
 			}
+			read := d.now()
 			c, err := conn.GHL.GetContact(gctx, id)
 			switch {
 			case errors.Is(err, ghl.ErrNotFound):
@@ -73,7 +79,7 @@ func (d *Core) fetch(ctx context.Context, ttl time.Duration, conn *connector.Con
 			case err != nil:
 				return asTemporalError("read HighLevel contact", err)
 			default:
-				out.ghl = &c
+				out.ghl, out.ghlRead = &c, read
 			}
 			return nil
 		})
@@ -81,9 +87,11 @@ func (d *Core) fetch(ctx context.Context, ttl time.Duration, conn *connector.Con
 	if id := link.RZContactID; id != "" && want[store.SideRZ] {
 		g.Go(func() error {
 			var c referrizer.Contact
-			if bulkOnly && d.observed(gctx, ttl, link.ConnectionID, store.SideRZ, id, baseAt, &c) {
-				out.rz, out.rzRead = &c, time.Time{} // too old to PUT back blindly
-				return nil
+			if bulkOnly {
+				if _, ok := d.observed(gctx, ttl, link.ConnectionID, store.SideRZ, id, baseAt, &c); ok {
+					out.rz, out.rzRead = &c, time.Time{} // too old to PUT back blindly
+					return nil
+				}
 			}
 			c, err := conn.RZ.GetContact(gctx, id)
 			switch {
@@ -100,15 +108,15 @@ func (d *Core) fetch(ctx context.Context, ttl time.Duration, conn *connector.Con
 	return out, g.Wait()
 }
 
-// observed decodes a fresh bulk-read record into dst. A record read before since (when the
-// person's base was last recorded) may predate a change that pass saw or made, and would
-// undo it: it is not used.
-func (d *Core) observed(ctx context.Context, ttl time.Duration, connID string, side store.Side, id string, since time.Time, dst any) bool {
+// observed decodes a fresh bulk-read record into dst and says when it was read. A record
+// read before since (when the person's base was last recorded) may predate a change that
+// pass saw or made, and would undo it: it is not used.
+func (d *Core) observed(ctx context.Context, ttl time.Duration, connID string, side store.Side, id string, since time.Time, dst any) (time.Time, bool) {
 	o, err := d.Store.GetObservation(ctx, connID, side, id)
 	if err != nil || d.now().Sub(o.ObservedAt) > observationTTL(ttl) || !o.ObservedAt.After(since) {
-		return false
+		return time.Time{}, false
 	}
-	return json.Unmarshal(o.Body, dst) == nil
+	return o.ObservedAt, json.Unmarshal(o.Body, dst) == nil
 }
 
 // loadBase reads a ledger entry; found is false when the object was never synced.
@@ -147,7 +155,11 @@ func (a *Contacts) PlanContact(ctx context.Context, in domain.PlanInput) (_ Cont
 	if err != nil {
 		return ContactPlan{}, err
 	}
-	s, err := a.fetch(ctx, a.ObservationTTL, conn, link, in.Events, entry.UpdatedAt)
+	events := in.Events
+	if in.Fresh {
+		events = nil // no events: both sides are read
+	}
+	s, err := a.fetch(ctx, a.ObservationTTL, conn, link, events, entry.UpdatedAt)
 	if err != nil {
 		return ContactPlan{}, err
 	}
@@ -182,6 +194,9 @@ func (a *Contacts) PlanContact(ctx context.Context, in domain.PlanInput) (_ Cont
 	out.NeedsBase = !hasBase || entry.Hash != out.BaseHash || entry.GHLHash != out.GHLHash || entry.RZHash != out.RZHash
 	if s.rz != nil && !s.rzRead.IsZero() {
 		out.RZRaw, _ = json.Marshal(s.rz)
+	}
+	if ghlP != nil {
+		out.GHLSeen, out.GHLReadAt = m.FieldsHash(syncmodel.SideGHL, ghlP), s.ghlRead
 	}
 	if err := a.addRuleActions(ctx, in, conn, link, &out, ghlP, rzP, hasBase); err != nil {
 		return ContactPlan{}, err
@@ -230,6 +245,9 @@ func (a *Contacts) matchPartner(ctx context.Context, in domain.PlanInput, conn *
 	}
 	if p.rz != nil {
 		s.rz, s.rzRead = p.rz, a.now()
+	}
+	if p.ghl != nil || s.ghl == nil {
+		s.ghlRead = a.now()
 	}
 	if s.ghl == nil {
 		c, err := conn.GHL.GetContact(ctx, p.match.ID)
@@ -411,6 +429,16 @@ func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (_ ApplyResu
 	}
 	if plan.GHL.Create && p.GHLID == "" && link.GHLContactID != "" {
 		plan.GHL = syncmodel.SideChanges{}
+	}
+	// HighLevel has no conditional update: before writing fields planned from a read that
+	// is no longer fresh, look again (first, before Referrizer is written, so that a replan
+	// does not see our own write there as the newer edit).
+	if moved, err := a.ghlMovedSincePlan(ctx, conn, link, plan, p); err != nil || moved {
+		res.Replan = moved
+		if moved {
+			res.Summary = "HighLevel contact changed since the plan; planning again"
+		}
+		return res, err
 	}
 	if link, err = a.applyRZ(ctx, conn, link, plan, p, &res); err != nil || res.Rematch {
 		res.GHLID, res.RZID = link.GHLContactID, link.RZContactID
@@ -605,6 +633,29 @@ func (a *Contacts) recordHold(ctx context.Context, p ContactPlan, link store.Lin
 		return asTemporalError("record ambiguous match", err)
 	}
 	return nil
+}
+
+// ghlMovedSincePlan says whether the HighLevel contact's mapped fields changed since the
+// plan read them, when the plan updates fields there and its read is not fresh (older than
+// GHLFreshness, or this is a retried attempt). Writing such a plan would overwrite an edit
+// made in between with the other side's older value.
+func (a *Contacts) ghlMovedSincePlan(ctx context.Context, conn *connector.Conn, link store.Link, plan syncmodel.Plan, p ContactPlan) (bool, error) {
+	ch := plan.GHL
+	if ch.Create || ch.Delete || len(ch.Set) == 0 || link.GHLContactID == "" || p.GHLSeen == "" {
+		return false, nil
+	}
+	if a.now().Sub(p.GHLReadAt) <= a.ghlFreshness() && activity.GetInfo(ctx).Attempt <= 1 {
+		return false, nil
+	}
+	c, err := conn.GHL.GetContact(ctx, link.GHLContactID)
+	if errors.Is(err, ghl.ErrNotFound) {
+		return true, nil // deleted meanwhile: the next plan sees it gone
+	}
+	if err != nil {
+		return false, asTemporalError("re-read HighLevel contact before update", err)
+	}
+	m := conn.Mapping
+	return m.FieldsHash(syncmodel.SideGHL, GHLPerson(m, &c)) != p.GHLSeen, nil
 }
 
 // freshRZ returns the contact read while planning when it is recent enough to PUT back.

@@ -46,6 +46,9 @@ type Contacts struct {
 	// to PUT it back without reading it again (Referrizer has no conditional update, so a
 	// short bound keeps the lost-update window short). Default 5 s.
 	RZFreshness time.Duration
+	// GHLFreshness is how old the HighLevel read behind a plan may be for apply to update
+	// fields there without reading again (HighLevel has no conditional update). Default 1 s.
+	GHLFreshness time.Duration
 	// ObservationTTL bounds how old a bulk-read record may be for a pass to use it; see
 	// observationTTL.
 	ObservationTTL time.Duration
@@ -56,6 +59,13 @@ func (a *Contacts) rzFreshness() time.Duration {
 		return a.RZFreshness
 	}
 	return 5 * time.Second
+}
+
+func (a *Contacts) ghlFreshness() time.Duration {
+	if a.GHLFreshness > 0 {
+		return a.GHLFreshness
+	}
+	return time.Second
 }
 
 // Objects plans and applies tags, notes and tasks (the children's activities).

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
@@ -201,5 +202,62 @@ func TestReconcileConnectionRepairsALostCreate(t *testing.T) {
 	}
 	if _, err := w.core.Store.LinkBy(ctx, w.conn.ID, store.SideGHL, gc.ID); err != nil {
 		t.Fatalf("link of the repaired contact: %v", err)
+	}
+}
+
+// HighLevel has no conditional update: an apply whose HighLevel read is no longer fresh
+// reads again and, when the contact moved since the plan (someone edited it in between),
+// writes nothing and asks for a new plan, which then keeps that edit.
+func TestApplyPlansAgainWhenHighLevelMovedSinceThePlan(t *testing.T) {
+	ctx := context.Background()
+	w := newSimWorld(t)
+	gc, err := w.ghl.CreateContact(ghlsim.Contact{LocationID: w.loc, FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, _, err := w.core.Store.EnsureLink(ctx, w.conn.ID, store.SideGHL, gc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Any read counts as stale, so apply always looks again before updating HighLevel.
+	c := &Contacts{Core: w.core, GHLFreshness: time.Nanosecond}
+	ref := domain.Ref{ConnectionID: w.conn.ID, LinkID: link.ID}
+	first := run[ApplyResult](t, c, c.ApplyContact, run[ContactPlan](t, c, c.PlanContact, domain.PlanInput{Ref: ref,
+		Events: []domain.Event{{Source: domain.SourceGHL, Kind: domain.KindContact}}}))
+	if first.RZID == "" {
+		t.Fatalf("first sync = %+v, want Ada created in Referrizer", first)
+	}
+
+	// Referrizer's edit is planned; HighLevel is edited before the plan is applied.
+	if _, err := w.rz.AdminUpdateContact(w.rzToken, first.RZID, func(rc *rzsim.Contact) { rc.LastName = "Byron" }); err != nil {
+		t.Fatal(err)
+	}
+	fromRZ := domain.PlanInput{Ref: ref, Events: []domain.Event{{Source: domain.SourceRZ, Kind: domain.KindContact}}}
+	plan := run[ContactPlan](t, c, c.PlanContact, fromRZ)
+	if !plan.Writes || plan.GHLSeen == "" {
+		t.Fatalf("plan = %+v, want a HighLevel update planned from a read it names", plan)
+	}
+	king := "King"
+	if _, err := w.ghl.UpdateContact(gc.ID, ghlsim.ContactPatch{LastName: &king}); err != nil {
+		t.Fatal(err)
+	}
+	res := run[ApplyResult](t, c, c.ApplyContact, plan)
+	if !res.Replan || res.GHLWrites+res.RZWrites != 0 {
+		t.Fatalf("apply = %+v, want no write and a new plan", res)
+	}
+	if got, _ := w.ghl.Contact(gc.ID); got.LastName != "King" {
+		t.Fatalf("HighLevel last name = %q, want the edit made after the plan (King) kept", got.LastName)
+	}
+
+	// Planned again from fresh reads, the pass sees both edits, and its apply (whose read
+	// still matches) goes ahead.
+	fromRZ.Fresh = true
+	again := run[ContactPlan](t, c, c.PlanContact, fromRZ)
+	res = run[ApplyResult](t, c, c.ApplyContact, again)
+	if res.Replan {
+		t.Fatalf("apply of the new plan = %+v, want it applied", res)
+	}
+	if again.Conflicts != 1 {
+		t.Fatalf("new plan = %+v, want the two edits seen as one conflict", again)
 	}
 }

@@ -41,9 +41,12 @@ func TestObservedUsesOnlyFreshRecordsNewerThanTheBase(t *testing.T) {
 				ID       string `json:"id"`
 				LastName string `json:"lastName"`
 			}
-			ok := d.observed(ctx, 0, "c1", store.SideGHL, c.id, c.base, &got)
+			at, ok := d.observed(ctx, 0, "c1", store.SideGHL, c.id, c.base, &got)
 			if ok != c.want {
 				t.Fatalf("observed = %v, want %v", ok, c.want)
+			}
+			if ok && !at.Equal(read) {
+				t.Fatalf("observed at %v, want the page's read time %v", at, read)
 			}
 			if ok && (got.ID != "g1" || got.LastName != "Bulk") {
 				t.Fatalf("decoded %+v, want the stored record", got)

@@ -29,8 +29,13 @@ type ContactPlan struct {
 	Conflicts int      `json:"conflicts,omitempty"`
 	// RZRaw is the Referrizer contact as read while planning; apply PUTs it back merged with
 	// the plan instead of reading it again when it is younger than the freshness bound.
-	RZRaw     json.RawMessage `json:"rzRaw,omitempty"`
-	PlannedAt time.Time       `json:"plannedAt"`
+	RZRaw json.RawMessage `json:"rzRaw,omitempty"`
+	// GHLSeen is the field projection hash of the HighLevel contact the plan read, and
+	// GHLReadAt when it was read: apply reads again before updating fields from a read
+	// that is no longer fresh, and plans again when the contact moved.
+	GHLSeen   string    `json:"ghlSeen,omitempty"`
+	GHLReadAt time.Time `json:"ghlReadAt,omitempty"`
+	PlannedAt time.Time `json:"plannedAt"`
 	// GHLHash and RZHash are the projection hashes each side will have after apply.
 	GHLHash string `json:"ghlHash,omitempty"`
 	RZHash  string `json:"rzHash,omitempty"`
@@ -62,6 +67,9 @@ type ApplyResult struct {
 	// duplicate refusal) or the planned match was taken meanwhile: the contact was linked
 	// (or not) and nothing else written; the pass must plan again.
 	Rematch bool `json:"rematch,omitempty"`
+	// Replan says the HighLevel contact changed since the plan read it; nothing was written
+	// and the pass must plan again from fresh reads.
+	Replan bool `json:"replan,omitempty"`
 }
 
 // ObjectPlan is the plan of a child workflow (tags, notes or tasks) for one person.

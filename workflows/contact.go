@@ -330,10 +330,13 @@ func (w *contactSync) planAndApplyContact(ctx workflow.Context, in domain.PlanIn
 		}
 		w.setIDs(applied.GHLID, applied.RZID)
 		createdOn = applied.Created
-		if !applied.Rematch {
+		if !applied.Rematch && !applied.Replan {
 			break
 		}
-		matched = true
+		// Replan: HighLevel moved since the plan read it (an edit in between); read again.
+		// Never set before this was added, so the histories of older runs replay unchanged.
+		matched = matched || applied.Rematch
+		in.Fresh = in.Fresh || applied.Replan
 	}
 	return plan, createdOn, matched, err
 }

@@ -23,7 +23,9 @@ import (
 type recorder struct {
 	mu       sync.Mutex
 	plans    [][]domain.Event
+	fresh    []bool // each plan's PlanInput.Fresh
 	applies  int
+	replans  int // the first applies answer Replan (HighLevel moved since the plan)
 	children map[string]int
 	dead     []activities.DeadLetterInput
 }
@@ -32,6 +34,7 @@ func (r *recorder) plan(_ context.Context, in domain.PlanInput) (activities.Cont
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.plans = append(r.plans, in.Events)
+	r.fresh = append(r.fresh, in.Fresh)
 	return activities.ContactPlan{Ref: in.Ref, Summary: "rz: set email", Writes: true, GHLID: "g1", RZID: "r1"}, nil
 }
 
@@ -39,6 +42,9 @@ func (r *recorder) apply(_ context.Context, p activities.ContactPlan) (activitie
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.applies++
+	if r.applies <= r.replans {
+		return activities.ApplyResult{GHLID: p.GHLID, RZID: p.RZID, Replan: true}, nil
+	}
 	return activities.ApplyResult{RZWrites: 1, GHLID: p.GHLID, RZID: p.RZID}, nil
 }
 
@@ -128,6 +134,26 @@ func TestContactSyncDebouncesAndDedupes(t *testing.T) {
 	}
 	if len(r.children) != 0 {
 		t.Errorf("contact events started children: %v", r.children)
+	}
+}
+
+// An apply that finds HighLevel moved since the plan (Replan) is planned again from fresh
+// reads, in the same pass and without the first-sync children a match would start.
+func TestContactSyncPlansAgainWhenHighLevelMoved(t *testing.T) {
+	env, r := newEnv(t)
+	r.replans = 1
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(domain.SignalEvent, ev("rz-1", domain.KindContact)) }, time.Millisecond)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 20*time.Second)
+	env.ExecuteWorkflow(workflows.ContactSync, domain.ContactSyncInput{Ref: ref})
+
+	if len(r.fresh) != 2 || r.fresh[0] || !r.fresh[1] {
+		t.Fatalf("plans fresh = %v, want a bulk-allowed plan then a fresh one", r.fresh)
+	}
+	if r.applies != 2 {
+		t.Errorf("applies = %d, want 2", r.applies)
+	}
+	if len(r.children) != 0 {
+		t.Errorf("a replan started children: %v", r.children)
 	}
 }
 

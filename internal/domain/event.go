@@ -54,6 +54,9 @@ type PlanInput struct {
 	Events []Event `json:"events,omitempty"`
 	// DryRun plans without recording anything; used by `starter plan`.
 	DryRun bool `json:"dryRun,omitempty"`
+	// Fresh reads both sides even when the events came from a bulk read (a plan again
+	// after apply found the bulk-read record outdated).
+	Fresh bool `json:"fresh,omitempty"`
 }
 
 // Signaler delivers an event to a person's ContactSync (internal/dispatch implements it).

@@ -268,12 +268,12 @@ type killRecord struct {
 
 func (fs *faultSuite) faultsOn() { fs.faultsWithLatency(0) }
 
-// faultsWithLatency turns the faults on with HighLevel answering each call latency late (a
-// slow HighLevel at the moment of a kill keeps activities in flight, which the kill is for).
+// faultsWithLatency turns the faults on with both APIs answering each call latency late (a
+// slow API at the moment of a kill keeps activities in flight, which the kill is for).
 func (fs *faultSuite) faultsWithLatency(latency time.Duration) {
 	fs.t.Helper()
 	gf := ghlsim.Faults{ErrorRate: 0.10, RateLimitRate: 0.05, AppliedThenFailRate: 0.05, RetryAfter: 500 * time.Millisecond, Latency: latency}
-	rf := rzsim.Faults{ErrorRate: 0.10, RateLimitRate: 0.05, AppliedThenFailRate: 0.05, RetryAfterSeconds: 1}
+	rf := rzsim.Faults{ErrorRate: 0.10, RateLimitRate: 0.05, AppliedThenFailRate: 0.05, RetryAfterSeconds: 1, LatencyMs: int(latency / time.Millisecond)}
 	if err := fs.e.GHL.SetFaults(gf); err != nil {
 		fs.t.Fatal(err)
 	}
@@ -422,7 +422,7 @@ func (fs *faultSuite) waitBackfillDone() {
 // while it was down) are then watched until they converge.
 func (fs *faultSuite) killWorker(name string, before, during func() []string) {
 	fs.t.Helper()
-	// Kill while activities are running: HighLevel slows down (so that a call is in flight
+	// Kill while activities are running: both APIs slow down (so that a call is in flight
 	// for a while, not a few milliseconds) and a watcher kills the worker the moment it
 	// reports one, while the edits are still being made.
 	fs.faultsWithLatency(400 * time.Millisecond)

@@ -164,7 +164,7 @@ func (e *ProcEnv) ActivitySlotsUsed() int {
 	used := -1
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "#") || !strings.Contains(line, "worker_task_slots_used") || !strings.Contains(line, "ActivityWorker") {
+		if strings.HasPrefix(line, "#") || !strings.Contains(line, "worker_task_slots_used") || !strings.Contains(line, `worker_type="ActivityWorker"`) {
 			continue
 		}
 		fields := strings.Fields(line)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/hlrz/hlrz/internal/domain"
@@ -136,12 +137,21 @@ func (e *ProcEnv) InFlight(ctx context.Context) (map[string]int, error) {
 			continue
 		}
 		for _, pa := range d.PendingActivities {
-			if pa.State == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+			if pa.State == enumspb.PENDING_ACTIVITY_STATE_STARTED || abandoned(pa) {
 				out[ex.Execution.WorkflowId]++
 			}
 		}
 	}
 	return out, nil
+}
+
+// abandoned reports an activity whose last attempt timed out for want of heartbeats: a
+// worker that died while running it. Describing every running workflow after a kill can
+// take longer than the heartbeat timeout on a busy machine, by which time such an activity
+// is no longer STARTED but waiting for its next attempt.
+func abandoned(pa *workflowpb.PendingActivityInfo) bool {
+	tf := pa.GetLastFailure().GetTimeoutFailureInfo()
+	return tf != nil && tf.GetTimeoutType() == enumspb.TIMEOUT_TYPE_HEARTBEAT
 }
 
 // LinkOfWorkflow returns the link id of a contact workflow or one of its children.

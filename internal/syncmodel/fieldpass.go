@@ -39,6 +39,12 @@ func (m *Mapping) PlanFields(in FieldPassInput) FieldPass {
 	return out
 }
 
+// FieldsHash is the side's field projection hash of p as it is (tags excluded): what
+// apply compares with a fresh read to learn whether the side changed since the plan.
+func (m *Mapping) FieldsHash(side Side, p *Person) string {
+	return m.fieldsHashAfter(side, p, SideChanges{})
+}
+
 // fieldsHashAfter is the side's field projection hash (tags excluded: the tags pass owns
 // them) once c is applied to p; empty when the side has no contact and c creates none.
 func (m *Mapping) fieldsHashAfter(side Side, p *Person, c SideChanges) string {
