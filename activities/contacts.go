@@ -636,12 +636,14 @@ func (a *Contacts) recordHold(ctx context.Context, p ContactPlan, link store.Lin
 }
 
 // ghlMovedSincePlan says whether the HighLevel contact's mapped fields changed since the
-// plan read them, when the plan updates fields there and its read is not fresh (older than
-// GHLFreshness, or this is a retried attempt). Writing such a plan would overwrite an edit
-// made in between with the other side's older value.
+// plan read them, when the plan updates fields on either side (creates aside: a later
+// HighLevel change differs from the base they record) and its HighLevel read is not
+// fresh (older than GHLFreshness, or this is a retried attempt). Writing such a plan would
+// overwrite an edit made in between with the other side's older value in HighLevel, or
+// copy HighLevel's older value to Referrizer.
 func (a *Contacts) ghlMovedSincePlan(ctx context.Context, conn *connector.Conn, link store.Link, plan syncmodel.Plan, p ContactPlan) (bool, error) {
-	ch := plan.GHL
-	if ch.Create || ch.Delete || len(ch.Set) == 0 || link.GHLContactID == "" || p.GHLSeen == "" {
+	ch, rzUpdate := plan.GHL, len(plan.RZ.Set) > 0 && !plan.RZ.Create
+	if ch.Create || ch.Delete || len(ch.Set) == 0 && !rzUpdate || link.GHLContactID == "" || p.GHLSeen == "" {
 		return false, nil
 	}
 	if a.now().Sub(p.GHLReadAt) <= a.ghlFreshness() && activity.GetInfo(ctx).Attempt <= 1 {
