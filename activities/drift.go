@@ -253,20 +253,8 @@ func (d *drift) changes(ctx context.Context, st *domain.ReconcileState, res *dom
 // compare signals a HighLevel contact whose field or tag projection differs from the
 // ledger's, or that was never synced (a lost ContactCreate, or a first pass on its way).
 func (d *drift) compare(ctx context.Context, c ghl.Contact, fieldHashes, tagHashes map[string]string, res *domain.ReconcileResult) error {
-	fh, th := ghlHashes(d.conn.Mapping, c)
-	oldF, synced := fieldHashes[c.ID]
-	oldT := tagHashes[c.ID]
-	var kind string
-	switch {
-	case !synced:
-		kind = domain.KindAll
-	case oldF != fh && oldT != th:
-		kind = domain.KindAll
-	case oldF != fh:
-		kind = domain.KindContact
-	case oldT != th:
-		kind = domain.KindTags
-	default:
+	kind, eventID, _ := ghlDrift(d.conn.Mapping, c, fieldHashes, tagHashes, true)
+	if kind == "" {
 		return nil
 	}
 	l, created, err := d.Store.EnsureLink(ctx, d.in.ConnectionID, store.SideGHL, c.ID)
@@ -280,8 +268,7 @@ func (d *drift) compare(ctx context.Context, c ghl.Contact, fieldHashes, tagHash
 		res.New++
 	}
 	res.ChangesSignalled++
-	// The id names the state seen, so two runs seeing the same change signal once.
-	return d.signal(ctx, l.ID, domain.Event{Source: domain.SourceReconcile, ID: "reconcile:ghl:" + c.ID + ":" + fh + th, Kind: kind, OccurredAt: d.now()}, res)
+	return d.signal(ctx, l.ID, domain.Event{Source: domain.SourceReconcile, ID: eventID, Kind: kind, OccurredAt: d.now()}, res)
 }
 
 // ghlHashes are the ledger's HighLevel field and tag hashes by contact id.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hlrz/hlrz/internal/connector"
+	"github.com/hlrz/hlrz/internal/domain"
 	"github.com/hlrz/hlrz/internal/ghl"
 	"github.com/hlrz/hlrz/internal/referrizer"
 	"github.com/hlrz/hlrz/internal/syncmodel"
@@ -92,6 +93,27 @@ func rzHashes(m *syncmodel.Mapping, c referrizer.Contact) (fields, tags string) 
 func ghlHashes(m *syncmodel.Mapping, c ghl.Contact) (fields, tags string) {
 	p := GHLPerson(m, &c)
 	return syncmodel.HashSide(m, syncmodel.SideGHL, *fieldsOnly(p)), syncmodel.TagsHash(m.SyncedTags(p.Tags))
+}
+
+// ghlDrift compares a listed HighLevel contact with the ledger's record of its side: the
+// kind of pass it needs ("" when it agrees), the id of an event naming the state seen (so
+// runs that see the same state signal once), and whether the ledger knows the contact at
+// all (unknown: KindAll). missingTagsDiffer counts a synced contact without a tags record
+// as drifted tags.
+func ghlDrift(m *syncmodel.Mapping, c ghl.Contact, fieldHashes, tagHashes map[string]string, missingTagsDiffer bool) (kind, eventID string, known bool) {
+	fh, th := ghlHashes(m, c)
+	oldF, known := fieldHashes[c.ID]
+	oldT, tagsKnown := tagHashes[c.ID]
+	fieldsDiffer, tagsDiffer := oldF != fh, (tagsKnown || missingTagsDiffer) && oldT != th
+	switch {
+	case !known, fieldsDiffer && tagsDiffer:
+		kind = domain.KindAll
+	case fieldsDiffer:
+		kind = domain.KindContact
+	case tagsDiffer:
+		kind = domain.KindTags
+	}
+	return kind, "reconcile:ghl:" + c.ID + ":" + fh + th, known
 }
 
 // matchKeys are a contact's match keys, email first.

@@ -189,25 +189,15 @@ func (r *Reconciler) confirmDeletes(ctx context.Context, in domain.ReconcileInpu
 // lost ContactCreate). The event id names the state seen, so reconciles seeing the same
 // state signal once, and a webhook still in flight makes at most one extra pass.
 func (r *Reconciler) repair(ctx context.Context, m *syncmodel.Mapping, connID string, c ghl.Contact, fieldHashes, tagHashes map[string]string, out *domain.ReconcileResult) error {
-	fh, th := ghlHashes(m, c)
-	oldF, known := fieldHashes[c.ID]
-	oldT, tagsKnown := tagHashes[c.ID]
-	var kind string
-	switch {
-	case !known:
+	kind, eventID, known := ghlDrift(m, c, fieldHashes, tagHashes, false)
+	if kind == "" {
+		return nil
+	}
+	if !known {
 		_, err := r.Store.LinkBy(ctx, connID, store.SideGHL, c.ID)
 		if err == nil || !errors.Is(err, store.ErrNotFound) {
 			return nil // linked (its pass records the base) or the store failed: next time
 		}
-		kind = domain.KindAll
-	case oldF != fh && tagsKnown && oldT != th:
-		kind = domain.KindAll
-	case oldF != fh:
-		kind = domain.KindContact
-	case tagsKnown && oldT != th:
-		kind = domain.KindTags
-	default:
-		return nil
 	}
 	l, _, err := r.Store.EnsureLink(ctx, connID, store.SideGHL, c.ID)
 	if err != nil {
@@ -218,7 +208,7 @@ func (r *Reconciler) repair(ctx context.Context, m *syncmodel.Mapping, connID st
 	}
 	out.Repaired++
 	if err := r.Signal.Signal(ctx, domain.Ref{ConnectionID: connID, LinkID: l.ID},
-		domain.Event{Source: domain.SourceReconcile, ID: "reconcile:ghl:" + c.ID + ":" + fh + th, Kind: kind, OccurredAt: r.now()}); err != nil {
+		domain.Event{Source: domain.SourceReconcile, ID: eventID, Kind: kind, OccurredAt: r.now()}); err != nil {
 		return asTemporalError("signal", err)
 	}
 	out.Signals++
