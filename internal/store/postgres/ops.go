@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/hlrz/hlrz/internal/store"
 )
 
@@ -111,37 +109,4 @@ func (s *Store) staleRows(ctx context.Context, c store.SealedColumn) ([]sealedRo
 		return nil, fmt.Errorf("reseal %s.%s: read: %w", c.Table, c.Column, err)
 	}
 	return batch, nil
-}
-
-// ConnectionFootprint counts what DeleteConnection would remove.
-func (s *Store) ConnectionFootprint(ctx context.Context, id string) ([]store.TableCount, error) {
-	var out []store.TableCount
-	for _, t := range store.ConnectionTables {
-		var n int64
-		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+t[0]+` WHERE `+t[1]+` = $1`, id).Scan(&n); err != nil {
-			return nil, fmt.Errorf("count %s of connection %s: %w", t[0], id, err)
-		}
-		out = append(out, store.TableCount{Table: t[0], Rows: n})
-	}
-	return out, nil
-}
-
-// DeleteConnection removes a connection and everything stored for it, in one transaction.
-func (s *Store) DeleteConnection(ctx context.Context, id string) ([]store.TableCount, error) {
-	var out []store.TableCount
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		out = out[:0]
-		for _, t := range store.ConnectionTables {
-			tag, err := tx.Exec(ctx, `DELETE FROM `+t[0]+` WHERE `+t[1]+` = $1`, id)
-			if err != nil {
-				return fmt.Errorf("delete %s of connection %s: %w", t[0], id, err)
-			}
-			out = append(out, store.TableCount{Table: t[0], Rows: tag.RowsAffected()})
-		}
-		if out[len(out)-1].Rows == 0 {
-			return notFound("connection %s", id)
-		}
-		return nil
-	})
-	return out, err
 }

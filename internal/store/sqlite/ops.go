@@ -35,7 +35,7 @@ type sealedRow struct {
 }
 
 func (s *Store) resealColumn(ctx context.Context, c store.SealedColumn) (resealed, current int64, err error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT rowid, CAST(`+c.Column+` AS BLOB), `+strings.Join(c.IDs, ", ")+` FROM `+c.Table+
+	rows, err := s.db.pool.QueryContext(ctx, `SELECT rowid, CAST(`+c.Column+` AS BLOB), `+strings.Join(c.IDs, ", ")+` FROM `+c.Table+
 		` WHERE `+c.Column+` IS NOT NULL AND length(`+c.Column+`) > 0`)
 	if err != nil {
 		return 0, 0, fmt.Errorf("reseal %s.%s: read: %w", c.Table, c.Column, err)
@@ -71,7 +71,7 @@ func (s *Store) resealColumn(ctx context.Context, c store.SealedColumn) (reseale
 		if c.Text {
 			old, val = string(r.val), string(next)
 		}
-		res, err := s.db.ExecContext(ctx, `UPDATE `+c.Table+` SET `+c.Column+` = ? WHERE rowid = ? AND `+c.Column+` = ?`, val, r.rowid, old)
+		res, err := s.db.pool.ExecContext(ctx, `UPDATE `+c.Table+` SET `+c.Column+` = ? WHERE rowid = ? AND `+c.Column+` = ?`, val, r.rowid, old)
 		if err != nil {
 			return resealed, current, fmt.Errorf("reseal %s.%s: write: %w", c.Table, c.Column, err)
 		}
@@ -79,42 +79,4 @@ func (s *Store) resealColumn(ctx context.Context, c store.SealedColumn) (reseale
 		resealed += n
 	}
 	return resealed, current, nil
-}
-
-// ConnectionFootprint counts what DeleteConnection would remove.
-func (s *Store) ConnectionFootprint(ctx context.Context, id string) ([]store.TableCount, error) {
-	var out []store.TableCount
-	for _, t := range store.ConnectionTables {
-		var n int64
-		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+t[0]+` WHERE `+t[1]+` = ?`, id).Scan(&n); err != nil {
-			return nil, fmt.Errorf("count %s of connection %s: %w", t[0], id, err)
-		}
-		out = append(out, store.TableCount{Table: t[0], Rows: n})
-	}
-	return out, nil
-}
-
-// DeleteConnection removes a connection and everything stored for it, in one transaction.
-func (s *Store) DeleteConnection(ctx context.Context, id string) ([]store.TableCount, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("delete connection %s: begin: %w", id, err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	var out []store.TableCount
-	for _, t := range store.ConnectionTables {
-		res, err := tx.ExecContext(ctx, `DELETE FROM `+t[0]+` WHERE `+t[1]+` = ?`, id)
-		if err != nil {
-			return nil, fmt.Errorf("delete %s of connection %s: %w", t[0], id, err)
-		}
-		n, _ := res.RowsAffected()
-		out = append(out, store.TableCount{Table: t[0], Rows: n})
-	}
-	if out[len(out)-1].Rows == 0 {
-		return nil, notFound("connection %s", id)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("delete connection %s: commit: %w", id, err)
-	}
-	return out, nil
 }
