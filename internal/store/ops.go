@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/hlrz/hlrz/internal/secrets"
 )
@@ -129,4 +130,41 @@ func AddResealCount(out []ResealCount, table string, resealed, current int64) []
 		return out
 	}
 	return append(out, ResealCount{Table: table, Resealed: resealed, Current: current})
+}
+
+var _ ConnectionRemover = (*SQLStore)(nil)
+
+// ResealColumns is every driver's Reseal: it reseals each sealed column with the driver's
+// reseal and adds up the figures by table.
+func ResealColumns(ctx context.Context, reseal func(context.Context, SealedColumn) (resealed, current int64, err error)) ([]ResealCount, error) {
+	var out []ResealCount
+	for _, c := range SealedColumns {
+		resealed, current, err := reseal(ctx, c)
+		if err != nil {
+			return out, err
+		}
+		out = AddResealCount(out, c.Table, resealed, current)
+	}
+	return out, nil
+}
+
+// SealedRow is one value of a sealed column as a driver's reseal reads it: Key finds the
+// row again (a ctid, a rowid), IDs are its AAD columns (SealedColumn.IDs).
+type SealedRow[K any] struct {
+	Key K
+	IDs []string
+	Val []byte
+}
+
+// ScanSealedRow scans a row of (key, value, c.IDs...).
+func ScanSealedRow[K any](row Scanner, c SealedColumn) (SealedRow[K], error) {
+	r := SealedRow[K]{IDs: make([]string, len(c.IDs))}
+	dst := []any{&r.Key, &r.Val}
+	for i := range r.IDs {
+		dst = append(dst, &r.IDs[i])
+	}
+	if err := row.Scan(dst...); err != nil {
+		return r, fmt.Errorf("reseal %s.%s: scan: %w", c.Table, c.Column, err)
+	}
+	return r, nil
 }

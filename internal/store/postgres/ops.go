@@ -5,15 +5,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/hlrz/hlrz/internal/store"
 )
 
-var (
-	_ store.Resealer          = (*Store)(nil)
-	_ store.ConnectionRemover = (*Store)(nil)
-)
+var _ store.Resealer = (*Store)(nil)
 
 // stale is the condition of a value of c not sealed under the primary key; $1 is the
 // prefix such values lack.
@@ -34,30 +29,25 @@ func prefixArg(c store.SealedColumn, p []byte) any {
 // Reseal re-encrypts every sealed value under the primary key, in batches; each row is
 // rewritten only if it still holds the value read, so a concurrent write is never undone.
 func (s *Store) Reseal(ctx context.Context) ([]store.ResealCount, error) {
-	var out []store.ResealCount
-	for _, c := range store.SealedColumns {
-		n, err := s.resealColumn(ctx, c)
-		if err != nil {
-			return out, err
-		}
-		var current int64
-		err = s.pool.QueryRow(ctx, `SELECT count(*) FROM `+c.Table+` WHERE length(`+c.Column+`) > 0 AND NOT (`+stale(c)+`)`,
-			prefixArg(c, c.Prefix(s.kr))).Scan(&current)
-		if err != nil {
-			return out, fmt.Errorf("reseal %s.%s: count: %w", c.Table, c.Column, err)
-		}
-		out = store.AddResealCount(out, c.Table, n, current-n)
+	return store.ResealColumns(ctx, s.resealColumn)
+}
+
+// resealColumn reseals c's stale values, then counts those already current.
+func (s *Store) resealColumn(ctx context.Context, c store.SealedColumn) (resealed, current int64, err error) {
+	if resealed, err = s.resealStale(ctx, c); err != nil {
+		return resealed, 0, err
 	}
-	return out, nil
+	err = s.pool.QueryRow(ctx, `SELECT count(*) FROM `+c.Table+` WHERE length(`+c.Column+`) > 0 AND NOT (`+stale(c)+`)`,
+		prefixArg(c, c.Prefix(s.kr))).Scan(&current)
+	if err != nil {
+		return resealed, 0, fmt.Errorf("reseal %s.%s: count: %w", c.Table, c.Column, err)
+	}
+	return resealed, current - resealed, nil
 }
 
-type sealedRow struct {
-	tid string
-	ids []string
-	val []byte
-}
+type sealedRow = store.SealedRow[string] // keyed by ctid
 
-func (s *Store) resealColumn(ctx context.Context, c store.SealedColumn) (int64, error) {
+func (s *Store) resealStale(ctx context.Context, c store.SealedColumn) (int64, error) {
 	var total int64
 	for {
 		batch, err := s.staleRows(ctx, c)
@@ -66,12 +56,12 @@ func (s *Store) resealColumn(ctx context.Context, c store.SealedColumn) (int64, 
 		}
 		var done int64
 		for _, r := range batch {
-			next, err := c.Reseal(s.kr, r.ids, r.val)
+			next, err := c.Reseal(s.kr, r.IDs, r.Val)
 			if err != nil {
 				return total, fmt.Errorf("reseal %s.%s: %w", c.Table, c.Column, err)
 			}
 			tag, err := s.pool.Exec(ctx, `UPDATE `+c.Table+` SET `+c.Column+` = $1 WHERE ctid = $2::tid AND `+c.Column+` = $3`,
-				prefixArg(c, next), r.tid, prefixArg(c, r.val))
+				prefixArg(c, next), r.Key, prefixArg(c, r.Val))
 			if err != nil {
 				return total, fmt.Errorf("reseal %s.%s: write: %w", c.Table, c.Column, err)
 			}
@@ -95,53 +85,9 @@ func (s *Store) staleRows(ctx context.Context, c store.SealedColumn) ([]sealedRo
 		return nil, fmt.Errorf("reseal %s.%s: read: %w", c.Table, c.Column, err)
 	}
 	defer rows.Close()
-	var batch []sealedRow
-	for rows.Next() {
-		r := sealedRow{ids: make([]string, len(c.IDs))}
-		dst := []any{&r.tid, &r.val}
-		for i := range r.ids {
-			dst = append(dst, &r.ids[i])
-		}
-		if err := rows.Scan(dst...); err != nil {
-			return nil, fmt.Errorf("reseal %s.%s: scan: %w", c.Table, c.Column, err)
-		}
-		batch = append(batch, r)
-	}
-	if err := rows.Err(); err != nil {
+	batch, err := store.CollectRows(rows, func(row store.Scanner) (sealedRow, error) { return store.ScanSealedRow[string](row, c) })
+	if err != nil {
 		return nil, fmt.Errorf("reseal %s.%s: read: %w", c.Table, c.Column, err)
 	}
 	return batch, nil
-}
-
-// ConnectionFootprint counts what DeleteConnection would remove.
-func (s *Store) ConnectionFootprint(ctx context.Context, id string) ([]store.TableCount, error) {
-	var out []store.TableCount
-	for _, t := range store.ConnectionTables {
-		var n int64
-		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+t[0]+` WHERE `+t[1]+` = $1`, id).Scan(&n); err != nil {
-			return nil, fmt.Errorf("count %s of connection %s: %w", t[0], id, err)
-		}
-		out = append(out, store.TableCount{Table: t[0], Rows: n})
-	}
-	return out, nil
-}
-
-// DeleteConnection removes a connection and everything stored for it, in one transaction.
-func (s *Store) DeleteConnection(ctx context.Context, id string) ([]store.TableCount, error) {
-	var out []store.TableCount
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		out = out[:0]
-		for _, t := range store.ConnectionTables {
-			tag, err := tx.Exec(ctx, `DELETE FROM `+t[0]+` WHERE `+t[1]+` = $1`, id)
-			if err != nil {
-				return fmt.Errorf("delete %s of connection %s: %w", t[0], id, err)
-			}
-			out = append(out, store.TableCount{Table: t[0], Rows: tag.RowsAffected()})
-		}
-		if out[len(out)-1].Rows == 0 {
-			return notFound("connection %s", id)
-		}
-		return nil
-	})
-	return out, err
 }

@@ -9,33 +9,18 @@ import (
 	"github.com/hlrz/hlrz/internal/store"
 )
 
-var (
-	_ store.Resealer          = (*Store)(nil)
-	_ store.ConnectionRemover = (*Store)(nil)
-)
+var _ store.Resealer = (*Store)(nil)
 
 // Reseal re-encrypts every sealed value under the primary key. The dev store is small: each
 // column is read whole and each stale row rewritten only if it still holds the value read.
 func (s *Store) Reseal(ctx context.Context) ([]store.ResealCount, error) {
-	var out []store.ResealCount
-	for _, c := range store.SealedColumns {
-		resealed, current, err := s.resealColumn(ctx, c)
-		if err != nil {
-			return out, err
-		}
-		out = store.AddResealCount(out, c.Table, resealed, current)
-	}
-	return out, nil
+	return store.ResealColumns(ctx, s.resealColumn)
 }
 
-type sealedRow struct {
-	rowid int64
-	ids   []string
-	val   []byte
-}
+type sealedRow = store.SealedRow[int64] // keyed by rowid
 
 func (s *Store) resealColumn(ctx context.Context, c store.SealedColumn) (resealed, current int64, err error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT rowid, CAST(`+c.Column+` AS BLOB), `+strings.Join(c.IDs, ", ")+` FROM `+c.Table+
+	rows, err := s.db.pool.QueryContext(ctx, `SELECT rowid, CAST(`+c.Column+` AS BLOB), `+strings.Join(c.IDs, ", ")+` FROM `+c.Table+
 		` WHERE `+c.Column+` IS NOT NULL AND length(`+c.Column+`) > 0`)
 	if err != nil {
 		return 0, 0, fmt.Errorf("reseal %s.%s: read: %w", c.Table, c.Column, err)
@@ -43,16 +28,12 @@ func (s *Store) resealColumn(ctx context.Context, c store.SealedColumn) (reseale
 	prefix := c.Prefix(s.kr)
 	var stale []sealedRow
 	for rows.Next() {
-		r := sealedRow{ids: make([]string, len(c.IDs))}
-		dst := []any{&r.rowid, &r.val}
-		for i := range r.ids {
-			dst = append(dst, &r.ids[i])
-		}
-		if err := rows.Scan(dst...); err != nil {
+		r, err := store.ScanSealedRow[int64](rows, c)
+		if err != nil {
 			_ = rows.Close()
-			return 0, 0, fmt.Errorf("reseal %s.%s: scan: %w", c.Table, c.Column, err)
+			return 0, 0, err
 		}
-		if bytes.HasPrefix(r.val, prefix) {
+		if bytes.HasPrefix(r.Val, prefix) {
 			current++
 		} else {
 			stale = append(stale, r)
@@ -63,15 +44,15 @@ func (s *Store) resealColumn(ctx context.Context, c store.SealedColumn) (reseale
 		return 0, 0, fmt.Errorf("reseal %s.%s: read: %w", c.Table, c.Column, err)
 	}
 	for _, r := range stale {
-		next, err := c.Reseal(s.kr, r.ids, r.val)
+		next, err := c.Reseal(s.kr, r.IDs, r.Val)
 		if err != nil {
 			return resealed, current, fmt.Errorf("reseal %s.%s: %w", c.Table, c.Column, err)
 		}
-		old, val := any(r.val), any(next)
+		old, val := any(r.Val), any(next)
 		if c.Text {
-			old, val = string(r.val), string(next)
+			old, val = string(r.Val), string(next)
 		}
-		res, err := s.db.ExecContext(ctx, `UPDATE `+c.Table+` SET `+c.Column+` = ? WHERE rowid = ? AND `+c.Column+` = ?`, val, r.rowid, old)
+		res, err := s.db.pool.ExecContext(ctx, `UPDATE `+c.Table+` SET `+c.Column+` = ? WHERE rowid = ? AND `+c.Column+` = ?`, val, r.Key, old)
 		if err != nil {
 			return resealed, current, fmt.Errorf("reseal %s.%s: write: %w", c.Table, c.Column, err)
 		}
@@ -79,42 +60,4 @@ func (s *Store) resealColumn(ctx context.Context, c store.SealedColumn) (reseale
 		resealed += n
 	}
 	return resealed, current, nil
-}
-
-// ConnectionFootprint counts what DeleteConnection would remove.
-func (s *Store) ConnectionFootprint(ctx context.Context, id string) ([]store.TableCount, error) {
-	var out []store.TableCount
-	for _, t := range store.ConnectionTables {
-		var n int64
-		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+t[0]+` WHERE `+t[1]+` = ?`, id).Scan(&n); err != nil {
-			return nil, fmt.Errorf("count %s of connection %s: %w", t[0], id, err)
-		}
-		out = append(out, store.TableCount{Table: t[0], Rows: n})
-	}
-	return out, nil
-}
-
-// DeleteConnection removes a connection and everything stored for it, in one transaction.
-func (s *Store) DeleteConnection(ctx context.Context, id string) ([]store.TableCount, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("delete connection %s: begin: %w", id, err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	var out []store.TableCount
-	for _, t := range store.ConnectionTables {
-		res, err := tx.ExecContext(ctx, `DELETE FROM `+t[0]+` WHERE `+t[1]+` = ?`, id)
-		if err != nil {
-			return nil, fmt.Errorf("delete %s of connection %s: %w", t[0], id, err)
-		}
-		n, _ := res.RowsAffected()
-		out = append(out, store.TableCount{Table: t[0], Rows: n})
-	}
-	if out[len(out)-1].Rows == 0 {
-		return nil, notFound("connection %s", id)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("delete connection %s: commit: %w", id, err)
-	}
-	return out, nil
 }

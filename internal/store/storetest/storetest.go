@@ -95,6 +95,10 @@ func testConnections(t *testing.T, s store.Store) {
 	if err != nil || byLoc.ID != "gym-1" {
 		t.Fatalf("ConnectionByLocation = %v, %v", byLoc.ID, err)
 	}
+	// Times read back are in UTC, as store.Now writes them, whatever the process's zone.
+	if byLoc.CreatedAt.Location() != time.UTC || byLoc.UpdatedAt.Location() != time.UTC {
+		t.Errorf("connection times read back in %v and %v, want UTC", byLoc.CreatedAt.Location(), byLoc.UpdatedAt.Location())
+	}
 	// Update keeps the row, changes fields.
 	in.Name = "Gym renamed"
 	if _, err := s.PutConnection(c, in); err != nil {
@@ -158,6 +162,9 @@ func testTokens(t *testing.T, s store.Store) {
 	}
 	if d := cmp.Diff(in, got, cmpopts.IgnoreFields(store.Token{}, "Version", "UpdatedAt")); d != "" {
 		t.Errorf("token round trip (-want +got):\n%s", d)
+	}
+	if got.Expiry.Location() != time.UTC {
+		t.Errorf("token expiry read back in %v, want UTC", got.Expiry.Location())
 	}
 	// A private token has no refresh token and no expiry.
 	priv := store.Token{ConnectionID: "c1", Kind: store.TokenReferrizer, Mode: store.AuthPrivate, AccessToken: "rz-jwt"}
