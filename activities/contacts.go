@@ -636,13 +636,16 @@ func (a *Contacts) recordHold(ctx context.Context, p ContactPlan, link store.Lin
 }
 
 // ghlMovedSincePlan says whether the HighLevel contact's mapped fields changed since the
-// plan read them, when the plan updates fields on either side (creates aside: a later
-// HighLevel change differs from the base they record) and its HighLevel read is not
-// fresh (older than GHLFreshness, or this is a retried attempt). Writing such a plan would
-// overwrite an edit made in between with the other side's older value in HighLevel, or
-// copy HighLevel's older value to Referrizer.
+// plan read them, when the plan updates fields in HighLevel, or in Referrizer on a first
+// sync with a matched partner, and its HighLevel read is not fresh (older than
+// GHLFreshness, or this is a retried attempt). Writing such a plan would overwrite an edit
+// made in between with the other side's older value in HighLevel, or, when two one-sided
+// links of the same person cross, copy HighLevel's older value over our newer write there
+// (whose echo is dropped, so nothing would repair it). A later edit made in HighLevel by
+// someone else needs no check before a Referrizer update: it differs from the base this
+// pass records, so its own event syncs it.
 func (a *Contacts) ghlMovedSincePlan(ctx context.Context, conn *connector.Conn, link store.Link, plan syncmodel.Plan, p ContactPlan) (bool, error) {
-	ch, rzUpdate := plan.GHL, len(plan.RZ.Set) > 0 && !plan.RZ.Create
+	ch, rzUpdate := plan.GHL, len(plan.RZ.Set) > 0 && !plan.RZ.Create && p.Match != nil
 	if ch.Create || ch.Delete || len(ch.Set) == 0 && !rzUpdate || link.GHLContactID == "" || p.GHLSeen == "" {
 		return false, nil
 	}
