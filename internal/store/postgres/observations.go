@@ -10,7 +10,8 @@ import (
 	"github.com/hlrz/hlrz/internal/store"
 )
 
-// PutObservations upserts bulk-read records in one batch.
+// PutObservations upserts bulk-read records in one batch; an older record never replaces a
+// newer one (webhooks arrive out of order).
 func (s *Store) PutObservations(ctx context.Context, connID string, side store.Side, obs []store.Observation) error {
 	if len(obs) == 0 {
 		return nil
@@ -22,7 +23,8 @@ func (s *Store) PutObservations(ctx context.Context, connID string, side store.S
 			at = store.Now()
 		}
 		b.Queue(`INSERT INTO observations (connection_id, side, contact_id, body, observed_at) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (connection_id, side, contact_id) DO UPDATE SET body = excluded.body, observed_at = excluded.observed_at`,
+			ON CONFLICT (connection_id, side, contact_id) DO UPDATE SET body = excluded.body, observed_at = excluded.observed_at
+			WHERE observations.observed_at <= excluded.observed_at`,
 			connID, string(side), o.ContactID, store.SealBlob(s.kr, o.Body, store.ObservationAAD(connID, side, o.ContactID)), at)
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {

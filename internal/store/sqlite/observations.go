@@ -11,7 +11,8 @@ import (
 	"github.com/hlrz/hlrz/internal/store"
 )
 
-// PutObservations upserts bulk-read records in one transaction.
+// PutObservations upserts bulk-read records in one transaction; an older record never
+// replaces a newer one (webhooks arrive out of order).
 func (s *Store) PutObservations(ctx context.Context, connID string, side store.Side, obs []store.Observation) error {
 	if len(obs) == 0 {
 		return nil
@@ -22,7 +23,8 @@ func (s *Store) PutObservations(ctx context.Context, connID string, side store.S
 	}
 	defer func() { _ = tx.Rollback() }()
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO observations (connection_id, side, contact_id, body, observed_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (connection_id, side, contact_id) DO UPDATE SET body = excluded.body, observed_at = excluded.observed_at`)
+		ON CONFLICT (connection_id, side, contact_id) DO UPDATE SET body = excluded.body, observed_at = excluded.observed_at
+			WHERE observations.observed_at <= excluded.observed_at`)
 	if err != nil {
 		return fmt.Errorf("put observations: %w", err)
 	}
