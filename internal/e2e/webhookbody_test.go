@@ -45,8 +45,14 @@ func TestHighLevelEditCostsNoHighLevelCall(t *testing.T) {
 		done func() (bool, string)
 	}{
 		{"field edit (last name)",
-			func() error { _, err := e.GHL.UpdateContact(c.ID, ghlsim.ContactPatch{LastName: new("Marsh")}); return err },
-			func() (bool, string) { r, _ := rzByEmail(e, "wren@example.com"); return r.LastName == "Marsh", r.LastName }},
+			func() error {
+				_, err := e.GHL.UpdateContact(c.ID, ghlsim.ContactPatch{LastName: new("Marsh")})
+				return err
+			},
+			func() (bool, string) {
+				r, _ := rzByEmail(e, "wren@example.com")
+				return r.LastName == "Marsh", r.LastName
+			}},
 		{"tag edit",
 			func() error { _, err := e.GHL.AddTags(c.ID, "yoga"); return err },
 			func() (bool, string) {
