@@ -80,7 +80,8 @@ func (d *Core) observedGHL(ctx context.Context, ttl time.Duration, connID string
 		return c, false
 	}
 	for _, e := range events {
-		if e.Source == domain.SourceGHL && o.ObservedAt.Before(e.OccurredAt) {
+		// The store keeps microseconds; HighLevel's timestamps have milliseconds.
+		if e.Source == domain.SourceGHL && o.ObservedAt.Before(e.OccurredAt.Truncate(time.Microsecond)) {
 			return c, false // the webhook of this event has not been recorded (yet)
 		}
 	}

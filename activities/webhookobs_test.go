@@ -3,7 +3,9 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,14 +19,15 @@ import (
 // webhook bodies (BridgeHooks.ObserveContact).
 type hookWorld struct {
 	*simWorld
-	t     *testing.T
-	hooks BridgeHooks
+	t      *testing.T
+	hooks  BridgeHooks
+	phones *atomic.Int64
 }
 
 // contact creates a HighLevel contact as the API holds it and links it.
 func (w hookWorld) contact(last string) store.Link {
 	w.t.Helper()
-	c, err := w.ghl.CreateContact(ghlsim.Contact{LocationID: w.loc, FirstName: "Ada", LastName: last, Email: last + "@example.com", Phone: "+15550100", Tags: []string{"api-tag"}})
+	c, err := w.ghl.CreateContact(ghlsim.Contact{LocationID: w.loc, FirstName: "Ada", LastName: last, Email: last + "@example.com", Phone: fmt.Sprintf("+1555%07d", w.phones.Add(1)), Tags: []string{"api-tag"}})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -41,7 +44,7 @@ func (w hookWorld) contact(last string) store.Link {
 func (w hookWorld) deliver(l store.Link, typ string, ts time.Time, last string, tags []string, omit ...string) domain.Event {
 	w.t.Helper()
 	body := map[string]any{"type": typ, "locationId": w.loc, "id": l.GHLContactID, "webhookId": store.NewID(), "timestamp": ts.UTC().Format(time.RFC3339Nano),
-		"firstName": "Ada", "lastName": last, "name": "Ada " + last, "email": "hook@example.com", "phone": "+15550100", "dnd": false,
+		"firstName": "Ada", "lastName": last, "name": "Ada " + last, "email": "hook@example.com", "phone": "+15559999999", "dnd": false,
 		"tags": tags, "customFields": []any{}, "attachments": []any{}}
 	for _, k := range omit {
 		delete(body, k)
@@ -83,7 +86,7 @@ func (w hookWorld) fetchGHL(l store.Link, base time.Time, events ...domain.Event
 // at least as new as the pass's events and has every mapped field; an older body delivered
 // late never replaces a newer one, and a delete is always confirmed by a read.
 func TestWebhookBodyStandsInForTheRead(t *testing.T) {
-	w := hookWorld{simWorld: newSimWorld(t), t: t}
+	w := hookWorld{simWorld: newSimWorld(t), t: t, phones: &atomic.Int64{}}
 	w.hooks = BridgeHooks{Store: w.core.Store, Conns: w.core.Conns}
 	now := time.Now()
 	base := now.Add(-time.Minute)
