@@ -42,18 +42,14 @@ type sides struct {
 
 // fetch reads both sides of a person in parallel. A side read in bulk moments ago (a
 // backfill or poll page) is taken from the observation instead, when every event of the
-// pass came from that bulk read and the read is newer than the base (baseAt): a webhook or
-// an operator always causes a fresh read.
+// pass came from that bulk read and the read is newer than the base (baseAt). The HighLevel
+// side is also taken from the body of a contact webhook (see observedGHL) when every event
+// is a bulk read or a HighLevel contact or tags webhook; the Referrizer side of such a pass
+// is read. An operator, the reconcile or a delete always causes fresh reads.
 // ttl bounds an observation's age (see observationTTL).
 func (d *Core) fetch(ctx context.Context, ttl time.Duration, conn *connector.Conn, link store.Link, events []domain.Event, baseAt time.Time, sidesWanted ...store.Side) (sides, error) {
 	out := sides{link: link}
-	bulkOnly := len(events) > 0
-	for _, e := range events {
-		// A delete is confirmed by reading: the observation predates it.
-		if e.Source != domain.SourceBackfill && e.Source != domain.SourceRZ || e.Kind == domain.KindContactDeleted {
-			bulkOnly = false
-		}
-	}
+	ghlObs, rzObs := observable(events)
 	want := map[store.Side]bool{store.SideGHL: true, store.SideRZ: true}
 	if len(sidesWanted) > 0 {
 		want = map[store.Side]bool{}
@@ -64,9 +60,8 @@ func (d *Core) fetch(ctx context.Context, ttl time.Duration, conn *connector.Con
 	g, gctx := errgroup.WithContext(ctx)
 	if id := link.GHLContactID; id != "" && want[store.SideGHL] {
 		g.Go(func() error {
-			var c ghl.Contact
-			if bulkOnly {
-				if at, ok := d.observed(gctx, ttl, link.ConnectionID, store.SideGHL, id, baseAt, &c); ok {
+			if ghlObs {
+				if c, at, ok := d.observedGHL(gctx, ttl, link.ConnectionID, conn.Mapping, id, baseAt, events); ok {
 					out.ghl, out.ghlRead = &c, at
 					return nil
 				}
@@ -87,7 +82,7 @@ func (d *Core) fetch(ctx context.Context, ttl time.Duration, conn *connector.Con
 	if id := link.RZContactID; id != "" && want[store.SideRZ] {
 		g.Go(func() error {
 			var c referrizer.Contact
-			if bulkOnly {
+			if rzObs {
 				if _, ok := d.observed(gctx, ttl, link.ConnectionID, store.SideRZ, id, baseAt, &c); ok {
 					out.rz, out.rzRead = &c, time.Time{} // too old to PUT back blindly
 					return nil
@@ -106,6 +101,26 @@ func (d *Core) fetch(ctx context.Context, ttl time.Duration, conn *connector.Con
 		})
 	}
 	return out, g.Wait()
+}
+
+// observable says which sides of a pass over events may come from observations: both when
+// every event came from a bulk read (backfill, poll), the HighLevel side alone when the
+// others are HighLevel contact or tags webhooks (their bodies are observations). A delete
+// is confirmed by reading (the observation predates it); any other event forces reads.
+func observable(events []domain.Event) (ghlSide, rzSide bool) {
+	ghlSide, rzSide = len(events) > 0, len(events) > 0
+	for _, e := range events {
+		switch {
+		case e.Kind == domain.KindContactDeleted:
+			return false, false
+		case e.Source == domain.SourceBackfill || e.Source == domain.SourceRZ:
+		case e.Source == domain.SourceGHL && (e.Kind == domain.KindContact || e.Kind == domain.KindTags):
+			rzSide = false
+		default:
+			return false, false
+		}
+	}
+	return ghlSide, rzSide
 }
 
 // observed decodes a fresh bulk-read record into dst and says when it was read. A record

@@ -268,7 +268,7 @@ func (a *App) startBridge(runCtx context.Context, opts Options, oauth *ghl.OAuth
 	a.Bridge, err = bridge.New(bridge.Config{
 		Store: a.Store, Signaler: a.Dispatch, Health: a.Temporal, Keys: keys, MaxAge: cfg.WebhookMaxAge, MaxSkew: cfg.WebhookMaxSkew,
 		MaxConcurrent: cfg.WebhookMaxConcurrent,
-		Metrics:       a.Metrics, Logger: a.log, OAuth: oauth, Echo: hooks, Tasks: hooks, Schedules: &schedules.Manager{Client: a.Temporal, TaskQueue: cfg.TaskQueue},
+		Metrics:       a.Metrics, Logger: a.log, OAuth: oauth, Echo: hooks, Observe: hooks, Tasks: hooks, Schedules: &schedules.Manager{Client: a.Temporal, TaskQueue: cfg.TaskQueue},
 	})
 	if err != nil {
 		return fmt.Errorf("bridge: %w", err)

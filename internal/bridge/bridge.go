@@ -95,6 +95,13 @@ type EchoChecker interface {
 	IsEcho(ctx context.Context, conn store.Connection, link store.Link, ev ghl.Envelope) (bool, error)
 }
 
+// ContactObserver records a HighLevel contact webhook's body as HighLevel's statement of the
+// contact at the webhook's timestamp, so the pass it triggers need not read the contact;
+// events that carry no contact are ignored by it.
+type ContactObserver interface {
+	ObserveContact(ctx context.Context, conn store.Connection, env ghl.Envelope, body []byte, receivedAt time.Time) error
+}
+
 // TaskContactResolver finds the contact of a task whose event came without contactId
 // (HighLevel sometimes omits it on TaskCreate). It returns an error matching ghl.ErrNotFound
 // or store.ErrNotFound when the task no longer exists.
@@ -185,6 +192,9 @@ type Config struct {
 	AppID string
 	// Echo suppresses our own writes; nil signals every event.
 	Echo EchoChecker
+	// Observe records contact webhook bodies before their signal; nil records none (every
+	// pass then reads the contact).
+	Observe ContactObserver
 	// Tasks resolves task events without contactId; nil leaves such events failed.
 	Tasks TaskContactResolver
 	// Schedules is paused on AppUninstall; nil only records the paused status.

@@ -199,7 +199,19 @@ func (b *Bridge) handle(ctx context.Context, ev store.InboxEvent, tripped *atomi
 			return done(store.InboxEcho, "")
 		}
 	}
+	b.observe(ctx, ev, env, conn, link)
 	return b.signal(ctx, ev, env, kind, conn, link, tripped)
+}
+
+// observe records a contact event's body for the pass it triggers (Config.Observe). A
+// failure costs only that pass a read of the contact, so it is logged, not retried.
+func (b *Bridge) observe(ctx context.Context, ev store.InboxEvent, env ghl.Envelope, conn store.Connection, link store.Link) {
+	if b.cfg.Observe == nil {
+		return
+	}
+	if err := b.cfg.Observe.ObserveContact(ctx, conn, env, ev.Body, ev.ReceivedAt); err != nil {
+		b.log.Warn("relay: webhook body not recorded; the pass reads the contact", "inboxId", ev.ID, "webhookId", env.WebhookID, "connection", conn.ID, "link", link.ID, "error", err)
+	}
 }
 
 // syncingConnection finds the connection of the event's location; ok is false (with the

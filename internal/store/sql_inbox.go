@@ -151,7 +151,8 @@ func (s *SQLStore) SetDeadLetterState(ctx context.Context, id int64, state DeadL
 
 // ---- observations and match keys ----
 
-// PutObservations upserts bulk-read records in one batch.
+// PutObservations upserts bulk-read records in one batch; an older record never replaces a
+// newer one (webhooks arrive out of order).
 func (s *SQLStore) PutObservations(ctx context.Context, connID string, side Side, obs []Observation) error {
 	if len(obs) == 0 {
 		return nil
@@ -165,7 +166,8 @@ func (s *SQLStore) PutObservations(ctx context.Context, connID string, side Side
 		args[i] = []any{connID, string(side), o.ContactID, SealBlob(s.kr, o.Body, ObservationAAD(connID, side, o.ContactID)), at}
 	}
 	err := s.db.ExecBatch(ctx, `INSERT INTO observations (connection_id, side, contact_id, body, observed_at) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (connection_id, side, contact_id) DO UPDATE SET body = excluded.body, observed_at = excluded.observed_at`, args)
+			ON CONFLICT (connection_id, side, contact_id) DO UPDATE SET body = excluded.body, observed_at = excluded.observed_at
+			WHERE observations.observed_at <= excluded.observed_at`, args)
 	if err != nil {
 		return fmt.Errorf("put observations: %w", err)
 	}

@@ -315,8 +315,9 @@ type DeadLetters interface {
 	SetDeadLetterState(ctx context.Context, id int64, state DeadLetterState) error
 }
 
-// Observation is one side's record as we last read it in bulk (a backfill or poll page),
-// so the pass that read triggers need not fetch the person again.
+// Observation is one side's record as we last read it in bulk (a backfill or poll page), or
+// as a HighLevel contact webhook stated it, so the pass that read or webhook triggers need
+// not fetch the person again.
 type Observation struct {
 	ContactID  string
 	Body       []byte // the side's raw JSON record
@@ -342,6 +343,8 @@ type Retention interface {
 
 // Observations persists bulk-read records.
 type Observations interface {
+	// PutObservations keeps, per contact, the record with the latest ObservedAt: a record
+	// older than the stored one is ignored.
 	PutObservations(ctx context.Context, connectionID string, side Side, obs []Observation) error
 	GetObservation(ctx context.Context, connectionID string, side Side, contactID string) (Observation, error)
 }

@@ -833,6 +833,13 @@ func testObservations(t *testing.T, s store.Store) {
 	if err != nil || string(o.Body) != `{"v":3}` || !o.ObservedAt.Equal(at) {
 		t.Errorf("GetObservation = %s %v, %v", o.Body, o.ObservedAt, err)
 	}
+	// Webhooks arrive out of order: an older record never replaces a newer one.
+	if err := s.PutObservations(c, "c1", store.SideRZ, []store.Observation{{ContactID: "r1", Body: []byte(`{"v":0}`), ObservedAt: at.Add(-time.Second)}}); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := s.GetObservation(c, "c1", store.SideRZ, "r1"); err != nil || string(o.Body) != `{"v":3}` || !o.ObservedAt.Equal(at) {
+		t.Errorf("after an older record: GetObservation = %s %v, %v; want the newer record kept", o.Body, o.ObservedAt, err)
+	}
 	if _, err := s.GetObservation(c, "c1", store.SideGHL, "r1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("observation on the other side: err = %v", err)
 	}
