@@ -959,6 +959,17 @@ func benchCheckMerge(tb testing.TB, e *e2e.Env, seed app.SeedResult) []string {
 	}
 	snap := e.GHL.Snapshot()
 	w := e2e.World{GHLContacts: e.GHLContacts(), GHLTasks: snap.Tasks, GHLNotes: snap.Notes, RZContacts: e.RZContacts()}
+	for after := ""; ; {
+		page, err := e.Store.ListLinks(context.Background(), e.Conn.ID, after, 500)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		w.Links = append(w.Links, page...)
+		after = page[len(page)-1].ID
+	}
 	var out []string
 	for _, f := range e2e.Check(m, e2e.NewTruth(seed.Expected), w, nil).Findings {
 		out = append(out, f.String())
