@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -24,7 +25,7 @@ const (
 )
 
 // BackfillPage reads one page of a backfill phase. On the HighLevel side it links each
-// contact and indexes its email and phone; on the Referrizer side it matches each contact
+// contact and indexes its email and phone, and then reads the location's tasks (taskscan.go); on the Referrizer side it matches each contact
 // against that index (email first, then phone) and links it to the match, or alone; on the
 // links side it lists people to start. Every step is idempotent, so a retried page redoes
 // nothing harmful.
@@ -35,6 +36,9 @@ func (b *Backfill) BackfillPage(ctx context.Context, in BackfillPageInput) (Back
 	}
 	switch in.Side {
 	case BackfillGHL:
+		if strings.HasPrefix(in.Cursor, taskCursorPrefix) {
+			return b.tasksPage(ctx, conn, in)
+		}
 		return b.ghlPage(ctx, conn, in)
 	case BackfillRZ:
 		return b.rzPage(ctx, conn, in)
@@ -67,6 +71,10 @@ func (b *Backfill) ghlPage(ctx context.Context, conn *connector.Conn, in Backfil
 		return BackfillPageResult{}, asTemporalError("search HighLevel contacts", err)
 	}
 	out := BackfillPageResult{Seen: len(page.Contacts), NextCursor: string(page.Next)}
+	if out.NextCursor == "" {
+		// The phase goes on with the location's tasks (taskscan.go).
+		out.NextCursor = b.firstTaskCursor()
+	}
 	var keys []store.MatchKey
 	var obs []store.Observation
 	for _, c := range page.Contacts {

@@ -262,13 +262,13 @@ func (o *Objects) PlanTasks(ctx context.Context, in domain.PlanInput) (ObjectPla
 		out.Summary = "person not on both sides"
 		return out, nil
 	}
-	tasks, err := conn.GHL.ListTasks(ctx, link.GHLContactID)
-	if errors.Is(err, ghl.ErrNotFound) {
+	tasks, gone, err := o.personTasks(ctx, conn, in, link)
+	if gone {
 		out.Summary = "HighLevel contact gone"
 		return out, nil
 	}
 	if err != nil {
-		return out, asTemporalError("list HighLevel tasks", err)
+		return out, err
 	}
 	m := conn.Mapping
 	text, labels := m.RenderTasksDigest(tasksOf(tasks), o.now())
@@ -302,6 +302,26 @@ func (o *Objects) PlanTasks(ctx context.Context, in domain.PlanInput) (ObjectPla
 	}
 	pp.Actions = actions
 	return o.finishProjection(ctx, in.Ref, out, pp, len(tasks))
+}
+
+// personTasks reads a person's HighLevel tasks: from the backfill's task scan when the pass
+// may use it (scannedTasks), else with a read of the contact's tasks.
+func (o *Objects) personTasks(ctx context.Context, conn *connector.Conn, in domain.PlanInput, link store.Link) (tasks []ghl.Task, gone bool, err error) {
+	entry, err := o.Store.GetLedger(ctx, in.ConnectionID, in.LinkID, ObjTasks)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, false, asTemporalError("read ledger", err)
+	}
+	if tasks, ok := o.scannedTasks(ctx, o.ObservationTTL, in.ConnectionID, link.GHLContactID, in.Events, entry.UpdatedAt); ok {
+		return tasks, false, nil
+	}
+	tasks, err = conn.GHL.ListTasks(ctx, link.GHLContactID)
+	if errors.Is(err, ghl.ErrNotFound) {
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, asTemporalError("list HighLevel tasks", err)
+	}
+	return tasks, false, nil
 }
 
 // ruleFailure records a rule that failed to evaluate (a CEL error at run time) as a dead

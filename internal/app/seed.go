@@ -16,12 +16,44 @@ type Population struct {
 	// Shares of People: only in HighLevel, only in Referrizer, in both. In both, half match
 	// by email and half by phone only (different or missing email on one side).
 	GHLOnly, RZOnly, Both float64
-	// Extras adds tags, notes and tasks to HighLevel people and labels to Referrizer ones.
+	// Extras adds tags, notes and tasks to HighLevel people and labels to Referrizer ones:
+	// with Shares nil, every HighLevel person gets two tags, every third a note, every fourth
+	// a task, and every Referrizer person one label.
 	Extras bool
+	// Shares, when set (with Extras), gives extras to some people only, in these shares, and
+	// sets how many pairs match by phone only.
+	Shares *ExtraShares
 	// Custom, when set, gives some people a value of this custom field: on HighLevel for
 	// people seeded there only, on Referrizer for people seeded there only, and the same
 	// value on both for some of those seeded on both sides.
 	Custom *SeedCustomField
+}
+
+// ExtraShares are the shares of people with extras. Each person's extras are picked by a
+// hash of their number, so they do not line up with the GHLOnly/RZOnly/Both blocks or with
+// each other.
+type ExtraShares struct {
+	Tags   float64 // of HighLevel people: 1–3 tags
+	Notes  float64 // of HighLevel people: 1–2 notes
+	Tasks  float64 // of HighLevel people: 1–2 open tasks
+	Labels float64 // of Referrizer people: 1–2 labels
+	// PhoneOnly of the pairs in both match by phone only (the default pattern: half).
+	PhoneOnly float64
+}
+
+// RealisticShares is the benchmarks' population (README "Performance"): 60% of HighLevel
+// people with 1–3 tags, 30% with notes, 20% with open tasks; 50% of Referrizer people with
+// labels; 20% of the pairs matched by phone only.
+var RealisticShares = ExtraShares{Tags: 0.6, Notes: 0.3, Tasks: 0.2, Labels: 0.5, PhoneOnly: 0.2}
+
+// picked says whether person i is in a share, for one kind of extra (salt), and a second
+// number from the same hash for how many they get.
+func picked(i, salt int, share float64) (bool, int) {
+	h := uint32(i+1)*2654435761 ^ uint32(salt+1)*2246822519
+	h ^= h >> 15
+	h *= 2654435761
+	h ^= h >> 13
+	return float64(h%1000) < share*1000, int(h>>20) % 3
 }
 
 // SeedCustomField names one custom field on both sides (already defined there).
@@ -111,6 +143,10 @@ func Seed(g SeedGHL, rz SeedRZ, locationID, rzToken string, pop Population) (See
 		inGHL := i < ghlOnly || i >= ghlOnly+rzOnly
 		inRZ := i >= ghlOnly
 		p.byPhone = i >= ghlOnly+rzOnly && (i-ghlOnly-rzOnly)%2 == 1
+		if pop.Shares != nil {
+			p.byPhone, _ = picked(i, 0, pop.Shares.PhoneOnly)
+			p.byPhone = p.byPhone && i >= ghlOnly+rzOnly
+		}
 		want := ExpectedPerson{Email: email, Phone: phone, FirstName: first, LastName: last}
 		customVal := ""
 		if pop.Custom != nil && i%5 < 2 {
@@ -151,10 +187,9 @@ type seedPerson struct {
 // pop.Extras asks for them, and records what the sync should end with in want.
 func seedGHLContact(g SeedGHL, p seedPerson, locationID string, pop Population, customOnGHL bool, now time.Time, want *ExpectedPerson, res *SeedResult) error {
 	c := ghlsim.Contact{LocationID: locationID, FirstName: p.first, LastName: p.last, Email: p.email, Phone: p.phone, Source: sources[p.i%len(sources)]}
-	if pop.Extras {
-		c.Tags = []string{tagsPool[p.i%len(tagsPool)], tagsPool[(p.i/3)%len(tagsPool)]}
-		want.Tags = append(want.Tags, c.Tags...)
-	}
+	x := ghlExtrasOf(p.i, pop)
+	c.Tags = x.tags
+	want.Tags = append(want.Tags, c.Tags...)
 	if customOnGHL {
 		c.CustomFields = []ghlsim.CustomFieldValue{{ID: pop.Custom.GHLID, Value: p.customVal}}
 	}
@@ -163,16 +198,16 @@ func seedGHLContact(g SeedGHL, p seedPerson, locationID string, pop Population, 
 		return fmt.Errorf("seed HighLevel contact %d: %w", p.i, err)
 	}
 	res.GHLContacts++
-	if pop.Extras && p.i%3 == 0 {
-		body := fmt.Sprintf("Asked about the %s membership.", plans[p.i%len(plans)])
+	for k := range x.notes {
+		body := fmt.Sprintf("Asked about the %s membership.", plans[(p.i+k)%len(plans)])
 		if _, err := g.CreateNote(created.ID, ghlsim.Note{Body: body}); err != nil {
 			return err
 		}
 		want.Notes = append(want.Notes, body)
 	}
-	if pop.Extras && p.i%4 == 0 {
+	for k := range x.tasks {
 		want.HasTasks = true
-		task := ghlsim.Task{Title: "Call back " + p.first, Body: "Follow up on the trial class", DueDate: now.Add(time.Duration(p.i%5-2) * 24 * time.Hour)}
+		task := ghlsim.Task{Title: taskTitles[k] + p.first, Body: "Follow up on the trial class", DueDate: now.Add(time.Duration((p.i+k)%5-2) * 24 * time.Hour)}
 		made, err := g.CreateTask(created.ID, task)
 		if err != nil {
 			return err
@@ -180,6 +215,60 @@ func seedGHLContact(g SeedGHL, p seedPerson, locationID string, pop Population, 
 		want.Tasks = append(want.Tasks, ExpectedTask{Title: task.Title, Due: made.DueDate})
 	}
 	return nil
+}
+
+// ghlExtras is what a HighLevel person is seeded with besides the contact.
+type ghlExtras struct {
+	tags         []string
+	notes, tasks int
+}
+
+func ghlExtrasOf(i int, pop Population) ghlExtras {
+	if !pop.Extras {
+		return ghlExtras{}
+	}
+	if pop.Shares == nil {
+		x := ghlExtras{tags: []string{tagsPool[i%len(tagsPool)], tagsPool[(i/3)%len(tagsPool)]}}
+		if i%3 == 0 {
+			x.notes = 1
+		}
+		if i%4 == 0 {
+			x.tasks = 1
+		}
+		return x
+	}
+	var x ghlExtras
+	if ok, n := picked(i, 1, pop.Shares.Tags); ok {
+		for k := range n + 1 { // 1–3 distinct tags
+			x.tags = append(x.tags, tagsPool[(i+2*k)%len(tagsPool)])
+		}
+	}
+	if ok, n := picked(i, 2, pop.Shares.Notes); ok {
+		x.notes = 1 + n%2
+	}
+	if ok, n := picked(i, 3, pop.Shares.Tasks); ok {
+		x.tasks = 1 + n%2
+	}
+	return x
+}
+
+// rzLabelsOf is what labels a Referrizer person is seeded with.
+func rzLabelsOf(i int, pop Population) []string {
+	switch {
+	case !pop.Extras:
+		return nil
+	case pop.Shares == nil:
+		return []string{labelsPool[i%len(labelsPool)]}
+	}
+	ok, n := picked(i, 4, pop.Shares.Labels)
+	if !ok {
+		return nil
+	}
+	out := []string{labelsPool[i%len(labelsPool)]}
+	if n > 0 { // 1–2 labels
+		out = append(out, labelsPool[(i+1)%len(labelsPool)])
+	}
+	return out
 }
 
 // seedRZContact creates the person's Referrizer contact; a p.byPhone person gets another
@@ -194,10 +283,8 @@ func seedRZContact(rz SeedRZ, p seedPerson, rzToken string, pop Population, inGH
 	} else if inGHL {
 		res.MatchByEmail++
 	}
-	if pop.Extras {
-		c.Labels = []string{labelsPool[p.i%len(labelsPool)]}
-		want.Tags = append(want.Tags, c.Labels...)
-	}
+	c.Labels = rzLabelsOf(p.i, pop)
+	want.Tags = append(want.Tags, c.Labels...)
 	if customOnRZ {
 		raw, _ := json.Marshal(p.customVal)
 		c.CustomFields = map[string]json.RawMessage{pop.Custom.RZName: raw}
@@ -235,4 +322,5 @@ var (
 	tagsPool   = []string{"lead", "member", "trial", "vip", "yoga", "spin"}
 	labelsPool = []string{"loyal", "referrer", "new-customer", "vip"}
 	plans      = []string{"monthly", "annual", "student", "family"}
+	taskTitles = []string{"Call back ", "Send the schedule to "}
 )

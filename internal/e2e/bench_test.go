@@ -47,6 +47,7 @@ import (
 	"github.com/hlrz/hlrz/internal/sim/ghlsim"
 	"github.com/hlrz/hlrz/internal/sim/rzsim"
 	"github.com/hlrz/hlrz/internal/store"
+	"github.com/hlrz/hlrz/internal/syncmodel"
 	"github.com/hlrz/hlrz/workflows"
 )
 
@@ -54,7 +55,7 @@ import (
 
 // benchKnobs documents every environment variable the benchmarks read, with its default.
 var benchKnobs = []struct{ name, def, what string }{
-	{"HLRZ_BENCH_PEOPLE", "10000", "BenchmarkBackfill: people seeded (60% HighLevel only, 20% Referrizer only, 20% both)"},
+	{"HLRZ_BENCH_PEOPLE", "10000", "BenchmarkBackfill: people seeded (60% HighLevel only, 20% Referrizer only, 20% both; extras in app.RealisticShares)"},
 	{"HLRZ_BENCH_GHL_RATE_MAX", "1000", "HighLevel simulator burst limit (requests per interval) in Backfill, LiveEdit and SteadyState"},
 	{"HLRZ_BENCH_GHL_RATE_INTERVAL_MS", "10000", "HighLevel simulator burst interval"},
 	{"HLRZ_BENCH_EDITS", "1000", "BenchmarkLiveEditLatency: edits (one per person)"},
@@ -921,6 +922,61 @@ func benchCheckPeople(e *e2e.Env, n int) benchPeople {
 	return p
 }
 
+// benchPopulation is BenchmarkBackfill's population: 60% of the people only in HighLevel,
+// 20% only in Referrizer, 20% in both, with app.RealisticShares of tags, notes, tasks and
+// labels (README "Performance").
+func benchPopulation(n int) app.Population {
+	return app.Population{People: n, GHLOnly: 0.6, RZOnly: 0.2, Both: 0.2, Extras: true, Shares: &app.RealisticShares}
+}
+
+// benchExtras counts what the seeded people carry besides their contact.
+func benchExtras(seed app.SeedResult) string {
+	var tagged, noted, tasked, notes, tasks int
+	for _, p := range seed.Expected {
+		if len(p.Tags) > 0 {
+			tagged++
+		}
+		if len(p.Notes) > 0 {
+			noted++
+		}
+		if len(p.Tasks) > 0 {
+			tasked++
+		}
+		notes += len(p.Notes)
+		tasks += len(p.Tasks)
+	}
+	return fmt.Sprintf("%d people with tags or labels; %d with notes (%d notes); %d with open tasks (%d tasks)", tagged, noted, notes, tasked, tasks)
+}
+
+// benchCheckMerge compares both sides with the seed's expected first sync using the e2e
+// checker: tags and labels merged, notes and tasks still on HighLevel and projected into
+// Referrizer's digests and status labels. It returns the findings.
+func benchCheckMerge(tb testing.TB, e *e2e.Env, seed app.SeedResult) []string {
+	tb.Helper()
+	m, err := syncmodel.ParseMapping([]byte(syncmodel.DefaultMappingYAML))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	snap := e.GHL.Snapshot()
+	w := e2e.World{GHLContacts: e.GHLContacts(), GHLTasks: snap.Tasks, GHLNotes: snap.Notes, RZContacts: e.RZContacts()}
+	for after := ""; ; {
+		page, err := e.Store.ListLinks(context.Background(), e.Conn.ID, after, 500)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		w.Links = append(w.Links, page...)
+		after = page[len(page)-1].ID
+	}
+	var out []string
+	for _, f := range e2e.Check(m, e2e.NewTruth(seed.Expected), w, nil).Findings {
+		out = append(out, f.String())
+	}
+	return out
+}
+
 // ---- statistics ----
 
 func benchPct(sorted []time.Duration, q float64) time.Duration {
@@ -956,7 +1012,7 @@ func BenchmarkBackfill(b *testing.B) {
 	rateMax, rateIv := benchGHLLimit()
 	e := benchStart(b, e2e.Options{GHL: ghlsim.Options{RateMax: rateMax, RateInterval: rateIv}})
 	ctx := context.Background()
-	seed, err := app.Seed(e.GHL, e.RZ, e.LocationID, e.RZToken, app.Population{People: n, GHLOnly: 0.6, RZOnly: 0.2, Both: 0.2, Extras: true})
+	seed, err := app.Seed(e.GHL, e.RZ, e.LocationID, e.RZToken, benchPopulation(n))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -1089,6 +1145,7 @@ func BenchmarkBackfill(b *testing.B) {
 
 	rows := [][]string{
 		{"people seeded", fmt.Sprintf("%d (HighLevel %d, Referrizer %d; in both: %d by email, %d by phone only)", n, seed.GHLContacts, seed.RZContacts, seed.MatchByEmail, seed.MatchByPhone)},
+		{"  extras", benchExtras(seed)},
 		{"rate limit", benchLimitNote()},
 		{"debounce", benchDebounce(e).String()},
 		{"backfill result", fmt.Sprintf("%+v", prog)},
@@ -1116,6 +1173,8 @@ func BenchmarkBackfill(b *testing.B) {
 		rows = append(rows, []string{"  " + t, fmt.Sprintf("%d executions, %d events (%.1f / person, %.1f / execution)", th.execs, th.events, float64(th.events)/fn, float64(th.events)/float64(th.execs))})
 	}
 	mismatches := expectedMismatches(e, seed.Expected)
+	merge := benchCheckMerge(b, e, seed)
+	mismatches = append(mismatches, merge...)
 	rows = append(rows,
 		[]string{"signals sent", fmt.Sprintf("%.0f (%.2f / person); HighLevel echoes suppressed %.0f", d.signals, d.signals/fn, d.echoesGHL)},
 		[]string{"inbox rows", benchInboxString(d.inbox)},

@@ -171,3 +171,77 @@ func TestFindTaskContactBounded(t *testing.T) {
 	}
 	e.assertContract(t)
 }
+
+// TestSearchTasksPaging: SearchTasks pages by skip and limit, takes ids from _id, and says
+// where the next page starts; a page shorter than the limit is the last (HighLevel sends no
+// total), so a location whose tasks fill the last page exactly costs one more, empty, page.
+func TestSearchTasksPaging(t *testing.T) {
+	e := newEnv(t, ghlsim.Options{})
+	c := e.client(t, ghl.StaticToken(pit), nil)
+	contacts := seedContacts(t, e.sim, 3)
+	tasks := seedTasks(t, e.sim, contacts, "Call", 50)
+	ctx := ctxT(t)
+
+	var got []string
+	var nexts []int
+	before := c.Calls()
+	for skip, pages := 0, 0; ; pages++ {
+		if pages > 5 {
+			t.Fatalf("paging did not end: nexts %v", nexts)
+		}
+		page, err := c.SearchTasks(ctx, ghl.TaskSearchParams{Limit: 25, Skip: skip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range page.Tasks {
+			got = append(got, tk.ID)
+			if tk.ContactID == "" || tk.Title != "Call" {
+				t.Errorf("task %+v: want its contact and title", tk)
+			}
+		}
+		nexts = append(nexts, page.Next)
+		if page.Next == 0 {
+			break
+		}
+		skip = page.Next
+	}
+	if want := []int{25, 50, 0}; fmt.Sprint(nexts) != fmt.Sprint(want) {
+		t.Errorf("next skips %v, want %v (two full pages, then an empty one)", nexts, want)
+	}
+	if calls := c.Calls() - before; calls != 3 {
+		t.Errorf("%d requests, want 3", calls)
+	}
+	var want []string
+	for _, tk := range tasks {
+		want = append(want, tk.ID)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("paged ids %v, want every task once in order %v", got, want)
+	}
+
+	// Default limit 25: 50 tasks fill the first page; a short page is the last; past the
+	// end is an empty last page.
+	for _, tc := range []struct {
+		p       ghl.TaskSearchParams
+		n, next int
+	}{
+		{ghl.TaskSearchParams{}, 25, 25},
+		{ghl.TaskSearchParams{Limit: 20, Skip: 40}, 10, 0},
+		{ghl.TaskSearchParams{Limit: 10, Skip: 40}, 10, 50},
+		{ghl.TaskSearchParams{Skip: 500}, 0, 0},
+	} {
+		page, err := c.SearchTasks(ctx, tc.p)
+		if err != nil || len(page.Tasks) != tc.n || page.Next != tc.next {
+			t.Errorf("search %+v: %d tasks, next %d, %v; want %d tasks, next %d", tc.p, len(page.Tasks), page.Next, err, tc.n, tc.next)
+		}
+	}
+
+	before = c.Calls()
+	if _, err := c.SearchTasks(ctx, ghl.TaskSearchParams{Skip: -1}); err == nil {
+		t.Error("negative skip: no error")
+	}
+	if c.Calls() != before {
+		t.Error("negative skip: a request was sent")
+	}
+	e.assertContract(t)
+}

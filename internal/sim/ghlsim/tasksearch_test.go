@@ -161,3 +161,55 @@ func TestTaskSearch(t *testing.T) {
 	}
 	f.contract(t)
 }
+
+// TestTaskSearchPageEdges: a page that ends exactly at the last task is full, the page at
+// skip = the number of tasks is empty, a limit above the number of tasks returns them all,
+// and deleted tasks leave the search at once (later tasks move up a place).
+func TestTaskSearchPageEdges(t *testing.T) {
+	f := newFixture(t, ghlsim.Options{})
+	c, err := f.sim.CreateContact(ghlsim.Contact{LocationID: loc, Email: "edge@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for i := range 6 {
+		tk, err := f.sim.CreateTask(c.ID, ghlsim.Task{Title: fmt.Sprint("T", i), DueDate: time.Date(2030, 1, 2, 15, 0, 0, 0, time.UTC)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, tk.ID)
+	}
+	path := "/locations/" + loc + "/tasks/search"
+	ids := func(body map[string]any) []string {
+		t.Helper()
+		st, _, resp := f.call(t, "POST", path, pit, body)
+		if st != http.StatusCreated {
+			t.Fatalf("search %v: %d %v", body, st, resp)
+		}
+		out := []string{}
+		for _, r := range resp["tasks"].([]any) {
+			out = append(out, r.(map[string]any)["_id"].(string))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		body map[string]any
+		want []string
+	}{
+		{map[string]any{"limit": 3, "skip": 3}, all[3:]},    // ends exactly at the last task
+		{map[string]any{"limit": 3, "skip": 6}, []string{}}, // just past it
+		{map[string]any{"limit": 1000}, all},
+		{map[string]any{"limit": 1, "skip": 5}, all[5:]},
+	} {
+		if got := ids(tc.body); !cmp.Equal(got, tc.want) {
+			t.Errorf("search %v = %v, want %v", tc.body, got, tc.want)
+		}
+	}
+	if err := f.sim.DeleteTask(all[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(map[string]any{"limit": 3, "skip": 3}); !cmp.Equal(got, all[4:]) {
+		t.Errorf("after a delete, skip 3 = %v, want %v", got, all[4:])
+	}
+	f.contract(t)
+}
