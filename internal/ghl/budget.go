@@ -210,7 +210,9 @@ func (b *Budget) delayLocked(now time.Time) (d time.Duration, daily bool) {
 	if n := len(b.sends); n >= b.max {
 		d = max(d, b.sends[n-b.max].Add(window).Sub(now))
 	}
-	if b.obsValid {
+	// With a shared limiter the other processes' sends are already in the slots; holding on a
+	// "Remaining: 0" they caused would wait out a whole window for a slot that opens sooner.
+	if b.obsValid && b.shared == nil {
 		expires := b.obsAt.Add(window)
 		if !expires.After(now) {
 			b.obsValid = false
