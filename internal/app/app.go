@@ -138,7 +138,8 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 	}
 
 	oauth := a.oauthApp()
-	a.Conns = connector.New(connector.Options{Store: a.Store, GHLBaseURL: cfg.GHLBaseURL, RZBaseURL: cfg.RZBaseURL, OAuth: oauth})
+	a.Conns = connector.New(connector.Options{Store: a.Store, GHLBaseURL: cfg.GHLBaseURL, RZBaseURL: cfg.RZBaseURL, OAuth: oauth,
+		Budgets: ghl.NewBudgets(ghl.BudgetConfig{Shared: sharedLimiter(a.Store)})})
 	a.watchBudgets()
 	a.Dispatch = &dispatch.Dispatcher{Client: a.Temporal, TaskQueue: cfg.TaskQueue, Debounce: a.debounceFor}
 
@@ -219,6 +220,16 @@ func (a *App) oauthApp() *ghl.OAuthApp {
 		oauth.AuthURL = cfg.GHLBaseURL + "/oauth/chooselocation"
 	}
 	return oauth
+}
+
+// sharedLimiter is the store's cross-process HighLevel rate limiter: on PostgreSQL every
+// worker process of a deployment spends one budget per location. SQLite serves --dev, a
+// single process, whose in-process budget is already the whole story.
+func sharedLimiter(st store.Store) ghl.SharedLimiter {
+	if pg, ok := st.(*postgres.Store); ok {
+		return pg.RateLimiter()
+	}
+	return nil
 }
 
 // watchBudgets exposes the connector's per-location API budgets as metrics.

@@ -52,10 +52,24 @@ type ProcEnv struct {
 	temporalDir                              string
 }
 
+// ProcOptions shapes StartProcsWith's simulators.
+type ProcOptions struct {
+	// RateMax requests per RateInterval per location on the HighLevel simulator; zero
+	// gives the fault suite's 2000 per 1 s (HighLevel's shape scaled up).
+	RateMax      int
+	RateInterval time.Duration
+}
+
 // StartProcs builds the binaries and starts PostgreSQL, Temporal and the simulators; the
 // connection (Connect) and the worker (StartWorker) come next.
-func StartProcs(t testing.TB) *ProcEnv {
+func StartProcs(t testing.TB) *ProcEnv { return StartProcsWith(t, ProcOptions{}) }
+
+// StartProcsWith is StartProcs with the simulators shaped by o.
+func StartProcsWith(t testing.TB, o ProcOptions) *ProcEnv {
 	t.Helper()
+	if o.RateMax <= 0 || o.RateInterval <= 0 {
+		o.RateMax, o.RateInterval = 2000, time.Second
+	}
 	e := &ProcEnv{T: t, LocationID: "loc" + strings.ToLower(store.NewID()[:10]), GHLToken: "ghl-" + store.NewID(), RZToken: "rz-" + store.NewID(),
 		TaskQueue: "hlrz-" + store.NewID()}
 	e.Bins = BuildBinaries(t)
@@ -71,7 +85,7 @@ func StartProcs(t testing.TB) *ProcEnv {
 	e.Sims = StartProc(t, "sims", e.Bins.Sims, []string{"--ghl-addr", "127.0.0.1:0", "--rz-addr", "127.0.0.1:0", "--webhook-key-out", e.KeyFile,
 		"--ghl-location", e.LocationID, "--ghl-token", e.GHLToken, "--rz-token", e.RZToken,
 		// HighLevel's limit shape scaled up and its 10-minute webhook retry scaled 1:600.
-		"--rate-max", "2000", "--rate-interval", "1s", "--webhook-retry-interval", "1s", "--seed", "42"}, nil, "hlrz-sims:", time.Minute)
+		"--rate-max", strconv.Itoa(o.RateMax), "--rate-interval", o.RateInterval.String(), "--webhook-retry-interval", "1s", "--seed", "42"}, nil, "hlrz-sims:", time.Minute)
 	e.GHLURL, e.RZURL = e.Sims.Var(config.EnvGHLBaseURL), e.Sims.Var(config.EnvRZBaseURL)
 	e.GHL, e.RZ = simclient.GHL{BaseURL: e.GHLURL}, simclient.RZ{BaseURL: e.RZURL}
 
@@ -121,11 +135,25 @@ func (e *ProcEnv) StartWorker() {
 		e.Worker.Start("mode, task queue", 2*time.Minute)
 		return
 	}
-	env := []string{
+	e.Worker = StartProc(e.T, "worker", e.Bins.Worker, nil, e.workerEnv(e.WorkerAddr, e.InternalAddr), "mode, task queue", 2*time.Minute)
+}
+
+// StartExtraWorker starts one more worker process on the same database, Temporal task queue
+// and simulators, with listeners of its own; it returns the process and its internal
+// listener's address (/status/budgets, /metrics).
+func (e *ProcEnv) StartExtraWorker(name string) (*Proc, string) {
+	e.T.Helper()
+	public, internal := fmt.Sprintf("127.0.0.1:%d", freePort(e.T)), fmt.Sprintf("127.0.0.1:%d", freePort(e.T))
+	return StartProc(e.T, name, e.Bins.Worker, nil, e.workerEnv(public, internal), "mode, task queue", 2*time.Minute), internal
+}
+
+// workerEnv is a worker process's whole configuration.
+func (e *ProcEnv) workerEnv(public, internal string) []string {
+	return []string{
 		config.EnvDatabaseURL + "=" + e.PG.DSN(),
 		secrets.KeyEnv + "=" + TestKeySpec,
-		config.EnvListen + "=" + e.WorkerAddr,
-		config.EnvInternal + "=" + e.InternalAddr,
+		config.EnvListen + "=" + public,
+		config.EnvInternal + "=" + internal,
 		config.EnvTaskQueue + "=" + e.TaskQueue,
 		config.EnvLogLevel + "=warn",
 		config.EnvWebhookKey + "=" + e.KeyFile,
@@ -134,7 +162,6 @@ func (e *ProcEnv) StartWorker() {
 		config.EnvTemporalAddr + "=" + e.Temporal.Var("TEMPORAL_ADDRESS"),
 		config.EnvTemporalNS + "=" + e.Namespace,
 	}
-	e.Worker = StartProc(e.T, "worker", e.Bins.Worker, nil, env, "mode, task queue", 2*time.Minute)
 }
 
 // WebhookURL is where the worker's bridge takes HighLevel webhooks.

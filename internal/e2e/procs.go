@@ -189,6 +189,33 @@ func (p *Proc) Kill() {
 	p.mu.Unlock()
 }
 
+// CPUSeconds is the user plus system CPU time the running process has used so far, from
+// /proc/<pid>/stat (Linux); -1 when it cannot be read.
+func (p *Proc) CPUSeconds() float64 {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return -1
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		return -1
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	rest := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(rest) < 13 {
+		return -1
+	}
+	utime, err1 := strconv.ParseFloat(rest[11], 64)
+	stime, err2 := strconv.ParseFloat(rest[12], 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return (utime + stime) / clockTicks
+}
+
 // Running reports whether the process is alive.
 func (p *Proc) Running() bool {
 	p.mu.Lock()

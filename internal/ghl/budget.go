@@ -32,8 +32,12 @@ type BudgetConfig struct {
 	DailyLimit int           // default 200,000
 	// Slack widens the window the budget counts over, so requests that leave together but
 	// arrive spread out (network jitter) cannot land 101 in one server window. Default
-	// Interval/20.
+	// Interval/20. With a Shared limiter it also covers the time between a slot's grant
+	// and the request leaving (the database round trip, a busy scheduler).
 	Slack time.Duration
+	// Shared, when set, spends each location's allowance together with every other process
+	// that uses the same limiter; the local accounting below still applies on top.
+	Shared SharedLimiter
 }
 
 func (c BudgetConfig) withDefaults() BudgetConfig {
@@ -69,6 +73,8 @@ type BudgetStats struct {
 // through Budgets.
 type Budget struct {
 	mu          sync.Mutex
+	loc         string
+	shared      SharedLimiter
 	max         int
 	interval    time.Duration
 	slack       time.Duration
@@ -101,11 +107,19 @@ type Budget struct {
 	waitTime                 time.Duration
 }
 
-// NewBudget returns a budget with cfg's starting limits.
+// NewBudget returns a budget with cfg's starting limits; it ignores cfg.Shared, which needs
+// a location (NewSharedBudget).
 func NewBudget(cfg BudgetConfig) *Budget {
+	cfg.Shared = nil
+	return NewSharedBudget(cfg, "")
+}
+
+// NewSharedBudget returns the budget of locationID; with cfg.Shared set, it spends the
+// location's allowance together with every other process using that limiter.
+func NewSharedBudget(cfg BudgetConfig, locationID string) *Budget {
 	cfg = cfg.withDefaults()
 	b := &Budget{max: cfg.Max, interval: cfg.Interval, dailyLimit: cfg.DailyLimit, slack: cfg.Slack, fixedSlack: cfg.Slack > 0,
-		open: map[*Ticket]struct{}{}}
+		open: map[*Ticket]struct{}{}, loc: locationID, shared: cfg.Shared}
 	if !b.fixedSlack {
 		b.slack = b.interval / 20
 	}
@@ -124,6 +138,11 @@ type Ticket struct {
 // deadline, or the daily allowance is spent, it returns an *APIError matching ErrRateLimited
 // with the wait, so a Temporal activity can reschedule instead of sleeping out its timeout.
 func (b *Budget) Acquire(ctx context.Context, op string) (*Ticket, error) {
+	if b.shared != nil {
+		if err := b.acquireShared(ctx, op); err != nil {
+			return nil, err
+		}
+	}
 	waited := false
 	for {
 		b.mu.Lock()
@@ -191,7 +210,9 @@ func (b *Budget) delayLocked(now time.Time) (d time.Duration, daily bool) {
 	if n := len(b.sends); n >= b.max {
 		d = max(d, b.sends[n-b.max].Add(window).Sub(now))
 	}
-	if b.obsValid {
+	// With a shared limiter the other processes' sends are already in the slots; holding on a
+	// "Remaining: 0" they caused would wait out a whole window for a slot that opens sooner.
+	if b.obsValid && b.shared == nil {
 		expires := b.obsAt.Add(window)
 		if !expires.After(now) {
 			b.obsValid = false
@@ -212,8 +233,15 @@ func (b *Budget) delayLocked(now time.Time) (d time.Duration, daily bool) {
 
 // Done records the response (nil header for a transport failure) and, for a 429, returns
 // how long HighLevel asked to wait: Retry-After when sent, else the burst interval. Every
-// later request waits that long too.
+// later request waits that long too, in every process sharing the budget's limiter.
 func (t *Ticket) Done(h http.Header, status int) time.Duration {
+	wait := t.record(h, status)
+	t.b.sharePause(wait)
+	return wait
+}
+
+// record is Done under the budget's lock.
+func (t *Ticket) record(h http.Header, status int) time.Duration {
 	b := t.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -327,7 +355,7 @@ func (r *Budgets) For(locationID string) *Budget {
 	defer r.mu.Unlock()
 	b, ok := r.m[locationID]
 	if !ok {
-		b = NewBudget(r.cfg)
+		b = NewSharedBudget(r.cfg, locationID)
 		r.m[locationID] = b
 	}
 	return b
