@@ -20,10 +20,6 @@ const (
 	DefaultMaxHistory = 4000 // events before continue-as-new, well under Temporal's limits
 	seenEventIDs      = 256  // recent event ids kept for dedupe across passes and runs
 	maxContactPlans   = 3    // plans per pass when creates keep finding the person already there
-	// DefaultQuiet is how long ContactSync stays open without an event. Its state is
-	// re-derivable (the ledger holds the bases and ids; see finishQuiet), so an idle person
-	// costs no open workflow; a day keeps the workflows of people edited daily running.
-	DefaultQuiet = 24 * time.Hour
 )
 
 // PassResult is what the sync-now update returns.
@@ -43,8 +39,6 @@ type contactSync struct {
 	running  bool // a pass is between taking its batch and finishing
 	// saDirty is set when a search attribute value changed and must be upserted.
 	saDirty bool
-	// quietCompletes: this run completes after its quiet time (changeQuietCompletes).
-	quietCompletes bool
 }
 
 // ContactSync is the entity workflow of one linked person: it coalesces bursts of events
@@ -61,18 +55,10 @@ func ContactSync(ctx workflow.Context, in domain.ContactSyncInput) error {
 	events := workflow.GetSignalChannel(ctx, domain.SignalEvent)
 	consume(ctx, events, w.add)
 	w.describe(ctx)
-	w.quietCompletes = workflow.GetVersion(ctx, changeQuietCompletes, workflow.DefaultVersion, 1) >= 1
 
 	for {
-		quiet, err := w.awaitWork(ctx)
-		if err != nil {
+		if err := workflow.Await(ctx, func() bool { return len(w.st.Pending) > 0 || w.shouldContinue(ctx) }); err != nil {
 			return err
-		}
-		if quiet {
-			if done, err := w.finishQuiet(ctx, events); done || err != nil {
-				return err
-			}
-			continue
 		}
 		if len(w.st.Pending) == 0 {
 			return w.continueAsNew(ctx, events)
@@ -92,39 +78,6 @@ func ContactSync(ctx workflow.Context, in domain.ContactSyncInput) error {
 			return w.continueAsNew(ctx, events)
 		}
 	}
-}
-
-// awaitWork waits for events or a continue-as-new suggestion; it reports quiet when the
-// run may complete because nothing came within its quiet time.
-func (w *contactSync) awaitWork(ctx workflow.Context) (quiet bool, err error) {
-	work := func() bool { return len(w.st.Pending) > 0 || w.shouldContinue(ctx) }
-	if !w.quietCompletes {
-		return false, workflow.Await(ctx, work)
-	}
-	ok, err := workflow.AwaitWithTimeout(ctx, w.quiet(), work)
-	return !ok && err == nil, err
-}
-
-// finishQuiet completes a run that had no event for its quiet time, unless one arrived
-// meanwhile. Nothing is lost by completing: the links, bases and ids are in the ledger
-// and the first pass of the next run re-reads them; the search attributes are re-set by
-// it; Pending and Notify are empty (every event delivered so far is drained into Pending
-// first, and a pass empties Notify); the pass count and dedupe ids restart, which only
-// lets a webhook redelivered after the quiet time run one idempotent pass more. A signal
-// that reaches the server after this decision makes it reject the completion and run the
-// workflow again, so it is handled here; one after the completion starts a new run.
-func (w *contactSync) finishQuiet(ctx workflow.Context, events workflow.ReceiveChannel) (bool, error) {
-	if err := w.drain(ctx, events); err != nil {
-		return false, err
-	}
-	return len(w.st.Pending) == 0, nil
-}
-
-func (w *contactSync) quiet() time.Duration {
-	if w.in.Quiet > 0 {
-		return w.in.Quiet
-	}
-	return DefaultQuiet
 }
 
 func newContactSync(in domain.ContactSyncInput) *contactSync {

@@ -37,7 +37,4 @@ const (
 	// changeBackfillNoDebounce: a batch of backfill requests only starts its pass without
 	// the debounce timer; the backfill paces its people itself.
 	changeBackfillNoDebounce = "backfill-no-debounce"
-	// changeQuietCompletes: ContactSync completes after its quiet time without events
-	// instead of staying open forever; the next signal-with-start begins a new run.
-	changeQuietCompletes = "quiet-completes"
 )

@@ -7,9 +7,6 @@ type ContactSyncInput struct {
 	Ref
 	Debounce   time.Duration `json:"debounce,omitempty"`
 	MaxHistory int           `json:"maxHistory,omitempty"`
-	// Quiet is how long the workflow waits without an event before it completes (a new
-	// event starts it again); zero means the workflow default (24 h).
-	Quiet time.Duration `json:"quiet,omitempty"`
 	// State is carried across continue-as-new; nil on the first run.
 	State *ContactState `json:"state,omitempty"`
 }
