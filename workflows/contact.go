@@ -64,8 +64,10 @@ func ContactSync(ctx workflow.Context, in domain.ContactSyncInput) error {
 			return w.continueAsNew(ctx, events)
 		}
 		// Debounce: a burst of edits becomes one pass.
-		if err := workflow.Sleep(ctx, w.debounce()); err != nil {
-			return err
+		if !w.skipDebounce(ctx) {
+			if err := workflow.Sleep(ctx, w.debounce()); err != nil {
+				return err
+			}
 		}
 		batch := w.st.Pending
 		w.st.Pending = nil
@@ -96,6 +98,18 @@ func (w *contactSync) debounce() time.Duration {
 		return w.in.Debounce
 	}
 	return DefaultDebounce
+}
+
+// skipDebounce says the pending batch is backfill requests only: no burst of edits to
+// coalesce (the backfill sends one request per person and paces them with its window), so
+// the timer would only add history events and latency to every backfilled person.
+func (w *contactSync) skipDebounce(ctx workflow.Context) bool {
+	for _, e := range w.st.Pending {
+		if e.Source != domain.SourceBackfill {
+			return false
+		}
+	}
+	return workflow.GetVersion(ctx, changeBackfillNoDebounce, workflow.DefaultVersion, 1) >= 1
 }
 
 // add queues an event unless its id was seen already (webhooks are delivered at least once).
@@ -341,11 +355,15 @@ func (w *contactSync) planAndApplyContact(ctx workflow.Context, in domain.PlanIn
 	return plan, createdOn, matched, err
 }
 
-// runChildren runs the children a batch needs and waits for them all. They run one at a
-// time: each writes the same Referrizer contact, which only takes whole-record writes, so
+// runChildren runs the children a batch needs and waits for them all (before version 1 of
+// changeObjectsActivity; since then syncObjects does their work in one activity). They run
+// one at a time: each writes the same Referrizer contact, which only takes whole-record writes, so
 // two at once could each write back the other's stale read (run before version 1, they ran
 // concurrently and a notes write could erase the tasks written a moment earlier).
 func (w *contactSync) runChildren(ctx workflow.Context, n needs, batch []domain.Event, summaries []string) ([]string, bool) {
+	if workflow.GetVersion(ctx, changeObjectsActivity, workflow.DefaultVersion, 1) >= 1 {
+		return w.syncObjects(ctx, n, batch, summaries)
+	}
 	oneAtATime := workflow.GetVersion(ctx, changeChildrenOneAtATime, workflow.DefaultVersion, 1) >= 1
 	type child struct {
 		object string

@@ -28,6 +28,13 @@ type recorder struct {
 	replans  int // the first applies answer Replan (HighLevel moved since the plan)
 	children map[string]int
 	dead     []activities.DeadLetterInput
+	// objectErr makes SyncObjects report an object failed for good; syncObjectsErr fails
+	// the whole activity.
+	objectErr      map[string]string
+	syncObjectsErr error
+	objectCalls    [][]string // each SyncObjects call's objects
+	planTimes      []time.Time
+	now            func() time.Time
 }
 
 func (r *recorder) plan(_ context.Context, in domain.PlanInput) (activities.ContactPlan, error) {
@@ -35,6 +42,9 @@ func (r *recorder) plan(_ context.Context, in domain.PlanInput) (activities.Cont
 	defer r.mu.Unlock()
 	r.plans = append(r.plans, in.Events)
 	r.fresh = append(r.fresh, in.Fresh)
+	if r.now != nil {
+		r.planTimes = append(r.planTimes, r.now())
+	}
 	return activities.ContactPlan{Ref: in.Ref, Summary: "rz: set email", Writes: true, GHLID: "g1", RZID: "r1"}, nil
 }
 
@@ -53,6 +63,7 @@ func newEnv(t *testing.T, planErr ...error) (*testsuite.TestWorkflowEnvironment,
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	r := &recorder{children: map[string]int{}}
+	r.now = env.Now
 	c, o, ops := &activities.Contacts{}, &activities.Objects{}, &activities.Ops{}
 	env.RegisterActivity(c)
 	env.RegisterActivity(o)
@@ -66,6 +77,8 @@ func newEnv(t *testing.T, planErr ...error) (*testsuite.TestWorkflowEnvironment,
 		env.OnActivity(c.PlanContact, mock.Anything, mock.Anything).Return(r.plan)
 	}
 	env.OnActivity(c.ApplyContact, mock.Anything, mock.Anything).Return(r.apply)
+	// The children (run by histories recorded before objects-activity) and SyncObjects
+	// (since) both count the objects they were asked to sync.
 	for _, obj := range []struct {
 		name  string
 		plan  any
@@ -76,9 +89,24 @@ func newEnv(t *testing.T, planErr ...error) (*testsuite.TestWorkflowEnvironment,
 			r.children[obj.name]++
 			r.mu.Unlock()
 			return activities.ObjectPlan{Ref: in.Ref, Object: obj.name, Summary: obj.name + " unchanged"}, nil
-		})
+		}).Maybe()
 		env.OnActivity(obj.apply, mock.Anything, mock.Anything).Return(activities.ApplyResult{}, nil).Maybe()
 	}
+	env.OnActivity(o.SyncObjects, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SyncObjectsInput) (activities.SyncObjectsResult, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		var out activities.SyncObjectsResult
+		r.objectCalls = append(r.objectCalls, in.Objects)
+		for _, obj := range in.Objects {
+			r.children[obj]++
+			res := activities.ObjectOutcome{Object: obj, Summary: obj + " unchanged"}
+			if err := r.objectErr[obj]; err != "" {
+				res.Summary, res.Error = "", err
+			}
+			out.Objects = append(out.Objects, res)
+		}
+		return out, r.syncObjectsErr
+	}).Maybe()
 	env.OnActivity(ops.RecordDeadLetter, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeadLetterInput) (int64, error) {
 		r.mu.Lock()
 		r.dead = append(r.dead, in)
@@ -289,7 +317,7 @@ func TestContactSyncActivitiesHaveHeartbeatTimeout(t *testing.T) {
 	}, time.Millisecond)
 	env.RegisterDelayedCallback(env.CancelWorkflow, 20*time.Second)
 	env.ExecuteWorkflow(workflows.ContactSync, domain.ContactSyncInput{Ref: ref})
-	for _, name := range []string{"PlanContact", "ApplyContact", "PlanNotes"} {
+	for _, name := range []string{"PlanContact", "ApplyContact", "SyncObjects"} {
 		if got, ok := seen[name]; !ok || got != workflows.HeartbeatTimeout {
 			t.Errorf("%s: heartbeat timeout %v (ran: %v), want %v", name, got, ok, workflows.HeartbeatTimeout)
 		}

@@ -31,4 +31,10 @@ const (
 	// changeReconcileSteps: the reconcile runs as resumable steps (drift repair) instead of
 	// one activity.
 	changeReconcileSteps = "reconcile-steps"
+	// changeObjectsActivity: a pass syncs tags, notes and tasks in one SyncObjects activity
+	// instead of a child workflow each (a third of the history events of a first pass).
+	changeObjectsActivity = "objects-activity"
+	// changeBackfillNoDebounce: a batch of backfill requests only starts its pass without
+	// the debounce timer; the backfill paces its people itself.
+	changeBackfillNoDebounce = "backfill-no-debounce"
 )

@@ -263,7 +263,7 @@ func TestBackfillConverges(t *testing.T) {
 	assertNoDuplicates(t, e)
 	waitIdle(t, e)
 	assertExpected(t, e, res.Expected)
-	e.RecordHistories("backfill", domain.BackfillName)
+	e.RecordHistories("backfill", domain.BackfillName, domain.ContactSyncName)
 }
 
 // assertExpected compares each seeded person, on each side, with the first-sync merge the
