@@ -127,11 +127,20 @@ func observable(events []domain.Event) (ghlSide, rzSide bool) {
 // read before since (when the person's base was last recorded) may predate a change that
 // pass saw or made, and would undo it: it is not used.
 func (d *Core) observed(ctx context.Context, ttl time.Duration, connID string, side store.Side, id string, since time.Time, dst any) (time.Time, bool) {
-	o, err := d.Store.GetObservation(ctx, connID, side, id)
-	if err != nil || d.now().Sub(o.ObservedAt) > observationTTL(ttl) || !o.ObservedAt.After(since) {
+	o, ok := d.freshObservation(ctx, ttl, connID, side, id, since)
+	if !ok {
 		return time.Time{}, false
 	}
 	return o.ObservedAt, json.Unmarshal(o.Body, dst) == nil
+}
+
+// freshObservation reads an observation younger than the age bound and newer than since.
+func (d *Core) freshObservation(ctx context.Context, ttl time.Duration, connID string, side store.Side, id string, since time.Time) (store.Observation, bool) {
+	o, err := d.Store.GetObservation(ctx, connID, side, id)
+	if err != nil || d.now().Sub(o.ObservedAt) > observationTTL(ttl) || !o.ObservedAt.After(since) {
+		return o, false
+	}
+	return o, true
 }
 
 // loadBase reads a ledger entry; found is false when the object was never synced.
@@ -256,20 +265,18 @@ func (a *Contacts) matchPartner(ctx context.Context, in domain.PlanInput, conn *
 		return nil, nil, nil
 	}
 	if p.ghl != nil {
-		s.ghl = p.ghl
+		s.ghl, s.ghlRead = p.ghl, a.now()
 	}
 	if p.rz != nil {
 		s.rz, s.rzRead = p.rz, a.now()
 	}
-	if p.ghl != nil || s.ghl == nil {
-		s.ghlRead = a.now()
-	}
 	if s.ghl == nil {
+		read := a.now()
 		c, err := conn.GHL.GetContact(ctx, p.match.ID)
 		if err != nil {
 			return nil, nil, asTemporalError("read matched HighLevel contact", err)
 		}
-		s.ghl = &c
+		s.ghl, s.ghlRead = &c, read
 	}
 	return nil, &p.match, nil
 }

@@ -58,6 +58,20 @@ func newSimWorld(t *testing.T) *simWorld {
 	return w
 }
 
+// highLevelOnlyAda creates Ada Lovelace in HighLevel only, linked on that side.
+func (w *simWorld) highLevelOnlyAda(t *testing.T) (ghlsim.Contact, store.Link) {
+	t.Helper()
+	gc, err := w.ghl.CreateContact(ghlsim.Contact{LocationID: w.loc, FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, _, err := w.core.Store.EnsureLink(context.Background(), w.conn.ID, store.SideGHL, gc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gc, link
+}
+
 // recordedSignals is a Signaler that records what it is asked to deliver.
 type recordedSignals struct {
 	mu     sync.Mutex
@@ -106,14 +120,7 @@ func run[R any](t *testing.T, activities any, fn any, in any) R {
 func TestPlanAndApplyContactCreatesTheMissingSide(t *testing.T) {
 	ctx := context.Background()
 	w := newSimWorld(t)
-	gc, err := w.ghl.CreateContact(ghlsim.Contact{LocationID: w.loc, FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	link, _, err := w.core.Store.EnsureLink(ctx, w.conn.ID, store.SideGHL, gc.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, link := w.highLevelOnlyAda(t)
 	c := &Contacts{Core: w.core}
 	in := domain.PlanInput{Ref: domain.Ref{ConnectionID: w.conn.ID, LinkID: link.ID}, Events: []domain.Event{{Source: domain.SourceGHL, Kind: domain.KindContact}}}
 
@@ -209,16 +216,8 @@ func TestReconcileConnectionRepairsALostCreate(t *testing.T) {
 // reads again and, when the contact moved since the plan (someone edited it in between),
 // writes nothing and asks for a new plan, which then keeps that edit.
 func TestApplyPlansAgainWhenHighLevelMovedSinceThePlan(t *testing.T) {
-	ctx := context.Background()
 	w := newSimWorld(t)
-	gc, err := w.ghl.CreateContact(ghlsim.Contact{LocationID: w.loc, FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	link, _, err := w.core.Store.EnsureLink(ctx, w.conn.ID, store.SideGHL, gc.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gc, link := w.highLevelOnlyAda(t)
 	// Any read counts as stale, so apply always looks again before updating HighLevel.
 	c := &Contacts{Core: w.core, GHLFreshness: time.Nanosecond}
 	ref := domain.Ref{ConnectionID: w.conn.ID, LinkID: link.ID}

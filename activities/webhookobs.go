@@ -65,8 +65,8 @@ func (d BridgeHooks) ObserveContact(ctx context.Context, conn store.Connection, 
 // webhookSkew, and complete for the mapping (webhookContact).
 func (d *Core) observedGHL(ctx context.Context, ttl time.Duration, connID string, m *syncmodel.Mapping, id string, since time.Time, events []domain.Event) (ghl.Contact, time.Time, bool) {
 	var c ghl.Contact
-	o, err := d.Store.GetObservation(ctx, connID, store.SideGHL, id)
-	if err != nil || d.now().Sub(o.ObservedAt) > observationTTL(ttl) || !o.ObservedAt.After(since) {
+	o, ok := d.freshObservation(ctx, ttl, connID, store.SideGHL, id, since)
+	if !ok {
 		return c, time.Time{}, false
 	}
 	var w webhookObservation
@@ -85,7 +85,7 @@ func (d *Core) observedGHL(ctx context.Context, ttl time.Duration, connID string
 			return c, time.Time{}, false // the webhook of this event has not been recorded (yet)
 		}
 	}
-	c, ok := webhookContact(m, w.Webhook, o.ObservedAt)
+	c, ok = webhookContact(m, w.Webhook, o.ObservedAt)
 	return c, o.ObservedAt, ok
 }
 
