@@ -25,10 +25,11 @@ const (
 )
 
 // BackfillPage reads one page of a backfill phase. On the HighLevel side it links each
-// contact and indexes its email and phone, and then reads the location's tasks (taskscan.go); on the Referrizer side it matches each contact
-// against that index (email first, then phone) and links it to the match, or alone; on the
-// links side it lists people to start. Every step is idempotent, so a retried page redoes
-// nothing harmful.
+// contact and indexes its email and phone, and then reads the location's tasks
+// (taskscan.go); on the Referrizer side it matches each contact against that index (email
+// first, then phone), links it to the match, or alone, and indexes it too; each side's
+// index is marked complete after its last page (matchindex.go). On the links side it lists
+// people to start. Every step is idempotent, so a retried page redoes nothing harmful.
 func (b *Backfill) BackfillPage(ctx context.Context, in BackfillPageInput) (BackfillPageResult, error) {
 	conn, err := b.connection(ctx, in.ConnectionID)
 	if err != nil {
@@ -65,6 +66,8 @@ func (b *Backfill) ghlPage(ctx context.Context, conn *connector.Conn, in Backfil
 	params := ghl.SearchParams{PageLimit: in.PageSize}
 	if in.Cursor != "" {
 		params.SearchAfter = json.RawMessage(in.Cursor)
+	} else if err := b.startMatchIndex(ctx, in.ConnectionID, store.SideGHL, b.now()); err != nil {
+		return BackfillPageResult{}, err
 	}
 	page, err := conn.GHL.SearchContacts(ctx, params)
 	if err != nil {
@@ -95,6 +98,11 @@ func (b *Backfill) ghlPage(ctx context.Context, conn *connector.Conn, in Backfil
 	if err := b.Store.PutMatchKeys(ctx, in.ConnectionID, store.SideGHL, keys); err != nil {
 		return out, asTemporalError("index HighLevel contacts", err)
 	}
+	if len(page.Next) == 0 {
+		if err := b.completeMatchIndex(ctx, in.ConnectionID, store.SideGHL); err != nil {
+			return out, err
+		}
+	}
 	if err := b.Store.PutObservations(ctx, in.ConnectionID, store.SideGHL, obs); err != nil {
 		return out, asTemporalError("record HighLevel page", err)
 	}
@@ -106,6 +114,11 @@ func (b *Backfill) rzPage(ctx context.Context, conn *connector.Conn, in Backfill
 	if in.Cursor != "" {
 		if _, err := fmt.Sscanf(in.Cursor, "%d", &pageNo); err != nil || pageNo < 1 {
 			return BackfillPageResult{}, asTemporalError("backfill", configErr("bad Referrizer cursor %q", in.Cursor))
+		}
+	}
+	if pageNo == 1 {
+		if err := b.startMatchIndex(ctx, in.ConnectionID, store.SideRZ, b.now()); err != nil {
+			return BackfillPageResult{}, err
 		}
 	}
 	page, err := conn.RZ.ListContacts(ctx, referrizer.ListOptions{Page: pageNo, PerPage: in.PageSize})
@@ -170,6 +183,11 @@ func (b *Backfill) rzPage(ctx context.Context, conn *connector.Conn, in Backfill
 	}
 	if err := b.Store.PutMatchKeys(ctx, in.ConnectionID, store.SideRZ, rzKeys); err != nil {
 		return out, asTemporalError("index Referrizer contacts", err)
+	}
+	if out.NextCursor == "" {
+		if err := b.completeMatchIndex(ctx, in.ConnectionID, store.SideRZ); err != nil {
+			return out, err
+		}
 	}
 	if err := b.Store.PutObservations(ctx, in.ConnectionID, store.SideRZ, obs); err != nil {
 		return out, asTemporalError("record Referrizer page", err)

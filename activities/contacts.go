@@ -250,7 +250,7 @@ func (a *Contacts) matchPartner(ctx context.Context, in domain.PlanInput, conn *
 		plan.Held, plan.Summary = true, "held, not created: "+held.Reason+"; an operator settles it with `starter link`"
 		return &plan, nil, nil
 	}
-	p, err := a.findPartner(ctx, conn, link, *s)
+	p, err := a.findPartner(ctx, conn, link, *s, in.Events, a.ObservationTTL)
 	if err != nil {
 		return nil, nil, err
 	}

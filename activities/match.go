@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hlrz/hlrz/internal/connector"
 	"github.com/hlrz/hlrz/internal/domain"
@@ -76,7 +77,9 @@ func (d *Core) putHold(ctx context.Context, connID, linkID string, h Hold) (bool
 // candidate that no other person owns is the match; several candidates, or one that belongs
 // to another person (or is held), is a hold: nobody is created or linked until an operator
 // decides.
-func (d *Core) findPartner(ctx context.Context, conn *connector.Conn, link store.Link, s sides) (partner, error) {
+// A backfill pass skips the searches when the backfill's complete index shows nobody
+// (indexRulesOut).
+func (d *Core) findPartner(ctx context.Context, conn *connector.Conn, link store.Link, s sides, events []domain.Event, ttl time.Duration) (partner, error) {
 	var email, phone string
 	lack := store.SideRZ
 	switch {
@@ -98,6 +101,9 @@ func (d *Core) findPartner(ctx context.Context, conn *connector.Conn, link store
 	} else if len(others) > 0 {
 		return partner{hold: &Hold{Reason: fmt.Sprintf("%d other %s contacts share this person's e-mail or phone", len(others), sideName(lack.Other())),
 			Side: string(lack.Other()), Candidates: others}}, nil
+	}
+	if d.indexRulesOut(ctx, ttl, conn.ID, lack, keys, events) {
+		return partner{}, nil
 	}
 	p, candidates, err := candidatesOn(ctx, conn, lack, keys)
 	if err != nil {
