@@ -530,6 +530,7 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 		}
 		var rc referrizer.Contact
 		rzPatch(conn.Mapping, ch).Apply(&rc)
+		sent := a.now()
 		created, err := conn.RZ.CreateContact(ctx, rc)
 		switch {
 		case errors.Is(err, referrizer.ErrDuplicate) && person.Email != "":
@@ -542,6 +543,7 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 		default:
 			res.RZWrites++
 			res.Created = append(res.Created, string(store.SideRZ))
+			a.keepRZ(ctx, conn.ID, created, sent)
 		}
 		// Persist the id before anything else can fail, so a retry updates, not creates.
 		if link, err = a.claimOrRematch(ctx, link, store.SideRZ, created.ID, res); err != nil {
@@ -557,12 +559,11 @@ func (a *Contacts) applyRZ(ctx context.Context, conn *connector.Conn, link store
 		res.RZWrites++
 	case link.RZContactID != "" && !ch.Empty():
 		patch := rzPatch(conn.Mapping, ch)
-		var err error
+		var known *referrizer.Contact
 		if cur, ok := a.freshRZ(p); ok {
-			_, err = conn.RZ.PutContact(ctx, cur, func(c *referrizer.Contact) error { patch.Apply(c); return nil })
-		} else {
-			_, err = conn.RZ.UpdateContact(ctx, link.RZContactID, patch)
+			known = &cur
 		}
+		_, err := a.updateRZ(ctx, conn, link.RZContactID, patch, known)
 		if errors.Is(err, referrizer.ErrNotFound) {
 			return link, nil // deleted meanwhile: the next poll reports it
 		}

@@ -111,7 +111,7 @@ func (o *Objects) ApplyTags(ctx context.Context, p ObjectPlan) (ApplyResult, err
 		res.GHLWrites++
 	}
 	if len(tp.RZAdd)+len(tp.RZRemove) > 0 {
-		if _, err := conn.RZ.UpdateContact(ctx, link.RZContactID, referrizer.ContactPatch{AddLabels: tp.RZAdd, RemoveLabels: tp.RZRemove}); err != nil {
+		if _, err := o.updateRZ(ctx, conn, link.RZContactID, referrizer.ContactPatch{AddLabels: tp.RZAdd, RemoveLabels: tp.RZRemove}, nil); err != nil {
 			return res, asTemporalError("update Referrizer labels", err)
 		}
 		res.RZWrites++
@@ -436,7 +436,7 @@ func (o *Objects) applyProjection(ctx context.Context, p ObjectPlan) (ApplyResul
 	} else {
 		patch.SetCustomText = map[string]string{pp.Field: pp.Text}
 	}
-	if _, err := conn.RZ.UpdateContact(ctx, link.RZContactID, patch); err != nil {
+	if _, err := o.updateRZ(ctx, conn, link.RZContactID, patch, nil); err != nil {
 		return res, asTemporalError("write Referrizer "+p.Object+" projection", err)
 	}
 	res.RZWrites++
@@ -514,7 +514,7 @@ func (d *Core) runAction(ctx context.Context, conn *connector.Conn, link store.L
 		} else {
 			patch.RemoveLabels = []string{a.Label}
 		}
-		if _, err := conn.RZ.UpdateContact(ctx, link.RZContactID, patch); err != nil {
+		if _, err := d.updateRZ(ctx, conn, link.RZContactID, patch, nil); err != nil {
 			return asTemporalError("rule: Referrizer label", err)
 		}
 		res.RZWrites++
