@@ -28,7 +28,7 @@ func BenchmarkSharedBudget(b *testing.B) {
 	n, workers := benchInt("HLRZ_BENCH_PEOPLE", 150), benchInt("HLRZ_BENCH_WORKERS", 2)
 	ctx := context.Background()
 	e := e2e.StartProcsWith(b, e2e.ProcOptions{RateMax: rateMax, RateInterval: rateIv})
-	if _, err := app.Seed(e.GHL, e.RZ, e.LocationID, e.RZToken, app.Population{People: n, GHLOnly: 0.4, RZOnly: 0.3, Both: 0.3, Extras: true}); err != nil {
+	if _, err := app.Seed(e.GHL, e.RZ, e.LocationID, e.RZToken, benchPopulation(n)); err != nil {
 		b.Fatal(err)
 	}
 	e.Connect([]byte(syncmodel.DefaultMappingYAML), store.Settings{DebounceMillis: 200, RZRequestsPerSec: 1000})
@@ -72,7 +72,7 @@ func BenchmarkSharedBudget(b *testing.B) {
 	// interval after: that, not rate × time, is what a span of calls can reach.
 	allowed := float64(rateMax) * (float64(int(span/rateIv)) + 1)
 	rows := [][]string{
-		{"setup", fmt.Sprintf("%d worker processes, one location, %d people (HighLevel 40%%, Referrizer 30%%, both 30%%; tags, notes, tasks, labels)", len(procs), n)},
+		{"setup", fmt.Sprintf("%d worker processes, one location, %d people (realistic population: benchPopulation)", len(procs), n)},
 		{"HighLevel limit", fmt.Sprintf("%d per %s (HighLevel's real limit: 100 per 10s)", rateMax, rateIv)},
 		{"backfill", fmt.Sprintf("%.1f s; %+v", elapsed.Seconds(), prog)},
 		{"HighLevel calls", fmt.Sprintf("%d over %.1f s from first to last call (%.2f calls/s; the limit's steady rate is %.1f/s)", calls, span.Seconds(), float64(calls)/span.Seconds(), float64(rateMax)/rateIv.Seconds())},
