@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/hlrz/hlrz/internal/connector"
@@ -19,7 +18,7 @@ type BridgeHooks struct {
 
 // IsEcho reports whether a HighLevel contact event is our own write coming back: the
 // event's mapped projection hashes equal to what the ledger recorded as last written to
-// HighLevel. It costs no API call; any doubt answers false (signal, and let the pass decide).
+// HighLevel, or expects a write in flight to leave there (echoOfWrite). It costs no API call; any doubt answers false (signal, and let the pass decide).
 func (d BridgeHooks) IsEcho(ctx context.Context, conn store.Connection, link store.Link, ev ghl.Envelope) (bool, error) {
 	ce, ok := ev.Payload.(*ghl.ContactEvent)
 	if !ok || ce == nil {
@@ -43,14 +42,11 @@ func (d BridgeHooks) IsEcho(ctx context.Context, conn store.Connection, link sto
 	default:
 		return false, nil
 	}
-	e, err := d.Store.GetLedger(ctx, conn.ID, link.ID, object)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
+	echo, err := echoOfWrite(ctx, d.Store, conn.ID, link.ID, object, hash, store.Now())
 	if err != nil {
 		return false, fmt.Errorf("echo check: %w", err)
 	}
-	return e.GHLHash != "" && e.GHLHash == hash, nil
+	return echo, nil
 }
 
 // ResolveTaskContact finds the contact of a task HighLevel announced without one, by

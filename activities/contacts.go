@@ -466,7 +466,7 @@ func (a *Contacts) ApplyContact(ctx context.Context, p ContactPlan) (_ ApplyResu
 		res.GHLID, res.RZID = link.GHLContactID, link.RZContactID
 		return res, err
 	}
-	if link, err = a.applyGHL(ctx, conn, link, plan, &res); err != nil || res.Rematch {
+	if link, err = a.applyGHL(ctx, conn, link, plan, p, &res); err != nil || res.Rematch {
 		res.GHLID, res.RZID = link.GHLContactID, link.RZContactID
 		return res, err
 	}
@@ -695,7 +695,7 @@ func (a *Contacts) freshRZ(p ContactPlan) (referrizer.Contact, bool) {
 	return c, true
 }
 
-func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link store.Link, plan syncmodel.Plan, res *ApplyResult) (store.Link, error) {
+func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link store.Link, plan syncmodel.Plan, p ContactPlan, res *ApplyResult) (store.Link, error) {
 	ch := plan.GHL
 	switch {
 	case ch.Create && link.GHLContactID == "":
@@ -733,6 +733,9 @@ func (a *Contacts) applyGHL(ctx context.Context, conn *connector.Conn, link stor
 		res.GHLWrites++
 	case link.GHLContactID != "" && !ch.Empty():
 		if len(ch.Set) > 0 {
+			if err := a.expectGHL(ctx, p.Ref, ObjContact, p.GHLHash); err != nil {
+				return link, err
+			}
 			if _, err := conn.GHL.UpdateContact(ctx, link.GHLContactID, ghlInput(conn.Mapping, ch)); err != nil && !errors.Is(err, ghl.ErrNotFound) {
 				return link, asTemporalError("update HighLevel contact", err)
 			}

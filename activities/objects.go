@@ -98,6 +98,11 @@ func (o *Objects) ApplyTags(ctx context.Context, p ObjectPlan) (ApplyResult, err
 		return ApplyResult{}, asTemporalError("decode plan", err)
 	}
 	res := ApplyResult{}
+	if len(tp.GHLAdd)+len(tp.GHLRemove) > 0 {
+		if err := o.expectGHL(ctx, p.Ref, ObjTags, p.GHLHash); err != nil {
+			return res, err
+		}
+	}
 	if len(tp.GHLAdd) > 0 {
 		if _, err := conn.GHL.AddTags(ctx, link.GHLContactID, tp.GHLAdd); err != nil {
 			return res, asTemporalError("add HighLevel tags", err)
