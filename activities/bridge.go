@@ -28,11 +28,7 @@ func (d BridgeHooks) IsEcho(ctx context.Context, conn store.Connection, link sto
 	if err != nil {
 		return false, nil
 	}
-	contact := ghl.Contact{
-		ID: ce.ID, FirstName: ce.FirstName, LastName: ce.LastName, Email: ce.Email, Phone: ce.Phone,
-		DND: ce.DND, Tags: ce.Tags, CustomFields: ce.CustomFields, Source: ce.Source,
-	}
-	fields, tags := ghlHashes(c.Mapping, contact)
+	fields, tags := ghlHashes(c.Mapping, ce.Contact())
 	var object, hash string
 	switch ev.Type {
 	case ghl.EventContactUpdate, ghl.EventContactDndUpdate, ghl.EventContactCreate:

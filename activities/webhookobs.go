@@ -106,11 +106,9 @@ func webhookContact(m *syncmodel.Mapping, body []byte, at time.Time) (ghl.Contac
 	if !ok || ce == nil || ce.ID == "" {
 		return ghl.Contact{}, false
 	}
-	return ghl.Contact{
-		ID: ce.ID, LocationID: ce.LocationID, FirstName: ce.FirstName, LastName: ce.LastName, Name: ce.Name,
-		Email: ce.Email, Phone: ce.Phone, Source: ce.Source, DND: ce.DND, DNDSettings: ce.DNDSettings,
-		Tags: ce.Tags, CustomFields: ce.CustomFields, DateAdded: ce.DateAdded, DateUpdated: ghl.Time{Time: at},
-	}, true
+	c := ce.Contact()
+	c.DateUpdated = ghl.Time{Time: at}
+	return c, true
 }
 
 // webhookComplete reports whether a webhook body's keys cover every mapped field.

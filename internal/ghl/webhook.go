@@ -58,6 +58,17 @@ type ContactEvent struct {
 	DateAdded    Time                  `json:"dateAdded,omitzero"`
 }
 
+// Contact is the contact as the event states it (DateUpdated is not in the payload: zero).
+func (e *ContactEvent) Contact() Contact {
+	return Contact{
+		ID: e.ID, LocationID: e.LocationID, FirstName: e.FirstName, LastName: e.LastName, Name: e.Name,
+		Email: e.Email, Phone: e.Phone, CompanyName: e.CompanyName, Address1: e.Address1, City: e.City,
+		State: e.State, PostalCode: e.PostalCode, Country: e.Country, Website: e.Website, Source: e.Source,
+		AssignedTo: e.AssignedTo, DateOfBirth: e.DateOfBirth, DND: e.DND, DNDSettings: e.DNDSettings,
+		Tags: e.Tags, CustomFields: e.CustomFields, DateAdded: e.DateAdded,
+	}
+}
+
 // NoteEvent is the payload of NoteCreate, NoteUpdate and NoteDelete. HighLevel sends only
 // these fields: re-read the note for the rest.
 type NoteEvent struct {
