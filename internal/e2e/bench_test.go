@@ -66,6 +66,8 @@ var benchKnobs = []struct{ name, def, what string }{
 	{"HLRZ_BENCH_CLIENTS", "16", "BenchmarkBridgeIngestion: concurrent HTTP clients"},
 	{"HLRZ_BENCH_POLL_PEOPLE", "10000", "BenchmarkReferrizerPoll: people backfilled (benchPopulation) before the polls; all end linked and synced"},
 	{"HLRZ_BENCH_POLLS", "3", "BenchmarkReferrizerPoll: polls measured"},
+	{"HLRZ_BENCH_LOCATIONS", "10", "BenchmarkManyLocations: locations backfilling at once, each with HighLevel's real limit (100 per 10 s) of its own"},
+	{"HLRZ_BENCH_LOCATION_PEOPLE", "50", "BenchmarkManyLocations: people per location (the BenchmarkBackfill population)"},
 	{"HLRZ_BENCH_STALL_S", "90", "a draining backfill without progress this long is a stall (diagnosed, terminated, reported as a failure)"},
 }
 

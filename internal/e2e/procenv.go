@@ -112,20 +112,41 @@ func StartProcsWith(t testing.TB, o ProcOptions) *ProcEnv {
 // Connect stores the connection with its tokens, as an operator's install would.
 func (e *ProcEnv) Connect(mapping []byte, settings store.Settings) {
 	e.T.Helper()
+	e.Conn = e.AddConnection("fault suite", e.LocationID, e.GHLToken, e.RZToken, mapping, settings)
+}
+
+// AddLocation opens one more HighLevel location and Referrizer account on the simulators,
+// each with a token of its own, and stores their connection: another customer of the same
+// worker. It returns the connection (GHLLocationID holds the location) and the tokens.
+func (e *ProcEnv) AddLocation(name string, mapping []byte, settings store.Settings) (conn store.Connection, ghlToken, rzToken string) {
+	e.T.Helper()
+	loc, ghlToken, rzToken := "loc"+strings.ToLower(store.NewID()[:10]), "ghl-"+store.NewID(), "rz-"+store.NewID()
+	if err := e.GHL.AddPrivateToken(loc, ghlToken); err != nil {
+		e.T.Fatal(err)
+	}
+	if err := e.RZ.AddAccount(rzToken); err != nil {
+		e.T.Fatal(err)
+	}
+	return e.AddConnection(name, loc, ghlToken, rzToken, mapping, settings), ghlToken, rzToken
+}
+
+// AddConnection stores a connection of location loc with its two tokens.
+func (e *ProcEnv) AddConnection(name, loc, ghlToken, rzToken string, mapping []byte, settings store.Settings) store.Connection {
+	e.T.Helper()
 	ctx := context.Background()
-	var err error
-	e.Conn, err = e.Store.PutConnection(ctx, store.Connection{ID: "c" + strings.ToLower(store.NewID()[:8]), Name: "fault suite", GHLLocationID: e.LocationID, Mapping: mapping, Settings: settings})
+	conn, err := e.Store.PutConnection(ctx, store.Connection{ID: "c" + strings.ToLower(store.NewID()[:8]), Name: name, GHLLocationID: loc, Mapping: mapping, Settings: settings})
 	if err != nil {
 		e.T.Fatal(err)
 	}
 	for _, tok := range []store.Token{
-		{ConnectionID: e.Conn.ID, Kind: store.TokenGHL, Mode: store.AuthPrivate, AccessToken: e.GHLToken},
-		{ConnectionID: e.Conn.ID, Kind: store.TokenReferrizer, Mode: store.AuthPrivate, AccessToken: e.RZToken},
+		{ConnectionID: conn.ID, Kind: store.TokenGHL, Mode: store.AuthPrivate, AccessToken: ghlToken},
+		{ConnectionID: conn.ID, Kind: store.TokenReferrizer, Mode: store.AuthPrivate, AccessToken: rzToken},
 	} {
 		if _, err := e.Store.PutToken(ctx, tok); err != nil {
 			e.T.Fatal(err)
 		}
 	}
+	return conn
 }
 
 // StartWorker starts the worker binary (again), configured through its environment only.

@@ -167,9 +167,14 @@ type Stats struct {
 	// at zero.
 	Writes           int64            `json:"writes"`
 	WritesByLocation map[string]int64 `json:"writesByLocation"`
-	RateLimited      int64            `json:"rateLimited"`   // 429s answered
-	TokenRequests    map[string]int64 `json:"tokenRequests"` // POST /oauth/token by grant_type
-	Webhooks         WebhookStats     `json:"webhooks"`
+	RateLimited      int64            `json:"rateLimited"` // 429s answered
+	// RequestsByLocation and RateLimitedByLocation split Requests and RateLimited by the
+	// location the token opens (requests whose token opens none are not in them): HighLevel
+	// limits each app and location on its own, so fairness between locations is read here.
+	RequestsByLocation    map[string]int64 `json:"requestsByLocation"`
+	RateLimitedByLocation map[string]int64 `json:"rateLimitedByLocation"`
+	TokenRequests         map[string]int64 `json:"tokenRequests"` // POST /oauth/token by grant_type
+	Webhooks              WebhookStats     `json:"webhooks"`
 	// AppliedThenFailed counts writes committed whose answer was then replaced by a 502
 	// (AppliedThen5xx) or a dropped connection (AppliedThenDropped).
 	AppliedThenFailed  int64 `json:"appliedThenFailed"`
@@ -363,6 +368,8 @@ func (s *Server) Stats() Stats {
 	st.Operations = cloneMap(s.stats.Operations)
 	st.Statuses = cloneMap(s.stats.Statuses)
 	st.WritesByLocation = cloneMap(s.stats.WritesByLocation)
+	st.RequestsByLocation = cloneMap(s.stats.RequestsByLocation)
+	st.RateLimitedByLocation = cloneMap(s.stats.RateLimitedByLocation)
 	st.TokenRequests = cloneMap(s.stats.TokenRequests)
 	s.mu.Unlock()
 	st.Webhooks = s.wh.stats()
@@ -377,7 +384,8 @@ func (s *Server) ResetStats() {
 }
 
 func (s *Server) resetStatsLocked() {
-	s.stats = Stats{Operations: map[string]int64{}, Statuses: map[string]int64{}, WritesByLocation: map[string]int64{}, TokenRequests: map[string]int64{}}
+	s.stats = Stats{Operations: map[string]int64{}, Statuses: map[string]int64{}, WritesByLocation: map[string]int64{},
+		RequestsByLocation: map[string]int64{}, RateLimitedByLocation: map[string]int64{}, TokenRequests: map[string]int64{}}
 }
 
 func cloneMap[K comparable, V any](m map[K]V) map[K]V {
@@ -580,9 +588,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := &statusRecorder{ResponseWriter: w}
+	loc := "" // the token's location, once known
 	defer func() {
 		s.mu.Lock()
 		s.stats.Requests++
+		if loc != "" {
+			s.stats.RequestsByLocation[loc]++
+		}
 		s.stats.Operations[rt.op]++
 		s.stats.Statuses[strconv.Itoa(rec.status)]++
 		s.mu.Unlock()
@@ -612,10 +624,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{status: http.StatusUnauthorized, msg: "This authClass type is not allowed to access this scope. Please reach out to the Platform team to get it added."})
 		return
 	}
+	loc = grant.loc
 	ok, remaining, dailyRemaining := s.admitLocked(grant.loc, time.Now())
 	s.setRateHeaders(w.Header(), remaining, dailyRemaining)
 	if !ok {
 		s.stats.RateLimited++
+		s.stats.RateLimitedByLocation[loc]++
 		if s.opts.SendRetryAfter {
 			w.Header().Set("Retry-After", strconv.Itoa(int(s.retryAfterLocked(grant.loc, time.Now()).Seconds()+0.999)))
 		}
@@ -633,6 +647,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case f.Force429 > 0:
 		f.Force429--
 		s.stats.RateLimited++
+		s.stats.RateLimitedByLocation[loc]++
 		w.Header().Set("X-RateLimit-Remaining", "0")
 		if f.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.FormatFloat(f.RetryAfter.Seconds(), 'f', -1, 64))
@@ -643,6 +658,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		fault = &apiError{status: f.Status5xx, msg: "Service unavailable (injected)"}
 	case f.RateLimitRate > 0 && s.rng.Float64() < f.RateLimitRate:
 		s.stats.RateLimited++
+		s.stats.RateLimitedByLocation[loc]++
 		w.Header().Set("X-RateLimit-Remaining", "0")
 		if f.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.FormatFloat(f.RetryAfter.Seconds(), 'f', -1, 64))

@@ -67,6 +67,12 @@ func (g GHL) do(method, path string, in, out any) error {
 	return call(context.Background(), method, g.BaseURL+path, nil, in, out)
 }
 
+// AddPrivateToken lets token open locationID (a Private Integration token): another
+// location, for a test with several.
+func (g GHL) AddPrivateToken(locationID, token string) error {
+	return g.do(http.MethodPost, "/admin/tokens", map[string]string{"locationId": locationID, "token": token}, nil)
+}
+
 // CreateContact creates a contact in c.LocationID.
 func (g GHL) CreateContact(c ghlsim.Contact) (out ghlsim.Contact, err error) {
 	return out, g.do(http.MethodPost, "/admin/contacts", c, &out)
@@ -160,6 +166,11 @@ type RZ struct{ BaseURL string }
 
 func (r RZ) do(token, method, path string, in, out any) error {
 	return call(context.Background(), method, r.BaseURL+path, map[string]string{rzsim.AdminAccountHeader: token}, in, out)
+}
+
+// AddAccount creates an account its API token opens (a no-op for a known token).
+func (r RZ) AddAccount(token string) error {
+	return r.do("", http.MethodPost, "/admin/accounts", map[string]string{"token": token}, nil)
 }
 
 // AdminCreateContact creates a contact in the token's account, as a person would.
