@@ -14,11 +14,8 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"os"
@@ -28,7 +25,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -62,7 +58,9 @@ var benchKnobs = []struct{ name, def, what string }{
 	{"HLRZ_BENCH_EDIT_RATE", "20", "BenchmarkLiveEditLatency: edits per second"},
 	{"HLRZ_BENCH_DEBOUNCE_MS", "200,1000", "BenchmarkLiveEditLatency: debounce settings to run (one sub-benchmark each)"},
 	{"HLRZ_BENCH_STEADY_EDITS", "10", "BenchmarkSteadyStateEdit: edits per direction (one person each)"},
-	{"HLRZ_BENCH_WEBHOOKS", "20000", "BenchmarkBridgeIngestion: signed webhooks posted"},
+	{"HLRZ_BENCH_WEBHOOKS", "20000", "BenchmarkBridgeIngestion: echo webhooks posted (phase 1: the people as synced)"},
+	{"HLRZ_BENCH_CHANGE_WEBHOOKS", "2000", "BenchmarkBridgeIngestion: data-changing webhooks posted (phase 2: a new last name each, spread over the people)"},
+	{"HLRZ_BENCH_INGEST_PEOPLE", "200", "BenchmarkBridgeIngestion: people backfilled (benchPopulation) whose webhooks are posted"},
 	{"HLRZ_BENCH_CLIENTS", "16", "BenchmarkBridgeIngestion: concurrent HTTP clients"},
 	{"HLRZ_BENCH_POLL_PEOPLE", "10000", "BenchmarkReferrizerPoll: people backfilled (benchPopulation) before the polls; all end linked and synced"},
 	{"HLRZ_BENCH_POLLS", "3", "BenchmarkReferrizerPoll: polls measured"},
@@ -1235,7 +1233,8 @@ func benchLiveEdit(b *testing.B, debounceMS int) {
 		Settings: store.Settings{DebounceMillis: debounceMS},
 	})
 	ctx := context.Background()
-	benchBackfill(b, e, app.Population{People: edits, GHLOnly: 1})
+	// The realistic population: after the backfill everyone is on both sides.
+	benchBackfill(b, e, benchPopulation(edits))
 
 	type target struct {
 		ghlID, rzID, wf, last string
@@ -1439,7 +1438,7 @@ func BenchmarkSteadyStateEdit(b *testing.B) {
 	rateMax, rateIv := benchGHLLimit()
 	e := benchStart(b, e2e.Options{GHL: ghlsim.Options{RateMax: rateMax, RateInterval: rateIv}})
 	ctx := context.Background()
-	benchBackfill(b, e, app.Population{People: 2 * edits, GHLOnly: 1})
+	benchBackfill(b, e, benchPopulation(2 * edits))
 	quiet := 2*time.Second + benchDebounce(e)
 
 	type person struct{ ghlID, rzID, wf string }
@@ -1614,122 +1613,6 @@ func BenchmarkSteadyStateEdit(b *testing.B) {
 }
 
 // ==== 4. Bridge ingestion ====
-
-// BenchmarkBridgeIngestion posts signed ContactUpdate webhooks from concurrent clients and
-// measures how fast the bridge commits them to the PostgreSQL inbox.
-func BenchmarkBridgeIngestion(b *testing.B) {
-	n := benchInt("HLRZ_BENCH_WEBHOOKS", 20000)
-	conc := benchInt("HLRZ_BENCH_CLIENTS", 16)
-	e := benchStart(b, e2e.Options{})
-	ctx := context.Background()
-	// Real, synced people, so the relay's work on the events is real too: each event carries
-	// the person as synced, which the relay recognises as no change (echo) without a signal.
-	benchBackfill(b, e, app.Population{People: 200, GHLOnly: 1})
-	key := e.GHL.Webhooks().Key
-	if key == nil {
-		b.Fatal("the harness configures no webhook key")
-	}
-	contacts := e.GHLContacts()
-
-	bodies, sigs := make([][]byte, n), make([]string, n)
-	run := strings.ToLower(store.NewID()[:8])
-	var gen sync.WaitGroup
-	var genErr atomic.Value
-	workers := runtime.GOMAXPROCS(0)
-	for w := range workers {
-		gen.Go(func() {
-			for i := w; i < n; i += workers {
-				ev := benchContactEvent(contacts[i%len(contacts)], ghl.EventContactUpdate, fmt.Sprintf("bench-%s-%07d", run, i), time.Now())
-				body, err := json.Marshal(ev)
-				if err != nil {
-					genErr.Store(err)
-					return
-				}
-				bodies[i], sigs[i] = body, base64.StdEncoding.EncodeToString(ed25519.Sign(key, body))
-			}
-		})
-	}
-	gen.Wait()
-	if err, _ := genErr.Load().(error); err != nil {
-		b.Fatal(err)
-	}
-	url := "http://" + e.App.HTTPAddr + "/webhooks/ghl"
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}, Timeout: 30 * time.Second}
-	s0 := benchSnap(b, e)
-
-	lat := make([]time.Duration, n)
-	status := make([]int, n)
-	next := atomic.Int64{}
-	b.ResetTimer()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range conc {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(bodies[i]))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set(ghl.SignatureHeader, sigs[i])
-				t0 := time.Now()
-				resp, err := hc.Do(req)
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					_ = resp.Body.Close()
-					status[i] = resp.StatusCode
-				}
-				lat[i] = time.Since(t0)
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	s1 := benchSnap(b, e)
-
-	codes := map[string]int{}
-	accepted := 0
-	for _, s := range status {
-		codes[strconv.Itoa(s)]++
-		if s >= 200 && s < 300 {
-			accepted++
-		}
-	}
-	stored := s1.inboxTotal() - s0.inboxTotal()
-	// Then the relay's side: how long until every row is settled.
-	e.Eventually(30*time.Minute, "the relay to settle every row", func() (bool, string) {
-		c, err := e.Store.InboxCounts(ctx)
-		return err == nil && c[store.InboxPending] == 0, fmt.Sprint(c, err)
-	})
-	relayTime := time.Since(start)
-	s2 := benchSnap(b, e)
-	d := benchDiff(s0, s2)
-
-	slices.Sort(lat)
-	rate := float64(accepted) / elapsed.Seconds()
-	benchTable(fmt.Sprintf("BenchmarkBridgeIngestion: %d signed webhooks, %d clients", n, conc), [][]string{
-		{"webhooks", fmt.Sprintf("%d ContactUpdate for %d synced people of a known location, unique webhookIds, RSA-SHA256 signed with the simulator's key", n, len(contacts))},
-		{"accepted (2xx)", fmt.Sprintf("%d in %.2f s = %.0f /s (HTTP statuses: %s)", accepted, elapsed.Seconds(), rate, benchMapString(codes))},
-		{"response time", fmt.Sprintf("p50 %s, p99 %s, max %s", benchMS(benchPct(lat, .5)), benchMS(benchPct(lat, .99)), benchMS(benchPct(lat, 1)))},
-		{"inbox rows committed", fmt.Sprintf("%d (want %d)", stored, n)},
-		{"relay (concurrently)", fmt.Sprintf("all %d rows settled %.1f s after the first post (%.0f rows/s): %s", n, relayTime.Seconds(), float64(n)/relayTime.Seconds(), benchInboxString(d.inbox))},
-		{"signals sent by the relay", fmt.Sprintf("%.0f", d.signals)},
-	})
-	b.ReportMetric(rate, "accepted/s")
-	b.ReportMetric(float64(benchPct(lat, .5))/1e6, "p50-ms")
-	b.ReportMetric(float64(benchPct(lat, .99))/1e6, "p99-ms")
-	bn := fmt.Sprintf("Bridge ingestion (%d webhooks, %d clients)", n, conc)
-	benchRecord(bn, "accepted durably", fmt.Sprintf("%.0f webhooks/s", rate), "", nil)
-	benchRecord(bn, "response time p50 / p99", fmt.Sprintf("%s / %s", benchMS(benchPct(lat, .5)), benchMS(benchPct(lat, .99))), "", nil)
-	benchRecord(bn, "inbox rows = webhooks sent", fmt.Sprintf("%d = %d", stored, n), "equal", okp(stored == n))
-	benchRecord(bn, "relay settled every row", fmt.Sprintf("%.0f rows/s (%s)", float64(n)/relayTime.Seconds(), benchInboxString(d.inbox)), "", nil)
-	benchPrintSummary()
-	if accepted != n || stored != n {
-		b.Fatalf("accepted %d and stored %d of %d webhooks", accepted, stored, n)
-	}
-}
 
 // benchContactEvent is a Contact* webhook body as HighLevel (and ghlsim) sends it.
 func benchContactEvent(c ghlsim.Contact, typ, webhookID string, ts time.Time) map[string]any {
