@@ -18,6 +18,11 @@ import (
 const (
 	DefaultDebounce   = time.Second
 	DefaultMaxHistory = 4000 // events before continue-as-new, well under Temporal's limits
+	// DefaultQuietAfter is how long a person's workflow stays open with nothing to do. Its
+	// state that matters lives in the ledger; what a new run starts without is the run's
+	// pass count, last pass and the ids of recent events (a webhook redelivered after that
+	// costs one pass that finds nothing to write).
+	DefaultQuietAfter = 24 * time.Hour
 	seenEventIDs      = 256  // recent event ids kept for dedupe across passes and runs
 	maxContactPlans   = 3    // plans per pass when creates keep finding the person already there
 )
@@ -57,8 +62,21 @@ func ContactSync(ctx workflow.Context, in domain.ContactSyncInput) error {
 	w.describe(ctx)
 
 	for {
-		if err := workflow.Await(ctx, func() bool { return len(w.st.Pending) > 0 || w.shouldContinue(ctx) }); err != nil {
+		idle, err := w.awaitWork(ctx)
+		if err != nil {
 			return err
+		}
+		if idle {
+			// Quiet: complete, unless an event was delivered meanwhile. One delivered after
+			// this task began makes the server refuse the completion and run the task again,
+			// which then sees it; one sent after completion starts a new run.
+			if err := w.drain(ctx, events); err != nil {
+				return err
+			}
+			if len(w.st.Pending) == 0 {
+				return nil
+			}
+			continue
 		}
 		if len(w.st.Pending) == 0 {
 			return w.continueAsNew(ctx, events)
@@ -91,6 +109,31 @@ func newContactSync(in domain.ContactSyncInput) *contactSync {
 		w.seen[id] = true
 	}
 	return w
+}
+
+// awaitWork waits for an event or the need to continue as new; idle says the quiet time
+// passed with neither. The quiet timer is cancelled when an event comes first, so no timer
+// is left behind per pass.
+func (w *contactSync) awaitWork(ctx workflow.Context) (idle bool, err error) {
+	ready := func() bool { return len(w.st.Pending) > 0 || w.shouldContinue(ctx) }
+	quiet := w.quietAfter()
+	if ready() || quiet <= 0 || workflow.GetVersion(ctx, changeQuietCompletes, workflow.DefaultVersion, 1) < 1 {
+		return false, workflow.Await(ctx, ready)
+	}
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	timer := workflow.NewTimer(tctx, quiet)
+	if err := workflow.Await(ctx, func() bool { return ready() || timer.IsReady() }); err != nil {
+		return false, err
+	}
+	return !ready(), nil
+}
+
+func (w *contactSync) quietAfter() time.Duration {
+	if w.in.QuietAfter != 0 {
+		return w.in.QuietAfter
+	}
+	return DefaultQuietAfter
 }
 
 func (w *contactSync) debounce() time.Duration {

@@ -37,4 +37,7 @@ const (
 	// changeBackfillNoDebounce: a batch of backfill requests only starts its pass without
 	// the debounce timer; the backfill paces its people itself.
 	changeBackfillNoDebounce = "backfill-no-debounce"
+	// changeQuietCompletes: a ContactSync with nothing to do for its quiet time completes (the
+	// next event starts a new run by signal-with-start) instead of staying open forever.
+	changeQuietCompletes = "quiet-completes"
 )

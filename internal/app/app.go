@@ -141,7 +141,7 @@ func Start(ctx context.Context, opts Options) (_ *App, err error) {
 	a.Conns = connector.New(connector.Options{Store: a.Store, GHLBaseURL: cfg.GHLBaseURL, RZBaseURL: cfg.RZBaseURL, OAuth: oauth,
 		Budgets: ghl.NewBudgets(ghl.BudgetConfig{Shared: sharedLimiter(a.Store)})})
 	a.watchBudgets()
-	a.Dispatch = &dispatch.Dispatcher{Client: a.Temporal, TaskQueue: cfg.TaskQueue, Debounce: a.debounceFor}
+	a.Dispatch = &dispatch.Dispatcher{Client: a.Temporal, TaskQueue: cfg.TaskQueue, Debounce: a.debounceFor, QuietAfter: cfg.ContactQuietAfter}
 
 	if err := a.mountHandlers(runCtx, opts, oauth, out); err != nil {
 		return nil, err

@@ -34,6 +34,7 @@ const (
 	EnvInboxRetain   = "HLRZ_INBOX_RETENTION"       // finished inbox rows keep their body this long
 	EnvInboxKeys     = "HLRZ_INBOX_KEY_RETENTION"   // finished inbox rows (webhookId) are kept this long
 	EnvObsRetain     = "HLRZ_OBSERVATION_RETENTION" // bulk-read records are deleted after this long
+	EnvQuietAfter    = "HLRZ_CONTACT_QUIET_AFTER"   // a person's workflow completes after this long with nothing to do
 	EnvTaskQueue     = "HLRZ_TASK_QUEUE"
 	EnvLogLevel      = "HLRZ_LOG_LEVEL"
 	EnvWebhookKey    = "HLRZ_WEBHOOK_PUBLIC_KEYS" // PEM file paths (or "highlevel"), comma-separated
@@ -117,6 +118,11 @@ type Worker struct {
 	InboxRetention       time.Duration // finished inbox rows lose their body after this
 	InboxKeyRetention    time.Duration // and are deleted (webhookId forgotten) after this
 	ObservationRetention time.Duration // bulk-read records are deleted after this
+
+	// ContactQuietAfter is how long a person's ContactSync stays open with nothing to do
+	// before it completes (the next event starts a new run); negative keeps it open for good
+	// (the flag's 0), zero (a config built in code) is the workflow's default.
+	ContactQuietAfter time.Duration
 }
 
 // HTTPLimits are the timeouts and header limit every HTTP server gets.
@@ -160,7 +166,7 @@ func ParseWorker(args []string, getenv Getenv) (*Worker, error) {
 
 // workerFlags holds the flags that are checked as text before they land in Worker.
 type workerFlags struct {
-	mode, webhookConc, inboxRetain, inboxKeys, obsRetain, maxAge string
+	mode, webhookConc, inboxRetain, inboxKeys, obsRetain, maxAge, quietAfter string
 }
 
 // defineFlags declares the worker's flags on fs, with defaults from getenv.
@@ -181,6 +187,7 @@ func (c *Worker) defineFlags(fs *flag.FlagSet, getenv Getenv) *workerFlags {
 	fs.StringVar(&f.inboxRetain, "inbox-retention", envOr(getenv, EnvInboxRetain, "168h"), "finished inbox rows lose their body after this (env "+EnvInboxRetain+")")
 	fs.StringVar(&f.inboxKeys, "inbox-key-retention", envOr(getenv, EnvInboxKeys, "720h"), "finished inbox rows, and with them their webhookId, are deleted after this; longer than --webhook-max-age (env "+EnvInboxKeys+")")
 	fs.StringVar(&f.obsRetain, "observation-retention", envOr(getenv, EnvObsRetain, "24h"), "bulk-read records are deleted after this (env "+EnvObsRetain+")")
+	fs.StringVar(&f.quietAfter, "contact-quiet-after", envOr(getenv, EnvQuietAfter, "24h"), "a person's sync workflow completes after this long with nothing to do, and the next event starts it again; 0 keeps it open (env "+EnvQuietAfter+")")
 	fs.StringVar(&c.TaskQueue, "task-queue", envOr(getenv, EnvTaskQueue, "hlrz-sync"), "Temporal task queue (env "+EnvTaskQueue+")")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, EnvLogLevel, "info"), "debug, info, warn or error (env "+EnvLogLevel+")")
 	fs.IntVar(&c.TemporalPort, "temporal-port", 7233, "with --dev: Temporal gRPC port")
@@ -237,6 +244,11 @@ func (c *Worker) checkFlags(f *workerFlags, getenv Getenv) error {
 			return fmt.Errorf("%s: %q is not a positive duration (e.g. 168h)", d.name, d.v)
 		}
 		*d.into = v
+	}
+	if v, err := time.ParseDuration(f.quietAfter); err != nil || v < 0 {
+		return fmt.Errorf("%s: %q is not a duration of 0 or more (e.g. 24h; 0 keeps workflows open)", EnvQuietAfter, f.quietAfter)
+	} else if c.ContactQuietAfter = v; v == 0 {
+		c.ContactQuietAfter = -1
 	}
 	if c.ObservationRetention < MinObservationRetention {
 		return fmt.Errorf("%s: %s is shorter than %s, the age up to which a pass uses a bulk-read record", EnvObsRetain, c.ObservationRetention, MinObservationRetention)

@@ -22,6 +22,9 @@ type Dispatcher struct {
 	TaskQueue string
 	// Debounce overrides ContactSync's default coalescing window when non-zero.
 	Debounce ContactDebounce
+	// QuietAfter is how long a ContactSync stays open with nothing to do: 0 means the
+	// workflow's default, negative never to complete.
+	QuietAfter time.Duration
 }
 
 // ContactDebounce is a per-connection debounce lookup; nil means the workflow default.
@@ -32,7 +35,7 @@ func (d *Dispatcher) Signal(ctx context.Context, ref domain.Ref, ev domain.Event
 	if ref.ConnectionID == "" || ref.LinkID == "" {
 		return fmt.Errorf("dispatch: incomplete ref %+v", ref)
 	}
-	in := domain.ContactSyncInput{Ref: ref}
+	in := domain.ContactSyncInput{Ref: ref, QuietAfter: d.QuietAfter}
 	if d.Debounce != nil {
 		if ms := d.Debounce(ref.ConnectionID); ms > 0 {
 			in.Debounce = msDuration(ms)

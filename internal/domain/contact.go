@@ -7,6 +7,9 @@ type ContactSyncInput struct {
 	Ref
 	Debounce   time.Duration `json:"debounce,omitempty"`
 	MaxHistory int           `json:"maxHistory,omitempty"`
+	// QuietAfter is how long the workflow waits with nothing to do before it completes (the
+	// next event starts a new run); 0 means the workflow default, negative never.
+	QuietAfter time.Duration `json:"quietAfter,omitempty"`
 	// State is carried across continue-as-new; nil on the first run.
 	State *ContactState `json:"state,omitempty"`
 }

@@ -1438,7 +1438,7 @@ func BenchmarkSteadyStateEdit(b *testing.B) {
 	rateMax, rateIv := benchGHLLimit()
 	e := benchStart(b, e2e.Options{GHL: ghlsim.Options{RateMax: rateMax, RateInterval: rateIv}})
 	ctx := context.Background()
-	benchBackfill(b, e, benchPopulation(2 * edits))
+	benchBackfill(b, e, benchPopulation(2*edits))
 	quiet := 2*time.Second + benchDebounce(e)
 
 	type person struct{ ghlID, rzID, wf string }
