@@ -44,3 +44,20 @@ func TestContactSyncNeverQuietWhenDisabled(t *testing.T) {
 		t.Fatalf("workflow ended on its own after 72 h, want it open until cancelled")
 	}
 }
+
+// An event delivered a moment before the quiet timer fires is synced, not lost to the
+// completion. (At or after the deadline the SDK's test environment drops the signal: it
+// has no signal-with-start to start the next run. TestQuietCompletionLosesNoEvent races
+// that on a real server.)
+func TestContactSyncEventJustBeforeTheQuietDeadline(t *testing.T) {
+	env, r := newEnv(t)
+	const quiet = time.Hour
+	// The first pass plans at 1 ms + the 1 s debounce (the mocks take no time); its quiet
+	// timer fires an hour later.
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(domain.SignalEvent, ev("wh-1", domain.KindContact)) }, time.Millisecond)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(domain.SignalEvent, ev("wh-2", domain.KindContact)) }, time.Second+quiet)
+	env.ExecuteWorkflow(workflows.ContactSync, domain.ContactSyncInput{Ref: ref, Debounce: time.Second, QuietAfter: quiet})
+	if len(r.plans) != 2 || !env.IsWorkflowCompleted() {
+		t.Errorf("passes = %d, completed %v; want 2 (the event synced) and then a quiet completion", len(r.plans), env.IsWorkflowCompleted())
+	}
+}
