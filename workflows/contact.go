@@ -23,8 +23,8 @@ const (
 	// pass count, last pass and the ids of recent events (a webhook redelivered after that
 	// costs one pass that finds nothing to write).
 	DefaultQuietAfter = 24 * time.Hour
-	seenEventIDs      = 256  // recent event ids kept for dedupe across passes and runs
-	maxContactPlans   = 3    // plans per pass when creates keep finding the person already there
+	seenEventIDs      = 256 // recent event ids kept for dedupe across passes and runs
+	maxContactPlans   = 3   // plans per pass when creates keep finding the person already there
 )
 
 // PassResult is what the sync-now update returns.

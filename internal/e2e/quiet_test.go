@@ -70,6 +70,7 @@ func TestQuietCompletionLosesNoEvent(t *testing.T) {
 		return st == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, st.String()
 	})
 
+	e.RecordHistories("quiet", domain.ContactSyncName)
 	got, runs := quietRuns(t, e, wfID, quiet)
 	for id := range sent {
 		if got[id] != 1 {
