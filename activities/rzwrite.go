@@ -10,8 +10,8 @@ import (
 	"github.com/hlrz/hlrz/internal/store"
 )
 
-// rzWriteFreshness is how old the Referrizer contact as we last saw it (the answer to our
-// own create or update, or a poll page) may be for a write to edit it and PUT it back
+// rzWriteFreshness is how old the Referrizer contact as we last wrote it (the answer to our
+// own create or update) may be for a write to edit it and PUT it back
 // without reading it first. Referrizer has no conditional update, so an edit made there in
 // that window is overwritten, exactly as between a read and its PUT; it is the same bound as
 // Contacts.RZFreshness's default. One pass often writes a contact several times in a row
@@ -19,8 +19,12 @@ import (
 // the read.
 const rzWriteFreshness = 5 * time.Second
 
+// rzWrittenPrefix keys the answers to our writes apart from the bulk-read records (a page of
+// a list may render a contact partly; only a write's own answer is PUT back).
+const rzWrittenPrefix = "rz-written/"
+
 // updateRZ applies patch to a Referrizer contact: from known (the caller's own fresh read)
-// or the contact as last seen when that is fresh (rzWriteFreshness), else after reading it.
+// or the contact as our last write left it when that is fresh (rzWriteFreshness), else after reading it.
 // The contact as stored is kept (see keepRZ) for the next write.
 func (d *Core) updateRZ(ctx context.Context, conn *connector.Conn, id string, patch referrizer.ContactPatch, known *referrizer.Contact) (referrizer.Contact, error) {
 	edit := func(c *referrizer.Contact) error { patch.Apply(c); return nil }
@@ -43,10 +47,11 @@ func (d *Core) updateRZ(ctx context.Context, conn *connector.Conn, id string, pa
 	return out, err
 }
 
-// lastSeenRZ returns the contact as last seen, when that is at most rzWriteFreshness old.
+// lastSeenRZ returns the contact as our last write left it, when that is at most
+// rzWriteFreshness old.
 func (d *Core) lastSeenRZ(ctx context.Context, connID, id string) (referrizer.Contact, bool) {
 	var c referrizer.Contact
-	o, err := d.Store.GetObservation(ctx, connID, store.SideRZ, id)
+	o, err := d.Store.GetObservation(ctx, connID, store.SideRZ, rzWrittenPrefix+id)
 	if err != nil || d.now().Sub(o.ObservedAt) > rzWriteFreshness || json.Unmarshal(o.Body, &c) != nil || c.ID != id {
 		return c, false
 	}
@@ -54,14 +59,12 @@ func (d *Core) lastSeenRZ(ctx context.Context, connID, id string) (referrizer.Co
 }
 
 // keepRZ records a contact as Referrizer answered our write of it, stamped with when the
-// write was sent (so its age is never understated). It is an observation like a poll page's:
-// a pass takes it as the person's Referrizer side only if it is newer than their base, which
-// the pass that wrote it records after it. Failing to keep it costs a read next time, so
-// the error is only logged.
+// write was sent (so its age is never understated), under its own key: passes never plan
+// from it. Failing to keep it costs a read next time, so the error is only logged.
 func (d *Core) keepRZ(ctx context.Context, connID string, c referrizer.Contact, sent time.Time) {
 	raw, err := json.Marshal(c)
 	if err == nil {
-		err = d.Store.PutObservations(ctx, connID, store.SideRZ, []store.Observation{{ContactID: c.ID, Body: raw, ObservedAt: sent}})
+		err = d.Store.PutObservations(ctx, connID, store.SideRZ, []store.Observation{{ContactID: rzWrittenPrefix + c.ID, Body: raw, ObservedAt: sent}})
 	}
 	if err != nil {
 		d.log().Warn("could not keep the Referrizer contact as written", "connection", connID, "error", err)
