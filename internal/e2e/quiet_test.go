@@ -31,6 +31,12 @@ func TestQuietCompletionLosesNoEvent(t *testing.T) {
 		Tune:     func(o *app.Options) { o.Config.ContactQuietAfter = quiet },
 	})
 	ctx := context.Background()
+	// Without webhooks while the person is made: the relay would link the new HighLevel
+	// contact on its own before PairLink does.
+	wh := e.GHL.Webhooks()
+	off := wh
+	off.URL = ""
+	e.GHL.SetWebhooks(off)
 	gc, err := e.GHL.CreateContact(ghlsim.Contact{LocationID: e.LocationID, FirstName: "Quinn", Email: "quinn@example.com"})
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +49,7 @@ func TestQuietCompletionLosesNoEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.GHL.SetWebhooks(wh)
 	ref := domain.Ref{ConnectionID: e.Conn.ID, LinkID: link.ID}
 	wfID := domain.ContactWorkflowID(e.Conn.ID, link.ID)
 
