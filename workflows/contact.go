@@ -62,7 +62,7 @@ func ContactSync(ctx workflow.Context, in domain.ContactSyncInput) error {
 	w.describe(ctx)
 
 	for {
-		idle, err := w.awaitWork(ctx)
+		idle, err := w.awaitWork(ctx, events)
 		if err != nil {
 			return err
 		}
@@ -114,10 +114,12 @@ func newContactSync(in domain.ContactSyncInput) *contactSync {
 // awaitWork waits for an event or the need to continue as new; idle says the quiet time
 // passed with neither. The quiet timer is cancelled when an event comes first, so no timer
 // is left behind per pass.
-func (w *contactSync) awaitWork(ctx workflow.Context) (idle bool, err error) {
+func (w *contactSync) awaitWork(ctx workflow.Context, events workflow.ReceiveChannel) (idle bool, err error) {
 	ready := func() bool { return len(w.st.Pending) > 0 || w.shouldContinue(ctx) }
 	quiet := w.quietAfter()
-	if ready() || quiet <= 0 || workflow.GetVersion(ctx, changeQuietCompletes, workflow.DefaultVersion, 1) < 1 {
+	// A signal still in the channel (the one that started this run, before consume took it)
+	// is work too: no timer for it.
+	if ready() || events.Len() > 0 || quiet <= 0 || workflow.GetVersion(ctx, changeQuietCompletes, workflow.DefaultVersion, 1) < 1 {
 		return false, workflow.Await(ctx, ready)
 	}
 	tctx, cancel := workflow.WithCancel(ctx)
